@@ -1,0 +1,62 @@
+"""jobgraph: graphs of async jobs, run with structured concurrency on anyio.
+
+A :class:`Scheduler` holds jobs; a job starts once every job it requires is done.
+Runs work under asyncio and trio alike::
+
+    import jobgraph as jg
+
+    a = jg.Job(fetch, url, label="fetch", timeout=10, retry=jg.Retry(attempts=3))
+    b = jg.Job(parse, label="parse", requires=a)
+    ok = jg.run(jg.Scheduler(a, b), backend="trio")
+"""
+
+from ._entry import run
+from ._events import EventKind, JobEvent, Subscriber
+from ._exceptions import (
+    CriticalJobError,
+    CycleError,
+    GraphError,
+    InvalidOptionError,
+    JobDefinitionError,
+    JobGraphError,
+    JobTimeoutError,
+    OwnershipError,
+    RunStateError,
+    SchedulerTimeoutError,
+    UnknownRequirementError,
+)
+from ._job import AbstractJob, Job, TaskStatusLike
+from ._policy import OnFailedRequirement, Retry
+from ._run import JobRecord, JobState
+from ._scheduler import Scheduler
+from ._sequence import Sequence
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AbstractJob",
+    "CriticalJobError",
+    "CycleError",
+    "EventKind",
+    "GraphError",
+    "InvalidOptionError",
+    "Job",
+    "JobDefinitionError",
+    "JobEvent",
+    "JobGraphError",
+    "JobRecord",
+    "JobState",
+    "JobTimeoutError",
+    "OnFailedRequirement",
+    "OwnershipError",
+    "Retry",
+    "RunStateError",
+    "Scheduler",
+    "SchedulerTimeoutError",
+    "Sequence",
+    "Subscriber",
+    "TaskStatusLike",
+    "UnknownRequirementError",
+    "__version__",
+    "run",
+]

@@ -1,0 +1,38 @@
+"""The synchronous entry point: run a scheduler from plain (non-async) code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from ._exceptions import InvalidOptionError, JobDefinitionError
+
+if TYPE_CHECKING:
+    from ._scheduler import Scheduler
+
+__all__ = ["run"]
+
+_BACKENDS = ("asyncio", "trio")
+
+
+def run(
+    scheduler: Scheduler,
+    *,
+    backend: str = "asyncio",
+    backend_options: dict[str, Any] | None = None,
+) -> bool:
+    """Run ``scheduler`` in a new event loop of ``backend`` and return its outcome.
+
+    This mirrors :func:`anyio.run`; inside async code, ``await scheduler.run()``
+    instead. Returns True if the run succeeded (see :meth:`Scheduler.run`).
+    """
+    from ._scheduler import Scheduler
+
+    if not isinstance(scheduler, Scheduler):
+        raise JobDefinitionError(
+            f"jobgraph.run() takes a Scheduler, not {scheduler!r}; wrap jobs in Scheduler(...)"
+        )
+    if backend not in _BACKENDS:
+        raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
+    return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)

@@ -1,0 +1,69 @@
+"""Events the engine emits while it runs, for views that must not touch the run loop.
+
+Subscribe with :meth:`Scheduler.subscribe`; a subscriber is a plain callable taking one
+:class:`JobEvent`. It is called synchronously from the run loop, so it must be quick
+and must not block; an exception it raises is logged and otherwise ignored. Subscribers
+of a scheduler also receive the events of its nested schedulers. When nobody
+subscribes, no event object is ever built.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._job import AbstractJob
+
+__all__ = ["EventKind", "JobEvent", "Subscriber"]
+
+logger = logging.getLogger("jobgraph")
+
+
+class EventKind(str, Enum):
+    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run."""
+
+    RUN_STARTED = "run_started"
+    SCHEDULED = "scheduled"
+    STARTED = "started"
+    READY = "ready"
+    RETRYING = "retrying"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    STRAGGLING = "straggling"
+    RUN_FINISHED = "run_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class JobEvent:
+    """One event: its kind, the job concerned, the scheduler that ran it, and when.
+
+    ``time`` is the event loop's clock (``anyio.current_time()``). ``exception`` is set
+    for ``FAILED`` and ``RETRYING``; ``attempt`` counts tries from 1; ``delay`` is the
+    wait before the next try for ``RETRYING``.
+    """
+
+    kind: EventKind
+    job: AbstractJob
+    scheduler: AbstractJob
+    time: float
+    exception: BaseException | None = None
+    attempt: int = 0
+    delay: float = 0.0
+
+
+Subscriber = Callable[[JobEvent], object]
+
+
+def deliver(subscribers: tuple[Subscriber, ...], event: JobEvent) -> None:
+    """Call every subscriber with the event; a failing subscriber is logged, not fatal."""
+    for subscriber in subscribers:
+        try:
+            subscriber(event)
+        except Exception:
+            logger.exception("jobgraph event subscriber %r failed on %s", subscriber, event.kind)

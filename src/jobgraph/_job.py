@@ -1,0 +1,375 @@
+"""Jobs: descriptions of work (an async callable, its arguments and options).
+
+What happened when a job ran lives in its :class:`~jobgraph.JobRecord`, reachable through
+the job's read-only properties (``state``, ``exception``, ``result()``...).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+
+from ._exceptions import (
+    InvalidOptionError,
+    JobDefinitionError,
+    OwnershipError,
+    RunStateError,
+)
+from ._policy import OnFailedRequirement, Retry, _check_duration
+from ._run import JobRecord, JobState
+
+if TYPE_CHECKING:
+    from ._scheduler import Scheduler
+
+__all__ = ["AbstractJob", "Job", "Requirement", "Schedulable", "TaskStatusLike"]
+
+
+class TaskStatusLike(Protocol):
+    """What a job's ``task_status`` argument offers (as in anyio's ``task_status``)."""
+
+    def started(self, value: object = None) -> None: ...
+
+
+class Schedulable:
+    """Anything that can be added to a scheduler or required: a job or a sequence."""
+
+    __slots__ = ()
+
+    def _member_jobs(self) -> Iterator[AbstractJob]:
+        """The jobs that adding this object to a scheduler adds."""
+        raise NotImplementedError
+
+    def _head_jobs(self) -> Iterator[AbstractJob]:
+        """The jobs that receive requirements given to this object."""
+        raise NotImplementedError
+
+    def _tail_jobs(self) -> Iterator[AbstractJob]:
+        """The jobs that a requirement on this object really requires."""
+        raise NotImplementedError
+
+
+Requirement = Schedulable | Iterable[Any] | None
+
+
+def flatten_schedulables(items: Iterable[Any], what: str) -> Iterator[Schedulable]:
+    """Yield the jobs and sequences in arbitrarily nested iterables, ``None`` ignored."""
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, Schedulable):
+            yield item
+        elif isinstance(item, Iterable) and not isinstance(item, str | bytes):
+            yield from flatten_schedulables(item, what)
+        else:
+            if inspect.iscoroutine(item):
+                item.close()
+            raise JobDefinitionError(
+                f"{what} takes jobs, sequences, iterables of them or None, not {item!r}"
+            )
+
+
+def _takes_task_status(function: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters
+    except (TypeError, ValueError):  # builtins and some C callables have no signature
+        return False
+    return "task_status" in parameters
+
+
+class AbstractJob(Schedulable):
+    """The base of every job kind. Subclasses implement :meth:`run`.
+
+    Options (all keyword-only):
+
+    - ``label``: how listings, drawings and error messages name the job;
+    - ``critical`` (default True): an exception from this job aborts its scheduler's
+      run (and, through critical nested schedulers, the runs above it);
+    - ``forever``: a daemon; its scheduler does not wait for it, and cancels it once
+      every other job is done. Jobs that require it start as soon as it calls
+      ``task_status.started()`` (if its ``run`` accepts ``task_status``) or else as
+      soon as it starts running;
+    - ``requires``: jobs or sequences (nested iterables allowed, ``None`` ignored);
+    - ``timeout``: seconds each attempt may last, ``None`` for no limit; an attempt
+      that exceeds it fails with :class:`~jobgraph.JobTimeoutError`;
+    - ``retry``: a :class:`~jobgraph.Retry` policy, or an int number of attempts;
+    - ``on_failed_requirement``: ``"run"`` (default) or ``"skip"``, see
+      :class:`~jobgraph.OnFailedRequirement`;
+    - ``scheduler``: a scheduler to add the job to at once.
+    """
+
+    _run_takes_status: ClassVar[bool] = False
+    _is_scheduler: ClassVar[bool] = False
+    _timeout: float | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._run_takes_status = _takes_task_status(cls.run)
+
+    def __init__(
+        self,
+        *,
+        label: str | None = None,
+        critical: bool = True,
+        forever: bool = False,
+        requires: Requirement = None,
+        timeout: float | None = None,
+        retry: Retry | int | None = None,
+        on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        if label is not None and not isinstance(label, str):
+            label = str(label)
+        self._label = label
+        self.critical = bool(critical)
+        self.forever = bool(forever)
+        self.timeout = timeout
+        self.retry = self._check_retry(retry)
+        try:
+            self.on_failed_requirement = OnFailedRequirement(on_failed_requirement)
+        except ValueError:
+            raise InvalidOptionError(
+                f"on_failed_requirement must be 'run' or 'skip', not {on_failed_requirement!r}"
+            ) from None
+        self._requires: dict[AbstractJob, None] = {}
+        self._owner: weakref.ref[Scheduler] | None = None
+        self._record = JobRecord()
+        if requires is not None:
+            self.requires(requires)
+        if scheduler is not None:
+            scheduler.add(self)
+
+    @staticmethod
+    def _check_retry(retry: Retry | int | None) -> Retry | None:
+        if retry is None or isinstance(retry, Retry):
+            return retry
+        if isinstance(retry, int) and not isinstance(retry, bool):
+            return Retry(attempts=retry)
+        raise JobDefinitionError(f"retry must be a Retry, an int or None, not {retry!r}")
+
+    # -- the one method to implement -------------------------------------------------
+    async def run(self) -> Any:
+        """Do the job's work and return its result. Subclasses must implement it.
+
+        It may take a keyword argument ``task_status`` (anyio's idiom): calling
+        ``task_status.started()`` tells the scheduler that the jobs requiring this one
+        may start, which is how a forever job says it is ready.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement 'async def run(self)'")
+
+    async def shutdown(self) -> None:
+        """Optional hook, called by :meth:`Scheduler.shutdown` to release resources."""
+
+    async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
+        """How the engine calls the job (a scheduler overrides it to nest its run)."""
+        del run
+        if self._run_takes_status:
+            return await self.run(task_status=status)  # type: ignore[call-arg]
+        return await self.run()
+
+    def _accepts_status(self) -> bool:
+        return self._run_takes_status
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds each attempt of the job may last; None for no limit."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float | None) -> None:
+        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", value)
+        self._timeout = value
+
+    # -- description -----------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """The label given at creation, or a default one computed from the job."""
+        return self._label if self._label is not None else self.default_label()
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
+
+    def default_label(self) -> str:
+        """The label used when none was given. Subclasses may refine it."""
+        return type(self).__name__
+
+    def details(self) -> str | None:
+        """Optional extra text that listings show with ``details=True``."""
+        return None
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        """The scheduler the job belongs to, if any."""
+        return self._owner() if self._owner is not None else None
+
+    def requires(self, *requirements: Requirement, remove: bool = False) -> Self:
+        """Add (or with ``remove=True`` drop) requirements; returns the job for chaining.
+
+        Takes jobs, sequences (a sequence counts as its last job), and arbitrarily
+        nested iterables of them; ``None`` is ignored. Removing a requirement that is
+        not there raises ``KeyError``.
+        """
+        for item in flatten_schedulables(requirements, "requires()"):
+            for job in item._tail_jobs():
+                if remove:
+                    if job not in self._requires:
+                        raise KeyError(f"job {self.label!r} does not require {job.label!r}")
+                    del self._requires[job]
+                else:
+                    if job is self:
+                        raise OwnershipError(f"job {self.label!r} cannot require itself")
+                    self._requires[job] = None
+        return self
+
+    @property
+    def requirements(self) -> tuple[AbstractJob, ...]:
+        """The jobs this one requires, in the order they were added."""
+        return tuple(self._requires)
+
+    def _member_jobs(self) -> Iterator[AbstractJob]:
+        yield self
+
+    _head_jobs = _member_jobs
+    _tail_jobs = _member_jobs
+
+    # -- outcome of the last run -----------------------------------------------------
+    @property
+    def record(self) -> JobRecord:
+        """The record of the current (or last) run."""
+        return self._record
+
+    @property
+    def state(self) -> JobState:
+        """idle → scheduled → running → done, or skipped."""
+        return self._record.state
+
+    @property
+    def exception(self) -> BaseException | None:
+        """What the job raised (after its retries), or None."""
+        return self._record.exception
+
+    @property
+    def cancelled(self) -> bool:
+        """True if the job was cancelled while running (forever jobs end this way)."""
+        return self._record.cancelled
+
+    @property
+    def started_at(self) -> float | None:
+        return self._record.started_at
+
+    @property
+    def ended_at(self) -> float | None:
+        return self._record.ended_at
+
+    @property
+    def attempts(self) -> int:
+        return self._record.attempts
+
+    def result(self) -> Any:
+        """The value the job returned.
+
+        Raises :class:`~jobgraph.RunStateError` if the job has not completed
+        successfully; its exception, if any, is the ``__cause__``.
+        """
+        record = self._record
+        if record.state is JobState.DONE and record.exception is None and not record.cancelled:
+            return record.result
+        raise RunStateError(
+            f"job {self.label!r} has no result: it is {record.outcome}"
+        ) from record.exception
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label!r} {self._record.outcome}>"
+
+
+def _is_async_callable(function: Any) -> bool:
+    while isinstance(function, functools.partial):
+        function = function.func
+    if inspect.iscoroutinefunction(function):
+        return True
+    call = getattr(type(function), "__call__", None)  # noqa: B004 - we want the method
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def _callable_name(function: Any) -> str:
+    while isinstance(function, functools.partial):
+        function = function.func
+    return str(getattr(function, "__qualname__", None) or type(function).__qualname__)
+
+
+class Job(AbstractJob):
+    """A job made of an async callable and the arguments to call it with.
+
+    ``Job(fetch, url, label="fetch", timeout=10)`` calls ``await fetch(url)`` when the
+    job runs; keyword arguments for the callable go in ``kwargs``. Because the job
+    keeps the callable rather than a coroutine object, it can be retried and its
+    scheduler reset and run again. If the callable has a ``task_status`` parameter,
+    the job passes one (see :meth:`AbstractJob.run`).
+    """
+
+    def __init__(
+        self,
+        function: Callable[..., Awaitable[Any]],
+        *args: Any,
+        kwargs: Mapping[str, Any] | None = None,
+        label: str | None = None,
+        critical: bool = True,
+        forever: bool = False,
+        requires: Requirement = None,
+        timeout: float | None = None,
+        retry: Retry | int | None = None,
+        on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
+        scheduler: Scheduler | None = None,
+    ) -> None:
+        if inspect.iscoroutine(function):
+            function.close()
+            raise JobDefinitionError(
+                f"Job() takes an async function and its arguments, not a coroutine object "
+                f"({function!r}): write Job(f, x) rather than Job(f(x)); code that builds "
+                "jobs from coroutine objects can use jobgraph.compat.asynciojobs"
+            )
+        if not _is_async_callable(function):
+            raise JobDefinitionError(
+                f"Job() needs an async function (async def), not {function!r}"
+                + (f" (label {label!r})" if label else "")
+            )
+        self.function = function
+        self.args = args
+        self.kwargs: Mapping[str, Any] = dict(kwargs) if kwargs else {}
+        self._takes_status = _takes_task_status(function)
+        super().__init__(
+            label=label,
+            critical=critical,
+            forever=forever,
+            requires=requires,
+            timeout=timeout,
+            retry=retry,
+            on_failed_requirement=on_failed_requirement,
+            scheduler=scheduler,
+        )
+
+    def default_label(self) -> str:
+        return _callable_name(self.function)
+
+    async def run(self) -> Any:
+        """Call the function with the job's arguments."""
+        return await self.function(*self.args, **self.kwargs)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._custom_run = cls.run is not Job.run
+
+    _custom_run: ClassVar[bool] = False
+
+    def _accepts_status(self) -> bool:
+        return super()._accepts_status() if self._custom_run else self._takes_status
+
+    async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
+        if self._custom_run:  # a subclass overrode run(): honour it
+            return await super()._invoke(status, run)
+        if self._takes_status:
+            return await self.function(*self.args, task_status=status, **self.kwargs)
+        return await self.function(*self.args, **self.kwargs)

@@ -1,0 +1,84 @@
+"""Retry policy, and what a job does when one of its requirements failed."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ._exceptions import InvalidOptionError, JobDefinitionError
+
+__all__ = ["OnFailedRequirement", "Retry"]
+
+
+class OnFailedRequirement(str, Enum):
+    """What a job does when a requirement failed, was cancelled or was skipped.
+
+    ``RUN`` (the default, as in asynciojobs) runs it anyway; ``SKIP`` marks it skipped
+    without running it, and its own dependents then see a failed requirement in turn.
+    """
+
+    RUN = "run"
+    SKIP = "skip"
+
+
+def _check_duration(name: str, value: float | None, *, allow_zero: bool = True) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise JobDefinitionError(f"{name} must be a number of seconds or None, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise InvalidOptionError(f"{name} must be {'>=' if allow_zero else '>'} 0, not {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How many times a failing job is tried, and how long to wait between tries.
+
+    The n-th wait (n = 1 after the first failure) is ``backoff * factor ** (n - 1)``,
+    capped at ``max_delay``, plus a random ``jitter`` fraction of itself (0 to
+    ``jitter``), so many jobs failing together do not retry in lockstep. Only
+    exceptions that are instances of ``on`` are retried; any other one fails the
+    job at once. A job's ``timeout`` applies to each attempt, and a
+    :class:`~jobgraph.JobTimeoutError` is retried when it matches ``on``.
+    """
+
+    attempts: int = 3
+    backoff: float = 0.0
+    factor: float = 2.0
+    max_delay: float | None = None
+    jitter: float = 0.0
+    on: tuple[type[BaseException], ...] = field(default=(Exception,))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
+            raise JobDefinitionError(f"Retry attempts must be an int, not {self.attempts!r}")
+        if self.attempts < 1:
+            raise InvalidOptionError(f"Retry attempts must be >= 1, not {self.attempts}")
+        _check_duration("Retry backoff", self.backoff)
+        _check_duration("Retry max_delay", self.max_delay)
+        _check_duration("Retry jitter", self.jitter)
+        _check_duration("Retry factor", self.factor)
+        on = self.on
+        if isinstance(on, type):
+            on = (on,)
+            object.__setattr__(self, "on", on)
+        if not isinstance(on, tuple) or not all(
+            isinstance(kind, type) and issubclass(kind, Exception) for kind in on
+        ):
+            raise JobDefinitionError(
+                f"Retry on must be an Exception subclass or a tuple of them, not {self.on!r}"
+            )
+
+    def retries(self, exception: BaseException) -> bool:
+        """Whether this exception is one that the policy retries."""
+        return isinstance(exception, self.on)
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """The wait after failed attempt number ``attempt`` (1-based)."""
+        base = self.backoff * self.factor ** (attempt - 1)
+        if self.max_delay is not None:
+            base = min(base, self.max_delay)
+        if self.jitter and base:
+            base += base * self.jitter * (rng or random).random()  # noqa: S311 - not crypto
+        return base
