@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ __all__ = ["EventKind", "JobEvent", "Subscriber"]
 logger = logging.getLogger("jobgraph")
 
 
-class EventKind(str, Enum):
+class EventKind(StrEnum):
     """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run."""
 
     RUN_STARTED = "run_started"

@@ -29,9 +29,7 @@ def _kahn(jobs: dict[AbstractJob, None]) -> tuple[list[AbstractJob], dict[Abstra
     """Topological order of the jobs (requirements outside ``jobs`` ignored), and the
     requirement counts left for jobs that could not be ordered (those in or after a cycle)."""
     successors = _successor_map(jobs)
-    pending = {
-        job: sum(1 for requirement in job._requires if requirement in jobs) for job in jobs
-    }
+    pending = {job: sum(1 for requirement in job._requires if requirement in jobs) for job in jobs}
     queue = deque(job for job, count in pending.items() if count == 0)
     order: list[AbstractJob] = []
     while queue:
@@ -47,7 +45,7 @@ def _kahn(jobs: dict[AbstractJob, None]) -> tuple[list[AbstractJob], dict[Abstra
 
 def find_cycle(jobs: dict[AbstractJob, None]) -> list[AbstractJob] | None:
     """A cycle among the jobs, in requirement order (each requires the next), or None."""
-    order, left = _kahn(jobs)
+    _, left = _kahn(jobs)
     if not left:
         return None
     # every job left has a requirement also left: walking up those must loop

@@ -120,9 +120,7 @@ class AbstractJob(Schedulable):
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
     ) -> None:
-        if label is not None and not isinstance(label, str):
-            label = str(label)
-        self._label = label
+        self._label = None if label is None else str(label)
         self.critical = bool(critical)
         self.forever = bool(forever)
         self.timeout = timeout
@@ -159,8 +157,9 @@ class AbstractJob(Schedulable):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement 'async def run(self)'")
 
-    async def shutdown(self) -> None:
+    async def shutdown(self) -> object:
         """Optional hook, called by :meth:`Scheduler.shutdown` to release resources."""
+        return None
 
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         """How the engine calls the job (a scheduler overrides it to nest its run)."""
@@ -325,7 +324,7 @@ class Job(AbstractJob):
         scheduler: Scheduler | None = None,
     ) -> None:
         if inspect.iscoroutine(function):
-            function.close()
+            function.close()  # type: ignore[unreachable]  # typed callers cannot, others do
             raise JobDefinitionError(
                 f"Job() takes an async function and its arguments, not a coroutine object "
                 f"({function!r}): write Job(f, x) rather than Job(f(x)); code that builds "

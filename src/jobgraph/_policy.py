@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from ._exceptions import InvalidOptionError, JobDefinitionError
 
 __all__ = ["OnFailedRequirement", "Retry"]
 
 
-class OnFailedRequirement(str, Enum):
+class OnFailedRequirement(StrEnum):
     """What a job does when a requirement failed, was cancelled or was skipped.
 
     ``RUN`` (the default, as in asynciojobs) runs it anyway; ``SKIP`` marks it skipped
@@ -48,7 +48,7 @@ class Retry:
     factor: float = 2.0
     max_delay: float | None = None
     jitter: float = 0.0
-    on: tuple[type[BaseException], ...] = field(default=(Exception,))
+    on: type[Exception] | tuple[type[Exception], ...] = field(default=(Exception,))
 
     def __post_init__(self) -> None:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int):
@@ -59,7 +59,7 @@ class Retry:
         _check_duration("Retry max_delay", self.max_delay)
         _check_duration("Retry jitter", self.jitter)
         _check_duration("Retry factor", self.factor)
-        on = self.on
+        on: object = self.on
         if isinstance(on, type):
             on = (on,)
             object.__setattr__(self, "on", on)
@@ -80,5 +80,5 @@ class Retry:
         if self.max_delay is not None:
             base = min(base, self.max_delay)
         if self.jitter and base:
-            base += base * self.jitter * (rng or random).random()  # noqa: S311 - not crypto
+            base += base * self.jitter * (rng or random).random()
         return base

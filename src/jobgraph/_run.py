@@ -7,7 +7,7 @@ so the description itself is never changed by running it.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["JobRecord", "JobState"]
 
 
-class JobState(str, Enum):
+class JobState(StrEnum):
     """Where a job is in its lifecycle: idle → scheduled → running → done (or skipped).
 
     ``SCHEDULED`` means every requirement is done and the job waits for a slot in its

@@ -285,7 +285,7 @@ class _Run:
             record.cancelled = True
             self._ended(job, record, EventKind.CANCELLED)
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, not fatal
             record.exception = exc
             self._ended(job, record, EventKind.FAILED, exception=exc)
             if job.critical:
@@ -328,9 +328,9 @@ class _Run:
                     return await job._invoke(status, self)
                 with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
                     result = await job._invoke(status, self)
-                if scope.cancelled_caught:
-                    raise JobTimeoutError(job, timeout)
-                return result
+                if not scope.cancelled_caught:
+                    return result
+                raise JobTimeoutError(job, timeout)  # noqa: TRY301 - retried like any failure
             except self.cancelled_exc:
                 raise
             except Exception as exc:
@@ -376,9 +376,7 @@ class _Run:
                 if self.subscribers:
                     self.emit(EventKind.STRAGGLING, job)
 
-    async def host_daemons(
-        self, *, task_status: anyio.abc.TaskStatus[anyio.abc.TaskGroup]
-    ) -> None:
+    async def host_daemons(self, *, task_status: anyio.abc.TaskStatus[anyio.abc.TaskGroup]) -> None:
         async with anyio.create_task_group() as daemons:
             task_status.started(daemons)
             await anyio.sleep_forever()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Sets up a development environment from a fresh clone, then runs a real example.
+#   - system programs the tests use: graphviz's `dot` (Debian package graphviz),
+#     installed with apt-get when missing and we are root;
+#   - a virtual environment in .venv with jobgraph and its dev dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v dot >/dev/null 2>&1 || need+=(graphviz)
+if [ ${#need[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "setup: installing ${need[*]} (Debian packages)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    else
+        echo "setup: please install ${need[*]} (e.g. sudo apt-get install ${need[*]});" \
+             "tests needing them will be skipped" >&2
+    fi
+fi
+
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -c "import jobgraph, trio, anyio, hypothesis, pydot" \
+    || { echo "setup: installation failed" >&2; exit 1; }
+
+echo "setup: done; running examples/quickstart.py"
+.venv/bin/python examples/quickstart.py
