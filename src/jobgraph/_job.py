@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import inspect
 import weakref
+from types import MappingProxyType
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
@@ -284,6 +285,9 @@ class AbstractJob(Schedulable):
         return f"<{type(self).__name__} {self.label!r} {self._record.outcome}>"
 
 
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
 def _is_async_callable(function: Any) -> bool:
     while isinstance(function, functools.partial):
         function = function.func
@@ -337,7 +341,7 @@ class Job(AbstractJob):
             )
         self.function = function
         self.args = args
-        self.kwargs: Mapping[str, Any] = dict(kwargs) if kwargs else {}
+        self.kwargs: Mapping[str, Any] = MappingProxyType(dict(kwargs)) if kwargs else _NO_KWARGS
         self._takes_status = _takes_task_status(function)
         super().__init__(
             label=label,

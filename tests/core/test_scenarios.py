@@ -99,7 +99,9 @@ async def test_forever_job_is_cancelled_when_others_are_done_example_c(mock_cloc
     seen: list[str] = []
 
     async def monitor() -> None:
-        seen.extend([message async for message in receive])
+        # cancelled mid-loop: a comprehension would lose what it saw
+        async for message in receive:
+            seen.append(message)  # noqa: PERF401
 
     async def in_out_bus(delay: float) -> float:
         await send.send(f"-> {delay}")
@@ -107,21 +109,20 @@ async def test_forever_job_is_cancelled_when_others_are_done_example_c(mock_cloc
         await send.send(f"<- {delay}")
         return 10 * delay
 
-    c1 = jg.Job(in_out_bus, 0.2, label="c1")
-    c2 = jg.Job(in_out_bus, 0.4, label="c2")
-    c3 = jg.Job(in_out_bus, 0.3, label="c3", requires=c1)
-    c4 = jg.Job(monitor, forever=True, label="monitor")
-    scheduler = jg.Scheduler(c1, c2, c3, c4)
-    assert await scheduler.run()
-    assert close(anyio.current_time() - trace.start, 0.5, mock_clock)
-    assert [c.result() for c in (c1, c2, c3)] == [2.0, 4.0, 3.0]
-    assert c4.state is jg.JobState.DONE and c4.cancelled
-    assert c4.exception is None
-    with pytest.raises(jg.RunStateError, match="'monitor' has no result: it is cancelled"):
-        c4.result()
-    assert sorted(seen) == sorted(["-> 0.2", "-> 0.4", "<- 0.2", "-> 0.3", "<- 0.4", "<- 0.3"])
-    send.close()
-    receive.close()
+    with send, receive:
+        c1 = jg.Job(in_out_bus, 0.2, label="c1")
+        c2 = jg.Job(in_out_bus, 0.4, label="c2")
+        c3 = jg.Job(in_out_bus, 0.3, label="c3", requires=c1)
+        c4 = jg.Job(monitor, forever=True, label="monitor")
+        scheduler = jg.Scheduler(c1, c2, c3, c4)
+        assert await scheduler.run()
+        assert close(anyio.current_time() - trace.start, 0.5, mock_clock)
+        assert [c.result() for c in (c1, c2, c3)] == [2.0, 4.0, 3.0]
+        assert c4.state is jg.JobState.DONE and c4.cancelled
+        assert c4.exception is None
+        with pytest.raises(jg.RunStateError, match="'monitor' has no result: it is cancelled"):
+            c4.result()
+        assert sorted(seen) == sorted(["-> 0.2", "-> 0.4", "<- 0.2", "-> 0.3", "<- 0.4", "<- 0.3"])
 
 
 async def test_global_timeout_fails_the_run_example_d(mock_clock: bool) -> None:
