@@ -27,6 +27,7 @@ from ._exceptions import (
 )
 from ._job import AbstractJob, Job, TaskStatusLike
 from ._policy import OnFailedRequirement, Retry
+from ._progress import Progress
 from ._run import JobRecord, JobState
 from ._scheduler import Scheduler
 from ._sequence import Sequence
@@ -49,6 +50,7 @@ __all__ = [
     "JobTimeoutError",
     "OnFailedRequirement",
     "OwnershipError",
+    "Progress",
     "Retry",
     "RunStateError",
     "Scheduler",

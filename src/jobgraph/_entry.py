@@ -21,11 +21,13 @@ def run(
     *,
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
+    progress: bool = False,
 ) -> bool:
     """Run ``scheduler`` in a new event loop of ``backend`` and return its outcome.
 
     This mirrors :func:`anyio.run`; inside async code, ``await scheduler.run()``
     instead. Returns True if the run succeeded (see :meth:`Scheduler.run`).
+    ``progress=True`` shows the run live (see :class:`jobgraph.Progress`).
     """
     from ._scheduler import Scheduler
 
@@ -35,4 +37,9 @@ def run(
         )
     if backend not in _BACKENDS:
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
+    if progress:
+        from ._progress import Progress
+
+        with Progress(scheduler):
+            return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
     return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import CycleError
 
 if TYPE_CHECKING:
-    from ._job import AbstractJob
+    from ._job import AbstractJob, Schedulable
     from ._scheduler import Scheduler
 
 __all__ = ["GraphMixin"]
@@ -131,3 +131,132 @@ class GraphMixin:
 
     def _as_scheduler(self) -> Scheduler:
         return self  # type: ignore[return-value]
+
+    # -- neighbourhoods -------------------------------------------------------------
+    def entry_jobs(self) -> Iterator[AbstractJob]:
+        """Yield the jobs that require no job of this scheduler, in insertion order."""
+        jobs = self._jobs
+        for job in tuple(jobs):
+            if not any(requirement in jobs for requirement in job._requires):
+                yield job
+
+    def exit_jobs(self, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
+        """Yield the jobs that no job of this scheduler requires, in insertion order.
+
+        Forever jobs are left out unless ``discard_forever=False``: they seldom have
+        dependents, and are seldom what one means by the end of a graph.
+        """
+        required: set[AbstractJob] = set()
+        for job in self._jobs:
+            required.update(job._requires)
+        for job in tuple(self._jobs):
+            if job in required or (discard_forever and job.forever):
+                continue
+            yield job
+
+    def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """The jobs of this scheduler that any of ``jobs`` directly requires."""
+        mine = self._jobs
+        return {r for job in jobs for r in job._requires if r in mine}
+
+    def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """The jobs of this scheduler that directly require any of ``jobs``."""
+        starts = set(jobs)
+        return {job for job in self._jobs if not starts.isdisjoint(job._requires)}
+
+    def predecessors_upstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """Every job of this scheduler that any of ``jobs`` requires, directly or not.
+
+        The given jobs are included only when they require themselves through a cycle.
+        """
+        mine = self._jobs
+        found: set[AbstractJob] = set()
+        stack = [r for job in jobs for r in job._requires if r in mine]
+        while stack:
+            job = stack.pop()
+            if job in found:
+                continue
+            found.add(job)
+            stack.extend(r for r in job._requires if r in mine and r not in found)
+        return found
+
+    def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """Every job of this scheduler that requires any of ``jobs``, directly or not."""
+        successors = _successor_map(self._jobs)
+        found: set[AbstractJob] = set()
+        stack = [s for job in jobs for s in successors.get(job, ())]
+        while stack:
+            job = stack.pop()
+            if job in found:
+                continue
+            found.add(job)
+            stack.extend(s for s in successors[job] if s not in found)
+        return found
+
+    # -- surgery ------------------------------------------------------------------
+    def _members(self, items: Iterable[Any] | Schedulable | None) -> set[AbstractJob]:
+        from ._job import flatten_schedulables
+
+        if items is None:
+            return set()
+        return {
+            job
+            for item in flatten_schedulables((items,), "a job selection")
+            for job in item._member_jobs()
+        }
+
+    def _drop_all_but(self, keep: set[AbstractJob]) -> None:
+        scheduler = self._as_scheduler()
+        scheduler._check_not_running("remove jobs from")
+        for job in [job for job in self._jobs if job not in keep]:
+            scheduler.remove(job)
+        self.sanitize()
+
+    def keep_only(self, jobs: Iterable[Any] | Schedulable) -> None:
+        """Remove every job not in ``jobs`` (jobs or sequences; others are ignored),
+        then drop the requirements on removed jobs (see :meth:`sanitize`)."""
+        self._drop_all_but(self._members(jobs))
+
+    def keep_only_between(
+        self,
+        *,
+        starts: Iterable[Any] | Schedulable | None = None,
+        ends: Iterable[Any] | Schedulable | None = None,
+        keep_starts: bool = True,
+        keep_ends: bool = True,
+    ) -> None:
+        """Keep the jobs downstream of any of ``starts`` and upstream of any of ``ends``.
+
+        An empty or missing ``starts`` (or ``ends``) sets no bound on that side. The
+        starts and ends themselves are kept unless ``keep_starts`` / ``keep_ends`` is
+        False. Requirements on removed jobs are dropped.
+        """
+        first = self._members(starts)
+        last = self._members(ends)
+        kept = set(self._jobs)
+        if first:
+            kept &= self.successors_downstream(*first)
+        if last:
+            kept &= self.predecessors_upstream(*last)
+        if keep_starts:
+            kept |= first
+        if keep_ends:
+            kept |= last
+        self._drop_all_but(kept)
+
+    def bypass_and_remove(self, job: AbstractJob) -> None:
+        """Remove ``job``, making each job that required it require what it required.
+
+        The job must be one of this scheduler's own jobs (not in a nested one);
+        ``ValueError`` otherwise.
+        """
+        if job not in self._jobs:
+            raise ValueError(f"job {job.label!r} is not in scheduler {self.label!r}")
+        upstream = tuple(job._requires)
+        for down in self._jobs:
+            if job in down._requires:
+                del down._requires[job]
+                for up in upstream:
+                    if up is not down:
+                        down._requires[up] = None
+        self._as_scheduler().remove(job)

@@ -6,11 +6,12 @@ the job's read-only properties (``state``, ``exception``, ``result()``...).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import weakref
-from types import MappingProxyType
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 from ._exceptions import (
@@ -20,6 +21,7 @@ from ._exceptions import (
     RunStateError,
 )
 from ._policy import OnFailedRequirement, Retry, _check_duration
+from ._report import JobViewsMixin
 from ._run import JobRecord, JobState
 
 if TYPE_CHECKING:
@@ -72,15 +74,25 @@ def flatten_schedulables(items: Iterable[Any], what: str) -> Iterator[Schedulabl
             )
 
 
+_TAKES_STATUS: weakref.WeakKeyDictionary[Callable[..., Any], bool] = weakref.WeakKeyDictionary()
+
+
 def _takes_task_status(function: Callable[..., Any]) -> bool:
+    """Whether the callable has a ``task_status`` parameter (cached: jobs share functions)."""
     try:
-        parameters = inspect.signature(function).parameters
+        return _TAKES_STATUS[function]
+    except (KeyError, TypeError):  # not seen yet, or not weak-referenceable / hashable
+        pass
+    try:
+        takes = "task_status" in inspect.signature(function).parameters
     except (TypeError, ValueError):  # builtins and some C callables have no signature
-        return False
-    return "task_status" in parameters
+        takes = False
+    with contextlib.suppress(TypeError):
+        _TAKES_STATUS[function] = takes
+    return takes
 
 
-class AbstractJob(Schedulable):
+class AbstractJob(JobViewsMixin, Schedulable):
     """The base of every job kind. Subclasses implement :meth:`run`.
 
     Options (all keyword-only):
@@ -138,6 +150,7 @@ class AbstractJob(Schedulable):
         if requires is not None:
             self.requires(requires)
         if scheduler is not None:
+            _check_scheduler(scheduler)
             scheduler.add(self)
 
     @staticmethod
@@ -212,16 +225,22 @@ class AbstractJob(Schedulable):
         nested iterables of them; ``None`` is ignored. Removing a requirement that is
         not there raises ``KeyError``.
         """
-        for item in flatten_schedulables(requirements, "requires()"):
-            for job in item._tail_jobs():
-                if remove:
-                    if job not in self._requires:
-                        raise KeyError(f"job {self.label!r} does not require {job.label!r}")
-                    del self._requires[job]
-                else:
-                    if job is self:
-                        raise OwnershipError(f"job {self.label!r} cannot require itself")
-                    self._requires[job] = None
+        # all checked before any is changed: a refused call changes nothing
+        jobs = [
+            job
+            for item in flatten_schedulables(requirements, "requires()")
+            for job in item._tail_jobs()
+        ]
+        for job in jobs:
+            if remove and job not in self._requires:
+                raise KeyError(f"job {self.label!r} does not require {job.label!r}")
+            if not remove and job is self:
+                raise OwnershipError(f"job {self.label!r} cannot require itself")
+        for job in jobs:
+            if remove:
+                self._requires.pop(job, None)
+            else:
+                self._requires[job] = None
         return self
 
     @property
@@ -288,6 +307,12 @@ class AbstractJob(Schedulable):
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
+def _check_scheduler(scheduler: object) -> None:
+    """Refuse a ``scheduler=`` option that is not a scheduler (before anything changes)."""
+    if not getattr(scheduler, "_is_scheduler", False):
+        raise JobDefinitionError(f"scheduler must be a Scheduler or None, not {scheduler!r}")
+
+
 def _is_async_callable(function: Any) -> bool:
     while isinstance(function, functools.partial):
         function = function.func
@@ -341,6 +366,10 @@ class Job(AbstractJob):
             )
         self.function = function
         self.args = args
+        if kwargs is not None and not isinstance(kwargs, Mapping):
+            raise JobDefinitionError(
+                f"Job() kwargs must be a mapping of keyword arguments, not {kwargs!r}"
+            )
         self.kwargs: Mapping[str, Any] = MappingProxyType(dict(kwargs)) if kwargs else _NO_KWARGS
         self._takes_status = _takes_task_status(function)
         super().__init__(

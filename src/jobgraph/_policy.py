@@ -27,6 +27,8 @@ def _check_duration(name: str, value: float | None, *, allow_zero: bool = True) 
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise JobDefinitionError(f"{name} must be a number of seconds or None, not {value!r}")
+    if value != value:  # noqa: PLR0124 - NaN is the one value not equal to itself
+        raise InvalidOptionError(f"{name} must be a number of seconds or None, not nan")
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidOptionError(f"{name} must be {'>=' if allow_zero else '>'} 0, not {value!r}")
 
@@ -55,6 +57,9 @@ class Retry:
             raise JobDefinitionError(f"Retry attempts must be an int, not {self.attempts!r}")
         if self.attempts < 1:
             raise InvalidOptionError(f"Retry attempts must be >= 1, not {self.attempts}")
+        for name in ("backoff", "factor", "jitter"):
+            if getattr(self, name) is None:
+                raise JobDefinitionError(f"Retry {name} must be a number, not None")
         _check_duration("Retry backoff", self.backoff)
         _check_duration("Retry max_delay", self.max_delay)
         _check_duration("Retry jitter", self.jitter)

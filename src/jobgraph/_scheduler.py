@@ -45,6 +45,7 @@ from ._exceptions import (
 from ._graph import GraphMixin
 from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, flatten_schedulables
 from ._policy import OnFailedRequirement, _check_duration
+from ._report import SchedulerViewsMixin
 from ._run import JobRecord, JobState
 
 __all__ = ["Scheduler"]
@@ -52,6 +53,7 @@ __all__ = ["Scheduler"]
 logger = logging.getLogger("jobgraph")
 
 _STREAK = 256  # jobs a worker runs back to back before it yields to others
+_CANCELLED = float("-inf")  # the effective deadline of a task whose scope is cancelled
 _SKIP = OnFailedRequirement.SKIP
 _IDLE, _SCHEDULED, _RUNNING, _DONE, _SKIPPED = (
     JobState.IDLE,
@@ -171,8 +173,11 @@ class _Run:
                 self.emit(EventKind.SKIPPED, job)
             self.job_ended(job)
             return True
-        if job.forever and self.stopping:
-            return False  # every finite job is done: too late to start a daemon
+        if job.forever and (self.stopping or anyio.current_effective_deadline() == _CANCELLED):
+            # every finite job is done, or the run is being cancelled (its deadline
+            # passed, or it was aborted) and the forever jobs' task group may already
+            # be closed: too late to start a daemon
+            return False
         record.state = _SCHEDULED
         record.scheduled_at = anyio.current_time()
         if self.subscribers:
@@ -244,6 +249,8 @@ class _Run:
         while ready and not self.stopping:
             if window is not None and self.running >= window:
                 return
+            if anyio.current_effective_deadline() == _CANCELLED:
+                return  # an enclosing scope was cancelled (outer abort): start nothing
             job = ready.popleft()
             self.running += 1
             if ready and not self.spare and (window is None or self.running < window):
@@ -259,13 +266,9 @@ class _Run:
                 await anyio.lowlevel.checkpoint()
 
     async def run_forever(self, job: AbstractJob) -> None:
-        if self.stopping:  # the run ended before this task got to start
-            return
+        if self.stopping or anyio.current_effective_deadline() == _CANCELLED:
+            return  # the run ended, or was cancelled, before this task got to start
         status: TaskStatusLike = _Ready(self, job) if job._accepts_status() else _IGNORED
-        if status is _IGNORED:
-            # nobody will say "ready": dependents may start as soon as it runs
-            self.release(job, failed=False)
-            self.kick()
         await self.execute(job, status)
 
     async def execute(self, job: AbstractJob, status: TaskStatusLike) -> None:
@@ -275,6 +278,11 @@ class _Run:
         self.live += 1
         if self.subscribers:
             self.emit(EventKind.STARTED, job)
+        if status is _IGNORED and job.forever:
+            # nobody will say "ready": dependents may start now that it runs (after its
+            # STARTED event, so that no dependent is scheduled before it has started)
+            self.release(job, failed=False)
+            self.kick()
         try:
             if job.retry is None and job._timeout is None:
                 record.attempts = 1
@@ -395,6 +403,9 @@ class _Run:
                     self.dispatch_initial()
                     await self.done.wait()
                     self.stopping = True
+                    # every finite job ended in time: winding down the forever jobs
+                    # (their shielded cleanup) must not turn the run into a timeout
+                    scope.deadline = float("inf")
                     if self.daemons is not None:
                         self.daemons.cancel_scope.cancel()  # the forever jobs' scope
                     await self.settle()
@@ -410,7 +421,7 @@ class _Run:
             self.failure = SchedulerTimeoutError(scheduler, scheduler.timeout)
 
 
-class Scheduler(GraphMixin, AbstractJob):
+class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
     """A set of jobs and their requirements; running it runs them in a valid order.
 
     ``Scheduler(*jobs_or_sequences, jobs_window=None, timeout=None, ...)``:
@@ -453,14 +464,6 @@ class Scheduler(GraphMixin, AbstractJob):
         self._failure: BaseException | None = None
         self._stragglers: tuple[AbstractJob, ...] = ()
         self._running = False
-        if jobs_window is not None and (
-            isinstance(jobs_window, bool) or not isinstance(jobs_window, int)
-        ):
-            raise JobDefinitionError(f"jobs_window must be an int or None, not {jobs_window!r}")
-        if jobs_window is not None and jobs_window < 1:
-            raise InvalidOptionError(
-                f"jobs_window must be >= 1 (or None for no limit), not {jobs_window}"
-            )
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
@@ -477,6 +480,21 @@ class Scheduler(GraphMixin, AbstractJob):
 
     def default_label(self) -> str:
         return "Scheduler"
+
+    @property
+    def jobs_window(self) -> int | None:
+        """At most this many finite jobs run at once; None for no limit."""
+        return self._jobs_window
+
+    @jobs_window.setter
+    def jobs_window(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise JobDefinitionError(f"jobs_window must be an int or None, not {value!r}")
+        if value is not None and value < 1:
+            raise InvalidOptionError(
+                f"jobs_window must be >= 1 (or None for no limit), not {value}"
+            )
+        self._jobs_window = value
 
     @property
     def timeout(self) -> float | None:
@@ -497,6 +515,9 @@ class Scheduler(GraphMixin, AbstractJob):
     def __len__(self) -> int:
         return len(self._jobs)
 
+    def __bool__(self) -> bool:  # an empty scheduler is still a scheduler
+        return True
+
     def __contains__(self, job: object) -> bool:
         return job in self._jobs
 
@@ -511,27 +532,33 @@ class Scheduler(GraphMixin, AbstractJob):
     def update(self, jobs: Any) -> Scheduler:
         """Add jobs, sequences, or nested iterables of them; returns the scheduler."""
         self._check_not_running("add jobs to")
-        for item in flatten_schedulables(jobs if isinstance(jobs, tuple) else (jobs,), "add()"):
-            for job in item._member_jobs():
-                owner = job.scheduler
-                if owner is self:
-                    continue
-                if owner is not None:
-                    raise OwnershipError(
-                        f"job {job.label!r} is already in scheduler {owner.label!r}; a job "
-                        f"belongs to one scheduler: remove it from there before adding it "
-                        f"to {self.label!r}"
-                    )
-                if job._is_scheduler:
-                    ancestor: Scheduler | None = self
-                    while ancestor is not None:
-                        if ancestor is job:
-                            raise OwnershipError(
-                                f"scheduler {job.label!r} cannot be nested inside itself"
-                            )
-                        ancestor = ancestor.scheduler
-                job._owner = self._selfref
-                self._jobs[job] = None
+        # all checked before any is added: a refused call changes nothing
+        members = [
+            job
+            for item in flatten_schedulables(jobs if isinstance(jobs, tuple) else (jobs,), "add()")
+            for job in item._member_jobs()
+        ]
+        for job in members:
+            owner = job.scheduler
+            if owner is self:
+                continue
+            if owner is not None:
+                raise OwnershipError(
+                    f"job {job.label!r} is already in scheduler {owner.label!r}; a job "
+                    f"belongs to one scheduler: remove it from there before adding it "
+                    f"to {self.label!r}"
+                )
+            if job._is_scheduler:
+                ancestor: Scheduler | None = self
+                while ancestor is not None:
+                    if ancestor is job:
+                        raise OwnershipError(
+                            f"scheduler {job.label!r} cannot be nested inside itself"
+                        )
+                    ancestor = ancestor.scheduler
+        for job in members:
+            job._owner = self._selfref
+            self._jobs[job] = None
         return self
 
     def remove(self, job: Schedulable) -> Scheduler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Self
 
-from ._job import AbstractJob, Requirement, Schedulable, flatten_schedulables
+from ._job import AbstractJob, Requirement, Schedulable, _check_scheduler, flatten_schedulables
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -29,6 +29,8 @@ class Sequence(Schedulable):
         requires: Requirement = None,
         scheduler: Scheduler | None = None,
     ) -> None:
+        if scheduler is not None:
+            _check_scheduler(scheduler)
         self._jobs: list[AbstractJob] = []
         self.append(*jobs_or_sequences)
         if requires is not None:

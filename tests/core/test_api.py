@@ -25,6 +25,7 @@ EXPECTED = {
     "JobTimeoutError",
     "OnFailedRequirement",
     "OwnershipError",
+    "Progress",
     "Retry",
     "RunStateError",
     "Scheduler",
@@ -118,4 +119,6 @@ def test_requirements_accept_nested_iterables() -> None:
 
 
 def test_empty_scheduler_succeeds() -> None:
-    assert jg.run(jg.Scheduler(), backend="trio")
+    scheduler = jg.Scheduler()
+    assert scheduler and len(scheduler) == 0  # truthy although empty
+    assert jg.run(scheduler, backend="trio")

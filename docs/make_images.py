@@ -1,0 +1,123 @@
+"""Generate the pictures and listings of docs/views.md into docs/images/.
+
+Run from the repository root (graphviz's ``dot`` must be installed: on Debian or
+Ubuntu, ``apt-get install graphviz``)::
+
+    .venv/bin/python docs/make_images.py
+
+Runs use trio's MockClock, so sleeps are instant and every time in the outputs is
+exact: running the script again gives the same files, except that the progress
+transcript may list jobs that start at the same instant in another order.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import anyio
+from rich.console import Console
+from trio.testing import MockClock  # noqa: TID251 - exact, instant times for the pictures
+
+import jobgraph as jg
+
+IMAGES = Path(__file__).resolve().parent / "images"
+
+
+async def step(name: str, seconds: float) -> str:
+    await anyio.sleep(seconds)
+    return f"{name} ok"
+
+
+async def fail(message: str, seconds: float) -> None:
+    await anyio.sleep(seconds)
+    raise RuntimeError(message)
+
+
+async def monitor() -> None:
+    await anyio.sleep_forever()
+
+
+def pipeline() -> jg.Scheduler:
+    """A build pipeline: a nested build with a window, a failing non-critical lint whose
+    report is skipped, a forever monitor, tests and a deployment."""
+    fetch = jg.Job(step, "fetch", 1.0, label="fetch sources")
+    compiles = [jg.Job(step, f"cc {n}", 1.0 + n / 2, label=f"compile {n}") for n in (1, 2, 3)]
+    link = jg.Job(step, "link", 0.5, label="link", requires=compiles)
+    build = jg.Scheduler(*compiles, link, jobs_window=2, label="build", requires=fetch)
+    lint = jg.Job(fail, "style: 3 issues", 0.5, label="lint", critical=False, requires=fetch)
+    report = jg.Job(
+        step, "report", 0.2, label="lint report", requires=lint, on_failed_requirement="skip"
+    )
+    watch = jg.Job(monitor, label="monitor", forever=True, critical=False)
+    tests = jg.Job(step, "tests", 1.5, label='run "unit" tests', requires=build)
+    deploy = jg.Job(step, "deploy", 0.5, label="deploy\nto staging", requires=tests)
+    return jg.Scheduler(fetch, build, lint, report, watch, tests, deploy, label="pipeline")
+
+
+def doomed() -> jg.Scheduler:
+    """A run aborted by a critical failure: what comes after never runs."""
+    prepare = jg.Job(step, "prepare", 0.5, label="prepare")
+    migrate = jg.Job(fail, "database is locked", 1.0, label="migrate", requires=prepare)
+    warm = jg.Job(step, "warm", 3.0, label="warm caches", requires=prepare)
+    restart = jg.Job(step, "restart", 0.5, label="restart", requires=[migrate, warm])
+    return jg.Scheduler(prepare, migrate, warm, restart, label="upgrade")
+
+
+def run(scheduler: jg.Scheduler) -> bool:
+    return jg.run(
+        scheduler, backend="trio", backend_options={"clock": MockClock(autojump_threshold=0)}
+    )
+
+
+def write(name: str, text: str) -> None:
+    (IMAGES / name).write_text(text, encoding="utf-8")
+    print(f"wrote docs/images/{name}")
+
+
+def main() -> int:
+    if shutil.which("dot") is None:
+        print("graphviz's dot is missing: apt-get install graphviz", file=sys.stderr)
+        return 1
+    IMAGES.mkdir(exist_ok=True)
+
+    scheduler = pipeline()
+    write("pipeline-before.txt", scheduler.list_text(ascii=False))
+    scheduler.export_as_svgfile(IMAGES / "pipeline-before")
+    scheduler.export_as_pngfile(IMAGES / "pipeline-before")
+    run(scheduler)
+    write("pipeline-after.txt", scheduler.list_text(ascii=False))
+    write("pipeline-after-ascii.txt", scheduler.list_text(ascii=True))
+    write("pipeline-stats.txt", f"{scheduler.stats()}\n{scheduler!r}\n{scheduler.why()}\n")
+    scheduler.export_as_svgfile(IMAGES / "pipeline-after")
+    scheduler.export_as_pngfile(IMAGES / "pipeline-after")
+    scheduler.export_timeline_svg(IMAGES / "pipeline-timeline.svg")
+
+    # the live view, as it prints when the output is not a terminal
+    scheduler = pipeline()
+    screen = Console(
+        file=io.StringIO(), record=True, width=100, force_terminal=False, color_system="truecolor"
+    )
+    with jg.Progress(scheduler, console=screen):
+        run(scheduler)
+    write("pipeline-progress.txt", screen.export_text(clear=False))
+    screen.save_svg(str(IMAGES / "pipeline-progress.svg"), title="jobgraph.run(..., progress=True)")
+    print("wrote docs/images/pipeline-progress.svg")
+
+    scheduler = doomed()
+    run(scheduler)
+    debrief = scheduler.debrief_text(ascii=False)
+    # tracebacks name files on this machine: keep the docs free of local paths
+    root = str(Path(__file__).resolve().parent.parent)
+    write("upgrade-debrief.txt", debrief.replace(root, "..."))
+    scheduler.export_as_svgfile(IMAGES / "upgrade-after")
+    scheduler.export_timeline_svg(IMAGES / "upgrade-timeline.svg")
+    for leftover in IMAGES.glob("*.dot"):
+        leftover.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,284 @@
+"""Drawings of schedulers in graphviz's DOT language, and their rendering by ``dot``.
+
+Writing DOT needs nothing; rendering it (SVG, PNG...) runs graphviz's ``dot`` program
+(Debian and Ubuntu: ``apt-get install graphviz``); :func:`pydot_graph` needs ``pydot``.
+
+What the drawing says:
+
+- an edge goes from a requirement to the job that requires it;
+- critical jobs have a thick red border, forever jobs a dashed one;
+- schedulers have square corners, other jobs rounded ones; a nested scheduler is a
+  cluster holding its jobs, and edges to or from it end at the cluster's border;
+- once a job's scheduler has run, its fill colour tells the outcome
+  (:data:`OUTCOME_COLOURS`); before, nodes are white.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from ._run import JobState
+
+if TYPE_CHECKING:
+    from ._job import AbstractJob
+    from ._scheduler import Scheduler
+
+__all__ = [
+    "NOTEBOOK_MAX_JOBS",
+    "NOTEBOOK_TIMEOUT",
+    "OUTCOME_COLOURS",
+    "dot_format",
+    "dot_quote",
+    "import_pydot",
+    "job_dot_style",
+    "pydot_graph",
+    "render",
+    "svg_text",
+]
+
+# fill colour by JobRecord.outcome, used once the job's scheduler has run
+OUTCOME_COLOURS: dict[str, str] = {
+    "ok": "#c8e6c9",  # light green
+    "failed": "#ffcdd2",  # light red
+    "cancelled": "#ffe0b2",  # light orange
+    "skipped": "#e0e0e0",  # grey
+    "running": "#bbdefb",  # light blue
+    "scheduled": "#fff9c4",  # light yellow
+    "idle": "#ffffff",  # never ran
+}
+NEVER_RAN_FONT = "#757575"
+
+_MISSING_DOT = (
+    "graphviz's 'dot' program is not installed (on Debian or Ubuntu: apt-get install graphviz)"
+)
+
+
+def dot_quote(value: object) -> str:
+    """``value`` as a double-quoted DOT string: backslashes and quotes escaped,
+    line breaks turned into graphviz's centred line breaks."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _attributes(style: dict[str, Any]) -> str:
+    parts = []
+    for key, value in style.items():
+        text = ",".join(value) if isinstance(value, list) else value
+        parts.append(f"{key}={dot_quote(text)}")
+    return ", ".join(parts)
+
+
+def _has_run(job: AbstractJob) -> bool:
+    if job.record.state is not JobState.IDLE:
+        return True
+    owner = job.scheduler
+    return owner is not None and owner.record.state is not JobState.IDLE
+
+
+def job_dot_style(job: AbstractJob) -> dict[str, Any]:
+    """The DOT attributes of a job's node (for a nested scheduler, of its cluster)."""
+    style: list[str] = []
+    attributes: dict[str, Any] = {}
+    label = job.graph_label()
+    attributes["label"] = label if label is not None else f"{job.repr_id()}: {job.label}"
+    attributes["shape"] = "box"
+    if not job._is_scheduler:
+        style.append("rounded")
+    if job.forever:
+        style.append("dashed")
+    if job.critical:
+        attributes["color"] = "red"
+        attributes["penwidth"] = "2"
+    else:
+        attributes["penwidth"] = "0.5"
+    if _has_run(job):
+        outcome = job.record.outcome
+        style.append("filled")
+        colour = OUTCOME_COLOURS.get(outcome, "#ffffff")
+        # a nested scheduler's cluster gets a paler tint than the jobs inside it
+        attributes["fillcolor"] = colour + "66" if job._is_scheduler else colour
+        if outcome == "idle":
+            attributes["fontcolor"] = NEVER_RAN_FONT
+    attributes["style"] = style
+    return attributes
+
+
+def _node(job: AbstractJob) -> str:
+    return dot_quote(job.repr_id())
+
+
+def _cluster(job: AbstractJob) -> str:
+    return dot_quote(f"cluster_{job.repr_id()}")
+
+
+def _empty_node(job: AbstractJob) -> str:
+    return dot_quote(f"{job.repr_id()}-empty")
+
+
+def _middle(jobs: list[AbstractJob]) -> AbstractJob:
+    return jobs[(len(jobs) - 1) // 2]
+
+
+def _anchor(job: AbstractJob, *, entry: bool) -> str:
+    """A plain node inside a nested scheduler, where edges to (or from) it attach."""
+    while job._is_scheduler:
+        nested = cast("Scheduler", job)
+        candidates = list(nested.entry_jobs() if entry else nested.exit_jobs())
+        if not candidates and not entry:
+            candidates = list(nested.exit_jobs(discard_forever=False))
+        if not candidates:
+            candidates = list(nested._jobs)
+        if not candidates:
+            return _empty_node(job)
+        job = _middle(candidates)
+    return _node(job)
+
+
+def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str]) -> None:
+    """Append the DOT statements of a scheduler's jobs; ``anchors`` caches the exit
+    anchors of nested schedulers, which may be required by many jobs."""
+
+    def exit_anchor(job: AbstractJob) -> str:
+        anchor = anchors.get(job)
+        if anchor is None:
+            anchor = anchors[job] = _anchor(job, entry=False)
+        return anchor
+
+    members = scheduler._jobs
+    for job in scheduler.topological_order():
+        # requirements on jobs of other schedulers would draw phantom nodes: left out
+        requirements = [r for r in job._requires if r in members]
+        if job._is_scheduler:
+            nested = cast("Scheduler", job)
+            lines.append(f"subgraph {_cluster(job)} {{")
+            style = {key: value for key, value in job.dot_style().items() if key != "shape"}
+            lines.append(f"graph [{_attributes(style)}];")
+            if not nested._jobs:
+                lines.append(f'{_empty_node(job)} [label="(empty)", shape="plaintext"];')
+            _body(nested, lines, anchors)
+            lines.append("}")
+            head = _anchor(job, entry=True)
+            for requirement in requirements:
+                edge = f"{exit_anchor(requirement)} -> {head} [lhead={_cluster(job)}"
+                if requirement._is_scheduler:
+                    edge += f", ltail={_cluster(requirement)}"
+                lines.append(edge + "];")
+        else:
+            lines.append(f"{_node(job)} [{_attributes(job.dot_style())}];")
+            for requirement in requirements:
+                if requirement._is_scheduler:
+                    lines.append(
+                        f"{exit_anchor(requirement)} -> {_node(job)} "
+                        f"[ltail={_cluster(requirement)}];"
+                    )
+                else:
+                    lines.append(f"{_node(requirement)} -> {_node(job)};")
+
+
+def dot_format(scheduler: Scheduler) -> str:
+    """The scheduler's graph in the DOT language (numbers jobs as :meth:`list` does).
+
+    Raises :class:`~jobgraph.CycleError` if the jobs form a cycle.
+    """
+    scheduler._set_sched_ids()
+    lines = ["digraph jobgraph {", "compound=true;"]
+    if scheduler._label is not None:
+        lines.append(f'graph [label={dot_quote(scheduler._label)}, labelloc="t"];')
+    lines.append('graph [fontname="Helvetica"];')
+    lines.append('node [fontname="Helvetica"];')
+    _body(scheduler, lines, {})
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def import_pydot() -> Any:
+    """Import pydot and its DOT parser, which trips deprecation warnings of newer
+    pyparsing releases when it loads; those are not the user's business."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import pydot
+        import pydot.dot_parser
+    return pydot
+
+
+def pydot_graph(scheduler: Scheduler) -> Any:
+    """The scheduler's graph as a ``pydot.Dot`` (requires the ``pydot`` package)."""
+    pydot = import_pydot()
+    graphs = pydot.graph_from_dot_data(dot_format(scheduler))
+    assert graphs
+    return graphs[0]
+
+
+def _dot_program() -> str:
+    program = shutil.which("dot")
+    if program is None:
+        raise FileNotFoundError(_MISSING_DOT)
+    return program
+
+
+def render(scheduler: Scheduler, filename: str | os.PathLike[str], suffix: str) -> str:
+    """Write ``<filename>.dot`` and render it into ``<filename>.<suffix>`` with ``dot``.
+
+    ``filename`` may already end with ``.<suffix>``. Returns the rendered file's name.
+    """
+    suffix = suffix.lstrip(".")
+    base = os.fspath(filename)
+    if base.endswith(f".{suffix}"):
+        base = base[: -len(suffix) - 1]
+    dotfile = Path(f"{base}.dot")
+    output = f"{base}.{suffix}"
+    dotfile.write_text(dot_format(scheduler), encoding="utf-8")
+    completed = subprocess.run(  # noqa: S603 - a fixed program on our own file
+        [_dot_program(), f"-T{suffix}", str(dotfile), "-o", output],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"dot failed to render {dotfile}: {completed.stderr.strip()}")
+    return output
+
+
+# notebooks draw schedulers up to this many jobs (nested ones included); beyond, graphviz
+# would take minutes and the drawing would be unreadable anyway
+NOTEBOOK_MAX_JOBS = 500
+NOTEBOOK_TIMEOUT = 20.0  # seconds given to dot before a notebook falls back to text
+
+
+def svg_text(scheduler: Scheduler) -> str | None:
+    """The scheduler's graph rendered as SVG text, for notebooks; None (so that they
+    show the text ``repr``) if ``dot`` is missing, fails or takes longer than
+    :data:`NOTEBOOK_TIMEOUT`, if the graph has a cycle, or if it has more than
+    :data:`NOTEBOOK_MAX_JOBS` jobs."""
+    from ._exceptions import CycleError
+
+    program = shutil.which("dot")
+    if program is None:
+        return None
+    jobs = scheduler.iterate_jobs(scan_schedulers=True)
+    if any(True for _ in itertools.islice(jobs, NOTEBOOK_MAX_JOBS, None)):
+        return None
+    try:
+        source = dot_format(scheduler)
+    except CycleError:
+        return None
+    try:
+        completed = subprocess.run(  # noqa: S603 - a fixed program fed our own text
+            [program, "-Tsvg"],
+            input=source.encode("utf-8"),
+            capture_output=True,
+            check=False,
+            timeout=NOTEBOOK_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    if completed.returncode != 0:
+        return None
+    return completed.stdout.decode("utf-8")

@@ -1,0 +1,187 @@
+"""The live progress view: plain lines off a terminal, a rich panel on one, a summary
+table at the end, and nothing at all when it is not asked for."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import anyio
+import pytest
+from rich.console import Console
+
+import jobgraph as jg
+
+pytestmark = pytest.mark.anyio
+
+
+async def value(x: Any, delay: float = 0.0) -> Any:
+    await anyio.sleep(delay)
+    return x
+
+
+async def boom(message: str = "boom") -> None:
+    await anyio.sleep(0.001)
+    raise ValueError(message)
+
+
+def console(*, terminal: bool) -> tuple[Console, io.StringIO]:
+    out = io.StringIO()
+    return Console(file=out, force_terminal=terminal, width=120, color_system=None), out
+
+
+async def test_plain_lines_when_output_is_not_a_terminal() -> None:
+    ok = jg.Job(value, 1, label="fetch")
+    bad = jg.Job(boom, "no route", label="upload", critical=False, requires=ok)
+    scheduler = jg.Scheduler(ok, bad, label="pipeline")
+    screen, out = console(terminal=False)
+    progress = jg.Progress(scheduler, console=screen)
+    assert not progress.live
+    with progress:
+        assert await scheduler.run()
+    lines = out.getvalue().splitlines()
+    words = [line.split()[1:3] for line in lines if line.strip().endswith("of 2]")]
+    assert words == [
+        ["started", "fetch"],
+        ["done", "fetch"],
+        ["started", "upload"],
+        ["FAILED", "upload"],
+    ]
+    failed = next(line for line in lines if "FAILED" in line)
+    assert "ValueError: no route" in failed
+    assert failed.endswith("[1 ok, 1 failed of 2]")
+    assert progress.failures == [(bad, bad.exception)]
+    assert lines[-1] == "scheduler 'pipeline' succeeded"
+
+
+async def test_summary_table_counts_outcomes_and_jobs_never_run() -> None:
+    first = jg.Job(value, 1, 0.01, label="first")
+    fatal = jg.Job(boom, label="fatal", requires=first)
+    never = jg.Job(value, 2, label="never", requires=fatal)
+    scheduler = jg.Scheduler(first, fatal, never, label="doomed")
+    screen, out = console(terminal=False)
+    with jg.Progress(scheduler, console=screen):
+        assert not await scheduler.run()
+    text = out.getvalue()
+    table = text[text.index("doomed") : text.rindex("1 ok, 1 failed, 1 idle of 3")]
+    cells = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in table.splitlines()
+        if line[:1] == "│"
+    ]
+    assert {row[0]: row[1] for row in cells} == {"ok": "1", "failed": "1", "never ran": "1"}
+    assert re.search(r"first \(\d+\.\d\ds\)", table)  # the longest ok job, timed
+    assert "critical job 'fatal'" in text.splitlines()[-1]
+
+
+async def test_live_panel_on_a_terminal_reports_failures_as_they_happen() -> None:
+    async def slow() -> int:
+        await anyio.sleep(0.01)
+        assert progress._panel is not None
+        progress._panel.refresh()  # a frame drawn while this job runs, whatever the load
+        return 1
+
+    ok = jg.Job(slow, label="slow")
+    bad = jg.Job(boom, "disk full", label="writer", critical=False)
+    scheduler = jg.Scheduler(ok, bad, label="live")
+    screen, out = console(terminal=True)
+    progress = jg.Progress(scheduler, console=screen, refresh_per_second=50)
+    assert progress.live
+    with progress:
+        assert await scheduler.run()
+    text = out.getvalue()
+    assert "✗ job writer failed: ValueError: disk full" in text
+    assert re.search(r"↺ slow +\d+\.\ds", text)  # the running job, with its elapsed time
+    assert "1 ok, 1 failed of 2" in text.splitlines()[-2]  # the summary's caption
+    assert "started" not in text  # no plain lines on a terminal
+
+
+async def test_counts_follow_the_run_and_skip_nested_schedulers() -> None:
+    seen: list[dict[str, int]] = []
+    progress: jg.Progress
+
+    async def look() -> None:
+        await anyio.sleep(0.01)
+        seen.append({k: v for k, v in progress.counts.items() if v})
+
+    inner = jg.Scheduler(jg.Job(look, label="look"), label="inner")
+    waiting = jg.Job(value, 1, label="after", requires=inner)
+    scheduler = jg.Scheduler(inner, waiting)
+    screen, _ = console(terminal=False)
+    progress = jg.Progress(scheduler, console=screen, summary=False)
+    with progress:
+        assert await scheduler.run()
+    assert seen == [{"running": 1, "idle": 1}]
+    assert {k: v for k, v in progress.counts.items() if v} == {"ok": 2}
+
+
+async def test_retries_are_reported() -> None:
+    attempts = []
+
+    async def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 2:
+            raise OSError("try again")
+        return "fine"
+
+    job = jg.Job(flaky, label="flaky", retry=jg.Retry(attempts=3))
+    scheduler = jg.Scheduler(job)
+    screen, out = console(terminal=False)
+    with jg.Progress(scheduler, console=screen):
+        assert await scheduler.run()
+    retry_line = next(line for line in out.getvalue().splitlines() if "retrying" in line)
+    assert "flaky  attempt 1 failed (OSError: try again), retrying in 0s" in retry_line
+
+
+async def test_progress_unsubscribes_when_the_block_ends() -> None:
+    scheduler = jg.Scheduler(jg.Job(value, 1, label="only"))
+    screen, out = console(terminal=False)
+    with jg.Progress(scheduler, console=screen, summary=False):
+        pass
+    assert scheduler._subscribers == ()
+    assert await scheduler.run()
+    assert out.getvalue() == ""
+
+
+def test_sync_run_shows_progress_on_request(capsys: pytest.CaptureFixture[str]) -> None:
+    scheduler = jg.Scheduler(jg.Job(value, 1, label="quiet"), label="sync")
+    assert jg.run(scheduler)
+    assert capsys.readouterr().out == ""  # off by default: not a character
+    scheduler = jg.Scheduler(jg.Job(value, 1, label="loud"), label="sync")
+    assert jg.run(scheduler, backend="trio", progress=True)
+    out = capsys.readouterr().out
+    assert "started    loud" in out
+    assert "1 ok of 1" in out.splitlines()[-2]
+    assert out.splitlines()[-1] == "scheduler 'sync' succeeded"
+
+
+@pytest.mark.timing
+async def test_plain_lines_and_summary_use_the_event_loop_clock(mock_clock: bool) -> None:
+    first = jg.Job(value, 1, 0.2, label="first")
+    second = jg.Job(value, 2, 0.1, label="second", requires=first)
+    scheduler = jg.Scheduler(first, second, label="timed")
+    screen, out = console(terminal=False)
+    with jg.Progress(scheduler, console=screen):
+        assert await scheduler.run()
+    lines = out.getvalue().splitlines()
+    done = next(line for line in lines if "done       second" in line)
+    assert float(done.split("s")[0]) >= 0.29
+    if mock_clock:
+        assert done.startswith("    0.30s  done       second")
+        assert any("│ ok      │    2 │     0.30s │ first (0.20s) │" in line for line in lines)
+
+
+def test_live_panel_lists_running_jobs_longest_first() -> None:
+    scheduler = jg.Scheduler(*(jg.Job(value, i, label=f"job{i}") for i in range(15)))
+    screen, out = console(terminal=True)
+    progress = jg.Progress(scheduler, console=screen, live=True, summary=False)
+    with progress:
+        for number, job in enumerate(scheduler.jobs):
+            progress(jg.JobEvent(jg.EventKind.STARTED, job, scheduler, float(number)))
+        screen.print(progress._render())
+    text = out.getvalue()
+    assert "15 running" in text
+    assert "↺ job0 " in text and "↺ job11 " in text
+    assert "↺ job12 " not in text
+    assert "… and 3 more" in text
