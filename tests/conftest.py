@@ -8,6 +8,10 @@ from typing import Any
 import pytest
 from trio.testing import MockClock
 
+from jobgraph.testing import load_profile
+
+load_profile()  # hypothesis profile from JOBGRAPH_HYPOTHESIS_PROFILE: dev (default), ci, soak
+
 BACKENDS = ["asyncio", "trio"]
 TIMING_BACKENDS = [*BACKENDS, "trio-mockclock"]
 
@@ -17,9 +21,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "anyio_backend" in metafunc.fixturenames and "anyio_backend" not in (
-        getattr(metafunc.definition, "callspec", None) or ()
-    ):
+    marks = metafunc.definition.iter_markers("parametrize")
+    # a test that parametrizes anyio_backend itself picks its own backends
+    pinned = any("anyio_backend" in str(mark.args[0]) for mark in marks)
+    if "anyio_backend" in metafunc.fixturenames and not pinned:
         timing = metafunc.definition.get_closest_marker("timing") is not None
         metafunc.parametrize(
             "anyio_backend", TIMING_BACKENDS if timing else BACKENDS, indirect=True
