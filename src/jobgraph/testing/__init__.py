@@ -1,0 +1,101 @@
+"""Property-based testing for jobgraph: draw job graphs, run them, judge the runs.
+
+Needs hypothesis (``pip install jobgraph[testing]``). The parts:
+
+- strategies that draw whole graphs (:func:`graphs`) and job behaviours
+  (:func:`behaviours`, :func:`forever_behaviours`, :func:`retry_specs`), as plain data
+  (:class:`SchedulerSpec`, :class:`JobSpec`) that hypothesis prints and shrinks;
+- :func:`run_graph` builds a drawn graph, runs it on ``"asyncio"``, ``"trio"`` or
+  ``"trio-mockclock"`` and returns a :class:`Trace` of the engine's events and of what
+  the job bodies observed;
+- the oracle: :func:`check` lists every way a trace departs from the engine's
+  semantics, in plain words; :func:`assert_valid` raises with them;
+- :func:`check_job_kind` runs a custom job kind through cancellation, timeout,
+  failure and shutdown, and reports broken contracts;
+- hypothesis profiles ``dev``, ``ci`` and ``soak`` (:func:`load_profile`).
+
+A test of the engine is three lines::
+
+    from hypothesis import given
+    from jobgraph.testing import assert_valid, graphs, run_graph
+
+    @given(graphs())
+    def test_engine(spec):
+        assert_valid(run_graph(spec, backend="trio-mockclock"))
+
+Jobs that call services are not drawn yet (they come with the service framework).
+"""
+
+from jobgraph.testing._behaviours import (
+    Behaviour,
+    BehaviourError,
+    Flaky,
+    Hang,
+    Observation,
+    Raise,
+    Recorder,
+    Return,
+    Serve,
+    Stubborn,
+    make_body,
+)
+from jobgraph.testing._kind import KindReport, check_job_kind
+from jobgraph.testing._oracle import assert_valid, check, is_deterministic, summary
+from jobgraph.testing._profiles import (
+    PROFILE_ENV,
+    PROFILES,
+    backends_for_profile,
+    load_profile,
+    register_profiles,
+)
+from jobgraph.testing._runner import (
+    BACKENDS,
+    Outcome,
+    Trace,
+    TraceEvent,
+    run_graph,
+    run_graph_async,
+)
+from jobgraph.testing._specs import Built, JobSpec, Node, RetrySpec, SchedulerSpec, build
+from jobgraph.testing._strategies import behaviours, forever_behaviours, graphs, retry_specs
+
+__all__ = [
+    "BACKENDS",
+    "PROFILES",
+    "PROFILE_ENV",
+    "Behaviour",
+    "BehaviourError",
+    "Built",
+    "Flaky",
+    "Hang",
+    "JobSpec",
+    "KindReport",
+    "Node",
+    "Observation",
+    "Outcome",
+    "Raise",
+    "Recorder",
+    "RetrySpec",
+    "Return",
+    "SchedulerSpec",
+    "Serve",
+    "Stubborn",
+    "Trace",
+    "TraceEvent",
+    "assert_valid",
+    "backends_for_profile",
+    "behaviours",
+    "build",
+    "check",
+    "check_job_kind",
+    "forever_behaviours",
+    "graphs",
+    "is_deterministic",
+    "load_profile",
+    "make_body",
+    "register_profiles",
+    "retry_specs",
+    "run_graph",
+    "run_graph_async",
+    "summary",
+]

@@ -1,0 +1,234 @@
+"""Run a drawn graph on a chosen backend and record what happened: a :class:`Trace`."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import sniffio
+
+from jobgraph._events import EventKind, JobEvent
+from jobgraph._run import JobState
+
+from ._behaviours import Observation, Recorder
+from ._specs import Built, SchedulerSpec, build
+
+__all__ = ["BACKENDS", "Outcome", "Trace", "TraceEvent", "run_graph", "run_graph_async"]
+
+BACKENDS = ("asyncio", "trio", "trio-mockclock")
+"""Where :func:`run_graph` can run a graph; ``trio-mockclock`` makes time exact and free."""
+
+_REAL_TIME_LIMIT = 20.0  # seconds a real-time run may take before the runner gives up
+_MOCK_TIME_LIMIT = 1e6  # the same under a MockClock, where time is free
+
+
+@dataclass(frozen=True, slots=True)
+class TraceEvent:
+    """A :class:`~jobgraph.JobEvent`, with jobs named by their drawn names."""
+
+    seq: int
+    kind: EventKind
+    job: str
+    scheduler: str
+    time: float
+    exception: BaseException | None = None
+    attempt: int = 0
+    delay: float = 0.0
+
+    def __str__(self) -> str:
+        text = f"#{self.seq} t={self.time:.6f} {self.kind.value} {self.job} (in {self.scheduler})"
+        if self.exception is not None:
+            text += f" {type(self.exception).__name__}: {self.exception}"
+        if self.kind is EventKind.RETRYING:
+            text += f" attempt={self.attempt} delay={self.delay:g}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A job's record after the run, copied so that later runs cannot change it."""
+
+    state: JobState
+    outcome: str
+    result: Any
+    exception: BaseException | None
+    attempts: int
+    cancelled: bool
+    started_at: float | None
+    ended_at: float | None
+
+
+@dataclass(slots=True)
+class Trace:
+    """Everything one run of a drawn graph left behind, for the oracle to judge.
+
+    ``events`` and ``notes`` share one sequence counter, so together they are in the
+    order things happened. ``ok`` is what ``run()`` returned (None if it raised
+    ``error``); ``failures`` maps each scheduler's name to its ``failure``.
+    """
+
+    spec: SchedulerSpec
+    backend: str
+    exact_time: bool
+    built: Built
+    events: list[TraceEvent] = field(default_factory=list)
+    notes: list[Observation] = field(default_factory=list)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    failures: dict[str, BaseException | None] = field(default_factory=dict)
+    ok: bool | None = None
+    why: str = ""
+    error: BaseException | None = None
+    gave_up: bool = False
+    cancel_seq: int | None = None
+    cancelled_from_outside: bool = False
+    leaked_tasks: int = 0
+    open_bodies: int = 0
+    started_at: float = 0.0
+    ended_at: float = 0.0
+
+    def name_of(self, job: object) -> str:
+        return self.built.name_of(job)
+
+    def describe(self, limit: int = 200) -> str:
+        """The spec, outcome and the first ``limit`` events and notes, one per line."""
+        lines = [f"backend {self.backend} (exact time: {self.exact_time})", f"spec: {self.spec}"]
+        lines.append(f"run() returned {self.ok!r}, failure {self.failures.get(self.spec.name)!r}")
+        if self.error is not None:
+            lines.append(f"run() raised {self.error!r}")
+        merged: list[tuple[int, str]] = [(event.seq, str(event)) for event in self.events]
+        merged += [
+            (
+                note.seq,
+                f"#{note.seq} t={note.time:.6f}   body {note.job} {note.what} #{note.attempt}",
+            )
+            for note in self.notes
+        ]
+        merged.sort()
+        lines += [text for _, text in merged[:limit]]
+        if len(merged) > limit:
+            lines.append(f"... {len(merged) - limit} more")
+        return "\n".join(lines)
+
+
+def _backend_options(backend: str) -> tuple[str, dict[str, Any]]:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if backend == "trio-mockclock":
+        from trio.testing import MockClock  # noqa: TID251 - only trio can mock its clock
+
+        return "trio", {"clock": MockClock(autojump_threshold=0)}
+    return backend, {}
+
+
+def run_graph(
+    spec: SchedulerSpec,
+    *,
+    backend: str = "trio-mockclock",
+    prepare: Callable[[Built], object] | None = None,
+    cancel_after: float | None = None,
+) -> Trace:
+    """Build ``spec``, run it in a new event loop of ``backend`` and return the trace.
+
+    ``backend`` is ``"asyncio"``, ``"trio"`` or ``"trio-mockclock"`` (trio with a
+    ``MockClock(autojump_threshold=0)``: sleeps cost nothing and times are exact).
+    ``prepare``, if given, is called with the built graph just before it runs (to
+    subscribe more views, or to tamper with the graph when testing the oracle).
+    ``cancel_after``, if given, cancels the run from outside (the caller's cancel
+    scope) after that many seconds, unless it ended before.
+    """
+    name, options = _backend_options(backend)
+    trace: list[Trace] = []
+
+    async def main() -> None:
+        exact = backend == "trio-mockclock"
+        trace.append(
+            await run_graph_async(
+                spec, exact_time=exact, prepare=prepare, cancel_after=cancel_after
+            )
+        )
+
+    anyio.run(main, backend=name, backend_options=options)
+    trace[0].backend = backend
+    return trace[0]
+
+
+async def run_graph_async(
+    spec: SchedulerSpec,
+    *,
+    exact_time: bool = False,
+    prepare: Callable[[Built], object] | None = None,
+    cancel_after: float | None = None,
+) -> Trace:
+    """Build and run ``spec`` in the current event loop; see :func:`run_graph`.
+
+    ``exact_time`` tells the oracle that the clock is a MockClock, so that it checks
+    times exactly.
+    """
+    recorder = Recorder()
+    built = build(spec, recorder)
+    trace = Trace(spec, sniffio.current_async_library(), exact_time, built)
+    seq = recorder.seq
+
+    def on_event(event: JobEvent) -> None:
+        trace.events.append(
+            TraceEvent(
+                next(seq),
+                event.kind,
+                built.name_of(event.job),
+                built.name_of(event.scheduler),
+                event.time,
+                event.exception,
+                event.attempt,
+                event.delay,
+            )
+        )
+
+    built.scheduler.subscribe(on_event)
+    if prepare is not None:
+        prepare(built)
+    before = {task.id for task in anyio.get_running_tasks()}
+    limit = _MOCK_TIME_LIMIT if exact_time else _REAL_TIME_LIMIT
+    trace.started_at = anyio.current_time()
+    with anyio.move_on_after(limit) as guard:
+        async with anyio.create_task_group() as tg:
+            with anyio.CancelScope() as outside:
+                if cancel_after is not None:
+                    tg.start_soon(_cancel_later, outside, cancel_after, trace, seq)
+                try:
+                    trace.ok = await built.scheduler.run()
+                except Exception as exc:  # noqa: BLE001 - an unexpected error is traced
+                    trace.error = exc
+            tg.cancel_scope.cancel()
+        trace.cancelled_from_outside = outside.cancelled_caught
+    trace.ended_at = anyio.current_time()
+    trace.why = built.scheduler.why()
+    trace.gave_up = guard.cancelled_caught
+    trace.open_bodies = recorder.open_bodies
+    trace.leaked_tasks = len({task.id for task in anyio.get_running_tasks()} - before)
+    trace.notes = recorder.notes
+    for name, job in built.jobs.items():
+        record = job.record
+        trace.outcomes[name] = Outcome(
+            record.state,
+            record.outcome,
+            record.result,
+            record.exception,
+            record.attempts,
+            record.cancelled,
+            record.started_at,
+            record.ended_at,
+        )
+        if name in built.specs and isinstance(built.specs[name], SchedulerSpec):
+            trace.failures[name] = job.failure  # type: ignore[attr-defined]
+    return trace
+
+
+async def _cancel_later(
+    scope: anyio.CancelScope, delay: float, trace: Trace, seq: itertools.count[int]
+) -> None:
+    await anyio.sleep(delay)
+    trace.cancel_seq = next(seq)
+    scope.cancel()

@@ -1,0 +1,185 @@
+"""Descriptions of drawn graphs, and how to build real schedulers from them.
+
+A :class:`SchedulerSpec` is a tree: its children are :class:`JobSpec` leaves and nested
+:class:`SchedulerSpec` nodes. A child may require only children listed before it in
+the same scheduler, so every drawn graph is acyclic by construction. ``sequences``
+are ranges of consecutive children that :func:`build` chains with a
+:class:`~jobgraph.Sequence`, so a child in a sequence also requires the one before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jobgraph._job import AbstractJob, Job, Schedulable
+from jobgraph._policy import Retry
+from jobgraph._scheduler import Scheduler
+from jobgraph._sequence import Sequence
+
+from ._behaviours import Behaviour, BehaviourError, Recorder, make_body
+
+__all__ = ["Built", "JobSpec", "Node", "RetrySpec", "SchedulerSpec", "build"]
+
+RetryOn = Literal["any", "behaviour", "timeout"]
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySpec:
+    """A :class:`~jobgraph.Retry` policy, drawn as data (``on`` named, no jitter by default)."""
+
+    attempts: int = 2
+    backoff: float = 0.0
+    factor: float = 2.0
+    max_delay: float | None = None
+    jitter: float = 0.0
+    on: RetryOn = "any"
+
+    def exception_types(self) -> tuple[type[Exception], ...]:
+        from jobgraph._exceptions import JobTimeoutError
+
+        if self.on == "behaviour":
+            return (BehaviourError,)
+        if self.on == "timeout":
+            return (JobTimeoutError,)
+        return (Exception,)
+
+    def build(self) -> Retry:
+        return Retry(
+            attempts=self.attempts,
+            backoff=self.backoff,
+            factor=self.factor,
+            max_delay=self.max_delay,
+            jitter=self.jitter,
+            on=self.exception_types(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One drawn job: a name (its label), a behaviour, its requirements and options."""
+
+    name: str
+    behaviour: Behaviour
+    requires: tuple[int, ...] = ()
+    critical: bool = False
+    forever: bool = False
+    timeout: float | None = None
+    retry: RetrySpec | None = None
+    on_failed_requirement: str = "run"
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSpec:
+    """A drawn scheduler; nested when it is the child of another one."""
+
+    name: str
+    children: tuple[Node, ...] = ()
+    requires: tuple[int, ...] = ()
+    critical: bool = True
+    jobs_window: int | None = None
+    timeout: float | None = None
+    shutdown_timeout: float = 1.0
+    on_failed_requirement: str = "run"
+    sequences: tuple[tuple[int, int], ...] = ()
+    forever: bool = field(default=False, init=False)
+
+    def walk(self) -> Iterator[tuple[Node, SchedulerSpec | None]]:
+        """Every node of the tree with its parent (None for this one), parents first."""
+        stack: list[tuple[Node, SchedulerSpec | None]] = [(self, None)]
+        while stack:
+            node, parent = stack.pop()
+            yield node, parent
+            if isinstance(node, SchedulerSpec):
+                stack.extend((child, node) for child in reversed(node.children))
+
+    def expected_requirements(self, index: int) -> frozenset[int]:
+        """Indices of the children that child ``index`` must require once built."""
+        required = set(self.children[index].requires)
+        for start, stop in self.sequences:
+            if start < index < stop:
+                required.add(index - 1)
+        return frozenset(required)
+
+    def size(self) -> int:
+        """Number of nodes in the tree, this scheduler included."""
+        return sum(1 for _ in self.walk())
+
+
+Node = JobSpec | SchedulerSpec
+
+
+@dataclass(slots=True)
+class Built:
+    """A built graph: the top scheduler and, by name, every job and its spec."""
+
+    scheduler: Scheduler
+    jobs: dict[str, AbstractJob]
+    specs: dict[str, Node]
+    parents: dict[str, str]
+    names: dict[int, str]
+
+    def name_of(self, job: object) -> str:
+        """The drawn name of a job of this graph (``'?'`` for a stranger)."""
+        return self.names.get(id(job), "?")
+
+
+def build(spec: SchedulerSpec, recorder: Recorder) -> Built:
+    """Build the scheduler ``spec`` describes; every body takes notes in ``recorder``."""
+    built = Built(_new_scheduler(spec, []), {}, {}, {}, {})
+    _fill(built.scheduler, spec, built, recorder)
+    return built
+
+
+def _new_scheduler(spec: SchedulerSpec, requires: list[AbstractJob]) -> Scheduler:
+    return Scheduler(
+        label=spec.name,
+        critical=spec.critical,
+        jobs_window=spec.jobs_window,
+        timeout=spec.timeout,
+        shutdown_timeout=spec.shutdown_timeout,
+        on_failed_requirement=spec.on_failed_requirement,
+        requires=requires,
+    )
+
+
+def _fill(scheduler: Scheduler, spec: SchedulerSpec, built: Built, recorder: Recorder) -> None:
+    built.jobs[spec.name] = scheduler
+    built.specs[spec.name] = spec
+    built.names[id(scheduler)] = spec.name
+    made: list[AbstractJob] = []
+    for child in spec.children:
+        requires = [made[index] for index in child.requires]
+        job: AbstractJob
+        if isinstance(child, SchedulerSpec):
+            job = _new_scheduler(child, requires)
+            _fill(job, child, built, recorder)
+        else:
+            job = Job(
+                make_body(child.name, child.behaviour, recorder),
+                label=child.name,
+                critical=child.critical,
+                forever=child.forever,
+                timeout=child.timeout,
+                retry=None if child.retry is None else child.retry.build(),
+                on_failed_requirement=child.on_failed_requirement,
+                requires=requires,
+            )
+            built.jobs[child.name] = job
+            built.specs[child.name] = child
+            built.names[id(job)] = child.name
+        built.parents[child.name] = spec.name
+        made.append(job)
+    items: list[Schedulable] = []
+    index = 0
+    starts = dict(spec.sequences)
+    while index < len(made):
+        stop = starts.get(index)
+        if stop is None:
+            items.append(made[index])
+            index += 1
+        else:
+            items.append(Sequence(*made[index:stop]))
+            index = stop
+    scheduler.update(tuple(items))
