@@ -64,6 +64,25 @@ _IDLE, _SCHEDULED, _RUNNING, _DONE, _SKIPPED = (
 )
 
 
+def _backend_clock() -> tuple[Callable[[], float], Callable[[], float]]:
+    """The running backend's ``current_time`` and ``current_effective_deadline``.
+
+    anyio's public functions find the backend on every call, which costs about as much
+    as running a no-op job; a run looks it up once. Falls back to the public functions
+    if anyio's internals ever move.
+    """
+    try:
+        from anyio._core._eventloop import get_async_backend
+
+        backend = get_async_backend()
+        clock, deadline = backend.current_time, backend.current_effective_deadline
+        clock()
+        deadline()
+    except Exception:  # noqa: BLE001 - any change in anyio's internals: stay correct
+        return anyio.current_time, anyio.current_effective_deadline
+    return clock, deadline
+
+
 class _Ignored:
     """The task_status given to finite jobs: there is nobody to tell."""
 
@@ -101,11 +120,13 @@ class _Run:
     __slots__ = (
         "cancelled_exc",
         "daemons",
+        "deadline",
         "done",
         "failure",
         "finite_left",
         "forever_left",
         "live",
+        "now",
         "quiet",
         "ready",
         "running",
@@ -133,12 +154,13 @@ class _Run:
         self.done = anyio.Event()
         self.quiet: anyio.Event | None = None
         self.cancelled_exc = anyio.get_cancelled_exc_class()
+        self.now, self.deadline = _backend_clock()
         self.tg: anyio.abc.TaskGroup
         self.daemons: anyio.abc.TaskGroup | None = None
         self.scope: anyio.CancelScope
 
     def emit(self, kind: EventKind, job: AbstractJob, **fields: Any) -> None:
-        event = JobEvent(kind, job, self.scheduler, anyio.current_time(), **fields)
+        event = JobEvent(kind, job, self.scheduler, self.now(), **fields)
         deliver(self.subscribers, event)
 
     # -- readiness ---------------------------------------------------------------
@@ -157,29 +179,29 @@ class _Run:
         self.forever_left = forever
         if not finite and not forever:
             self.done.set()
+        when = self.now()
         for job in roots:
-            self._make_ready(job, job._record)
+            self._make_ready(job, job._record, when)
         self.kick()
 
-    def _make_ready(self, job: AbstractJob, record: JobRecord) -> bool:
-        """A job whose requirements are all done: skip it, start it or queue it.
-
-        Returns True when the job was skipped (its dependents must then be released).
-        """
+    def _make_ready(self, job: AbstractJob, record: JobRecord, when: float) -> bool:
+        """A job whose requirements are all done (at time ``when``): skip it, start it
+        or queue it. Returns True when the job was skipped (its dependents must then be
+        released)."""
         if record.failed_requirement and job.on_failed_requirement is _SKIP:
             record.state = _SKIPPED
-            record.ended_at = anyio.current_time()
+            record.ended_at = when
             if self.subscribers:
                 self.emit(EventKind.SKIPPED, job)
             self.job_ended(job)
             return True
-        if job.forever and (self.stopping or anyio.current_effective_deadline() == _CANCELLED):
+        if job.forever and (self.stopping or self.deadline() == _CANCELLED):
             # every finite job is done, or the run is being cancelled (its deadline
             # passed, or it was aborted) and the forever jobs' task group may already
             # be closed: too late to start a daemon
             return False
         record.state = _SCHEDULED
-        record.scheduled_at = anyio.current_time()
+        record.scheduled_at = when
         if self.subscribers:
             self.emit(EventKind.SCHEDULED, job)
         if job.forever:
@@ -197,6 +219,8 @@ class _Run:
         if successors is None:
             return
         record.successors = None
+        # dependents became ready when this job ended (or, for a forever job, now)
+        when = record.ended_at if record.ended_at is not None else self.now()
         stack: list[AbstractJob] | None = None
         while True:
             for successor in successors:
@@ -204,7 +228,7 @@ class _Run:
                 if failed:
                     srecord.failed_requirement = True
                 srecord.pending -= 1
-                if srecord.pending == 0 and self._make_ready(successor, srecord):
+                if srecord.pending == 0 and self._make_ready(successor, srecord, when):
                     # skipped: its own dependents see a failed requirement in turn
                     srecord.pending = -1
                     if srecord.successors:
@@ -249,7 +273,7 @@ class _Run:
         while ready and not self.stopping:
             if window is not None and self.running >= window:
                 return
-            if anyio.current_effective_deadline() == _CANCELLED:
+            if self.deadline() == _CANCELLED:
                 return  # an enclosing scope was cancelled (outer abort): start nothing
             job = ready.popleft()
             self.running += 1
@@ -266,7 +290,7 @@ class _Run:
                 await anyio.lowlevel.checkpoint()
 
     async def run_forever(self, job: AbstractJob) -> None:
-        if self.stopping or anyio.current_effective_deadline() == _CANCELLED:
+        if self.stopping or self.deadline() == _CANCELLED:
             return  # the run ended, or was cancelled, before this task got to start
         status: TaskStatusLike = _Ready(self, job) if job._accepts_status() else _IGNORED
         await self.execute(job, status)
@@ -274,7 +298,7 @@ class _Run:
     async def execute(self, job: AbstractJob, status: TaskStatusLike) -> None:
         record = job._record
         record.state = _RUNNING
-        record.started_at = anyio.current_time()
+        record.started_at = self.now()
         self.live += 1
         if self.subscribers:
             self.emit(EventKind.STARTED, job)
@@ -316,7 +340,7 @@ class _Run:
 
     def _ended(self, job: AbstractJob, record: JobRecord, kind: EventKind, **fields: Any) -> None:
         record.state = _DONE
-        record.ended_at = anyio.current_time()
+        record.ended_at = self.now()
         self.live -= 1
         if self.subscribers:
             self.emit(kind, job, **fields)
