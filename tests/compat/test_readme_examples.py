@@ -199,12 +199,11 @@ def test_example_d_global_timeout(capsys: pytest.CaptureFixture[str]) -> None:
     sd = Scheduler(j, timeout=0.25, critical=False)
     assert sd.run() is False
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split(": ", 1)[1] for line in lines[:3]] == [
-        "forever 0",
-        "forever 1",
-        "forever 2",
-    ]
-    assert lines[3].endswith("SCHEDULER 0D + 1R + 0I = 1: PureScheduler.co_run: TIMEOUT occurred")
+    ticks = [line.split(": ", 1)[1] for line in lines[:-1]]
+    # ticks at 0.0, 0.1 and 0.2s before the 0.25s timeout; a loaded machine may be late
+    # for the third one, never early for a fourth
+    assert ticks in (["forever 0", "forever 1", "forever 2"], ["forever 0", "forever 1"])
+    assert lines[-1].endswith("SCHEDULER 0D + 1R + 0I = 1: PureScheduler.co_run: TIMEOUT occurred")
     assert repr(j) == "⚠ ☉ ↺ ∞ <Job `Job[forever (...)]`> [not done] "
 
 

@@ -138,7 +138,8 @@ async def test_global_timeout_fails_the_run_example_d(mock_clock: bool) -> None:
     scheduler = jg.Scheduler(job, timeout=0.25, critical=False)
     assert await scheduler.run() is False
     assert close(anyio.current_time() - trace.start, 0.25, mock_clock)
-    assert ticks == [0, 1, 2]
+    # exact under MockClock; a loaded real loop may be late for the tick at 0.2s
+    assert ticks == [0, 1, 2] if mock_clock else ticks in ([0, 1, 2], [0, 1])
     assert scheduler.failed_time_out() and not scheduler.failed_critical()
     assert isinstance(scheduler.failure, jg.SchedulerTimeoutError)
     assert isinstance(scheduler.failure, TimeoutError)
