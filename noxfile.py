@@ -47,10 +47,10 @@ def soak(session: nox.Session) -> None:
         "python",
         "-m",
         "pytest",
-        "tests/harness",
-        "-p",
-        "no:timeout",
+        "tests/harness/test_properties.py",
+        "--timeout=0",
         "-q",
+        "--hypothesis-show-statistics",
         *session.posargs,
         env={"JOBGRAPH_HYPOTHESIS_PROFILE": "soak"},
     )

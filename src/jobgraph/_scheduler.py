@@ -44,7 +44,7 @@ from ._exceptions import (
 )
 from ._graph import GraphMixin
 from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, flatten_schedulables
-from ._policy import OnFailedRequirement, _check_duration
+from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._report import SchedulerViewsMixin
 from ._run import JobRecord, JobState
 
@@ -479,6 +479,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         critical: bool = True,
         forever: bool = False,
         requires: Requirement = None,
+        retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
     ) -> None:
@@ -497,6 +498,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             forever=forever,
             requires=requires,
             timeout=timeout,
+            retry=retry,
             on_failed_requirement=on_failed_requirement,
             scheduler=scheduler,
         )

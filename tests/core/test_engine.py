@@ -375,8 +375,7 @@ async def test_retried_nested_scheduler_starts_afresh() -> None:
         return count
 
     step = jg.Job(flaky, label="flaky")
-    inner = jg.Scheduler(step, label="inner")
-    inner.retry = jg.Retry(attempts=2)
+    inner = jg.Scheduler(step, label="inner", retry=jg.Retry(attempts=2))
     top = jg.Scheduler(inner)
     assert await top.run()
     assert inner.attempts == 2

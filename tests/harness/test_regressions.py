@@ -150,3 +150,63 @@ async def test_no_daemon_is_scheduled_once_the_run_is_cancelled() -> None:
         assert await scheduler.run() is False
         assert scheduler.failed_time_out()
         assert daemon.state is jg.JobState.IDLE
+
+
+# -- found by fuzzing the public API with garbage (tests/harness/test_fuzz_inputs.py) --
+
+
+def test_add_refused_midway_adds_nothing() -> None:
+    # found: add([job, False]) added the job, then refused False
+    scheduler = jg.Scheduler(label="s")
+    job = jg.Job(value, 1, label="j")
+    with pytest.raises(jg.JobDefinitionError, match=r"add\(\)"):
+        scheduler.add([job, False])  # type: ignore[arg-type]
+    assert scheduler.jobs == ()
+    assert job.scheduler is None
+
+
+def test_requires_refused_midway_requires_nothing() -> None:
+    # found: job.requires([other, False]) required other, then refused False
+    job, other = jg.Job(value, 1), jg.Job(value, 2)
+    with pytest.raises(jg.JobDefinitionError, match=r"requires\(\)"):
+        job.requires([other, False])
+    assert job.requirements == ()
+
+
+def test_scheduler_option_that_is_not_a_scheduler_is_refused_by_name() -> None:
+    # found: Job(f, scheduler=False) raised AttributeError: 'bool' object has no 'add'
+    with pytest.raises(jg.JobDefinitionError, match="scheduler must be a Scheduler"):
+        jg.Job(value, 1, scheduler=False)  # type: ignore[arg-type]
+    with pytest.raises(jg.JobDefinitionError, match="scheduler must be a Scheduler"):
+        jg.Sequence(jg.Job(value, 1), scheduler="top")  # type: ignore[arg-type]
+
+
+def test_kwargs_that_are_not_a_mapping_are_refused_by_name() -> None:
+    # found: Job(f, kwargs=True) raised "TypeError: 'bool' object is not iterable"
+    with pytest.raises(jg.JobDefinitionError, match="kwargs must be a mapping"):
+        jg.Job(value, kwargs=True)  # type: ignore[arg-type]
+
+
+def test_retry_without_a_backoff_number_is_refused() -> None:
+    # found: Retry(backoff=None) was accepted, then delay() raised TypeError mid-run
+    with pytest.raises(jg.JobDefinitionError, match="Retry backoff must be a number"):
+        jg.Retry(backoff=None)  # type: ignore[arg-type]
+
+
+def test_nan_durations_are_refused_by_name() -> None:
+    # found: timeout=nan was accepted and made a deadline of nan
+    with pytest.raises(jg.InvalidOptionError, match="timeout"):
+        jg.Job(value, 1, timeout=float("nan"))
+    with pytest.raises(jg.InvalidOptionError, match="shutdown_timeout"):
+        jg.Scheduler(shutdown_timeout=float("nan"))
+
+
+def test_setting_a_bad_jobs_window_is_refused_and_keeps_the_old_one() -> None:
+    # found: scheduler.jobs_window = "" was accepted; the run then died on a TypeError
+    scheduler = jg.Scheduler(jg.Job(value, 1), jobs_window=2)
+    with pytest.raises(jg.JobDefinitionError, match="jobs_window"):
+        scheduler.jobs_window = ""  # type: ignore[assignment]
+    with pytest.raises(jg.InvalidOptionError, match="jobs_window"):
+        scheduler.jobs_window = 0
+    assert scheduler.jobs_window == 2
+    assert jg.run(scheduler, backend="trio")

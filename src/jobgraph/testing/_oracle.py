@@ -500,11 +500,28 @@ class _Checker:
                 ]
                 if late:
                     self.fail(f"job {late[0].job!r} started after scheduler {name!r} timed out")
+                self.check_cancelled_at(name, deadline)
             elif failure is None and completed and last_end > deadline + _EPS:
                 self.fail(
                     f"scheduler {name!r} ran {last_end - begin.time:g}s, past its "
                     f"timeout {spec.timeout:g}s, without reporting a timeout"
                 )
+
+    def check_cancelled_at(self, name: str, deadline: float) -> None:
+        """Bodies that do not shield themselves are cancelled at the deadline, not later."""
+        spec = self.specs[name]
+        assert isinstance(spec, SchedulerSpec)
+        for node, _ in spec.walk():
+            if not isinstance(node, JobSpec) or not isinstance(
+                node.behaviour, Return | Raise | Flaky | Hang
+            ):
+                continue
+            for note in self.notes[node.name]:
+                if note.what == "cancelled" and note.time > deadline + _EPS:
+                    self.fail(
+                        f"job {node.name!r} was cancelled at {note.time:g}, after the "
+                        f"deadline of scheduler {name!r} ({deadline:g})"
+                    )
 
     def subtree_events(self, name: str) -> list[TraceEvent]:
         spec = self.specs[name]
