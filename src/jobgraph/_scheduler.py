@@ -110,8 +110,7 @@ class _Ready:
         if self.job._record.pending != -1 and not run.stopping:
             if run.subscribers:
                 run.emit(EventKind.READY, self.job)
-            run.release(self.job, failed=False)
-            run.kick()
+            run.release(self.job, failed=False, kick=True)
 
 
 class _Run:
@@ -211,8 +210,12 @@ class _Run:
             self.ready.append(job)
         return False
 
-    def release(self, job: AbstractJob, *, failed: bool) -> None:
-        """Tell the dependents of ``job`` that it is done (or failed, or skipped)."""
+    def release(self, job: AbstractJob, *, failed: bool, kick: bool = False) -> None:
+        """Tell the dependents of ``job`` that it is done (or failed, or skipped).
+
+        ``kick``: the caller is not a worker about to loop over the queue (a forever
+        job, or its ``started()``), so make sure a worker takes what was queued.
+        """
         record = job._record
         record.pending = -1
         successors = record.successors
@@ -236,6 +239,8 @@ class _Run:
                             stack = []
                         stack.append(successor)
             if not stack:
+                if kick:
+                    self.kick()
                 return
             skipped = stack.pop()._record
             successors = skipped.successors or []
@@ -305,8 +310,7 @@ class _Run:
         if status is _IGNORED and job.forever:
             # nobody will say "ready": dependents may start now that it runs (after its
             # STARTED event, so that no dependent is scheduled before it has started)
-            self.release(job, failed=False)
-            self.kick()
+            self.release(job, failed=False, kick=True)
         try:
             if job.retry is None and job._timeout is None:
                 record.attempts = 1
@@ -323,9 +327,7 @@ class _Run:
             if job.critical:
                 self.abort(job, exc)
             else:
-                self.release(job, failed=True)
-                if job.forever:
-                    self.kick()
+                self.release(job, failed=True, kick=job.forever)
         except BaseException as exc:  # KeyboardInterrupt and the like: record, then let go
             record.exception = exc
             self._ended(job, record, EventKind.FAILED, exception=exc)
@@ -334,9 +336,7 @@ class _Run:
             record.result = result
             self._ended(job, record, EventKind.FINISHED)
             if record.pending != -1:
-                self.release(job, failed=False)
-                if job.forever:
-                    self.kick()
+                self.release(job, failed=False, kick=job.forever)
 
     def _ended(self, job: AbstractJob, record: JobRecord, kind: EventKind, **fields: Any) -> None:
         record.state = _DONE
