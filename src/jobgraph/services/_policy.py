@@ -1,0 +1,154 @@
+"""Who may call what: callers and access policies.
+
+A :class:`Caller` says who is calling: a name (a job's label) and the host it runs
+on, ``None`` for this process. Callers in this process are *parents*: they are the
+program that owns the pool. Callers on other hosts (jobs run over SSH calling back)
+are children, trusted only where a policy says so.
+
+Each exposed method carries one :class:`Policy`. The pool asks it before it looks
+at the arguments, so a refused caller learns nothing about them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ._exceptions import ServiceDefinitionError
+
+if TYPE_CHECKING:
+    from ._service import Service
+
+__all__ = ["AllowAny", "AllowCallers", "AllowParents", "Caller", "Policy"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls a service: ``name`` (a job label) and ``host`` (None: this process)."""
+
+    name: str = "local"
+    host: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ServiceDefinitionError(
+                f"a caller's name must be a non-empty str, not {self.name!r}"
+            )
+        if self.host is not None and (not isinstance(self.host, str) or not self.host):
+            raise ServiceDefinitionError(
+                f"a caller's host must be a non-empty str or None, not {self.host!r}"
+            )
+
+    @property
+    def is_parent(self) -> bool:
+        """True for a caller in this process, the one that owns the pool."""
+        return self.host is None
+
+    def __str__(self) -> str:
+        return repr(self.name) if self.host is None else f"{self.name!r} on host {self.host!r}"
+
+
+class Policy:
+    """Decides whether a caller may call one exposed method. Subclasses implement
+    :meth:`is_authorized`; ``a | b`` allows what either allows."""
+
+    __slots__ = ()
+
+    def is_authorized(self, caller: Caller, service: Service, method: str) -> bool:
+        """True if ``caller`` may call ``method`` of ``service``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement is_authorized()")
+
+    def describe(self) -> str:
+        """Who the policy lets in, in a few words (used in listings and errors)."""
+        return type(self).__name__
+
+    def __or__(self, other: Policy) -> Policy:
+        if not isinstance(other, Policy):
+            return NotImplemented
+        return _Either(self, other)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.describe()}>"
+
+
+class AllowAny(Policy):
+    """Any caller, local or remote."""
+
+    __slots__ = ()
+
+    def is_authorized(self, caller: Caller, service: Service, method: str) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "any caller"
+
+
+class AllowParents(Policy):
+    """Only callers in this process (the program that owns the pool and its local jobs)."""
+
+    __slots__ = ()
+
+    def is_authorized(self, caller: Caller, service: Service, method: str) -> bool:
+        return caller.is_parent
+
+    def describe(self) -> str:
+        return "callers in this process"
+
+
+class AllowCallers(Policy):
+    """Callers chosen by name, by host, or by a predicate on the :class:`Caller`.
+
+    A caller is allowed if its name is in ``names``, or its host in ``hosts``, or
+    ``where(caller)`` is true.
+    """
+
+    __slots__ = ("hosts", "names", "where")
+
+    def __init__(
+        self,
+        names: Iterable[str] = (),
+        *,
+        hosts: Iterable[str] = (),
+        where: Callable[[Caller], bool] | None = None,
+    ) -> None:
+        if isinstance(names, str) or isinstance(hosts, str):
+            raise ServiceDefinitionError(
+                "AllowCallers takes iterables of names and hosts, not a str"
+            )
+        self.names = frozenset(names)
+        self.hosts = frozenset(hosts)
+        if where is not None and not callable(where):
+            raise ServiceDefinitionError(f"where must be a callable or None, not {where!r}")
+        self.where = where
+
+    def is_authorized(self, caller: Caller, service: Service, method: str) -> bool:
+        if caller.name in self.names or (caller.host is not None and caller.host in self.hosts):
+            return True
+        return self.where is not None and bool(self.where(caller))
+
+    def describe(self) -> str:
+        parts = []
+        if self.names:
+            parts.append("callers named " + ", ".join(sorted(map(repr, self.names))))
+        if self.hosts:
+            parts.append("callers on " + ", ".join(sorted(map(repr, self.hosts))))
+        if self.where is not None:
+            parts.append(f"callers accepted by {getattr(self.where, '__qualname__', self.where)}")
+        return " or ".join(parts) or "no caller"
+
+
+class _Either(Policy):
+    __slots__ = ("first", "second")
+
+    def __init__(self, first: Policy, second: Policy) -> None:
+        self.first = first
+        self.second = second
+
+    def is_authorized(self, caller: Caller, service: Service, method: str) -> bool:
+        return self.first.is_authorized(caller, service, method) or self.second.is_authorized(
+            caller, service, method
+        )
+
+    def describe(self) -> str:
+        return f"{self.first.describe()} or {self.second.describe()}"

@@ -1,0 +1,361 @@
+"""The pool: runs services, and routes each call to its service under the rules.
+
+A call goes through these checks, in order, each with its own error: the pool is
+running (:class:`PoolClosedError`), the service exists and exposes the method
+(:class:`UnknownServiceError`), the method's policy allows the caller
+(:class:`AccessDeniedError`), the arguments fit (:class:`ServiceArgumentError`).
+Then it waits for a slot (the pool's ``size`` and the service's ``concurrency``)
+and runs in the caller's task, so that cancelling the caller cancels the call.
+
+Stopping the pool refuses new calls, lets calls in progress finish for up to
+``stop_timeout`` seconds, cancels the rest (they raise :class:`PoolClosedError`),
+then runs every service's ``on_stop`` in reverse order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType, TracebackType
+from typing import Any, Self
+
+import anyio
+
+from jobgraph._exceptions import InvalidOptionError, JobDefinitionError, RunStateError
+from jobgraph._job import Job, TaskStatusLike
+from jobgraph._policy import _check_duration
+
+from ._exceptions import (
+    AccessDeniedError,
+    PoolClosedError,
+    ServiceDefinitionError,
+    ServiceError,
+    UnknownServiceError,
+)
+from ._policy import Caller
+from ._service import Exposure, Service
+
+__all__ = ["CallStats", "ServicePool"]
+
+_LOCAL = Caller()
+
+
+@dataclass(slots=True)
+class CallStats:
+    """How the calls to one method went: refused, then ran and succeeded or failed
+    (a call cancelled while running counts as failed)."""
+
+    calls: int = 0
+    refused: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+class ServicePool:
+    """Runs a set of services and lets jobs call them.
+
+    ``services``: :class:`Service` instances, with distinct names. ``size``: how many
+    calls may run at once over the whole pool (``None``: no limit). ``stop_timeout``:
+    how long stopping waits for calls in progress, then for each ``on_stop``.
+
+    Use it as an async context manager (``async with pool: ...``), or put
+    :meth:`job` in a scheduler: a forever job that runs the pool, and that jobs
+    calling the services can require. A stopped pool may be started again.
+    """
+
+    def __init__(
+        self,
+        services: Iterable[Service] = (),
+        *,
+        size: int | None = None,
+        stop_timeout: float = 5.0,
+        label: str = "services",
+    ) -> None:
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise InvalidOptionError(
+                f"size of a service pool must be None or an int >= 1, not {size!r}"
+            )
+        _check_duration("stop_timeout of a service pool", stop_timeout)
+        if not isinstance(label, str):
+            raise JobDefinitionError(f"label of a service pool must be a str, not {label!r}")
+        self.label = label
+        self.size = size
+        self.stop_timeout = stop_timeout
+        self._services: dict[str, Service] = {}
+        self._stats: dict[tuple[str, str], CallStats] = {}
+        self._running = False
+        self._busy = False  # starting or stopping
+        self._in_flight: set[anyio.CancelScope] = set()
+        self._idle: anyio.Event | None = None
+        self._limit: anyio.Semaphore | None = None
+        self._service_limits: dict[str, anyio.Semaphore] = {}
+        if isinstance(services, Service):
+            raise ServiceDefinitionError(
+                "ServicePool takes an iterable of services; wrap it: [service]"
+            )
+        for service in services:
+            self.add(service)
+
+    # -- description ----------------------------------------------------------------
+    def add(self, service: Service) -> Self:
+        """Add a service (only while the pool is stopped); returns the pool."""
+        if not isinstance(service, Service):
+            raise ServiceDefinitionError(f"a service pool takes Service instances, not {service!r}")
+        if self._running or self._busy:
+            raise RunStateError(f"cannot add {service!r} while service pool {self.label!r} runs")
+        name = service.service_name
+        if name in self._services:
+            raise ServiceDefinitionError(
+                f"service pool {self.label!r} already has a service named {name!r}; "
+                "give one of them another name (Service.__init__(self, name=...))"
+            )
+        self._services[name] = service
+        return self
+
+    @property
+    def services(self) -> Mapping[str, Service]:
+        """The services, by name."""
+        return MappingProxyType(self._services)
+
+    @property
+    def running(self) -> bool:
+        """True while the pool accepts calls."""
+        return self._running
+
+    @property
+    def in_flight(self) -> int:
+        """How many calls are in progress."""
+        return len(self._in_flight)
+
+    def stats(self) -> dict[tuple[str, str], CallStats]:
+        """A copy of the call counts, by ``(service, method)``."""
+        return {
+            key: CallStats(s.calls, s.refused, s.succeeded, s.failed)
+            for key, s in self._stats.items()
+        }
+
+    def describe(self) -> str:
+        """A listing of the services, their exposed methods and who may call them."""
+        state = "running" if self._running else "stopped"
+        lines = [f"service pool {self.label!r} ({state}, {len(self._services)} services)"]
+        for name, service in self._services.items():
+            limit = type(service).concurrency
+            extra = "" if limit is None else f", {limit} call(s) at a time"
+            lines.append(f"  {name} ({type(service).__qualname__}{extra})")
+            lines += [f"    {exposure.describe()}" for exposure in type(service).exposed.values()]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        state = "running" if self._running else "stopped"
+        return f"<ServicePool {self.label!r} {state}: {', '.join(self._services) or 'empty'}>"
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start every service (``on_start``, in order), then accept calls.
+
+        If one fails to start, those already started are stopped and
+        :class:`ServiceError` names it.
+        """
+        if self._running or self._busy:
+            raise RunStateError(f"service pool {self.label!r} is already running")
+        self._busy = True
+        try:
+            self._limit = None if self.size is None else anyio.Semaphore(self.size)
+            self._service_limits = {
+                name: anyio.Semaphore(limit)
+                for name, service in self._services.items()
+                if (limit := type(service).concurrency) is not None
+            }
+            started: list[Service] = []
+            for name, service in self._services.items():
+                try:
+                    await service.on_start()
+                except Exception as exc:
+                    await self._stop_services(started)
+                    raise ServiceError(
+                        f"service {name!r} of pool {self.label!r} failed to start: "
+                        f"{type(exc).__name__}: {exc}"
+                    ) from exc
+                except BaseException:
+                    await self._stop_services(started)
+                    raise
+                started.append(service)
+            self._running = True
+        finally:
+            self._busy = False
+
+    async def stop(self) -> None:
+        """Refuse new calls, end those in progress (see the module's text), stop the
+        services in reverse order. Does nothing if the pool is not running."""
+        if not self._running:
+            return
+        self._running = False
+        self._busy = True
+        try:
+            with anyio.CancelScope(shield=True):
+                with anyio.move_on_after(self.stop_timeout):
+                    await self._wait_idle()
+                for scope in self._in_flight:
+                    scope.cancel()
+                with anyio.move_on_after(self.stop_timeout):
+                    await self._wait_idle()
+                await self._stop_services(list(self._services.values()))
+        finally:
+            self._busy = False
+
+    async def _wait_idle(self) -> None:
+        if self._in_flight:
+            self._idle = anyio.Event()
+            await self._idle.wait()
+
+    async def _stop_services(self, services: list[Service]) -> None:
+        failures: list[tuple[Service, Exception]] = []
+        with anyio.CancelScope(shield=True):
+            for service in reversed(services):
+                with anyio.move_on_after(self.stop_timeout):
+                    try:
+                        await service.on_stop()
+                    except Exception as exc:  # noqa: BLE001 - every service gets stopped
+                        failures.append((service, exc))
+        if failures:
+            first = failures[0][1]
+            names = ", ".join(repr(s.service_name) for s, _ in failures)
+            raise ServiceError(
+                f"service(s) {names} of pool {self.label!r} failed to stop; first: "
+                f"{type(first).__name__}: {first}"
+            ) from first
+
+    def job(self, **options: Any) -> Job:
+        """A forever job that runs the pool: it starts the services, says it is ready
+        (so jobs requiring it may call them), and stops the pool when cancelled.
+
+        Takes the usual job options (``label`` defaults to the pool's label).
+        """
+        if "forever" in options:
+            raise JobDefinitionError("the job of a service pool is always a forever job")
+        options.setdefault("label", self.label)
+        return Job(self._serve, forever=True, **options)
+
+    async def _serve(self, *, task_status: TaskStatusLike) -> None:
+        async with self:
+            task_status.started()
+            await anyio.sleep_forever()
+
+    # -- calls ----------------------------------------------------------------------
+    def lookup(self, service: str, method: str) -> tuple[Service, Exposure]:
+        """The service and exposed method a call names; raises
+        :class:`UnknownServiceError` if there is none."""
+        target = self._services.get(service)
+        if target is None:
+            known = ", ".join(repr(name) for name in self._services) or "none"
+            raise UnknownServiceError(
+                f"service pool {self.label!r} has no service {service!r} (it has: {known})"
+            )
+        exposure = type(target).exposed.get(method)
+        if exposure is None:
+            exposed = ", ".join(repr(name) for name in type(target).exposed) or "none"
+            has = "does not expose" if callable(getattr(target, str(method), None)) else "has no"
+            raise UnknownServiceError(
+                f"service {service!r} {has} method {method!r} (exposed: {exposed})"
+            )
+        return target, exposure
+
+    def check_call(
+        self, service: str, method: str, kwargs: Mapping[str, Any], caller: Caller
+    ) -> tuple[Service, Exposure]:
+        """Check that ``caller`` may make this call with these arguments, without making
+        it (the pool need not be running); raises the error the call would raise."""
+        target, exposure = self.lookup(service, method)
+        if not exposure.policy.is_authorized(caller, target, method):
+            raise AccessDeniedError(
+                f"caller {caller} may not call {service}.{method}: it allows "
+                f"{exposure.policy.describe()}",
+                caller=caller,
+                service=service,
+                method=method,
+            )
+        exposure.check_arguments(service, kwargs)
+        return target, exposure
+
+    async def call(
+        self,
+        service: str,
+        method: str,
+        kwargs: Mapping[str, Any] | None = None,
+        /,
+        *,
+        caller: Caller | None = None,
+    ) -> Any:
+        """Call ``method`` of ``service`` with ``kwargs`` (by keyword), as ``caller``
+        (default: an anonymous caller in this process), and return what it returns.
+
+        Raises the errors listed in the module's text, or whatever the method raises.
+        Runs in the calling task: cancelling the caller cancels the call.
+        """
+        if caller is None:
+            caller = _LOCAL
+        elif not isinstance(caller, Caller):
+            raise ServiceDefinitionError(f"caller must be a Caller or None, not {caller!r}")
+        if not self._running:
+            raise PoolClosedError(
+                f"service pool {self.label!r} is not running: cannot call {service}.{method} "
+                "(use 'async with pool:' or require the pool's job)"
+            )
+        arguments: Mapping[str, Any] = {} if kwargs is None else kwargs
+        stats = self._stats.get((service, method))
+        try:
+            target, exposure = self.check_call(service, method, arguments, caller)
+        except AccessDeniedError:
+            if stats is None:
+                stats = self._stats[service, method] = CallStats()
+            stats.calls += 1
+            stats.refused += 1
+            raise
+        if stats is None:
+            stats = self._stats[service, method] = CallStats()
+        stats.calls += 1
+        with anyio.CancelScope() as scope:
+            self._in_flight.add(scope)
+            try:
+                async with self._slots(service):
+                    result = await target._invoke(exposure, arguments)
+            except BaseException:
+                stats.failed += 1
+                raise
+            else:
+                stats.succeeded += 1
+                return result
+            finally:
+                self._in_flight.discard(scope)
+                if not self._in_flight and self._idle is not None:
+                    self._idle.set()
+        raise PoolClosedError(
+            f"service pool {self.label!r} stopped while {service}.{method} was running"
+        )
+
+    @contextlib.asynccontextmanager
+    async def _slots(self, service: str) -> AsyncIterator[None]:
+        limit = self._limit
+        own = self._service_limits.get(service)
+        if limit is None and own is None:
+            yield
+            return
+        async with contextlib.AsyncExitStack() as stack:
+            if own is not None:
+                await stack.enter_async_context(own)
+            if limit is not None:
+                await stack.enter_async_context(limit)
+            yield
