@@ -16,7 +16,12 @@ unchanged.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from jobgraph._exceptions import JobGraphError
+
+if TYPE_CHECKING:
+    from ._policy import Caller
 
 __all__ = [
     "AccessDeniedError",
@@ -43,7 +48,7 @@ class UnknownServiceError(ServiceError, LookupError):
 class AccessDeniedError(ServiceError, PermissionError):
     """The policy of the method refuses this caller; :attr:`caller` says who asked."""
 
-    def __init__(self, message: str, *, caller: object, service: str, method: str) -> None:
+    def __init__(self, message: str, *, caller: Caller, service: str, method: str) -> None:
         self.caller = caller
         self.service = service
         self.method = method

@@ -29,6 +29,7 @@ from jobgraph._policy import _check_duration
 from ._exceptions import (
     AccessDeniedError,
     PoolClosedError,
+    ServiceArgumentError,
     ServiceDefinitionError,
     ServiceError,
     UnknownServiceError,
@@ -43,8 +44,8 @@ _LOCAL = Caller()
 
 @dataclass(slots=True)
 class CallStats:
-    """How the calls to one method went: refused, then ran and succeeded or failed
-    (a call cancelled while running counts as failed)."""
+    """How the calls to one method went: refused (by the policy or for bad arguments),
+    or ran and then succeeded or failed (a call cancelled while running counts as failed)."""
 
     calls: int = 0
     refused: int = 0
@@ -318,7 +319,7 @@ class ServicePool:
         stats = self._stats.get((service, method))
         try:
             target, exposure = self.check_call(service, method, arguments, caller)
-        except AccessDeniedError:
+        except (AccessDeniedError, ServiceArgumentError):
             if stats is None:
                 stats = self._stats[service, method] = CallStats()
             stats.calls += 1
