@@ -7,17 +7,21 @@ really misbehaves relative to the drawn spec) or with a recorded trace afterward
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 
 import pytest
 
 import jobgraph as jg
+from jobgraph.services import DeduplicatingService
 from jobgraph.testing import (
     Built,
+    CallService,
     Flaky,
     Hang,
     JobSpec,
     Raise,
+    Recorder,
     RetrySpec,
     Return,
     SchedulerSpec,
@@ -26,6 +30,7 @@ from jobgraph.testing import (
     assert_valid,
     check,
     is_deterministic,
+    make_body,
     run_graph,
     summary,
 )
@@ -250,3 +255,99 @@ def test_oracle_reports_a_start_after_a_cancellation_from_outside() -> None:
     started = next(e for e in trace.events if e.kind is K.STARTED)
     trace.events.append(dataclasses.replace(started, seq=trace.cancel_seq + 1, job="j2"))
     assert "job 'j2' started after the run was cancelled from outside" in violations_of(trace)
+
+
+# -- service calls ---------------------------------------------------------------------
+def calls(*behaviours: CallService) -> SchedulerSpec:
+    return SchedulerSpec(
+        "top", tuple(JobSpec(f"j{i}", b) for i, b in enumerate(behaviours, start=1))
+    )
+
+
+def test_oracle_reports_a_shared_key_computed_twice() -> None:
+    def share_nothing(built: Built) -> None:
+        assert built.pool is not None
+        shared = built.pool.services["shared"]
+        assert isinstance(shared, DeduplicatingService)
+        shared.dedup_key = lambda method, kwargs: (method, kwargs["job"])  # type: ignore[method-assign]
+
+    spec = calls(CallService("shared", key=1), CallService("shared", key=1))
+    assert check(run(spec)) == []
+    assert "the shared service computed key 1 twice" in violations_of(run(spec, share_nothing))
+
+
+def test_oracle_reports_serial_calls_served_at_once() -> None:
+    def unlimited(built: Built) -> None:
+        assert built.pool is not None
+        serial = built.pool.services["serial"]
+        serial.__class__ = type("Unlimited", (type(serial),), {"concurrency": None})
+
+    spec = calls(CallService("serial", 0.01), CallService("serial", 0.01))
+    assert check(run(spec)) == []
+    assert "the serial service served [('j1', 1), ('j2', 1)] at once" in violations_of(
+        run(spec, unlimited)
+    )
+
+
+def plant(trace: Trace, job: str, after: str, what: str) -> None:
+    """Insert a note ``what`` for ``job`` right after its first ``after`` note."""
+    index = next(i for i, n in enumerate(trace.notes) if n.job == job and n.what == after)
+    anchor = trace.notes[index]
+    trace.notes.insert(index + 1, dataclasses.replace(anchor, what=what))
+
+
+def test_oracle_reports_a_refused_call_that_reached_the_service() -> None:
+    trace = run(calls(CallService("secret"), CallService("bad_args")))
+    assert check(trace) == []
+    plant(trace, "j1", "enter", "call")
+    plant(trace, "j1", "call", "served")
+    text = violations_of(trace)
+    assert "job 'j1': its secret call reached the service, though it should have been" in text
+
+
+def test_oracle_reports_two_calls_in_one_attempt() -> None:
+    trace = run(calls(CallService("echo", 0.01, 3)))
+    plant(trace, "j1", "served", "call")
+    plant(trace, "j1", "call", "served")
+    assert "job 'j1': attempt 1 reached the service 2 times" in violations_of(trace)
+
+
+def test_oracle_reports_an_answer_without_a_call() -> None:
+    trace = run(calls(CallService("echo", 0.01, 3)))
+    trace.notes = [n for n in trace.notes if n.what not in ("call", "served")]
+    assert "job 'j1': attempt 1 ended with 'return' without reaching the service" in (
+        violations_of(trace)
+    )
+
+
+def test_oracle_reports_a_call_that_outlives_its_attempt() -> None:
+    trace = run(calls(CallService("echo", 0.01, 3)))
+    served = next(n for n in trace.notes if n.what == "served")
+    trace.notes.remove(served)
+    trace.notes.append(dataclasses.replace(served, seq=max(n.seq for n in trace.notes) + 1))
+    text = violations_of(trace)
+    assert "job 'j1': a service note of attempt 1 is outside it" in text
+
+
+def test_oracle_reports_a_failing_call_that_answered() -> None:
+    trace = run(calls(CallService("fail", 0.01)))
+    index = next(i for i, n in enumerate(trace.notes) if n.what == "call-raised")
+    trace.notes[index] = dataclasses.replace(trace.notes[index], what="served")
+    assert "attempt 1 ended with 'raise' but its fail call ended 'served'" in violations_of(trace)
+
+
+def test_oracle_reports_calls_left_in_flight() -> None:
+    trace = run(calls(CallService("echo")))
+    trace.calls_in_flight = 2
+    assert "2 service call(s) still running after run()" in violations_of(trace)
+
+
+def test_oracle_predicts_the_error_of_a_refused_call() -> None:
+    def allow_everyone(built: Built) -> None:
+        job = built.jobs["j1"]
+        assert isinstance(job, jg.Job)
+        recorder = Recorder(seq=itertools.count(10_000), pool=built.pool)
+        job.function = make_body("j1", CallService("echo"), recorder)
+
+    text = violations_of(run(calls(CallService("secret")), allow_everyone))
+    assert "job 'j1' should have failed with AccessDeniedError on attempt 1" in text

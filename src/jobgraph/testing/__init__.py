@@ -4,7 +4,9 @@ Needs hypothesis (``pip install jobgraph[testing]``). The parts:
 
 - strategies that draw whole graphs (:func:`graphs`) and job behaviours
   (:func:`behaviours`, :func:`forever_behaviours`, :func:`retry_specs`), as plain data
-  (:class:`SchedulerSpec`, :class:`JobSpec`) that hypothesis prints and shrinks;
+  (:class:`SchedulerSpec`, :class:`JobSpec`) that hypothesis prints and shrinks; a
+  :class:`CallService` job calls the run's services (:func:`harness_pool`: plain,
+  failing, refused, badly typed, serialized and deduplicated calls);
 - :func:`run_graph` builds a drawn graph, runs it on ``"asyncio"``, ``"trio"`` or
   ``"trio-mockclock"`` and returns a :class:`Trace` of the engine's events and of what
   the job bodies observed;
@@ -22,13 +24,12 @@ A test of the engine is three lines::
     @given(graphs())
     def test_engine(spec):
         assert_valid(run_graph(spec, backend="trio-mockclock"))
-
-Jobs that call services are not drawn yet (they come with the service framework).
 """
 
 from jobgraph.testing._behaviours import (
     Behaviour,
     BehaviourError,
+    CallService,
     Flaky,
     Hang,
     Observation,
@@ -56,16 +57,25 @@ from jobgraph.testing._runner import (
     run_graph,
     run_graph_async,
 )
+from jobgraph.testing._services import SHARED_DELAY, harness_pool
 from jobgraph.testing._specs import Built, JobSpec, Node, RetrySpec, SchedulerSpec, build
-from jobgraph.testing._strategies import behaviours, forever_behaviours, graphs, retry_specs
+from jobgraph.testing._strategies import (
+    behaviours,
+    forever_behaviours,
+    graphs,
+    retry_specs,
+    service_calls,
+)
 
 __all__ = [
     "BACKENDS",
     "PROFILES",
     "PROFILE_ENV",
+    "SHARED_DELAY",
     "Behaviour",
     "BehaviourError",
     "Built",
+    "CallService",
     "Flaky",
     "Hang",
     "JobSpec",
@@ -90,6 +100,7 @@ __all__ = [
     "check_job_kind",
     "forever_behaviours",
     "graphs",
+    "harness_pool",
     "is_deterministic",
     "load_profile",
     "make_body",
@@ -97,5 +108,6 @@ __all__ = [
     "retry_specs",
     "run_graph",
     "run_graph_async",
+    "service_calls",
     "summary",
 ]

@@ -12,15 +12,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
 from jobgraph._job import TaskStatusLike
 
+if TYPE_CHECKING:
+    from jobgraph.services import ServicePool
+
 __all__ = [
     "Behaviour",
     "BehaviourError",
+    "CallService",
     "Flaky",
     "Hang",
     "Observation",
@@ -49,7 +53,7 @@ class Observation:
     seq: int
     time: float
     job: str
-    what: str  # enter, ready, return, raise, cancelled, exit
+    what: str  # enter, ready, return, raise, cancelled, exit; call, served, call-*
     attempt: int
 
 
@@ -58,13 +62,15 @@ class Recorder:
     """Collects the observations of every body of one run, in order.
 
     ``seq`` is shared with the runner's event subscriber, so that notes and engine
-    events of the same run can be put in one total order.
+    events of the same run can be put in one total order. ``pool`` is the running
+    service pool that :class:`CallService` bodies call (the runner provides one).
     """
 
     seq: itertools.count[int] = field(default_factory=itertools.count)
     notes: list[Observation] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     open_bodies: int = 0
+    pool: ServicePool | None = None
 
     def enter(self, job: str) -> int:
         attempt = self.attempts.get(job, 0) + 1
@@ -210,14 +216,91 @@ class Serve(Behaviour):
         raise BehaviourError(job, attempt)
 
 
+CallMethod = Literal["echo", "fail", "secret", "bad_args", "serial", "shared"]
+CALL_METHODS: tuple[CallMethod, ...] = ("echo", "fail", "secret", "bad_args", "serial", "shared")
+
+
+@dataclass(frozen=True, slots=True)
+class CallService(Behaviour):
+    """Make one call to the run's harness services (see ``jobgraph.testing._services``).
+
+    ``method`` says which call and so what happens:
+
+    - ``echo``: the service sleeps ``after`` seconds and returns ``result``;
+    - ``fail``: the service sleeps ``after`` seconds and raises :class:`BehaviourError`;
+    - ``secret``: the method's policy refuses the job (``AccessDeniedError``, at once);
+    - ``bad_args``: ``echo`` with a wrong argument type (``ServiceArgumentError``, at once);
+    - ``serial``: like ``echo``, in a service that serves one call at a time, so the
+      job may wait for its turn;
+    - ``shared``: computes ``key`` once per run, however many jobs ask (they wait for
+      the one computing it, or get the remembered value); returns ``key``.
+    """
+
+    method: CallMethod = "echo"
+    after: float = 0.0
+    result: int = 0
+    key: int = 0
+
+    def can_fail(self) -> bool:
+        return self.method in ("fail", "secret", "bad_args")
+
+    def value(self) -> Any:
+        if self.method in ("echo", "serial"):
+            return self.result
+        if self.method == "shared":
+            return self.key
+        return None
+
+    async def act(self, job: str, attempt: int, status: TaskStatusLike | None) -> Any:
+        raise TypeError(
+            "a CallService body needs the run's service pool: build it with make_body() "
+            "and a Recorder whose pool is running (run_graph() does that)"
+        )
+
+    async def call(self, pool: ServicePool | None, job: str, attempt: int) -> Any:
+        """Make the call as job ``job`` (its caller name) on attempt ``attempt``."""
+        from jobgraph.services import Caller
+
+        if pool is None:
+            raise TypeError(
+                f"job {job!r} calls a service, but its recorder has no service pool "
+                "(run the graph with run_graph(), which provides one)"
+            )
+        caller = Caller(job)
+        who: dict[str, Any] = {"job": job, "attempt": attempt}
+        after = float(self.after)
+        if self.method == "echo":
+            return await pool.call(
+                "harness", "echo", {**who, "after": after, "result": self.result}, caller=caller
+            )
+        if self.method == "fail":
+            return await pool.call("harness", "fail", {**who, "after": after}, caller=caller)
+        if self.method == "secret":
+            return await pool.call("harness", "secret", who, caller=caller)
+        if self.method == "bad_args":
+            return await pool.call(
+                "harness", "echo", {**who, "after": "soon", "result": self.result}, caller=caller
+            )
+        if self.method == "serial":
+            return await pool.call(
+                "serial", "work", {**who, "after": after, "result": self.result}, caller=caller
+            )
+        if self.method == "shared":
+            return await pool.call("shared", "compute", {**who, "key": self.key}, caller=caller)
+        raise ValueError(f"CallService: unknown method {self.method!r}; use one of {CALL_METHODS}")
+
+
 def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..., Awaitable[Any]]:
     """The async callable that performs ``behaviour`` as job ``job``, taking notes."""
 
     async def perform(status: TaskStatusLike | None) -> Any:
         attempt = recorder.enter(job)
         try:
-            noting = None if status is None else _Noting(status, recorder, job, attempt)
-            result = await behaviour.act(job, attempt, noting)
+            if isinstance(behaviour, CallService):
+                result = await behaviour.call(recorder.pool, job, attempt)
+            else:
+                noting = None if status is None else _Noting(status, recorder, job, attempt)
+                result = await behaviour.act(job, attempt, noting)
         except anyio.get_cancelled_exc_class():
             recorder.note(job, "cancelled", attempt)
             raise

@@ -25,7 +25,12 @@ The rules, per scheduler run, in the order they are checked:
   policy computes them, never decreasing; per-attempt durations exact (MockClock);
 - ``run()`` returns ``failure is None``, never raises, and leaves no task or body behind;
   ``why()`` names the failed job (or says the run succeeded);
-- cancelled from outside, the run records it and starts nothing afterwards.
+- cancelled from outside, the run records it and starts nothing afterwards;
+- service calls (:class:`~jobgraph.testing.CallService` jobs) run inside the attempt
+  that made them, at most once per attempt and exactly once when the attempt got its
+  answer; refused calls never reach the service; the serial service never serves two
+  calls at once; the shared service computes each key at most once; no call is still
+  in progress when ``run()`` returns.
 """
 
 from __future__ import annotations
@@ -39,10 +44,12 @@ from typing import Any
 from jobgraph._events import EventKind
 from jobgraph._exceptions import CriticalJobError, JobTimeoutError, SchedulerTimeoutError
 from jobgraph._run import JobState
+from jobgraph.services import AccessDeniedError, ServiceArgumentError
 
 from ._behaviours import (
     Behaviour,
     BehaviourError,
+    CallService,
     Flaky,
     Hang,
     Raise,
@@ -122,11 +129,13 @@ def summary(trace: Trace) -> dict[str, Any]:
 
 @dataclass(slots=True)
 class _Attempt:
-    """What one attempt of a leaf job should do, and after how long: ``ok``, ``raise``,
-    ``timeout``, or ``hang`` (until cancelled from outside)."""
+    """What one attempt of a leaf job should do, and after how long: ``ok``, ``raise``
+    (``error``), ``timeout``, or ``hang`` (until cancelled from outside). ``duration``
+    is None when it depends on other jobs (waiting for a service's turn)."""
 
     kind: str
-    duration: float
+    duration: float | None
+    error: type[Exception] = BehaviourError
 
 
 class _Checker:
@@ -193,6 +202,7 @@ class _Checker:
             if late:
                 self.fail(f"job {late[0].job!r} started after the run was cancelled from outside")
         self.check_structure()
+        self.check_services()
         for name, spec in self.specs.items():
             if name != top:
                 self.check_job(name, spec)
@@ -325,6 +335,8 @@ class _Checker:
             self.fail(f"job {name!r}: {len(enters)} attempt(s) entered, {len(exits)} exited")
         if len(enters) != outcome.attempts:
             self.fail(f"job {name!r} records {outcome.attempts} attempt(s), ran {len(enters)}")
+        if isinstance(spec.behaviour, CallService):
+            self.check_calls(name, spec.behaviour, notes)
         if end.kind is _K.CANCELLED:
             return
         retries = [event for event in events if event.kind is _K.RETRYING]
@@ -333,6 +345,79 @@ class _Checker:
             self.check_prediction(
                 name, spec=spec, end=end, enters=enters, exits=exits, outcome=outcome
             )
+
+    def check_calls(self, name: str, behaviour: CallService, notes: list[Any]) -> None:
+        """The service notes of each attempt of a job that calls a service."""
+        attempts: dict[int, list[Any]] = defaultdict(list)
+        for note in notes:
+            attempts[note.attempt].append(note)
+        method = behaviour.method
+        answer = {"echo": "served", "serial": "served", "fail": "call-raised"}.get(method)
+        for number, mine in sorted(attempts.items()):
+            whats = [note.what for note in mine]
+            if not whats or whats[0] != "enter" or whats[-1] != "exit":
+                self.fail(f"job {name!r}: a service note of attempt {number} is outside it")
+                continue
+            calls = [i for i, what in enumerate(whats) if what == "call"]
+            if len(calls) > 1:
+                self.fail(f"job {name!r}: attempt {number} reached the service {len(calls)} times")
+                continue
+            ended = whats[-2] if len(whats) >= 2 else ""
+            if method in ("secret", "bad_args"):
+                if calls:
+                    self.fail(
+                        f"job {name!r}: its {method} call reached the service, "
+                        "though it should have been refused"
+                    )
+                continue
+            if calls:
+                after = whats[calls[0] + 1 :]
+                if not after or after[0] not in ("served", "call-raised", "call-cancelled"):
+                    self.fail(
+                        f"job {name!r}: the service call of attempt {number} did not end "
+                        f"before the attempt did ({whats})"
+                    )
+                elif answer is not None and ended in ("return", "raise") and after[0] != answer:
+                    self.fail(
+                        f"job {name!r}: attempt {number} ended with {ended!r} but its "
+                        f"{method} call ended {after[0]!r}, not {answer!r}"
+                    )
+            elif answer is not None and ended in ("return", "raise"):
+                self.fail(
+                    f"job {name!r}: attempt {number} ended with {ended!r} without "
+                    f"reaching the service"
+                )
+
+    def check_services(self) -> None:
+        """Across jobs: one serial call at a time; each shared key computed once."""
+        trace = self.trace
+        if trace.calls_in_flight:
+            self.fail(f"{trace.calls_in_flight} service call(s) still running after run()")
+        serial: set[tuple[str, int]] = set()
+        computed: dict[int, str] = {}
+        for note in trace.notes:
+            spec = self.specs.get(note.job)
+            if not isinstance(spec, JobSpec) or not isinstance(spec.behaviour, CallService):
+                continue
+            method = spec.behaviour.method
+            if method == "serial":
+                if note.what == "call":
+                    serial.add((note.job, note.attempt))
+                    if len(serial) > 1:
+                        self.fail(
+                            f"the serial service served {sorted(serial)} at once (t={note.time:g})"
+                        )
+                        return
+                elif note.what in ("served", "call-raised", "call-cancelled"):
+                    serial.discard((note.job, note.attempt))
+            elif method == "shared" and note.what == "served":
+                key = spec.behaviour.key
+                if key in computed:
+                    self.fail(
+                        f"the shared service computed key {key} twice: for {computed[key]!r} "
+                        f"and for {note.job!r}"
+                    )
+                computed.setdefault(key, note.job)
 
     def check_retries(
         self, name: str, spec: JobSpec, retries: list[TraceEvent], enters: list[Any], outcome: Any
@@ -393,7 +478,11 @@ class _Checker:
                 return  # a tie: either way is right
             if self.exact and number <= len(enters) and number <= len(exits):
                 took = exits[number - 1].time - enters[number - 1].time
-                if attempt.kind != "hang" and abs(took - attempt.duration) > _EPS:
+                if (
+                    attempt.kind != "hang"
+                    and attempt.duration is not None
+                    and abs(took - attempt.duration) > _EPS
+                ):
                     self.fail(
                         f"job {name!r}: attempt {number} lasted {took}, not {attempt.duration}"
                         + (" (its timeout)" if attempt.kind == "timeout" else "")
@@ -407,7 +496,7 @@ class _Checker:
                         f"{outcome.outcome} after {outcome.attempts}"
                     )
                 return
-            error: type[Exception] = BehaviourError if attempt.kind == "raise" else JobTimeoutError
+            error = attempt.error if attempt.kind == "raise" else JobTimeoutError
             if number == allowed or not issubclass(error, kinds):
                 if (
                     end.kind is not _K.FAILED
@@ -513,7 +602,7 @@ class _Checker:
         assert isinstance(spec, SchedulerSpec)
         for node, _ in spec.walk():
             if not isinstance(node, JobSpec) or not isinstance(
-                node.behaviour, Return | Raise | Flaky | Hang
+                node.behaviour, Return | Raise | Flaky | Hang | CallService
             ):
                 continue
             for note in self.notes[node.name]:
@@ -669,7 +758,18 @@ def _attempt(behaviour: Behaviour, number: int, timeout: float | None) -> _Attem
     """What attempt ``number`` of a body does under a per-attempt ``timeout``."""
     if isinstance(behaviour, Hang):
         return _Attempt("hang", 0.0) if timeout is None else _Attempt("timeout", timeout)
-    if isinstance(behaviour, Stubborn):
+    error: type[Exception] = BehaviourError
+    if isinstance(behaviour, CallService):
+        method = behaviour.method
+        if method in ("serial", "shared"):  # waits for its turn, or for another job
+            return _Attempt("ok", None) if timeout is None else None
+        shielded, total, kind = 0.0, behaviour.after, "ok"
+        if method == "fail":
+            kind = "raise"
+        elif method in ("secret", "bad_args"):
+            total, kind = 0.0, "raise"
+            error = AccessDeniedError if method == "secret" else ServiceArgumentError
+    elif isinstance(behaviour, Stubborn):
         shielded, total, kind = behaviour.shielded, behaviour.shielded + behaviour.after, "ok"
     elif isinstance(behaviour, Return):
         shielded, total, kind = 0.0, behaviour.after, "ok"
@@ -681,7 +781,7 @@ def _attempt(behaviour: Behaviour, number: int, timeout: float | None) -> _Attem
     else:
         return None
     if timeout is None or total < timeout - _EPS:
-        return _Attempt(kind, total)
+        return _Attempt(kind, total, error)
     if abs(total - timeout) <= _EPS or abs(shielded - timeout) <= _EPS:
         return None
     return _Attempt("timeout", max(timeout, shielded))

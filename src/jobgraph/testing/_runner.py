@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ import sniffio
 from jobgraph._events import EventKind, JobEvent
 from jobgraph._run import JobState
 
-from ._behaviours import Observation, Recorder
+from ._behaviours import CallService, Observation, Recorder
+from ._services import harness_pool
 from ._specs import Built, SchedulerSpec, build
 
 __all__ = ["BACKENDS", "Outcome", "Trace", "TraceEvent", "run_graph", "run_graph_async"]
@@ -68,6 +70,7 @@ class Trace:
     ``events`` and ``notes`` share one sequence counter, so together they are in the
     order things happened. ``ok`` is what ``run()`` returned (None if it raised
     ``error``); ``failures`` maps each scheduler's name to its ``failure``.
+    ``calls_in_flight`` counts the service calls still running when ``run()`` returned.
     """
 
     spec: SchedulerSpec
@@ -86,6 +89,7 @@ class Trace:
     cancelled_from_outside: bool = False
     leaked_tasks: int = 0
     open_bodies: int = 0
+    calls_in_flight: int = 0
     started_at: float = 0.0
     ended_at: float = 0.0
 
@@ -168,6 +172,8 @@ async def run_graph_async(
     times exactly.
     """
     recorder = Recorder()
+    if any(isinstance(getattr(node, "behaviour", None), CallService) for node, _ in spec.walk()):
+        recorder.pool = harness_pool(recorder)
     built = build(spec, recorder)
     trace = Trace(spec, sniffio.current_async_library(), exact_time, built)
     seq = recorder.seq
@@ -193,16 +199,21 @@ async def run_graph_async(
     limit = _MOCK_TIME_LIMIT if exact_time else _REAL_TIME_LIMIT
     trace.started_at = anyio.current_time()
     with anyio.move_on_after(limit) as guard:
-        async with anyio.create_task_group() as tg:
-            with anyio.CancelScope() as outside:
-                if cancel_after is not None:
-                    tg.start_soon(_cancel_later, outside, cancel_after, trace, seq)
-                try:
-                    trace.ok = await built.scheduler.run()
-                except Exception as exc:  # noqa: BLE001 - an unexpected error is traced
-                    trace.error = exc
-            tg.cancel_scope.cancel()
-        trace.cancelled_from_outside = outside.cancelled_caught
+        async with contextlib.AsyncExitStack() as services:
+            if recorder.pool is not None:
+                await services.enter_async_context(recorder.pool)
+            async with anyio.create_task_group() as tg:
+                with anyio.CancelScope() as outside:
+                    if cancel_after is not None:
+                        tg.start_soon(_cancel_later, outside, cancel_after, trace, seq)
+                    try:
+                        trace.ok = await built.scheduler.run()
+                    except Exception as exc:  # noqa: BLE001 - an unexpected error is traced
+                        trace.error = exc
+                tg.cancel_scope.cancel()
+            trace.cancelled_from_outside = outside.cancelled_caught
+            if recorder.pool is not None:
+                trace.calls_in_flight = recorder.pool.in_flight
     trace.ended_at = anyio.current_time()
     trace.why = built.scheduler.why()
     trace.gave_up = guard.cancelled_caught

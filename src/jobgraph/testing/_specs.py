@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from jobgraph._job import AbstractJob, Job, Schedulable
 from jobgraph._policy import Retry
@@ -19,6 +19,9 @@ from jobgraph._scheduler import Scheduler
 from jobgraph._sequence import Sequence
 
 from ._behaviours import Behaviour, BehaviourError, Recorder, make_body
+
+if TYPE_CHECKING:
+    from jobgraph.services import ServicePool
 
 __all__ = ["Built", "JobSpec", "Node", "RetrySpec", "SchedulerSpec", "build"]
 
@@ -112,13 +115,15 @@ Node = JobSpec | SchedulerSpec
 
 @dataclass(slots=True)
 class Built:
-    """A built graph: the top scheduler and, by name, every job and its spec."""
+    """A built graph: the top scheduler and, by name, every job and its spec; ``pool``
+    is the service pool its service calls use (None if it makes none)."""
 
     scheduler: Scheduler
     jobs: dict[str, AbstractJob]
     specs: dict[str, Node]
     parents: dict[str, str]
     names: dict[int, str]
+    pool: ServicePool | None = None
 
     def name_of(self, job: object) -> str:
         """The drawn name of a job of this graph (``'?'`` for a stranger)."""
@@ -127,7 +132,7 @@ class Built:
 
 def build(spec: SchedulerSpec, recorder: Recorder) -> Built:
     """Build the scheduler ``spec`` describes; every body takes notes in ``recorder``."""
-    built = Built(_new_scheduler(spec, []), {}, {}, {}, {})
+    built = Built(_new_scheduler(spec, []), {}, {}, {}, {}, recorder.pool)
     _fill(built.scheduler, spec, built, recorder)
     return built
 

@@ -14,7 +14,9 @@ from typing import Any
 from hypothesis import strategies as st
 
 from jobgraph.testing._behaviours import (
+    CALL_METHODS,
     Behaviour,
+    CallService,
     Flaky,
     Hang,
     Raise,
@@ -24,7 +26,7 @@ from jobgraph.testing._behaviours import (
 )
 from jobgraph.testing._specs import JobSpec, Node, RetrySpec, SchedulerSpec
 
-__all__ = ["behaviours", "forever_behaviours", "graphs", "retry_specs"]
+__all__ = ["behaviours", "forever_behaviours", "graphs", "retry_specs", "service_calls"]
 
 # Values chosen so that sums of durations rarely tie exactly with a timeout.
 _DURATIONS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02)
@@ -50,17 +52,37 @@ def retry_specs() -> st.SearchStrategy[RetrySpec]:
 
 
 def behaviours(*, hang: bool = True) -> st.SearchStrategy[Behaviour]:
-    """Behaviours of finite jobs; ``hang=False`` leaves out the job that never ends."""
+    """Behaviours of finite jobs, service calls included; ``hang=False`` leaves out the
+    job that never ends."""
     results = st.integers(0, 9)
     options: list[st.SearchStrategy[Behaviour]] = [
         st.builds(Return, after=durations, result=results),
         st.builds(Raise, after=durations),
         st.builds(Flaky, failures=st.integers(1, 3), after=durations, result=results),
         st.builds(Stubborn, shielded=st.sampled_from(_SHIELDED), after=durations, result=results),
+        service_calls(),
     ]
     if hang:
         options.append(st.just(Hang()))
     return st.one_of(options)
+
+
+def service_calls(
+    methods: tuple[str, ...] = CALL_METHODS,
+) -> st.SearchStrategy[CallService]:
+    """Jobs that call the run's harness services, with one of ``methods`` (see
+    :class:`~jobgraph.testing.CallService`); shared calls use keys 0 to 2, so that
+    several jobs often ask for the same one."""
+    unknown = set(methods) - set(CALL_METHODS)
+    if unknown or not methods:
+        raise ValueError(f"service_calls(): methods must be some of {CALL_METHODS}")
+    return st.builds(
+        CallService,
+        method=st.sampled_from(methods),
+        after=durations,
+        result=st.integers(0, 9),
+        key=st.integers(0, 2),
+    )
 
 
 def forever_behaviours() -> st.SearchStrategy[Serve]:
@@ -85,6 +107,7 @@ def graphs(
     retries: bool = True,
     failures: bool = True,
     deterministic: bool = False,
+    jobs: st.SearchStrategy[Behaviour] | None = None,
 ) -> SchedulerSpec:
     """A job graph: a top scheduler named ``top`` holding at most ``max_jobs`` nodes
     (jobs and nested schedulers, at most ``max_depth`` levels below the top).
@@ -94,7 +117,8 @@ def graphs(
     (jobs that raise; without them only timeouts can fail a job). ``deterministic``
     draws only graphs whose outcome cannot depend on timing (see
     :func:`~jobgraph.testing.is_deterministic`): no timeouts, no crashing forever job,
-    and jobs that may raise are not critical.
+    and jobs that may raise are not critical. ``jobs``, if given, draws the behaviours
+    of finite jobs instead of :func:`behaviours` (the switches still apply).
     """
     names = itertools.count(1)
     budget = [max_jobs]
@@ -104,6 +128,7 @@ def graphs(
         "forever": forever,
         "retries": retries,
         "failures": failures,
+        "jobs": jobs,
     }
     return _scheduler(
         draw,
@@ -125,7 +150,7 @@ def _scheduler(
     max_depth: int,
     budget: list[int],
     names: itertools.count[int],
-    features: dict[str, bool],
+    features: dict[str, Any],
     timed: bool,
     requires: tuple[int, ...] = (),
     nested: dict[str, Any] | None = None,
@@ -205,7 +230,7 @@ def _job(
     requirements: tuple[int, ...],
     critical: bool,
     policy: str,
-    features: dict[str, bool],
+    features: dict[str, Any],
     timed: bool,
 ) -> JobSpec:
     if features["forever"] and draw(st.integers(0, 4)) == 0:
@@ -225,7 +250,11 @@ def _job(
         if features["timeouts"]
         else None
     )
-    behaviour = draw(behaviours(hang=features["timeouts"] and (timed or timeout is not None)))
+    may_hang = features["timeouts"] and (timed or timeout is not None)
+    jobs = features["jobs"]
+    behaviour = draw(behaviours(hang=may_hang) if jobs is None else jobs)
+    if isinstance(behaviour, Hang) and not may_hang:
+        behaviour = Return()  # a job that never ends needs a timeout above it
     if not features["failures"] and behaviour.can_fail():
         behaviour = Return(getattr(behaviour, "after", 0.0), getattr(behaviour, "result", 0))
     retry = draw(st.one_of(st.none(), retry_specs())) if features["retries"] else None
