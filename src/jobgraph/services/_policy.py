@@ -112,12 +112,8 @@ class AllowCallers(Policy):
         hosts: Iterable[str] = (),
         where: Callable[[Caller], bool] | None = None,
     ) -> None:
-        if isinstance(names, str) or isinstance(hosts, str):
-            raise ServiceDefinitionError(
-                "AllowCallers takes iterables of names and hosts, not a str"
-            )
-        self.names = frozenset(names)
-        self.hosts = frozenset(hosts)
+        self.names = _strings("names", names)
+        self.hosts = _strings("hosts", hosts)
         if where is not None and not callable(where):
             raise ServiceDefinitionError(f"where must be a callable or None, not {where!r}")
         self.where = where
@@ -136,6 +132,26 @@ class AllowCallers(Policy):
         if self.where is not None:
             parts.append(f"callers accepted by {getattr(self.where, '__qualname__', self.where)}")
         return " or ".join(parts) or "no caller"
+
+
+def _strings(what: str, values: Iterable[str]) -> frozenset[str]:
+    if isinstance(values, str | bytes):
+        raise ServiceDefinitionError(
+            f"AllowCallers: {what} must be an iterable of str (a list or a set), not the "
+            f"single value {values!r}"
+        )
+    try:
+        chosen = frozenset(values)
+    except TypeError:
+        raise ServiceDefinitionError(
+            f"AllowCallers: {what} must be an iterable of str, not {values!r}"
+        ) from None
+    wrong = [value for value in chosen if not isinstance(value, str) or not value]
+    if wrong:
+        raise ServiceDefinitionError(
+            f"AllowCallers: {what} must be non-empty str, not {wrong[0]!r}"
+        )
+    return chosen
 
 
 class _Either(Policy):

@@ -259,6 +259,7 @@ class ServicePool:
     def lookup(self, service: str, method: str) -> tuple[Service, Exposure]:
         """The service and exposed method a call names; raises
         :class:`UnknownServiceError` if there is none."""
+        self._check_names(service, method)
         target = self._services.get(service)
         if target is None:
             known = ", ".join(repr(name) for name in self._services) or "none"
@@ -273,6 +274,14 @@ class ServicePool:
                 f"service {service!r} {has} method {method!r} (exposed: {exposed})"
             )
         return target, exposure
+
+    def _check_names(self, service: object, method: object) -> None:
+        for what, value in (("service", service), ("method", method)):
+            if not isinstance(value, str):
+                raise UnknownServiceError(
+                    f"service pool {self.label!r}: the {what} of a call must be named by a "
+                    f"str, not {value!r}"
+                )
 
     def check_call(
         self, service: str, method: str, kwargs: Mapping[str, Any], caller: Caller
@@ -310,6 +319,7 @@ class ServicePool:
             caller = _LOCAL
         elif not isinstance(caller, Caller):
             raise ServiceDefinitionError(f"caller must be a Caller or None, not {caller!r}")
+        self._check_names(service, method)
         if not self._running:
             raise PoolClosedError(
                 f"service pool {self.label!r} is not running: cannot call {service}.{method} "
