@@ -48,6 +48,7 @@ def soak(session: nox.Session) -> None:
         "-m",
         "pytest",
         "tests/harness/test_properties.py",
+        "tests/harness/test_service_calls.py",
         "--timeout=0",
         "-q",
         "--hypothesis-show-statistics",
