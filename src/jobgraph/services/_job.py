@@ -54,7 +54,7 @@ class ServiceCall(AbstractJob):
     @property
     def caller(self) -> Caller:
         """Who the service sees calling: this job, in this process."""
-        return Caller(self.label)
+        return Caller(self.label or self.default_label())
 
     def default_label(self) -> str:
         return f"{self.service}.{self.method}"

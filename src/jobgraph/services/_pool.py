@@ -185,11 +185,15 @@ class ServicePool:
                 try:
                     await service.on_start()
                 except Exception as exc:
-                    await self._stop_services(started)
-                    raise ServiceError(
+                    error = ServiceError(
                         f"service {name!r} of pool {self.label!r} failed to start: "
                         f"{type(exc).__name__}: {exc}"
-                    ) from exc
+                    )
+                    try:
+                        await self._stop_services(started)
+                    except ServiceError as cleanup:  # the start failure comes first
+                        error.add_note(f"then, stopping the services already started: {cleanup}")
+                    raise error from exc
                 except BaseException:
                     await self._stop_services(started)
                     raise

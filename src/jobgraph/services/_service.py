@@ -105,13 +105,13 @@ class Exposure:
             unknown = [key for key in kwargs if key not in self.signature.parameters]
             if unknown:
                 raise ServiceArgumentError(
-                    f"{where}{self.signature}: unexpected argument(s) "
+                    f"{where}{self.parameters_text()}: unexpected argument(s) "
                     + ", ".join(map(repr, unknown))
                 )
         try:
             self.signature.bind(**kwargs)
         except TypeError as exc:
-            raise ServiceArgumentError(f"{where}{self.signature}: {exc}") from None
+            raise ServiceArgumentError(f"{where}{self.parameters_text()}: {exc}") from None
         for name, wanted in self.arg_types.items():
             if name in kwargs and not isinstance(kwargs[name], wanted):
                 raise ServiceArgumentError(
@@ -120,6 +120,11 @@ class Exposure:
                 )
 
     def describe(self) -> str:
+        """The method as callers see it, and who may call it."""
+        return f"{self.name}{self.parameters_text()}  allowed: {self.policy.describe()}"
+
+    def parameters_text(self) -> str:
+        """The arguments the method takes, with their checked types and defaults."""
         parameters = []
         for parameter in self.signature.parameters.values():
             text = parameter.name
@@ -130,7 +135,7 @@ class Exposure:
             if parameter.kind is inspect.Parameter.VAR_KEYWORD:
                 text = "**" + text
             parameters.append(text)
-        return f"{self.name}({', '.join(parameters)})  allowed: {self.policy.describe()}"
+        return f"({', '.join(parameters)})"
 
 
 def _exposure(owner: type, name: str, method: Callable[..., Any]) -> Exposure:
@@ -191,6 +196,11 @@ class Service:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ServiceDefinitionError(
+                f"{cls.__qualname__}.name must be None or a non-empty str, not {name!r}"
+            )
         concurrency = cls.__dict__.get("concurrency", cls.concurrency)
         if concurrency is not None and (
             not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1
@@ -201,11 +211,10 @@ class Service:
         exposed: dict[str, Exposure] = {}
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
-                function = (
-                    value.__func__ if isinstance(value, classmethod | staticmethod) else value
-                )
-                if callable(function) and hasattr(function, _POLICY):
-                    if isinstance(value, classmethod | staticmethod):
+                wrapped = isinstance(value, classmethod | staticmethod)
+                function = value.__func__ if wrapped else value
+                if hasattr(value, _POLICY) or (callable(function) and hasattr(function, _POLICY)):
+                    if wrapped:  # expose() above or below @staticmethod / @classmethod
                         raise ServiceDefinitionError(
                             f"exposed method {cls.__qualname__}.{attr} must be a plain method"
                         )
@@ -213,7 +222,9 @@ class Service:
                 elif attr in exposed:
                     del exposed[attr]  # overridden without expose(): no longer reachable
         for attr, value in vars(cls).items():
-            if callable(value) and hasattr(value, _ARG_TYPES) and attr not in exposed:
+            function = value.__func__ if isinstance(value, classmethod | staticmethod) else value
+            spec = hasattr(value, _ARG_TYPES) or hasattr(function, _ARG_TYPES)
+            if spec and attr not in exposed:
                 raise ServiceDefinitionError(
                     f"{cls.__qualname__}.{attr} has an arg_spec() but is not exposed; "
                     "add @expose(policy)"
