@@ -12,8 +12,11 @@
     ├── RunStateError (also RuntimeError)     running twice, or asking for a result too early
     ├── CriticalJobError                      a critical job failed and aborted a run
     ├── JobTimeoutError (also TimeoutError)   one job exceeded its own ``timeout``
-    └── SchedulerTimeoutError (also TimeoutError)
-                                              a scheduler exceeded its global ``timeout``
+    ├── SchedulerTimeoutError (also TimeoutError)
+    │                                         a scheduler exceeded its global ``timeout``
+    └── ServiceError                          the service framework (``jobgraph.services``)
+        ├── ServiceDefinitionError, UnknownServiceError, AccessDeniedError,
+        └── ServiceArgumentError, PoolClosedError   (see ``jobgraph.services``)
 
 Every message names the job(s) at fault by label.
 """
