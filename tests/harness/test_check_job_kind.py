@@ -129,3 +129,13 @@ def test_factory_that_builds_no_job_is_reported() -> None:
     result = report(lambda: "not a job")
     assert not result.ok
     assert "which is not a job" in result.violations[0]
+
+
+def test_a_nested_scheduler_keeps_the_job_contract_with_its_own_timeout_error() -> None:
+    def pair(**options: Any) -> jg.Scheduler:
+        first = Sleeper(0.1, label="first")
+        return jg.Scheduler(first, Sleeper(0.1, label="second", requires=first), **options)
+
+    report = check_job_kind(pair, backends=("trio",))
+    assert report.ok, str(report)
+    assert report.notes == []
