@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import CycleError
+from ._exceptions import CycleError, JobDefinitionError
 
 if TYPE_CHECKING:
     from ._job import AbstractJob, Schedulable
@@ -156,11 +156,13 @@ class GraphMixin:
 
     def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """The jobs of this scheduler that any of ``jobs`` directly requires."""
+        _check_jobs("predecessors", jobs)
         mine = self._jobs
         return {r for job in jobs for r in job._requires if r in mine}
 
     def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """The jobs of this scheduler that directly require any of ``jobs``."""
+        _check_jobs("successors", jobs)
         starts = set(jobs)
         return {job for job in self._jobs if not starts.isdisjoint(job._requires)}
 
@@ -169,6 +171,7 @@ class GraphMixin:
 
         The given jobs are included only when they require themselves through a cycle.
         """
+        _check_jobs("predecessors_upstream", jobs)
         mine = self._jobs
         found: set[AbstractJob] = set()
         stack = [r for job in jobs for r in job._requires if r in mine]
@@ -182,6 +185,7 @@ class GraphMixin:
 
     def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """Every job of this scheduler that requires any of ``jobs``, directly or not."""
+        _check_jobs("successors_downstream", jobs)
         successors = _successor_map(self._jobs)
         found: set[AbstractJob] = set()
         stack = [s for job in jobs for s in successors.get(job, ())]
@@ -250,6 +254,7 @@ class GraphMixin:
         The job must be one of this scheduler's own jobs (not in a nested one);
         ``ValueError`` otherwise.
         """
+        _check_jobs("bypass_and_remove", (job,))
         if job not in self._jobs:
             raise ValueError(f"job {job.label!r} is not in scheduler {self.label!r}")
         upstream = tuple(job._requires)
@@ -260,3 +265,11 @@ class GraphMixin:
                     if up is not down:
                         down._requires[up] = None
         self._as_scheduler().remove(job)
+
+
+def _check_jobs(method: str, jobs: Iterable[object]) -> None:
+    from ._job import AbstractJob
+
+    for job in jobs:
+        if not isinstance(job, AbstractJob):
+            raise JobDefinitionError(f"{method}() takes jobs, not {job!r}")

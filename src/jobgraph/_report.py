@@ -24,6 +24,8 @@ import builtins
 import contextlib
 import json
 import math
+import os
+import re
 import sys
 import traceback
 from collections.abc import Iterator
@@ -32,12 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._exceptions import CriticalJobError, CycleError
+from ._exceptions import CriticalJobError, CycleError, InvalidOptionError, JobDefinitionError
 from ._run import JobState
 
 if TYPE_CHECKING:
-    import os
-
     from ._job import AbstractJob
     from ._scheduler import Scheduler
 
@@ -544,7 +544,7 @@ class SchedulerViewsMixin:
 
     def export_report(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`report` as JSON to ``path``; returns the path."""
-        target = Path(path)
+        target = _path("export_report", path)
         target.write_text(
             json.dumps(self.report(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
@@ -559,7 +559,7 @@ class SchedulerViewsMixin:
 
     def export_as_dotfile(self, filename: str | os.PathLike[str]) -> str:
         """Write :meth:`dot_format` to ``filename``; returns a message saying so."""
-        Path(filename).write_text(self.dot_format(), encoding="utf-8")
+        _path("export_as_dotfile", filename).write_text(self.dot_format(), encoding="utf-8")
         return f"(Over)wrote {filename}"
 
     def graph(self) -> Any:
@@ -577,6 +577,12 @@ class SchedulerViewsMixin:
         """
         from ._dot import render
 
+        _path("export_as_graphic", filename)
+        if not isinstance(suffix, str) or not _SUFFIX.fullmatch(suffix.lstrip(".")):
+            raise InvalidOptionError(
+                f"export_as_graphic(): suffix must name a graphviz format such as 'svg' or "
+                f"'png', not {suffix!r}"
+            )
         return render(self._me(), filename, suffix)
 
     def export_as_svgfile(self, filename: str | os.PathLike[str]) -> str:
@@ -601,7 +607,7 @@ class SchedulerViewsMixin:
         """
         from ._timeline import timeline_svg
 
-        target = Path(path)
+        target = _path("export_timeline_svg", path)
         target.write_text(timeline_svg(self._me()), encoding="utf-8")
         return target
 
@@ -615,3 +621,16 @@ class SchedulerViewsMixin:
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print the jobs in topological order with their status (see :meth:`list_text`)."""
         print(self.list_text(details, silence_done_jobs), end="")
+
+
+_SUFFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
+
+
+def _path(method: str, path: object) -> Path:
+    """``path`` as a Path, or a clear error naming ``method``."""
+    if not isinstance(path, str | os.PathLike) or isinstance(path, bytes):
+        raise JobDefinitionError(f"{method}() takes a file path (str or Path), not {path!r}")
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text:
+        raise InvalidOptionError(f"{method}() takes a non-empty file path, not {path!r}")
+    return Path(text)

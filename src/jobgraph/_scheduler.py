@@ -593,6 +593,8 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         Jobs that required it keep that requirement; see :meth:`sanitize`.
         """
         self._check_not_running("remove jobs from")
+        if not isinstance(job, Schedulable):
+            raise JobDefinitionError(f"remove() takes a job or a sequence, not {job!r}")
         members = list(job._member_jobs())
         for member in members:
             if member not in self._jobs:

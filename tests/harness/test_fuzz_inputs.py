@@ -5,7 +5,10 @@ and never leave a scheduler changed or unable to run.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -182,9 +185,55 @@ def test_add_refuses_garbage_and_changes_nothing(value: Any, nested: bool) -> No
 def test_remove_refuses_garbage_and_changes_nothing(value: Any) -> None:
     scheduler, _, _ = healthy_scheduler()
     before = snapshot(scheduler)
-    with pytest.raises((*REFUSED, KeyError, AttributeError)):
+    with pytest.raises(REFUSED, match=r"remove\(\) takes a job"):
         scheduler.remove(value)
     check_still_healthy(scheduler, before)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "predecessors",
+        "successors",
+        "predecessors_upstream",
+        "successors_downstream",
+        "bypass_and_remove",
+    ],
+)
+@given(value=garbage)
+def test_graph_queries_refuse_what_is_not_a_job(method: str, value: Any) -> None:
+    scheduler, _, _ = healthy_scheduler()
+    before = snapshot(scheduler)
+    with pytest.raises(REFUSED, match=rf"{method}\(\) takes jobs"):
+        getattr(scheduler, method)(value)
+    check_still_healthy(scheduler, before)
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["export_report", "export_as_dotfile", "export_timeline_svg"],
+)
+@given(value=garbage)
+def test_exports_refuse_what_is_not_a_path(method: str, value: Any) -> None:
+    scheduler, _, _ = healthy_scheduler()
+    before = snapshot(scheduler)
+    with tempfile.TemporaryDirectory() as where, contextlib.chdir(where):
+        accepted, _ = refused_naming(lambda: getattr(scheduler, method)(value), "path")
+        if accepted:  # a usable name: the file is there
+            assert isinstance(value, str)
+            assert any(Path(where).iterdir())
+    check_still_healthy(scheduler, before)
+
+
+@given(suffix=garbage)
+def test_export_as_graphic_refuses_a_suffix_that_is_not_a_format(suffix: Any) -> None:
+    scheduler, _, _ = healthy_scheduler()
+    if isinstance(suffix, str) and suffix.strip(".").isalnum():
+        return  # a plausible format: dot itself judges it
+    with tempfile.TemporaryDirectory() as where, contextlib.chdir(where):
+        with pytest.raises(REFUSED, match="suffix must name a graphviz format"):
+            scheduler.export_as_graphic("graph", suffix)
+        assert not any(Path(where).iterdir()), "a refused export wrote a file"
 
 
 @given(option=st.sampled_from(["timeout", "jobs_window"]), value=garbage)
