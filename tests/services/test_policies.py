@@ -113,6 +113,23 @@ async def test_where_predicate_sees_the_caller() -> None:
     assert seen == [good, bad]
 
 
+async def test_a_policy_that_raises_refuses_the_call() -> None:
+    def broken(caller: sv.Caller) -> bool:
+        raise KeyError(caller.name)
+
+    class Fragile(sv.Service):
+        @sv.expose(sv.AllowCallers(where=broken))
+        def go(self) -> str:
+            return "went"
+
+    async with sv.ServicePool([Fragile()]) as pool:
+        with pytest.raises(sv.AccessDeniedError, match=r"its policy .* failed: KeyError") as info:
+            await pool.call("Fragile", "go", caller=sv.Caller("someone"))
+        assert isinstance(info.value.__cause__, KeyError)
+        assert pool.stats()[("Fragile", "go")].refused == 1
+        assert pool.in_flight == 0
+
+
 def test_describe_says_who_is_let_in() -> None:
     assert sv.AllowAny().describe() == "any caller"
     assert sv.AllowParents().describe() == "callers in this process"

@@ -293,7 +293,17 @@ class ServicePool:
         """Check that ``caller`` may make this call with these arguments, without making
         it (the pool need not be running); raises the error the call would raise."""
         target, exposure = self.lookup(service, method)
-        if not exposure.policy.is_authorized(caller, target, method):
+        try:
+            allowed = exposure.policy.is_authorized(caller, target, method)
+        except Exception as exc:  # a broken policy refuses: it fails closed
+            raise AccessDeniedError(
+                f"caller {caller} may not call {service}.{method}: its policy "
+                f"({exposure.policy.describe()}) failed: {type(exc).__name__}: {exc}",
+                caller=caller,
+                service=service,
+                method=method,
+            ) from exc
+        if not allowed:
             raise AccessDeniedError(
                 f"caller {caller} may not call {service}.{method}: it allows "
                 f"{exposure.policy.describe()}",
