@@ -293,6 +293,14 @@ class ServicePool:
         """Check that ``caller`` may make this call with these arguments, without making
         it (the pool need not be running); raises the error the call would raise."""
         target, exposure = self.lookup(service, method)
+        self._admit(target, exposure, kwargs, caller)
+        return target, exposure
+
+    def _admit(
+        self, target: Service, exposure: Exposure, kwargs: Mapping[str, Any], caller: Caller
+    ) -> None:
+        """The policy and the arguments: raise unless ``caller`` may make this call."""
+        service, method = target.service_name, exposure.name
         try:
             allowed = exposure.policy.is_authorized(caller, target, method)
         except Exception as exc:  # a broken policy refuses: it fails closed
@@ -312,7 +320,6 @@ class ServicePool:
                 method=method,
             )
         exposure.check_arguments(service, kwargs)
-        return target, exposure
 
     async def call(
         self,
@@ -340,18 +347,16 @@ class ServicePool:
                 "(use 'async with pool:' or require the pool's job)"
             )
         arguments: Mapping[str, Any] = {} if kwargs is None else kwargs
+        target, exposure = self.lookup(service, method)  # unknown names are not counted
         stats = self._stats.get((service, method))
-        try:
-            target, exposure = self.check_call(service, method, arguments, caller)
-        except (AccessDeniedError, ServiceArgumentError):
-            if stats is None:
-                stats = self._stats[service, method] = CallStats()
-            stats.calls += 1
-            stats.refused += 1
-            raise
         if stats is None:
             stats = self._stats[service, method] = CallStats()
         stats.calls += 1
+        try:
+            self._admit(target, exposure, arguments, caller)
+        except (AccessDeniedError, ServiceArgumentError):
+            stats.refused += 1
+            raise
         with anyio.CancelScope() as scope:
             self._in_flight.add(scope)
             try:
