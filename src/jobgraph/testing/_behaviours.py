@@ -104,6 +104,13 @@ class Behaviour:
     async def act(self, job: str, attempt: int, status: TaskStatusLike | None) -> Any:
         raise NotImplementedError
 
+    async def perform(
+        self, job: str, attempt: int, status: TaskStatusLike | None, recorder: Recorder
+    ) -> Any:
+        """What :func:`make_body` runs: :meth:`act`, unless the behaviour needs the
+        run's ``recorder`` (its service pool, for instance)."""
+        return await self.act(job, attempt, status)
+
 
 @dataclass(frozen=True, slots=True)
 class Return(Behaviour):
@@ -257,10 +264,13 @@ class CallService(Behaviour):
             "and a Recorder whose pool is running (run_graph() does that)"
         )
 
-    async def call(self, pool: ServicePool | None, job: str, attempt: int) -> Any:
+    async def perform(
+        self, job: str, attempt: int, status: TaskStatusLike | None, recorder: Recorder
+    ) -> Any:
         """Make the call as job ``job`` (its caller name) on attempt ``attempt``."""
         from jobgraph.services import Caller
 
+        pool = recorder.pool
         if pool is None:
             raise TypeError(
                 f"job {job!r} calls a service, but its recorder has no service pool "
@@ -296,11 +306,8 @@ def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..
     async def perform(status: TaskStatusLike | None) -> Any:
         attempt = recorder.enter(job)
         try:
-            if isinstance(behaviour, CallService):
-                result = await behaviour.call(recorder.pool, job, attempt)
-            else:
-                noting = None if status is None else _Noting(status, recorder, job, attempt)
-                result = await behaviour.act(job, attempt, noting)
+            noting = None if status is None else _Noting(status, recorder, job, attempt)
+            result = await behaviour.perform(job, attempt, noting, recorder)
         except anyio.get_cancelled_exc_class():
             recorder.note(job, "cancelled", attempt)
             raise
