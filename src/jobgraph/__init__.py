@@ -10,9 +10,8 @@ Runs work under asyncio and trio alike::
     ok = jg.run(jg.Scheduler(a, b), backend="trio")
 """
 
-from ._entry import run
-from ._events import EventKind, JobEvent, Subscriber
-from ._exceptions import (
+from ._core._events import EventKind, JobEvent, Subscriber
+from ._core._exceptions import (
     CriticalJobError,
     CycleError,
     GraphError,
@@ -25,12 +24,13 @@ from ._exceptions import (
     SchedulerTimeoutError,
     UnknownRequirementError,
 )
-from ._job import AbstractJob, Job, TaskStatusLike
-from ._policy import OnFailedRequirement, Retry
-from ._progress import Progress
-from ._run import JobRecord, JobState
-from ._scheduler import Scheduler
-from ._sequence import Sequence
+from ._core._job import AbstractJob, Job, TaskStatusLike
+from ._core._policy import OnFailedRequirement, Retry
+from ._core._record import JobRecord, JobState
+from ._core._scheduler import Scheduler
+from ._core._sequence import Sequence
+from ._entry import run
+from .views._progress import Progress
 
 __version__ = "0.1.0"
 

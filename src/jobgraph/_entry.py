@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._exceptions import InvalidOptionError, JobDefinitionError
+from ._core._exceptions import InvalidOptionError, JobDefinitionError
 
 if TYPE_CHECKING:
-    from ._scheduler import Scheduler
+    from ._core._scheduler import Scheduler
 
 __all__ = ["run"]
 
@@ -29,7 +29,7 @@ def run(
     instead. Returns True if the run succeeded (see :meth:`Scheduler.run`).
     ``progress=True`` shows the run live (see :class:`jobgraph.Progress`).
     """
-    from ._scheduler import Scheduler
+    from ._core._scheduler import Scheduler
 
     if not isinstance(scheduler, Scheduler):
         raise JobDefinitionError(
@@ -38,7 +38,7 @@ def run(
     if backend not in _BACKENDS:
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
     if progress:
-        from ._progress import Progress
+        from .views._progress import Progress
 
         with Progress(scheduler):
             return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 import jobgraph as jg
-from jobgraph import _dot
+from jobgraph.views import _dot
 
 pydot = _dot.import_pydot()
 

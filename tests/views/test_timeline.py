@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 import jobgraph as jg
-from jobgraph import _dot, _timeline
+from jobgraph.views import _dot, _timeline
 
 pytestmark = pytest.mark.anyio
 

@@ -22,9 +22,9 @@ from typing import Any, Self
 
 import anyio
 
-from jobgraph._exceptions import InvalidOptionError, JobDefinitionError, RunStateError
-from jobgraph._job import Job, TaskStatusLike
-from jobgraph._policy import _check_duration
+from jobgraph._core._exceptions import InvalidOptionError, JobDefinitionError, RunStateError
+from jobgraph._core._job import Job, TaskStatusLike
+from jobgraph._core._policy import _check_duration
 
 from ._exceptions import (
     AccessDeniedError,

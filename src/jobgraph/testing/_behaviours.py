@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from jobgraph._job import TaskStatusLike
+from jobgraph._core._job import TaskStatusLike
 
 if TYPE_CHECKING:
     from jobgraph.services import ServicePool

@@ -17,10 +17,10 @@ from typing import Any
 
 import anyio
 
-from jobgraph._events import EventKind, JobEvent
-from jobgraph._exceptions import JobTimeoutError, SchedulerTimeoutError
-from jobgraph._job import AbstractJob, Job
-from jobgraph._scheduler import Scheduler
+from jobgraph._core._events import EventKind, JobEvent
+from jobgraph._core._exceptions import JobTimeoutError, SchedulerTimeoutError
+from jobgraph._core._job import AbstractJob, Job
+from jobgraph._core._scheduler import Scheduler
 from jobgraph.testing._runner import _backend_options
 
 __all__ = ["KindReport", "check_job_kind"]

@@ -11,8 +11,8 @@ from typing import Any
 import anyio
 import sniffio
 
-from jobgraph._events import EventKind, JobEvent
-from jobgraph._run import JobState
+from jobgraph._core._events import EventKind, JobEvent
+from jobgraph._core._record import JobState
 
 from ._behaviours import CallService, Observation, Recorder
 from ._services import harness_pool

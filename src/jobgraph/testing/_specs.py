@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from jobgraph._job import AbstractJob, Job, Schedulable
-from jobgraph._policy import Retry
-from jobgraph._scheduler import Scheduler
-from jobgraph._sequence import Sequence
+from jobgraph._core._job import AbstractJob, Job, Schedulable
+from jobgraph._core._policy import Retry
+from jobgraph._core._scheduler import Scheduler
+from jobgraph._core._sequence import Sequence
 
 from ._behaviours import Behaviour, BehaviourError, Recorder, make_body
 
@@ -40,7 +40,7 @@ class RetrySpec:
     on: RetryOn = "any"
 
     def exception_types(self) -> tuple[type[Exception], ...]:
-        from jobgraph._exceptions import JobTimeoutError
+        from jobgraph._core._exceptions import JobTimeoutError
 
         if self.on == "behaviour":
             return (BehaviourError,)

@@ -11,11 +11,11 @@ from typing import Any, Self, TypeVar
 import anyio
 import sniffio
 
-from jobgraph import _job as _native_job
-from jobgraph._job import Requirement, TaskStatusLike, flatten_schedulables
-from jobgraph._run import JobState
-from jobgraph._scheduler import Scheduler as _NativeScheduler
-from jobgraph._sequence import Sequence as _NativeSequence
+from jobgraph._core import _job as _native_job
+from jobgraph._core._job import Requirement, TaskStatusLike, flatten_schedulables
+from jobgraph._core._record import JobState
+from jobgraph._core._scheduler import Scheduler as _NativeScheduler
+from jobgraph._core._sequence import Sequence as _NativeSequence
 
 __all__ = ["AbstractJob", "Job", "PrintJob", "Sequence", "run_sync"]
 

@@ -8,11 +8,11 @@ from typing import Any, Self
 
 import anyio
 
-from jobgraph import _job as _native_job
-from jobgraph._exceptions import CriticalJobError, SchedulerTimeoutError
-from jobgraph._job import Requirement, TaskStatusLike
-from jobgraph._run import JobState
-from jobgraph._scheduler import Scheduler as _NativeScheduler
+from jobgraph._core import _job as _native_job
+from jobgraph._core._exceptions import CriticalJobError, SchedulerTimeoutError
+from jobgraph._core._job import Requirement, TaskStatusLike
+from jobgraph._core._record import JobState
+from jobgraph._core._scheduler import Scheduler as _NativeScheduler
 
 from ._jobs import AbstractJob, run_sync
 from ._watch import Watch
@@ -132,7 +132,7 @@ class PureScheduler(_NativeScheduler):
     def _subscribe_feedback(self) -> Callable[[], None]:
         if not (self.verbose or _DEBUG):
             return lambda: None
-        from jobgraph._events import EventKind, JobEvent
+        from jobgraph._core._events import EventKind, JobEvent
 
         words = {
             EventKind.SCHEDULED: "STARTING",

@@ -17,8 +17,8 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from ._events import EventKind, JobEvent
-from ._exceptions import CriticalJobError
+from jobgraph._core._events import EventKind, JobEvent
+from jobgraph._core._exceptions import CriticalJobError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-    from ._job import AbstractJob
-    from ._scheduler import Scheduler
+    from jobgraph._core._job import AbstractJob
+    from jobgraph._core._scheduler import Scheduler
 
 __all__ = ["Progress"]
 

@@ -5,7 +5,7 @@ and holds the per-job pieces of a listing line (``repr_id()``, ``repr_short()``,
 ``repr_main()``, ``repr_result()``, ``repr_requires()``), which job kinds may override;
 :class:`SchedulerViewsMixin` is a base of :class:`~jobgraph.Scheduler` and assembles
 them into ``list()``, ``list_safe()``, ``debrief()``, ``stats()``, ``report()`` and,
-through :mod:`jobgraph._dot` and :mod:`jobgraph._timeline`, drawings.
+through :mod:`jobgraph.views._dot` and :mod:`jobgraph.views._timeline`, drawings.
 
 A listing line reads, for a job numbered 2 that is critical, ran and raised::
 
@@ -34,12 +34,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._exceptions import CriticalJobError, CycleError, InvalidOptionError, JobDefinitionError
-from ._run import JobState
+from jobgraph._core._exceptions import (
+    CriticalJobError,
+    CycleError,
+    InvalidOptionError,
+    JobDefinitionError,
+)
+from jobgraph._core._record import JobState
 
 if TYPE_CHECKING:
-    from ._job import AbstractJob
-    from ._scheduler import Scheduler
+    from jobgraph._core._job import AbstractJob
+    from jobgraph._core._scheduler import Scheduler
 
 __all__ = ["JobViewsMixin", "SchedulerViewsMixin", "Symbols", "symbols"]
 
@@ -211,7 +216,7 @@ class JobViewsMixin:
 
         Critical jobs have a thick red border, forever jobs a dashed one; schedulers keep
         square corners while other jobs are rounded. Once the job's scheduler has run,
-        the fill colour tells the outcome (see :data:`jobgraph._dot.OUTCOME_COLOURS`).
+        the fill colour tells the outcome (see :data:`jobgraph.views._dot.OUTCOME_COLOURS`).
         """
         from ._dot import job_dot_style
 

@@ -23,11 +23,11 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from ._run import JobState
+from jobgraph._core._record import JobState
 
 if TYPE_CHECKING:
-    from ._job import AbstractJob
-    from ._scheduler import Scheduler
+    from jobgraph._core._job import AbstractJob
+    from jobgraph._core._scheduler import Scheduler
 
 __all__ = [
     "NOTEBOOK_MAX_JOBS",
@@ -257,7 +257,7 @@ def svg_text(scheduler: Scheduler) -> str | None:
     show the text ``repr``) if ``dot`` is missing, fails or takes longer than
     :data:`NOTEBOOK_TIMEOUT`, if the graph has a cycle, or if it has more than
     :data:`NOTEBOOK_MAX_JOBS` jobs."""
-    from ._exceptions import CycleError
+    from jobgraph._core._exceptions import CycleError
 
     program = shutil.which("dot")
     if program is None:

@@ -31,6 +31,9 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
+from jobgraph.views._graph import GraphMixin
+from jobgraph.views._report import SchedulerViewsMixin
+
 from ._events import EventKind, JobEvent, Subscriber, deliver
 from ._exceptions import (
     CriticalJobError,
@@ -42,11 +45,9 @@ from ._exceptions import (
     SchedulerTimeoutError,
     UnknownRequirementError,
 )
-from ._graph import GraphMixin
 from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, flatten_schedulables
 from ._policy import OnFailedRequirement, Retry, _check_duration
-from ._report import SchedulerViewsMixin
-from ._run import JobRecord, JobState
+from ._record import JobRecord, JobState
 
 __all__ = ["Scheduler"]
 

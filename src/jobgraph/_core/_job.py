@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
+from jobgraph.views._report import JobViewsMixin
+
 from ._exceptions import (
     InvalidOptionError,
     JobDefinitionError,
@@ -21,8 +23,7 @@ from ._exceptions import (
     RunStateError,
 )
 from ._policy import OnFailedRequirement, Retry, _check_duration
-from ._report import JobViewsMixin
-from ._run import JobRecord, JobState
+from ._record import JobRecord, JobState
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler

@@ -6,11 +6,11 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import CycleError, JobDefinitionError
+from jobgraph._core._exceptions import CycleError, JobDefinitionError
 
 if TYPE_CHECKING:
-    from ._job import AbstractJob, Schedulable
-    from ._scheduler import Scheduler
+    from jobgraph._core._job import AbstractJob, Schedulable
+    from jobgraph._core._scheduler import Scheduler
 
 __all__ = ["GraphMixin"]
 
@@ -199,7 +199,7 @@ class GraphMixin:
 
     # -- surgery ------------------------------------------------------------------
     def _members(self, items: Iterable[Any] | Schedulable | None) -> set[AbstractJob]:
-        from ._job import flatten_schedulables
+        from jobgraph._core._job import flatten_schedulables
 
         if items is None:
             return set()
@@ -268,7 +268,7 @@ class GraphMixin:
 
 
 def _check_jobs(method: str, jobs: Iterable[object]) -> None:
-    from ._job import AbstractJob
+    from jobgraph._core._job import AbstractJob
 
     for job in jobs:
         if not isinstance(job, AbstractJob):

@@ -2,7 +2,7 @@
 
 One row per job (nested schedulers and their jobs included, in listing order). A bar
 runs from the job's start to its end, filled with the colour of its outcome (the
-colours of :data:`jobgraph._dot.OUTCOME_COLOURS`); a hatched grey bar before it shows
+colours of :data:`jobgraph.views._dot.OUTCOME_COLOURS`); a hatched grey bar before it shows
 the time the job waited for a slot in its scheduler's window (from ``scheduled_at``
 to ``started_at``; waits shorter than half a pixel are left out). A job still running,
 or cut off without an end time, reaches the end of the run. Skipped jobs get a grey
@@ -16,12 +16,13 @@ import math
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, cast
 
+from jobgraph._core._exceptions import CycleError
+
 from ._dot import OUTCOME_COLOURS
-from ._exceptions import CycleError
 
 if TYPE_CHECKING:
-    from ._job import AbstractJob
-    from ._scheduler import Scheduler
+    from jobgraph._core._job import AbstractJob
+    from jobgraph._core._scheduler import Scheduler
 
 __all__ = ["timeline_svg"]
 

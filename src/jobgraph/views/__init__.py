@@ -1,0 +1,1 @@
+"""Views of the engine: listings, reports, drawings, graph queries, live progress."""
