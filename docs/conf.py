@@ -20,7 +20,7 @@ sys.path.insert(0, str(DOCS / "_ext"))
 
 project = "jobgraph"
 author = "jobgraph developers"
-copyright = "2026, jobgraph developers"  # noqa: A001 - Sphinx's own name for it
+copyright = "2026, jobgraph developers"
 
 try:
     from jobgraph import __version__ as release

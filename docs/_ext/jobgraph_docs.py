@@ -90,11 +90,14 @@ def attribute_doc(package: str, name: str) -> list[str]:
     from sphinx.pycode import ModuleAnalyzer
 
     value = getattr(importlib.import_module(package), name)
-    candidates = [package] + sorted(
-        other
-        for other, module in list(sys.modules.items())
-        if other.startswith(package + ".") and getattr(module, name, object()) is value
-    )
+    candidates = [
+        package,
+        *sorted(
+            other
+            for other, module in list(sys.modules.items())
+            if other.startswith(package + ".") and getattr(module, name, object()) is value
+        ),
+    ]
     for candidate in candidates:
         try:
             docs = ModuleAnalyzer.for_module(candidate).find_attr_docs()
@@ -158,7 +161,9 @@ class AutoPackage(Directive):
         env = self.state.document.settings.env
         source = self.state.document.current_source or ""
         content = StringList()
-        for number, line in enumerate(package_rst(package, env.jobgraph_exported, env.jobgraph_public)):
+        for number, line in enumerate(
+            package_rst(package, env.jobgraph_exported, env.jobgraph_public)
+        ):
             content.append(line, source, number)
         holder = nodes.section()
         holder.document = self.state.document
@@ -168,12 +173,12 @@ class AutoPackage(Directive):
 
 def documented_packages(reference: Path) -> list[str]:
     """The packages named by an ``autopackage`` directive in ``reference/*.rst``."""
-    found = []
-    for page in sorted(reference.glob("*.rst")):
-        for line in page.read_text(encoding="utf-8").splitlines():
-            if line.startswith(".. autopackage::"):
-                found.append(line.split("::", 1)[1].strip())
-    return found
+    return [
+        line.split("::", 1)[1].strip()
+        for page in sorted(reference.glob("*.rst"))
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.startswith(".. autopackage::")
+    ]
 
 
 def public_map(packages: list[str]) -> dict[str, str]:
@@ -183,8 +188,8 @@ def public_map(packages: list[str]) -> dict[str, str]:
         module = importlib.import_module(package)
         for name in public_names(package):
             obj = getattr(module, name)
-            real = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
-            found.setdefault(real, f"{package}.{name}")
+            if inspect.isclass(obj) or inspect.isroutine(obj):
+                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", f"{package}.{name}")
     return found
 
 
@@ -329,7 +334,7 @@ def resolve_reference(
 # --- autodoc and napoleon quirks -----------------------------------------------------------
 
 
-def fix_signature(
+def fix_signature(  # noqa: PLR0917 - the signature of Sphinx's event
     app: Sphinx,
     what: str,
     name: str,
@@ -389,7 +394,7 @@ def is_prose(text: str) -> bool:
     return " " in text.strip() and not any(c in text for c in "[|`,.")
 
 
-def keep_prose_first_line(
+def keep_prose_first_line(  # noqa: PLR0917 - the signature of Sphinx's event
     app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
 ) -> None:
     """napoleon reads ``Words: more words`` on the first line of an attribute or property
