@@ -61,7 +61,8 @@ def _docs_run(_docs_code, _docs_where, _docs_namespace):
     else:
         exec(compile(_docs_code, _docs_where, "exec"), _docs_namespace)
     for _docs_name, _docs_value in list(_docs_namespace.items()):
-        if _docs_name.startswith("test_") and _docs_name not in _docs_before and callable(_docs_value):
+        _docs_new = _docs_name not in _docs_before
+        if _docs_new and _docs_name.startswith("test_") and callable(_docs_value):
             _docs_value()
     print({SEPARATOR!r}, flush=True)
 
