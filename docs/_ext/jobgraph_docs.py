@@ -6,6 +6,8 @@
   The packages documented are those named by such a directive in ``reference/*.rst``.
 - References that the Python domain cannot resolve are settled by narrow rules (see
   :func:`resolve_reference`); anything else stays a warning, an error under ``-W``.
+- ``.. jobgraph-gallery::`` runs the scenes of ``make_images.py`` at build time and
+  shows their code, graph and timeline.
 - Two fixes for autodoc and napoleon quirks: dataclass defaults made by a factory, and
   property docstrings whose first line is prose with a colon.
 """
@@ -15,7 +17,9 @@ from __future__ import annotations
 import ast
 import builtins
 import importlib
+import importlib.util
 import inspect
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from docutils.statemachine import StringList
 from sphinx.addnodes import desc_signature, pending_xref
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.errors import ExtensionError
 from sphinx.util.nodes import nested_parse_with_titles
 
 #: Top-level modules of other projects that docstrings and type hints may mention. With
@@ -414,6 +419,64 @@ def keep_prose_first_line(  # noqa: PLR0917 - the signature of Sphinx's event
             return
 
 
+# --- the gallery ---------------------------------------------------------------------------
+
+GALLERY_DIR = "_generated/gallery"  # under docs/, not committed (see .gitignore)
+
+
+def load_make_images(srcdir: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("make_images", srcdir / "make_images.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def render_gallery(app: Sphinx) -> None:
+    """Run each scene of ``make_images.GALLERY`` and draw it, before the pages are read."""
+    srcdir = Path(app.srcdir)
+    if not (srcdir / "make_images.py").is_file():
+        return
+    if shutil.which("dot") is None:
+        raise ExtensionError("the gallery needs graphviz's dot: apt-get install graphviz")
+    make_images = load_make_images(srcdir)
+    make_images.render_gallery(srcdir / GALLERY_DIR)
+    app.env.jobgraph_gallery = [  # type: ignore[attr-defined] # plain data: the env is pickled
+        (stem, title, text, build.__name__) for stem, title, text, build in make_images.GALLERY
+    ]
+
+
+class Gallery(Directive):
+    """``.. jobgraph-gallery::``: one section per scene of ``make_images.GALLERY``: what
+    it shows, the code that builds it, its graph and its timeline after the run."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        env = self.state.document.settings.env
+        source = self.state.document.current_source or ""
+        lines: list[str] = []
+        for stem, title, text, function in env.jobgraph_gallery:
+            lines += [title, "-" * len(title), "", text, ""]
+            lines += [".. literalinclude:: make_images.py", f"   :pyobject: {function}", ""]
+            for part, what in (("graph", "The graph after the run"), ("timeline", "The run")):
+                lines += [
+                    f".. figure:: {GALLERY_DIR}/{stem}-{part}.svg",
+                    f"   :alt: {title}: {what.lower()}",
+                    "",
+                    f"   {what}.",
+                    "",
+                ]
+        content = StringList()
+        for number, line in enumerate(lines):
+            content.append(line, source, number)
+        holder = nodes.section()
+        holder.document = self.state.document
+        nested_parse_with_titles(self.state, content, holder)
+        return list(holder.children)
+
+
 # --- setup -------------------------------------------------------------------------------
 
 
@@ -426,7 +489,9 @@ def builder_inited(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("autopackage", AutoPackage)
+    app.add_directive("jobgraph-gallery", Gallery)
     app.connect("builder-inited", builder_inited)
+    app.connect("builder-inited", render_gallery)
     app.connect("autodoc-process-bases", hide_private_bases)
     app.connect("autodoc-process-signature", fix_signature)
     app.connect("doctree-read", qualify_hints)

@@ -5,8 +5,10 @@ warning at all (``-W``: a broken reference, a bad docstring, a stale page all fa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
+import re
 import zlib
 from pathlib import Path
 
@@ -129,3 +131,27 @@ def test_members_of_exported_classes_are_documented(docs_build: Build) -> None:
     assert entries["jobgraph.Scheduler.list"] == "py:method"  # from a private mixin
     assert entries["jobgraph.Scheduler.export_as_svgfile"] == "py:method"
     assert entries["jobgraph.services.ServicePool.call"] == "py:method"
+
+
+def test_pictures_are_drawn_at_build_time(docs_build: Build) -> None:
+    """The gallery runs and draws every scene of docs/make_images.py; the design page's
+    picture is rendered by graphviz."""
+    assert docs_build.returncode == 0, docs_build.warnings
+    gallery = (docs_build.out / "gallery.html").read_text(encoding="utf-8")
+    pictures = re.findall(r'<img alt="[^"]*" src="(_images/[^"]+\.svg)"', gallery)
+    assert len(pictures) == 2 * len(gallery_scenes())
+    for picture in pictures:
+        assert "<svg" in (docs_build.out / picture).read_text(encoding="utf-8")
+    design = (docs_build.out / "design.html").read_text(encoding="utf-8")
+    drawing = re.search(r'data="(_images/graphviz-[0-9a-f]+\.svg)"', design)
+    assert drawing is not None
+    assert "<svg" in (docs_build.out / drawing.group(1)).read_text(encoding="utf-8")
+
+
+def gallery_scenes() -> list[str]:
+    spec = importlib.util.spec_from_file_location("make_images", DOCS / "make_images.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return [scene[0] for scene in module.GALLERY]
