@@ -69,19 +69,25 @@ napoleon_use_rtype = False
 napoleon_attr_annotations = True
 python_use_unqualified_type_names = True
 
-# intersphinx: the inventories come from the network, so they are used only when asked for.
-# Offline (the default, and CI), references to these projects render as plain code text.
+# intersphinx: the inventories come from the network, so they are used only when asked for:
+# JOBGRAPH_DOCS_ONLINE=1 downloads them; JOBGRAPH_DOCS_INVENTORIES=DIR reads DIR/<name>.inv
+# instead where present (inventories saved earlier, for a build with links but no network).
+# Otherwise (the default, and CI) names of these projects show as code text, without a link.
 INTERSPHINX = {
-    "python": ("https://docs.python.org/3", None),
-    "anyio": ("https://anyio.readthedocs.io/en/stable", None),
-    "trio": ("https://trio.readthedocs.io/en/stable", None),
-    "asyncssh": ("https://asyncssh.readthedocs.io/en/stable", None),
-    "hypothesis": ("https://hypothesis.readthedocs.io/en/latest", None),
-    "rich": ("https://rich.readthedocs.io/en/stable", None),
+    "python": "https://docs.python.org/3",
+    "anyio": "https://anyio.readthedocs.io/en/stable",
+    "trio": "https://trio.readthedocs.io/en/stable",
+    "asyncssh": "https://asyncssh.readthedocs.io/en/stable",
+    "hypothesis": "https://hypothesis.readthedocs.io/en/latest",
+    "rich": "https://rich.readthedocs.io/en/stable",
 }
 ONLINE = os.environ.get("JOBGRAPH_DOCS_ONLINE") == "1"
-intersphinx_mapping = INTERSPHINX if ONLINE else {}
-intersphinx_disabled_reftypes = ["*"] if not ONLINE else ["std:doc"]
+SAVED = Path(os.environ.get("JOBGRAPH_DOCS_INVENTORIES") or DOCS / "_no_saved_inventories")
+intersphinx_mapping = {
+    name: (url, str(SAVED / f"{name}.inv") if (SAVED / f"{name}.inv").is_file() else None)
+    for name, url in INTERSPHINX.items()
+    if ONLINE or (SAVED / f"{name}.inv").is_file()
+}
 
 graphviz_output_format = "svg"
 

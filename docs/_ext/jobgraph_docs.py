@@ -38,6 +38,10 @@ from sphinx.util.nodes import nested_parse_with_titles
 #: inventory); offline they show as code text. The standard library counts too.
 EXTERNAL_ROOTS = frozenset({"anyio", "trio", "asyncssh", "hypothesis", "rich", "pydot", "sniffio"})
 
+#: Those of them (and the standard library, "python") that publish an intersphinx inventory:
+#: the keys of ``INTERSPHINX`` in conf.py.
+INVENTORIES = frozenset({"python", "anyio", "trio", "asyncssh", "hypothesis", "rich"})
+
 #: Headings of a package's reference page, in this order.
 KINDS = ("Functions", "Classes", "Exceptions", "Constants and types")
 
@@ -245,13 +249,20 @@ def hide_private_bases(app: Sphinx, name: str, obj: Any, options: Any, bases: li
 # --- references ----------------------------------------------------------------------------
 
 
-def is_external(target: str) -> bool:
+def inventory_of(target: str) -> str | None:
+    """The intersphinx inventory that documents another project's name: ``"python"``
+    for the standard library and builtins, the project's own (``"anyio"``...), or ``""``
+    for a project without one (pydot, sniffio); None for a name that is not foreign."""
     root = target.split(".", 1)[0]
-    return (
-        root in EXTERNAL_ROOTS
-        or root in sys.stdlib_module_names
-        or (target == root and hasattr(builtins, root))
-    )
+    if root in sys.stdlib_module_names or (target == root and hasattr(builtins, root)):
+        return "python"
+    if root in EXTERNAL_ROOTS:
+        return root if root in INVENTORIES else ""
+    return None
+
+
+def is_external(target: str) -> bool:
+    return inventory_of(target) is not None
 
 
 def expand(target: str, aliases: dict[str, str]) -> str:
@@ -324,16 +335,18 @@ def resolve_reference(
             return found
     if target.split(".", 1)[0] in ("jobgraph", "jobgraph_ssh") and is_private_module(target):
         return contnode
-    if is_external(target):
-        if not app.config.intersphinx_mapping:
-            return contnode
-        if target != node["reftarget"]:
-            from sphinx.ext.intersphinx import missing_reference
+    inventory = inventory_of(target)
+    if inventory is None:
+        return None
+    if inventory not in app.config.intersphinx_mapping:
+        return contnode  # offline, or a project without an inventory: code text
+    if target != node["reftarget"]:  # a name the code imports under another name
+        from sphinx.ext.intersphinx import missing_reference
 
-            retry = node.deepcopy()
-            retry["reftarget"] = target
-            return missing_reference(app, env, retry, contnode)
-    return None
+        retry = node.deepcopy()
+        retry["reftarget"] = target
+        return missing_reference(app, env, retry, contnode)
+    return None  # intersphinx, which ran first, did not find it: a real mistake
 
 
 # --- autodoc and napoleon quirks -----------------------------------------------------------
