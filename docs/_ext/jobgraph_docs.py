@@ -320,12 +320,8 @@ def resolve_reference(
     """
     if node.get("refdomain") != "py":
         return None
-    aliases: dict[str, str] = {}
-    for names in env.jobgraph_aliases.values():  # type: ignore[attr-defined]
-        for alias, full in names.items():
-            aliases.setdefault(alias, full)
     mapping: dict[str, str] = env.jobgraph_public  # type: ignore[attr-defined]
-    target = expand(node["reftarget"], aliases)
+    target = expand(node["reftarget"], env.jobgraph_any_alias)  # type: ignore[attr-defined]
     public = public_target(target, mapping) or inherited_member(node, mapping)
     if public is not None:
         found = env.get_domain("py").resolve_xref(
@@ -335,6 +331,17 @@ def resolve_reference(
             return found
     if target.split(".", 1)[0] in ("jobgraph", "jobgraph_ssh") and is_private_module(target):
         return contnode
+    return resolve_foreign(app, env, node, contnode, target)
+
+
+def resolve_foreign(
+    app: Sphinx,
+    env: BuildEnvironment,
+    node: pending_xref,
+    contnode: nodes.TextElement,
+    target: str,
+) -> nodes.Node | None:
+    """Rule 3 of :func:`resolve_reference`: another project's name."""
     inventory = inventory_of(target)
     if inventory is None:
         return None
@@ -498,6 +505,11 @@ def builder_inited(app: Sphinx) -> None:
     app.env.jobgraph_public = public_map(packages)  # type: ignore[attr-defined]
     app.env.jobgraph_exported = exported_classes(packages)  # type: ignore[attr-defined]
     app.env.jobgraph_aliases = imported_names(packages)  # type: ignore[attr-defined]
+    any_alias: dict[str, str] = {}  # what a name stands for in any module, first one wins
+    for names in app.env.jobgraph_aliases.values():  # type: ignore[attr-defined]
+        for alias, full in names.items():
+            any_alias.setdefault(alias, full)
+    app.env.jobgraph_any_alias = any_alias  # type: ignore[attr-defined]
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
