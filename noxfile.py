@@ -1,4 +1,5 @@
-"""Developer sessions: ``nox -s tests lint typecheck``; ``bench`` and ``soak`` on demand."""
+"""Developer sessions: ``nox -s tests lint typecheck``; ``docs``, ``bench`` and ``soak`` on
+demand."""
 
 from __future__ import annotations
 
@@ -30,6 +31,25 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict over src and tests."""
     session.install("-e", ".[dev]")
     session.run("mypy")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site, warnings as errors, into docs/_build/html (offline; set
+    JOBGRAPH_DOCS_ONLINE=1 to link Python, anyio, trio... names through intersphinx)."""
+    session.install("-e", ".[docs,graph,testing]")
+    session.run(
+        "python",
+        "-m",
+        "sphinx",
+        "-W",
+        "--keep-going",
+        "-b",
+        "html",
+        "docs",
+        "docs/_build/html",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)

@@ -1,9 +1,12 @@
-"""Generate the pictures and listings of docs/views.md into docs/images/.
+"""Generate the pictures and listings of docs/views.md into docs/images/, and the gallery.
 
 Run from the repository root (graphviz's ``dot`` must be installed: on Debian or
 Ubuntu, ``apt-get install graphviz``)::
 
     .venv/bin/python docs/make_images.py
+
+The pictures of the gallery page (docs/gallery.md) are not committed: the site's build
+renders them with :func:`render_gallery`, from the scenes in :data:`GALLERY`.
 
 Runs use trio's MockClock, so sleeps are instant and every time in the outputs is
 exact: running the script again gives the same files, except that the progress
@@ -64,6 +67,122 @@ def doomed() -> jg.Scheduler:
     warm = jg.Job(step, "warm", 3.0, label="warm caches", requires=prepare)
     restart = jg.Job(step, "restart", 0.5, label="restart", requires=[migrate, warm])
     return jg.Scheduler(prepare, migrate, warm, restart, label="upgrade")
+
+
+def fan_out() -> jg.Scheduler:
+    """Split, eight chunks processed at most three at a time, then merge."""
+    split = jg.Job(step, "split", 0.5, label="split")
+    chunks = [
+        jg.Job(step, f"chunk {n}", 0.6 + (n % 3) * 0.4, label=f"chunk {n}", requires=split)
+        for n in range(1, 9)
+    ]
+    merge = jg.Job(step, "merge", 0.5, label="merge", requires=chunks)
+    return jg.Scheduler(split, *chunks, merge, jobs_window=3, label="map-reduce")
+
+
+def flaky(failures: int, seconds: float) -> object:
+    """A job body that fails ``failures`` times, then succeeds."""
+    calls = 0
+
+    async def body() -> str:
+        nonlocal calls
+        calls += 1
+        await anyio.sleep(seconds)
+        if calls <= failures:
+            raise ConnectionError(f"attempt {calls} refused")
+        return f"ok after {calls} attempts"
+
+    return body
+
+
+def retries() -> jg.Scheduler:
+    """Retries with a backoff, a per-job timeout, and a job skipped after a failure."""
+    mirror = jg.Job(
+        flaky(2, 0.3), label="fetch from mirror", retry=jg.Retry(attempts=4, backoff=0.5)
+    )
+    slow = jg.Job(
+        step,
+        "slow",
+        5.0,
+        label="slow probe",
+        timeout=1.5,
+        critical=False,
+        retry=jg.Retry(attempts=2, backoff=0.2),
+    )
+    publish = jg.Job(
+        step,
+        "publish",
+        0.4,
+        label="publish",
+        requires=[mirror, slow],
+        on_failed_requirement="skip",
+    )
+    index = jg.Job(step, "index", 0.8, label="update index", requires=mirror)
+    return jg.Scheduler(mirror, slow, publish, index, label="release")
+
+
+def stages() -> jg.Scheduler:
+    """Sequences of stages in nested schedulers, one per host."""
+    hosts = []
+    for name in ("alpha", "beta"):
+        seq = jg.Sequence(
+            jg.Job(step, "stop", 0.3, label=f"{name}: stop"),
+            jg.Job(step, "upgrade", 1.0 if name == "alpha" else 1.6, label=f"{name}: upgrade"),
+            jg.Job(step, "start", 0.3, label=f"{name}: start"),
+        )
+        hosts.append(jg.Scheduler(seq, label=f"host {name}"))
+    check = jg.Job(step, "check", 0.4, label="health check", requires=hosts)
+    return jg.Scheduler(*hosts, check, label="rolling upgrade")
+
+
+#: The gallery: (file stem, title, what it shows, the function building the scheduler).
+GALLERY = (
+    (
+        "pipeline",
+        "A build pipeline",
+        "Nesting, a window, a failing non-critical job whose dependent is skipped, a monitor.",
+        pipeline,
+    ),
+    (
+        "upgrade",
+        "An aborted run",
+        "A critical failure cancels what runs and starts nothing more.",
+        doomed,
+    ),
+    (
+        "fan-out",
+        "Fan-out, fan-in",
+        "Eight chunks through a window of three: the hatched part of a bar is the wait for a slot.",
+        fan_out,
+    ),
+    (
+        "retries",
+        "Retries and timeouts",
+        "A job retried with a backoff until it succeeds; a probe timing out at each attempt.",
+        retries,
+    ),
+    (
+        "stages",
+        "Sequences in nested schedulers",
+        "One sequence per host, each in its own scheduler, then a check that requires both.",
+        stages,
+    ),
+)
+
+
+def render_gallery(directory: Path) -> list[Path]:
+    """Draw each scene of :data:`GALLERY` after its run: ``<stem>-graph.svg`` and
+    ``<stem>-timeline.svg`` in ``directory``; returns the files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, _title, _text, build in GALLERY:
+        scheduler = build()
+        run(scheduler)
+        written.append(Path(scheduler.export_as_svgfile(directory / f"{stem}-graph")))
+        written.append(scheduler.export_timeline_svg(directory / f"{stem}-timeline.svg"))
+    for leftover in directory.glob("*.dot"):
+        leftover.unlink()
+    return written
 
 
 def run(scheduler: jg.Scheduler) -> bool:

@@ -58,7 +58,7 @@ class GraphError(JobGraphError, ValueError):
 
 
 class CycleError(GraphError):
-    """Requirements form a cycle; :attr:`cycle` lists its jobs in order."""
+    """Requirements form a cycle; ``cycle`` lists its jobs in order."""
 
     def __init__(self, cycle: Sequence[AbstractJob]) -> None:
         self.cycle = tuple(cycle)
@@ -97,7 +97,7 @@ class RunStateError(JobGraphError, RuntimeError):
 class CriticalJobError(JobGraphError):
     """A critical job raised, which aborted the run of its scheduler.
 
-    :attr:`job` is the job that failed and :attr:`exception` what it raised (also the
+    ``job`` is the job that failed and ``exception`` what it raised (also the
     ``__cause__``).  When the job sat in a nested scheduler, the error raised by the
     nested scheduler names the innermost job, so the top-level report says who failed.
     """

@@ -46,7 +46,7 @@ class UnknownServiceError(ServiceError, LookupError):
 
 
 class AccessDeniedError(ServiceError, PermissionError):
-    """The policy of the method refuses this caller; :attr:`caller` says who asked."""
+    """The policy of the method refuses this caller; ``caller`` says who asked."""
 
     def __init__(self, message: str, *, caller: Caller, service: str, method: str) -> None:
         self.caller = caller

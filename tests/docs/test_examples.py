@@ -1,0 +1,197 @@
+"""Every Python code block of every page of docs/ runs, so the docs cannot rot.
+
+The conventions (also in docs/contributing.md):
+
+- a ```python block is a complete script: it runs in a fresh interpreter, from docs/ (so
+  ``make_images`` imports), must exit with 0 and write nothing to stderr;
+- a ```text block that follows it (before the next python block) is exactly what it prints;
+- ``<!-- docs: continue -->`` just before a block runs it after the previous python block
+  of the page, in the same interpreter (same names);
+- a block whose lines start with ``>>>`` is a doctest session, checked with ``doctest``
+  (``ELLIPSIS`` on), in the names of the blocks it continues;
+- ``def test_...()`` functions that a block defines are called after it runs (they show
+  tests for the reader's own project), with hypothesis limited to 20 examples each;
+- ``<!-- docs: fragment: WHY -->`` just before a block exempts it; the reason is required,
+  and fragments must stay few.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from .conftest import DOCS, ROOT
+
+markdown_it = pytest.importorskip("markdown_it", reason="the docs extra is not installed")
+
+MARKER = re.compile(r"<!--\s*docs:\s*(continue|fragment)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
+SEPARATOR = "\x1e--- end of a docs block ---\x1e"
+MAX_FRAGMENTS = 3  # examples are meant to run: exempting one needs a reason, and a budget
+
+PRELUDE = f"""\
+import doctest as _docs_doctest
+import sys as _docs_sys
+
+try:
+    import hypothesis as _docs_hypothesis
+except ImportError:
+    pass
+else:
+    _docs_hypothesis.settings.register_profile("docs", max_examples=20, deadline=None)
+    _docs_hypothesis.settings.load_profile("docs")
+
+
+def _docs_run(_docs_code, _docs_where, _docs_namespace):
+    _docs_before = set(_docs_namespace)
+    if _docs_code.lstrip().startswith(">>>"):
+        _docs_test = _docs_doctest.DocTestParser().get_doctest(
+            _docs_code, _docs_namespace, _docs_where, _docs_where, 0
+        )
+        _docs_runner = _docs_doctest.DocTestRunner(optionflags=_docs_doctest.ELLIPSIS)
+        _docs_runner.run(_docs_test, out=_docs_sys.stderr.write, clear_globs=False)
+        if _docs_runner.failures:
+            _docs_sys.exit(1)
+    else:
+        exec(compile(_docs_code, _docs_where, "exec"), _docs_namespace)
+    for _docs_name, _docs_value in list(_docs_namespace.items()):
+        _docs_new = _docs_name not in _docs_before
+        if _docs_new and _docs_name.startswith("test_") and callable(_docs_value):
+            _docs_value()
+    print({SEPARATOR!r}, flush=True)
+
+
+_docs_namespace = {{"__name__": "__main__"}}
+"""
+
+
+@dataclass
+class Block:
+    page: str
+    line: int
+    code: str
+    output: str | None = None  # the text block that follows, if any
+
+
+@dataclass
+class Example:
+    """Blocks run one after the other in one interpreter: a block and its continuations."""
+
+    blocks: list[Block] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.blocks[0].page}:{self.blocks[0].line}"
+
+
+@dataclass(frozen=True)
+class Fragment:
+    page: str
+    line: int
+    reason: str
+
+
+def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
+    """The examples and fragments of a page, read with the Markdown parser MyST uses."""
+    tokens = markdown_it.MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
+    examples: list[Example] = []
+    fragments: list[Fragment] = []
+    last: Block | None = None  # the last python block, which a text block is the output of
+    for index, token in enumerate(tokens):
+        if token.type != "fence":
+            continue
+        language = token.info.strip().split(maxsplit=1)[0] if token.info.strip() else ""
+        line = token.map[0] + 1 if token.map else 0
+        previous = tokens[index - 1] if index else None
+        marker = (
+            MARKER.search(previous.content) if previous and previous.type == "html_block" else None
+        )
+        if language == "python":
+            if marker and marker.group(1) == "fragment":
+                assert marker.group(2), f"{page.name}:{line}: a fragment must say why it cannot run"
+                fragments.append(Fragment(page.name, line, marker.group(2)))
+                last = None
+                continue
+            block = Block(page.name, line, token.content)
+            if marker and marker.group(1) == "continue":
+                assert examples, f"{page.name}:{line}: 'continue' without a block before it"
+                examples[-1].blocks.append(block)
+            else:
+                examples.append(Example([block]))
+            last = block
+        elif language == "text" and last is not None:
+            assert last.output is None, f"{page.name}:{line}: two outputs for one python block"
+            last.output = token.content
+    return examples, fragments
+
+
+PAGES = sorted(DOCS.rglob("*.md"))
+PARSED = {page: parse(page) for page in PAGES if "_build" not in page.parts}
+EXAMPLES = [example for examples, _ in PARSED.values() for example in examples]
+FRAGMENTS = [fragment for _, fragments in PARSED.values() for fragment in fragments]
+
+
+def script(example: Example) -> str:
+    lines = [PRELUDE]
+    lines += [
+        f"_docs_run({block.code!r}, {f'docs/{block.page}:{block.line}'!r}, _docs_namespace)"
+        for block in example.blocks
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def run(example: Example) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script(example)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        cwd=DOCS,
+        env=env,
+    )
+
+
+@pytest.fixture(scope="module")
+def outcomes() -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every example runs once, a few at a time (each in a fresh interpreter)."""
+    with ThreadPoolExecutor(max_workers=4) as executor:
+        return dict(zip((e.name for e in EXAMPLES), executor.map(run, EXAMPLES), strict=True))
+
+
+def test_pages_have_runnable_examples() -> None:
+    by_page = {page.name: examples for page, (examples, _) in PARSED.items()}
+    assert len(by_page["services.md"]) >= 8
+    assert sum(b.output is not None for e in by_page["services.md"] for b in e.blocks) >= 8
+    for page in ("views.md", "testing.md", "migrating.md"):
+        assert by_page[page], page
+
+
+def test_fragments_are_few_and_say_why() -> None:
+    assert len(FRAGMENTS) <= MAX_FRAGMENTS, FRAGMENTS
+    for fragment in FRAGMENTS:
+        assert len(fragment.reason.split()) >= 3, fragment
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_example_runs_and_prints_what_the_page_shows(
+    example: Example, outcomes: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    outcome = outcomes[example.name]
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.stderr == ""
+    printed = outcome.stdout.split(SEPARATOR + "\n")
+    assert printed[-1] == "" and len(printed) == len(example.blocks) + 1, outcome.stdout
+    for block, stdout in zip(example.blocks, printed, strict=False):
+        if block.output is not None:
+            assert stdout == block.output, f"docs/{block.page}:{block.line} prints otherwise"
