@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
-from jobgraph.views._report import JobViewsMixin
-
 from ._exceptions import (
     InvalidOptionError,
     JobDefinitionError,
@@ -28,7 +26,15 @@ from ._record import JobRecord, JobState
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
 
-__all__ = ["AbstractJob", "Job", "Requirement", "Schedulable", "TaskStatusLike"]
+__all__ = [
+    "AbstractJob",
+    "Job",
+    "Requirement",
+    "Schedulable",
+    "TaskStatusLike",
+    "flatten_schedulables",
+    "jobs_of",
+]
 
 
 class TaskStatusLike(Protocol):
@@ -75,6 +81,21 @@ def flatten_schedulables(items: Iterable[Any], what: str) -> Iterator[Schedulabl
             )
 
 
+def jobs_of(items: Iterable[Any], what: str) -> Iterator[AbstractJob]:
+    """Yield the jobs that adding ``items`` to a scheduler would add.
+
+    Args:
+        items: jobs, sequences (their jobs, in order), arbitrarily nested iterables of
+            them; ``None`` is ignored.
+        what: how error messages name the caller, like ``"add()"``.
+
+    Raises:
+        JobDefinitionError: an item is none of these.
+    """
+    for item in flatten_schedulables(items, what):
+        yield from item._member_jobs()
+
+
 _TAKES_STATUS: weakref.WeakKeyDictionary[Callable[..., Any], bool] = weakref.WeakKeyDictionary()
 
 
@@ -93,7 +114,7 @@ def _takes_task_status(function: Callable[..., Any]) -> bool:
     return takes
 
 
-class AbstractJob(JobViewsMixin, Schedulable):
+class AbstractJob(Schedulable):
     """The base of every job kind. Subclasses implement :meth:`run`.
 
     Options (all keyword-only):
@@ -210,9 +231,72 @@ class AbstractJob(JobViewsMixin, Schedulable):
         """The label used when none was given. Subclasses may refine it."""
         return type(self).__name__
 
+    @property
+    def explicit_label(self) -> str | None:
+        """The label given at creation (or set since); None when :attr:`label` is the
+        default one of :meth:`default_label`."""
+        return self._label
+
     def details(self) -> str | None:
         """Optional extra text that listings show with ``details=True``."""
         return None
+
+    # -- how views show the job: job kinds may override these ------------------------
+    # (one-line delegates to jobgraph.views, imported when called: the engine does not
+    # depend on its views)
+    def repr_id(self) -> str:
+        """The job's number in the last listing (or drawing) of its scheduler, or ``??``."""
+        from jobgraph import views
+
+        return views.job_number(self)
+
+    def repr_short(self) -> str:
+        """The four status columns of a listing: critical, raised or fine, life cycle,
+        forever (see :mod:`jobgraph.views`)."""
+        from jobgraph import views
+
+        return views.status_columns(self)
+
+    def text_label(self) -> str | None:
+        """A one-line description of the job: its label on one line unless a job kind
+        computes something better (None: nothing to say)."""
+        from jobgraph import views
+
+        return views.text_label(self)
+
+    def graph_label(self) -> str | None:
+        """The label of the job in drawings (may hold newlines); None means
+        ``"<number>: <label>"``."""
+        return None
+
+    def repr_main(self) -> str:
+        """The job's kind and label, like ``<Job `fetch`>``."""
+        from jobgraph import views
+
+        return views.main_repr(self)
+
+    def repr_result(self) -> str:
+        """The job's result, its exception, or where it stands if it has neither."""
+        from jobgraph import views
+
+        return views.result_repr(self)
+
+    def repr_requires(self) -> str:
+        """Like ``requires={1, 2}`` (numbers of the last listing), or empty."""
+        from jobgraph import views
+
+        return views.requires_repr(self)
+
+    def dot_style(self) -> dict[str, str | list[str]]:
+        """DOT attributes for the job's node (or a nested scheduler's cluster).
+
+        Critical jobs have a thick red border, forever jobs a dashed one; schedulers keep
+        square corners while other jobs are rounded. Once the job's scheduler has run,
+        the fill colour tells the outcome (see :data:`jobgraph.views.OUTCOME_COLOURS`).
+        """
+        from jobgraph import views
+
+        return views.job_dot_style(self)
 
     @property
     def scheduler(self) -> Scheduler | None:

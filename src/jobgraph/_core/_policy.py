@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from ._exceptions import InvalidOptionError, JobDefinitionError
 
-__all__ = ["OnFailedRequirement", "Retry"]
+__all__ = ["OnFailedRequirement", "Retry", "check_duration"]
 
 
 class OnFailedRequirement(StrEnum):
@@ -22,7 +22,18 @@ class OnFailedRequirement(StrEnum):
     SKIP = "skip"
 
 
-def _check_duration(name: str, value: float | None, *, allow_zero: bool = True) -> None:
+def check_duration(name: str, value: float | None, *, allow_zero: bool = True) -> None:
+    """Refuse a duration option that is not a number of seconds (or None).
+
+    Args:
+        name: how the error names the option, like ``"timeout of job 'fetch'"``.
+        value: the value given; None (no limit) is always accepted.
+        allow_zero: accept 0 (the default); otherwise only positive values.
+
+    Raises:
+        JobDefinitionError: ``value`` is not a number (booleans are refused).
+        InvalidOptionError: ``value`` is NaN, negative, or 0 when ``allow_zero`` is False.
+    """
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -31,6 +42,9 @@ def _check_duration(name: str, value: float | None, *, allow_zero: bool = True) 
         raise InvalidOptionError(f"{name} must be a number of seconds or None, not nan")
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidOptionError(f"{name} must be {'>=' if allow_zero else '>'} 0, not {value!r}")
+
+
+_check_duration = check_duration  # the name the core uses
 
 
 @dataclass(frozen=True, slots=True)

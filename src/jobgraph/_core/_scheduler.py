@@ -8,18 +8,19 @@ the whole tree before a run (:meth:`Scheduler._prepare`); the run itself is the 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
 
-from jobgraph.views._graph import GraphMixin
-from jobgraph.views._report import SchedulerViewsMixin
-
+from ._cycles import find_cycle
 from ._events import EventKind, Subscriber
 from ._exceptions import (
     CriticalJobError,
+    CycleError,
     InvalidOptionError,
     JobDefinitionError,
     OwnershipError,
@@ -27,7 +28,7 @@ from ._exceptions import (
     SchedulerTimeoutError,
     UnknownRequirementError,
 )
-from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, flatten_schedulables
+from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, jobs_of
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
 from ._run import _Run
@@ -39,7 +40,7 @@ logger = logging.getLogger("jobgraph")
 _IDLE, _RUNNING, _DONE = JobState.IDLE, JobState.RUNNING, JobState.DONE
 
 
-class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
+class Scheduler(AbstractJob):
     """A set of jobs and their requirements; running it runs them in a valid order.
 
     ``Scheduler(*jobs_or_sequences, jobs_window=None, timeout=None, ...)``:
@@ -153,11 +154,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         """Add jobs, sequences, or nested iterables of them; returns the scheduler."""
         self._check_not_running("add jobs to")
         # all checked before any is added: a refused call changes nothing
-        members = [
-            job
-            for item in flatten_schedulables(jobs if isinstance(jobs, tuple) else (jobs,), "add()")
-            for job in item._member_jobs()
-        ]
+        members = list(jobs_of(jobs if isinstance(jobs, tuple) else (jobs,), "add()"))
         for job in members:
             owner = job.scheduler
             if owner is self:
@@ -168,7 +165,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
                     f"belongs to one scheduler: remove it from there before adding it "
                     f"to {self.label!r}"
                 )
-            if job._is_scheduler:
+            if isinstance(job, Scheduler):
                 ancestor: Scheduler | None = self
                 while ancestor is not None:
                     if ancestor is job:
@@ -197,6 +194,19 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             del self._jobs[member]
             member._owner = None
         return self
+
+    @property
+    def running(self) -> bool:
+        """True while a run of this scheduler is in progress (jobs cannot be added,
+        removed or reset meanwhile)."""
+        return self._running
+
+    def _every_job(self) -> Iterator[AbstractJob]:
+        """Every job at any depth, nested schedulers included (before their jobs)."""
+        for job in self._jobs:
+            yield job
+            if isinstance(job, Scheduler):
+                yield from job._every_job()
 
     def _check_not_running(self, action: str) -> None:
         if self._running:
@@ -283,7 +293,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         try:
             self._prepare_level()
         except BaseException:
-            for job in self.iterate_jobs(scan_schedulers=True):
+            for job in self._every_job():
                 job._record.successors = None
             raise
 
@@ -303,8 +313,8 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             for requirement in requirements:
                 if requirement not in jobs:
                     raise UnknownRequirementError(job, requirement, self)
-            if job._is_scheduler:
-                job._prepare_level()  # type: ignore[attr-defined]
+            if isinstance(job, Scheduler):
+                job._prepare_level()
         for job in jobs:
             for requirement in job._requires:
                 rrecord = requirement._record
@@ -325,7 +335,9 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
                     if not srecord.pending:
                         queue.append(successor)
         if ordered != len(jobs):
-            self._raise_on_cycle()  # names the cycle
+            cycle = find_cycle(jobs)
+            assert cycle is not None
+            raise CycleError(cycle)
         for job in jobs:
             job._record.pending = len(job._requires)
 
@@ -340,8 +352,8 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         self._failure = None
         self._stragglers = ()
         for job in self._jobs:
-            if job._is_scheduler:
-                job._reset_jobs()  # type: ignore[attr-defined]
+            if isinstance(job, Scheduler):
+                job._reset_jobs()
             job._record = JobRecord()
 
     async def shutdown(self) -> bool:
@@ -403,3 +415,325 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             names = ", ".join(repr(job.label) for job in self._stragglers)
             text += f" (jobs ignoring cancellation: {names})"
         return text
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(done, running, idle, total) among the scheduler's own jobs.
+
+        Done means finished whatever the outcome (completed, failed, cancelled or
+        skipped); idle includes scheduled jobs waiting for a window slot. Listings,
+        :meth:`stats` and reports use it; a subclass may count otherwise.
+        """
+        from jobgraph import views
+
+        return views.counts(self)
+
+    def __repr__(self) -> str:
+        done, running, idle, total = self.counts()
+        return (
+            f"{type(self).__name__} with {done} done + {running} ongoing + {idle} idle"
+            f" = {total} job(s)"
+        )
+
+    # -- views ---------------------------------------------------------------------
+    # One-line delegates to jobgraph.views, imported when called (the engine does not
+    # depend on its views). Subclasses may override any of them; the views call these
+    # methods, not the functions, where one view builds on another.
+    def iterate_jobs(self, *, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
+        """Yield every job, descending into nested schedulers.
+
+        Args:
+            scan_schedulers: also yield nested schedulers (before their jobs).
+        """
+        from jobgraph import views
+
+        return views.iterate_jobs(self, scan_schedulers=scan_schedulers)
+
+    def topological_order(self) -> Iterator[AbstractJob]:
+        """Yield this scheduler's jobs, requirements first (ties in insertion order).
+
+        Requirements on jobs outside the scheduler are ignored.
+
+        Raises:
+            CycleError: the jobs form a cycle.
+        """
+        from jobgraph import views
+
+        return views.topological_order(self)
+
+    def check_cycles(self) -> bool:
+        """True if neither this scheduler nor any nested one has a cycle."""
+        from jobgraph import views
+
+        return views.check_cycles(self)
+
+    def sanitize(self) -> bool:
+        """Drop requirements on jobs that are not in the same scheduler (at every level).
+
+        Returns:
+            True if nothing had to be dropped.
+        """
+        from jobgraph import views
+
+        return views.sanitize(self)
+
+    def entry_jobs(self) -> Iterator[AbstractJob]:
+        """Yield the jobs that require no job of this scheduler, in insertion order."""
+        from jobgraph import views
+
+        return views.entry_jobs(self)
+
+    def exit_jobs(self, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
+        """Yield the jobs that no job of this scheduler requires, in insertion order.
+
+        Args:
+            discard_forever: leave forever jobs out (the default): they seldom have
+                dependents, and are seldom what one means by the end of a graph.
+        """
+        from jobgraph import views
+
+        return views.exit_jobs(self, discard_forever=discard_forever)
+
+    def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """The jobs of this scheduler that any of ``jobs`` directly requires.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.predecessors(self, *jobs)
+
+    def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """The jobs of this scheduler that directly require any of ``jobs``.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.successors(self, *jobs)
+
+    def predecessors_upstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """Every job of this scheduler that any of ``jobs`` requires, directly or not.
+
+        The given jobs are included only when they require themselves through a cycle.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.predecessors_upstream(self, *jobs)
+
+    def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """Every job of this scheduler that requires any of ``jobs``, directly or not.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.successors_downstream(self, *jobs)
+
+    def keep_only(self, jobs: Any) -> None:
+        """Remove every job not in ``jobs`` (jobs or sequences; others are ignored),
+        then drop the requirements on removed jobs (see :meth:`sanitize`).
+
+        Raises:
+            RunStateError: the scheduler is running.
+        """
+        from jobgraph import views
+
+        views.keep_only(self, jobs)
+
+    def keep_only_between(
+        self,
+        *,
+        starts: Any = None,
+        ends: Any = None,
+        keep_starts: bool = True,
+        keep_ends: bool = True,
+    ) -> None:
+        """Keep the jobs downstream of any of ``starts`` and upstream of any of ``ends``.
+
+        Args:
+            starts: jobs or sequences; empty or None sets no bound upstream.
+            ends: jobs or sequences; empty or None sets no bound downstream.
+            keep_starts: keep the starts themselves.
+            keep_ends: keep the ends themselves.
+
+        Raises:
+            RunStateError: the scheduler is running.
+        """
+        from jobgraph import views
+
+        views.keep_only_between(
+            self, starts=starts, ends=ends, keep_starts=keep_starts, keep_ends=keep_ends
+        )
+
+    def bypass_and_remove(self, job: AbstractJob) -> None:
+        """Remove ``job``, making each job that required it require what it required.
+
+        Raises:
+            ValueError: ``job`` is not one of this scheduler's own jobs (nested ones do
+                not count).
+            RunStateError: the scheduler is running.
+        """
+        from jobgraph import views
+
+        views.bypass_and_remove(self, job)
+
+    def repr_entries(self) -> str:
+        """Like ``entries={3}``: the jobs of this scheduler that require nothing."""
+        from jobgraph import views
+
+        return views.entries_repr(self)
+
+    def repr_exits(self) -> str:
+        """Like ``exits={6}``: the (finite) jobs that no other job requires."""
+        from jobgraph import views
+
+        return views.exits_repr(self)
+
+    def list_text(
+        self,
+        details: bool = False,
+        silence_done_jobs: bool = False,
+        *,
+        ascii: bool | None = None,
+    ) -> str:
+        """The listing that :meth:`list` prints, as a string (one line per job).
+
+        Args:
+            details: add the text of each job's :meth:`~AbstractJob.details` under its line.
+            silence_done_jobs: leave out jobs that are done.
+            ascii: True or False forces the symbols; None uses unicode when stdout can
+                print it.
+
+        Raises:
+            CycleError: the jobs form a cycle (see :meth:`list_safe_text`).
+        """
+        from jobgraph import views
+
+        return views.list_text(self, details, silence_done_jobs, ascii=ascii)
+
+    def list_safe_text(self, silence_done_jobs: bool = False, *, ascii: bool | None = None) -> str:
+        """Like :meth:`list_text`, in insertion order, so it works on graphs with cycles.
+
+        Jobs are numbered ``1``, ``2``... and the jobs of a nested scheduler numbered
+        ``2`` are ``2.1``, ``2.2``...
+        """
+        from jobgraph import views
+
+        return views.list_safe_text(self, silence_done_jobs, ascii=ascii)
+
+    def list_safe(self, silence_done_jobs: bool = False) -> None:
+        """Print :meth:`list_safe_text`."""
+        print(self.list_safe_text(silence_done_jobs), end="")  # noqa: T201 - its purpose
+
+    def stats(self) -> str:
+        """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
+        running, idle (or scheduled), and in total."""
+        from jobgraph import views
+
+        return views.stats(self)
+
+    def debrief_text(
+        self,
+        details: bool = False,
+        silence_done_jobs: bool = False,
+        *,
+        ascii: bool | None = None,
+    ) -> str:
+        """What :meth:`debrief` prints: why the run failed, the counts, the listing,
+        then the traceback of every exception, critical ones first."""
+        from jobgraph import views
+
+        return views.debrief_text(self, details, silence_done_jobs, ascii=ascii)
+
+    def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print :meth:`debrief_text`: meant for a scheduler whose run failed."""
+        print(self.debrief_text(details, silence_done_jobs), end="")  # noqa: T201
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready description of the scheduler and its last run (see
+        :func:`jobgraph.views.report`)."""
+        from jobgraph import views
+
+        return views.report(self)
+
+    def export_report(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`report` as JSON to ``path``; returns the path."""
+        from jobgraph import views
+
+        return views.export_report(self, path)
+
+    def dot_format(self) -> str:
+        """The graph of jobs in graphviz's DOT language (no graphviz needed).
+
+        Raises:
+            CycleError: the jobs form a cycle.
+        """
+        from jobgraph import views
+
+        return views.dot_format(self)
+
+    def export_as_dotfile(self, filename: str | os.PathLike[str]) -> str:
+        """Write :meth:`dot_format` to ``filename``; returns a message saying so."""
+        from jobgraph import views
+
+        return views.export_as_dotfile(self, filename)
+
+    def graph(self) -> Any:
+        """The graph as a ``pydot.Dot`` (needs the ``pydot`` package)."""
+        from jobgraph import views
+
+        return views.pydot_graph(self)
+
+    def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
+        """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>`` (``svg``,
+        ``png``, ``pdf``...), next to ``<filename>.dot``; returns the file's name.
+
+        Raises:
+            FileNotFoundError: ``dot`` is not installed (Debian and Ubuntu:
+                ``apt-get install graphviz``).
+            RuntimeError: ``dot`` failed.
+        """
+        from jobgraph import views
+
+        return views.export_as_graphic(self, filename, suffix)
+
+    def export_as_svgfile(self, filename: str | os.PathLike[str]) -> str:
+        """:meth:`export_as_graphic` with ``suffix="svg"``."""
+        return self.export_as_graphic(filename, "svg")
+
+    def export_as_pngfile(self, filename: str | os.PathLike[str]) -> str:
+        """:meth:`export_as_graphic` with ``suffix="png"``."""
+        return self.export_as_graphic(filename, "png")
+
+    def _repr_svg_(self) -> str | None:
+        """The graph as SVG for Jupyter, or None (text display) without graphviz."""
+        from jobgraph import views
+
+        return views.svg_text(self)
+
+    def export_timeline_svg(self, path: str | os.PathLike[str]) -> Path:
+        """Write a Gantt chart of the last run as an SVG file; returns the path.
+
+        One bar per job from start to end, coloured by outcome, with the wait for a
+        window slot (from ``scheduled_at`` to ``started_at``) drawn before it.
+        """
+        from jobgraph import views
+
+        return views.export_timeline_svg(self, path)
+
+    def timeline_svg(self) -> str:
+        """The Gantt chart of :meth:`export_timeline_svg`, as SVG text."""
+        from jobgraph import views
+
+        return views.timeline_svg(self)
+
+    # defined last: inside the class body, the name shadows the builtin ``list``
+    def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print the jobs in topological order with their status (see :meth:`list_text`)."""
+        print(self.list_text(details, silence_done_jobs), end="")  # noqa: T201

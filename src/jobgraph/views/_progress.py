@@ -17,8 +17,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from jobgraph._core._events import EventKind, JobEvent
-from jobgraph._core._exceptions import CriticalJobError
+from jobgraph import CriticalJobError, EventKind, JobEvent, Scheduler
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-    from jobgraph._core._job import AbstractJob
-    from jobgraph._core._scheduler import Scheduler
+    from jobgraph import AbstractJob
 
 __all__ = ["Progress"]
 
@@ -162,7 +160,7 @@ class Progress:
             self._t0 = event.time
         if kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED):
             return
-        nested = job._is_scheduler
+        nested = isinstance(job, Scheduler)
         state = _NEXT_STATE.get(kind)
         if state is not None and not nested:
             self._move(job, state)
