@@ -30,7 +30,7 @@ from ._core._record import JobRecord, JobState
 from ._core._scheduler import Scheduler
 from ._core._sequence import Sequence
 from ._entry import run
-from .views._progress import Progress
+from .views import Progress
 
 __version__ = "0.1.0"
 

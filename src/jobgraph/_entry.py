@@ -38,7 +38,7 @@ def run(
     if backend not in _BACKENDS:
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
     if progress:
-        from .views._progress import Progress
+        from .views import Progress
 
         with Progress(scheduler):
             return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
