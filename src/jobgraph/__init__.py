@@ -26,6 +26,7 @@ from ._core._exceptions import (
 )
 from ._core._job import AbstractJob, Job, TaskStatusLike
 from ._core._policy import OnFailedRequirement, Retry
+from ._core._public import fixup_module_metadata as _fixup_module_metadata
 from ._core._record import JobRecord, JobState
 from ._core._scheduler import Scheduler
 from ._core._sequence import Sequence
@@ -62,3 +63,5 @@ __all__ = [
     "__version__",
     "run",
 ]
+
+_fixup_module_metadata(__name__, globals(), also_from=("jobgraph.lowlevel", "jobgraph.views"))

@@ -17,7 +17,9 @@ What is here:
 - records and events, for views and executors: :class:`JobRecord`, :class:`JobState`,
   :class:`JobEvent`, :class:`EventKind`, :data:`Subscriber`, and :func:`deliver`, which
   calls subscribers the way the engine does (a failing subscriber is logged);
-- graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`.
+- graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
+- :func:`fixup_module_metadata`, which makes the names a public module re-exports
+  report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
 
 from ._core._cycles import find_cycle, topological_sort
@@ -31,6 +33,7 @@ from ._core._job import (
     jobs_of,
 )
 from ._core._policy import check_duration
+from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
 
 __all__ = [
@@ -46,7 +49,10 @@ __all__ = [
     "check_duration",
     "deliver",
     "find_cycle",
+    "fixup_module_metadata",
     "flatten_schedulables",
     "jobs_of",
     "topological_sort",
 ]
+
+fixup_module_metadata(__name__, globals())

@@ -11,6 +11,8 @@ To add a view, write a module here (or anywhere: a view needs nothing private) a
 export its functions below; nothing in the engine changes.
 """
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 from ._dot import (
     OUTCOME_COLOURS,
     dot_format,
@@ -102,3 +104,5 @@ __all__ = [
     "timeline_svg",
     "topological_order",
 ]
+
+_fixup_module_metadata(__name__, globals())
