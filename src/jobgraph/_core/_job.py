@@ -158,7 +158,10 @@ class AbstractJob(Schedulable):
         self._label = None if label is None else str(label)
         self.critical = bool(critical)
         self.forever = bool(forever)
-        self.timeout = timeout
+        # per attempt; stored, not set through the ``timeout`` property, which a
+        # subclass may redefine (a Scheduler's ``timeout`` is its whole run's)
+        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", timeout)
+        self._timeout = timeout
         self.retry = self._check_retry(retry)
         try:
             self.on_failed_requirement = OnFailedRequirement(on_failed_requirement)
@@ -209,7 +212,13 @@ class AbstractJob(Schedulable):
 
     @property
     def timeout(self) -> float | None:
-        """Seconds each attempt of the job may last; None for no limit."""
+        """Seconds each attempt of the job may last; None for no limit.
+
+        An attempt that lasts longer is cancelled and fails with
+        :class:`~jobgraph.JobTimeoutError` (retried like any failure). The engine reads
+        the per-attempt limit from here for every job kind but schedulers, whose
+        ``timeout`` bounds their whole run instead (see :attr:`Scheduler.timeout`).
+        """
         return self._timeout
 
     @timeout.setter

@@ -48,7 +48,8 @@ class Scheduler(AbstractJob):
     - ``jobs_window``: at most this many (finite) jobs run at once; ``None``, no limit.
       Forever jobs do not take a slot. Jobs with all requirements done that wait for a
       slot are in state ``SCHEDULED``.
-    - ``timeout``: seconds the whole run may last; ``None``, no limit.
+    - ``timeout``: seconds the whole run may last; ``None``, no limit (a job's ``timeout``
+      bounds each of its attempts instead).
     - ``shutdown_timeout``: seconds given to cancelled jobs to end (and to the jobs'
       ``shutdown()`` hooks in :meth:`shutdown`) before they are reported.
 
@@ -87,12 +88,15 @@ class Scheduler(AbstractJob):
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
+        # the whole run's timeout is the scheduler's own: AbstractJob's per-attempt one
+        # stays None (a retried nested scheduler gets a fresh run, bounded the same way)
+        self._label = None if label is None else str(label)  # named by the check below
+        self.timeout = timeout
         super().__init__(
             label=label,
             critical=critical,
             forever=forever,
             requires=requires,
-            timeout=timeout,
             retry=retry,
             on_failed_requirement=on_failed_requirement,
             scheduler=scheduler,
@@ -119,7 +123,13 @@ class Scheduler(AbstractJob):
 
     @property
     def timeout(self) -> float | None:
-        """Seconds the whole run may last; None for no limit."""
+        """Seconds the whole run may last; None for no limit.
+
+        Unlike a job's per-attempt :attr:`AbstractJob.timeout`, it bounds the run: when
+        it expires, running jobs are cancelled and the run fails with
+        :class:`~jobgraph.SchedulerTimeoutError` (raised by a nested scheduler, so that
+        its parent sees it fail; returned as False by :meth:`run` at the top).
+        """
         return self._run_timeout
 
     @timeout.setter
