@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._core._exceptions import InvalidOptionError, JobDefinitionError
+from ._core._exceptions import InvalidOptionError, JobDefinitionError, require
 
 if TYPE_CHECKING:
     from ._core._scheduler import Scheduler
@@ -28,6 +28,13 @@ def run(
     This mirrors :func:`anyio.run`; inside async code, ``await scheduler.run()``
     instead. Returns True if the run succeeded (see :meth:`Scheduler.run`).
     ``progress=True`` shows the run live (see :class:`jobgraph.Progress`).
+
+    Raises:
+        JobDefinitionError: ``scheduler`` is not a :class:`~jobgraph.Scheduler`.
+        InvalidOptionError: ``backend`` is neither ``"asyncio"`` nor ``"trio"``.
+        MissingDependencyError: ``backend="trio"`` without trio installed
+            (``pip install 'jobgraph[trio]'``), or ``progress=True`` without rich
+            (``pip install 'jobgraph[progress]'``).
     """
     from ._core._scheduler import Scheduler
 
@@ -37,6 +44,8 @@ def run(
         )
     if backend not in _BACKENDS:
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
+    if backend == "trio":
+        require("trio", 'jobgraph.run(..., backend="trio")', "trio")
     if progress:
         from .views import Progress
 

@@ -14,6 +14,8 @@
     ├── JobTimeoutError (also TimeoutError)   one job exceeded its own ``timeout``
     ├── SchedulerTimeoutError (also TimeoutError)
     │                                         a scheduler exceeded its global ``timeout``
+    ├── MissingDependencyError (also ImportError)
+    │                                         an optional extra (trio, rich...) is not installed
     └── ServiceError                          the service framework (``jobgraph.services``)
         ├── ServiceDefinitionError, UnknownServiceError, AccessDeniedError,
         └── ServiceArgumentError, PoolClosedError   (see ``jobgraph.services``)
@@ -38,6 +40,7 @@ __all__ = [
     "JobDefinitionError",
     "JobGraphError",
     "JobTimeoutError",
+    "MissingDependencyError",
     "OwnershipError",
     "RunStateError",
     "SchedulerTimeoutError",
@@ -51,6 +54,36 @@ def _name(job: AbstractJob) -> str:
 
 class JobGraphError(Exception):
     """Root of every exception raised by jobgraph itself."""
+
+
+class MissingDependencyError(JobGraphError, ImportError):
+    """A feature needs a package that is not installed; the message says which extra
+    installs it, like ``pip install 'jobgraph[trio]'``."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the {package!r} package, which is not installed: "
+            f"pip install 'jobgraph[{extra}]'",
+            name=package,
+        )
+        self.feature = feature
+        self.package = package
+        self.extra = extra
+
+    def __reduce__(self) -> tuple[type[MissingDependencyError], tuple[str, str, str]]:
+        return (type(self), (self.feature, self.package, self.extra))
+
+
+def require(package: str, feature: str, extra: str) -> None:
+    """Raise :class:`MissingDependencyError` unless ``package`` can be imported."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a broken or half-imported package
+        found = False
+    if not found:
+        raise MissingDependencyError(feature, package, extra)
 
 
 class GraphError(JobGraphError, ValueError):

@@ -17,7 +17,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from jobgraph import CriticalJobError, EventKind, JobEvent, Scheduler
+from jobgraph import CriticalJobError, EventKind, JobEvent, MissingDependencyError, Scheduler
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,7 +92,10 @@ class Progress:
         refresh_per_second: float = 4.0,
         summary: bool = True,
     ) -> None:
-        from rich.console import Console
+        try:
+            from rich.console import Console
+        except ImportError:
+            raise MissingDependencyError("jobgraph.Progress", "rich", "progress") from None
 
         self.scheduler = scheduler
         self.console = console if console is not None else Console()
