@@ -43,15 +43,25 @@ _IDLE, _RUNNING, _DONE = JobState.IDLE, JobState.RUNNING, JobState.DONE
 class Scheduler(AbstractJob):
     """A set of jobs and their requirements; running it runs them in a valid order.
 
-    ``Scheduler(*jobs_or_sequences, jobs_window=None, timeout=None, ...)``:
+    Args:
+        *jobs_or_sequences: jobs, sequences, or nested iterables of them, added at once
+            (see :meth:`update`).
+        jobs_window: at most this many (finite) jobs run at once; None, no limit.
+            Forever jobs do not take a slot. Jobs with all requirements done that wait
+            for a slot are in state ``SCHEDULED``.
+        timeout: seconds the whole run may last; None, no limit (a job's ``timeout``
+            bounds each of its attempts instead).
+        shutdown_timeout: seconds given to cancelled jobs to end (and to the jobs'
+            ``shutdown()`` hooks in :meth:`shutdown`) before they are reported.
+        label: as for :class:`AbstractJob`, which also documents ``critical``,
+            ``forever``, ``requires``, ``retry``, ``on_failed_requirement`` and
+            ``scheduler`` (they matter when this scheduler is nested in another).
 
-    - ``jobs_window``: at most this many (finite) jobs run at once; ``None``, no limit.
-      Forever jobs do not take a slot. Jobs with all requirements done that wait for a
-      slot are in state ``SCHEDULED``.
-    - ``timeout``: seconds the whole run may last; ``None``, no limit (a job's ``timeout``
-      bounds each of its attempts instead).
-    - ``shutdown_timeout``: seconds given to cancelled jobs to end (and to the jobs'
-      ``shutdown()`` hooks in :meth:`shutdown`) before they are reported.
+    Raises:
+        JobDefinitionError: an option or a job is of the wrong type.
+        InvalidOptionError: an option is out of range (``jobs_window`` < 1, a negative
+            duration...).
+        OwnershipError: a job already belongs to another scheduler.
 
     A scheduler is a job, so it can be added to another scheduler: its window and
     timeout then apply to its own jobs only, and if it fails (a critical job in it
@@ -156,12 +166,37 @@ class Scheduler(AbstractJob):
         return iter(tuple(self._jobs))
 
     def add(self, job: Schedulable) -> Any:
-        """Add a job or a sequence; returns it, so ``j = s.add(Job(...))`` works."""
+        """Add a job or a sequence.
+
+        Args:
+            job: the job or sequence to add (a sequence adds its jobs).
+
+        Returns:
+            ``job`` itself, so that ``j = s.add(Job(...))`` works.
+
+        Raises:
+            JobDefinitionError: ``job`` is neither a job nor a sequence.
+            OwnershipError: a job already belongs to another scheduler, or a scheduler
+                would be nested inside itself.
+            RunStateError: the scheduler is running.
+        """
         self.update((job,))
         return job
 
     def update(self, jobs: Any) -> Scheduler:
-        """Add jobs, sequences, or nested iterables of them; returns the scheduler."""
+        """Add jobs, sequences, or nested iterables of them (``None`` is ignored).
+
+        All are checked before any is added: a refused call changes nothing.
+
+        Returns:
+            The scheduler, for chaining.
+
+        Raises:
+            JobDefinitionError: an item is neither a job, a sequence nor an iterable.
+            OwnershipError: a job already belongs to another scheduler, or a scheduler
+                would be nested inside itself.
+            RunStateError: the scheduler is running.
+        """
         self._check_not_running("add jobs to")
         # all checked before any is added: a refused call changes nothing
         members = list(jobs_of(jobs if isinstance(jobs, tuple) else (jobs,), "add()"))
@@ -189,9 +224,17 @@ class Scheduler(AbstractJob):
         return self
 
     def remove(self, job: Schedulable) -> Scheduler:
-        """Remove a job (or a sequence's jobs); raises ``KeyError`` if one is not here.
+        """Remove a job (or a sequence's jobs).
 
         Jobs that required it keep that requirement; see :meth:`sanitize`.
+
+        Returns:
+            The scheduler, for chaining.
+
+        Raises:
+            KeyError: a job is not in this scheduler (nothing is removed then).
+            JobDefinitionError: ``job`` is neither a job nor a sequence.
+            RunStateError: the scheduler is running.
         """
         self._check_not_running("remove jobs from")
         if not isinstance(job, Schedulable):
@@ -224,8 +267,20 @@ class Scheduler(AbstractJob):
 
     # -- events --------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(event)`` for every event of this scheduler's runs (nested
-        schedulers included). Returns a function that unsubscribes."""
+        """Call ``subscriber(event)`` for every event of this scheduler's runs.
+
+        Events of nested schedulers are included. The subscriber is called synchronously
+        from the run loop: it must be quick and must not block; what it raises is logged.
+
+        Args:
+            subscriber: a callable taking one :class:`~jobgraph.JobEvent`.
+
+        Returns:
+            A function that unsubscribes it.
+
+        Raises:
+            JobDefinitionError: ``subscriber`` is not callable.
+        """
         if not callable(subscriber):
             raise JobDefinitionError(f"subscribe() takes a callable, not {subscriber!r}")
         self._subscribers = (*self._subscribers, subscriber)
@@ -237,15 +292,28 @@ class Scheduler(AbstractJob):
 
     # -- running -------------------------------------------------------------------
     async def run(self) -> bool:
-        """Run every job; return True on success, False if the run failed.
+        """Run every job, under whichever anyio backend runs this task.
 
         The run fails when a critical job raises (the run is aborted at once: running
         jobs are cancelled, no new job starts) or when ``timeout`` expires; :meth:`why`
-        and :attr:`failure` then say which. Bad graphs raise before anything runs
-        (:class:`~jobgraph.CycleError`, :class:`~jobgraph.UnknownRequirementError`), and
-        so does running a scheduler again without :meth:`reset`
-        (:class:`~jobgraph.RunStateError`). If the caller's cancel scope is cancelled,
-        running jobs are cancelled and the cancellation propagates.
+        and :attr:`failure` then say which.
+
+        Returns:
+            True if every finite job completed (whatever non-critical jobs raised) within
+            the timeout and no critical job failed; False otherwise.
+
+        Raises:
+            CycleError: the jobs (or those of a nested scheduler) form a cycle.
+            UnknownRequirementError: a job requires a job outside its scheduler.
+            RunStateError: the scheduler (or a job) already ran: call :meth:`reset`.
+
+        Nothing runs when one of these is raised.
+
+        Cancellation:
+            If the caller's cancel scope is cancelled, running jobs are cancelled and
+            waited for (shielded, at most ``shutdown_timeout``; later ones are reported
+            as :attr:`stragglers`), then the cancellation propagates; the scheduler's
+            record says ``cancelled``.
         """
         record = self._record
         if record.state is not _IDLE or self._running:
@@ -352,7 +420,16 @@ class Scheduler(AbstractJob):
             job._record.pending = len(job._requires)
 
     def reset(self) -> Scheduler:
-        """Forget the last run (of this scheduler and all nested ones) to run again."""
+        """Forget the last run (of this scheduler and all nested ones) to run again.
+
+        Every job gets a fresh :class:`~jobgraph.JobRecord`; descriptions are unchanged.
+
+        Returns:
+            The scheduler, for chaining.
+
+        Raises:
+            RunStateError: the scheduler is running.
+        """
         self._check_not_running("reset")
         self._reset_jobs()
         self._record = JobRecord()
@@ -369,7 +446,14 @@ class Scheduler(AbstractJob):
     async def shutdown(self) -> bool:
         """Call every job's ``shutdown()`` hook (nested schedulers included) concurrently.
 
-        Returns True if they all completed without raising within ``shutdown_timeout``.
+        A hook that raises is logged, not propagated.
+
+        Returns:
+            True if they all completed without raising within ``shutdown_timeout``.
+
+        Cancellation:
+            Hooks still running after ``shutdown_timeout`` are cancelled; if the caller
+            is cancelled, so are all hooks, and the cancellation propagates.
         """
         outcome = {"ok": True}
 
@@ -407,7 +491,13 @@ class Scheduler(AbstractJob):
         return isinstance(self._failure, SchedulerTimeoutError)
 
     def why(self) -> str:
-        """One line: why the last run failed, or that it did not."""
+        """One line: why the last run failed, or that it did not.
+
+        Returns:
+            A sentence naming the culprit (the critical job and its exception, the
+            timeout), or saying the scheduler succeeded, is running, has not run or was
+            cancelled from outside; stragglers are named too.
+        """
         record = self._record
         if record.state is _IDLE:
             return f"scheduler {self.label!r} has not run"
