@@ -117,22 +117,30 @@ def _takes_task_status(function: Callable[..., Any]) -> bool:
 class AbstractJob(Schedulable):
     """The base of every job kind. Subclasses implement :meth:`run`.
 
-    Options (all keyword-only):
+    All options are keyword-only.
 
-    - ``label``: how listings, drawings and error messages name the job;
-    - ``critical`` (default True): an exception from this job aborts its scheduler's
-      run (and, through critical nested schedulers, the runs above it);
-    - ``forever``: a daemon; its scheduler does not wait for it, and cancels it once
-      every other job is done. Jobs that require it start as soon as it calls
-      ``task_status.started()`` (if its ``run`` accepts ``task_status``) or else as
-      soon as it starts running;
-    - ``requires``: jobs or sequences (nested iterables allowed, ``None`` ignored);
-    - ``timeout``: seconds each attempt may last, ``None`` for no limit; an attempt
-      that exceeds it fails with :class:`~jobgraph.JobTimeoutError`;
-    - ``retry``: a :class:`~jobgraph.Retry` policy, or an int number of attempts;
-    - ``on_failed_requirement``: ``"run"`` (default) or ``"skip"``, see
-      :class:`~jobgraph.OnFailedRequirement`;
-    - ``scheduler``: a scheduler to add the job to at once.
+    Args:
+        label: how listings, drawings and error messages name the job (default: see
+            :meth:`default_label`).
+        critical: an exception from this job aborts its scheduler's run (and, through
+            critical nested schedulers, the runs above it).
+        forever: a daemon; its scheduler does not wait for it, and cancels it once every
+            other job is done. Jobs that require it start as soon as it calls
+            ``task_status.started()`` (if its ``run`` accepts ``task_status``) or else as
+            soon as it starts running.
+        requires: jobs or sequences (nested iterables allowed, None ignored).
+        timeout: seconds each attempt may last, None for no limit; an attempt that
+            exceeds it is cancelled and fails with :class:`~jobgraph.JobTimeoutError`.
+        retry: a :class:`~jobgraph.Retry` policy, or an int number of attempts.
+        on_failed_requirement: ``"run"`` (default) or ``"skip"``, see
+            :class:`~jobgraph.OnFailedRequirement`.
+        scheduler: a scheduler to add the job to at once.
+
+    Raises:
+        JobDefinitionError: an option is of the wrong type.
+        InvalidOptionError: an option is out of range (a negative timeout, an unknown
+            ``on_failed_requirement``...).
+        OwnershipError: the job would require itself.
     """
 
     _run_takes_status: ClassVar[bool] = False
@@ -193,11 +201,31 @@ class AbstractJob(Schedulable):
         It may take a keyword argument ``task_status`` (anyio's idiom): calling
         ``task_status.started()`` tells the scheduler that the jobs requiring this one
         may start, which is how a forever job says it is ready.
+
+        Returns:
+            The job's result (see :meth:`result`).
+
+        Raises:
+            Exception: whatever it raises is the job's failure, recorded as
+                :attr:`exception` (and retried if the job has a ``retry`` policy).
+
+        Cancellation:
+            The engine cancels it when its attempt times out, when a critical job
+            aborts the run, when the run's timeout expires and, for a forever job, when
+            every finite job is done. It must let the cancellation exception propagate
+            (clean up in ``finally``, under a shielded scope bounded by a timeout).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement 'async def run(self)'")
 
     async def shutdown(self) -> object:
-        """Optional hook, called by :meth:`Scheduler.shutdown` to release resources."""
+        """Optional hook, called by :meth:`Scheduler.shutdown` to release resources.
+
+        Returns:
+            Anything; the value is ignored.
+
+        Cancellation:
+            Cancelled after the scheduler's ``shutdown_timeout``.
+        """
         return None
 
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
@@ -313,11 +341,22 @@ class AbstractJob(Schedulable):
         return self._owner() if self._owner is not None else None
 
     def requires(self, *requirements: Requirement, remove: bool = False) -> Self:
-        """Add (or with ``remove=True`` drop) requirements; returns the job for chaining.
+        """Add (or with ``remove=True`` drop) requirements.
 
-        Takes jobs, sequences (a sequence counts as its last job), and arbitrarily
-        nested iterables of them; ``None`` is ignored. Removing a requirement that is
-        not there raises ``KeyError``.
+        All are checked before any is changed: a refused call changes nothing.
+
+        Args:
+            *requirements: jobs, sequences (a sequence counts as its last job), and
+                arbitrarily nested iterables of them; None is ignored.
+            remove: drop these requirements instead of adding them.
+
+        Returns:
+            The job, for chaining.
+
+        Raises:
+            JobDefinitionError: an item is neither a job, a sequence nor an iterable.
+            OwnershipError: the job would require itself.
+            KeyError: with ``remove=True``, a job that is not a requirement.
         """
         # all checked before any is changed: a refused call changes nothing
         jobs = [
@@ -382,10 +421,15 @@ class AbstractJob(Schedulable):
         return self._record.attempts
 
     def result(self) -> Any:
-        """The value the job returned.
+        """The value the job returned in the last run.
 
-        Raises :class:`~jobgraph.RunStateError` if the job has not completed
-        successfully; its exception, if any, is the ``__cause__``.
+        Returns:
+            What :meth:`run` returned.
+
+        Raises:
+            RunStateError: the job has not completed successfully (it has not run, is
+                running, failed, was cancelled or skipped); its exception, if any, is
+                the ``__cause__``.
         """
         record = self._record
         if record.state is JobState.DONE and record.exception is None and not record.cancelled:
@@ -426,10 +470,31 @@ class Job(AbstractJob):
     """A job made of an async callable and the arguments to call it with.
 
     ``Job(fetch, url, label="fetch", timeout=10)`` calls ``await fetch(url)`` when the
-    job runs; keyword arguments for the callable go in ``kwargs``. Because the job
-    keeps the callable rather than a coroutine object, it can be retried and its
-    scheduler reset and run again. If the callable has a ``task_status`` parameter,
-    the job passes one (see :meth:`AbstractJob.run`).
+    job runs. Because the job keeps the callable rather than a coroutine object, it can
+    be retried and its scheduler reset and run again.
+
+    Args:
+        function: an async callable (``async def`` function, a partial of one, or an
+            object whose ``__call__`` is ``async def``). If it has a ``task_status``
+            parameter, the job passes one (see :meth:`AbstractJob.run`).
+        *args: positional arguments for ``function``.
+        kwargs: keyword arguments for ``function`` (a mapping, copied).
+        label: the job's label; default, the function's qualified name.
+        critical: see :class:`AbstractJob`, like the other options below.
+        forever: see :class:`AbstractJob`.
+        requires: see :class:`AbstractJob`.
+        timeout: seconds each attempt may last; see :class:`AbstractJob`.
+        retry: see :class:`AbstractJob`.
+        on_failed_requirement: see :class:`AbstractJob`.
+        scheduler: see :class:`AbstractJob`.
+
+    Raises:
+        JobDefinitionError: ``function`` is a coroutine object (write ``Job(f, x)``,
+            not ``Job(f(x))``) or not an async callable, or ``kwargs`` is not a mapping.
+        InvalidOptionError: an option is out of range.
+
+    Cancellation:
+        Cancelling the job cancels the awaited call (see :meth:`AbstractJob.run`).
     """
 
     def __init__(
