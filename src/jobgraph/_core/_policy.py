@@ -57,6 +57,22 @@ class Retry:
     exceptions that are instances of ``on`` are retried; any other one fails the
     job at once. A job's ``timeout`` applies to each attempt, and a
     :class:`~jobgraph.JobTimeoutError` is retried when it matches ``on``.
+
+    Args:
+        attempts: how many times the job is tried in all (>= 1).
+        backoff: seconds to wait after the first failure.
+        factor: each further wait is this many times the one before.
+        max_delay: the longest wait, in seconds (None: no cap).
+        jitter: a random fraction (0 to ``jitter``) of the wait is added to it.
+        on: the exception class, or tuple of classes, that are retried.
+
+    Raises:
+        JobDefinitionError: an argument is of the wrong type.
+        InvalidOptionError: an argument is out of range.
+
+    Cancellation:
+        A job waiting between attempts is cancelled like a running one: the wait
+        ends and no further attempt is made.
     """
 
     attempts: int = 3
@@ -90,11 +106,23 @@ class Retry:
             )
 
     def retries(self, exception: BaseException) -> bool:
-        """Whether this exception is one that the policy retries."""
+        """Whether this exception is one that the policy retries.
+
+        Returns:
+            True if ``exception`` is an instance of one of the ``on`` classes.
+        """
         return isinstance(exception, self.on)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """The wait after failed attempt number ``attempt`` (1-based)."""
+        """The wait after failed attempt number ``attempt`` (1-based).
+
+        Args:
+            attempt: the number of the attempt that failed, from 1.
+            rng: where the jitter comes from (default: the ``random`` module).
+
+        Returns:
+            Seconds to wait before the next attempt.
+        """
         base = self.backoff * self.factor ** (attempt - 1)
         if self.max_delay is not None:
             base = min(base, self.max_delay)
