@@ -58,7 +58,13 @@ class JobGraphError(Exception):
 
 class MissingDependencyError(JobGraphError, ImportError):
     """A feature needs a package that is not installed; the message says which extra
-    installs it, like ``pip install 'jobgraph[trio]'``."""
+    installs it, like ``pip install 'jobgraph[trio]'``.
+
+    Args:
+        feature: what was asked for, like ``'jobgraph.run(..., backend="trio")'``.
+        package: the missing package (also the ``name`` of the ImportError).
+        extra: the jobgraph extra that installs it.
+    """
 
     def __init__(self, feature: str, package: str, extra: str) -> None:
         super().__init__(
@@ -91,7 +97,11 @@ class GraphError(JobGraphError, ValueError):
 
 
 class CycleError(GraphError):
-    """Requirements form a cycle; :attr:`cycle` lists its jobs in order."""
+    """Requirements form a cycle; :attr:`cycle` lists its jobs in order.
+
+    Args:
+        cycle: the jobs of the cycle, each requiring the next (the last the first).
+    """
 
     def __init__(self, cycle: Sequence[AbstractJob]) -> None:
         self.cycle = tuple(cycle)
@@ -100,7 +110,13 @@ class CycleError(GraphError):
 
 
 class UnknownRequirementError(GraphError):
-    """A job requires a job that is not in the same scheduler."""
+    """A job requires a job that is not in the same scheduler.
+
+    Args:
+        job: the job with the requirement.
+        requirement: the job it requires.
+        scheduler: the scheduler ``job`` is in.
+    """
 
     def __init__(self, job: AbstractJob, requirement: AbstractJob, scheduler: AbstractJob) -> None:
         self.job = job
@@ -133,6 +149,11 @@ class CriticalJobError(JobGraphError):
     :attr:`job` is the job that failed and :attr:`exception` what it raised (also the
     ``__cause__``).  When the job sat in a nested scheduler, the error raised by the
     nested scheduler names the innermost job, so the top-level report says who failed.
+
+    Args:
+        job: the critical job that failed.
+        exception: what it raised.
+        scheduler: the scheduler whose run it aborted.
     """
 
     def __init__(self, job: AbstractJob, exception: BaseException, scheduler: AbstractJob) -> None:
@@ -146,7 +167,12 @@ class CriticalJobError(JobGraphError):
 
 
 class JobTimeoutError(JobGraphError, TimeoutError):
-    """A job ran for longer than its own ``timeout`` (one attempt)."""
+    """A job ran for longer than its own ``timeout`` (one attempt).
+
+    Args:
+        job: the job that timed out.
+        timeout: its per-attempt timeout, in seconds.
+    """
 
     def __init__(self, job: AbstractJob, timeout: float) -> None:
         self.job = job
@@ -155,7 +181,12 @@ class JobTimeoutError(JobGraphError, TimeoutError):
 
 
 class SchedulerTimeoutError(JobGraphError, TimeoutError):
-    """A scheduler's run exceeded its global ``timeout``."""
+    """A scheduler's run exceeded its global ``timeout``.
+
+    Args:
+        scheduler: the scheduler that timed out.
+        timeout: its whole-run timeout, in seconds.
+    """
 
     def __init__(self, scheduler: AbstractJob, timeout: float) -> None:
         self.scheduler = scheduler
