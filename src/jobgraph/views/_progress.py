@@ -74,10 +74,17 @@ def _exception_text(exc: BaseException | None) -> str:
 class Progress:
     """Show the progress of ``scheduler``'s runs while the ``with`` block lasts.
 
-    ``console``: a ``rich.console.Console`` to draw on (default: a new one on stdout).
-    ``live``: True for the live panel, False for plain lines, None (default) for the
-    panel only when the console is a terminal. ``refresh_per_second``: how often the
-    panel redraws. ``summary``: print the table of outcomes when the block ends.
+    Args:
+        scheduler: the scheduler to watch (its nested schedulers included).
+        console: a ``rich.console.Console`` to draw on (default: a new one on stdout).
+        live: True for the live panel, False for plain lines, None (default) for the
+            panel only when the console is a terminal.
+        refresh_per_second: how often the panel redraws.
+        summary: print the table of outcomes when the block ends.
+
+    Raises:
+        MissingDependencyError: rich is not installed (``pip install
+            'jobgraph[progress]'``).
 
     The object is itself the subscriber (a callable taking a :class:`~jobgraph.JobEvent`),
     so it can also be given to :meth:`Scheduler.subscribe` directly.

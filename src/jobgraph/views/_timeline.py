@@ -71,7 +71,13 @@ def _fmt(seconds: float) -> str:
 def timeline_svg(scheduler: Scheduler) -> str:
     """The SVG text of the Gantt chart of the scheduler's last run.
 
-    Before any run, the chart has the rows and no bars.
+    One row per job (nested ones included, in listing order; insertion order if a
+    scheduler has a cycle), one bar per job that ran, coloured by outcome, after a
+    hatched bar for the wait for a window slot. Before any run, the chart has the rows
+    and no bars.
+
+    Returns:
+        The SVG document, as text.
     """
     _number_any(scheduler)
     rows = _rows(scheduler)
