@@ -35,6 +35,14 @@ def test_missing_rich_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scheduler.state is jg.JobState.IDLE
 
 
+def test_missing_pydot_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pydot", None)
+    scheduler = jg.Scheduler(jg.Job(_value))
+    with pytest.raises(jg.MissingDependencyError, match=r"pip install 'jobgraph\[graph\]'"):
+        scheduler.graph()
+    assert scheduler.dot_format().startswith("digraph")  # DOT text needs no pydot
+
+
 def test_missing_dependency_error_is_a_jobgraph_error_and_an_import_error() -> None:
     error = jg.MissingDependencyError("jobgraph.Progress", "rich", "progress")
     assert isinstance(error, jg.JobGraphError)

@@ -23,7 +23,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from jobgraph import AbstractJob, CycleError, InvalidOptionError, JobState, Scheduler
+from jobgraph import (
+    AbstractJob,
+    CycleError,
+    InvalidOptionError,
+    JobState,
+    MissingDependencyError,
+    Scheduler,
+)
 
 from ._listing import number_jobs
 from ._paths import GRAPHVIZ_SUFFIX, checked_path
@@ -184,9 +191,15 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
 
 
 def dot_format(scheduler: Scheduler) -> str:
-    """The scheduler's graph in the DOT language (numbers jobs as :meth:`list` does).
+    """The scheduler's graph in the DOT language (no graphviz needed).
 
-    Raises :class:`~jobgraph.CycleError` if the jobs form a cycle.
+    Jobs are numbered as listings number them (see :func:`number_jobs`).
+
+    Returns:
+        The DOT source text.
+
+    Raises:
+        CycleError: the jobs form a cycle.
     """
     number_jobs(scheduler)
     lines = ["digraph jobgraph {", "compound=true;"]
@@ -205,13 +218,25 @@ def import_pydot() -> Any:
     pyparsing releases when it loads; those are not the user's business."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        import pydot
-        import pydot.dot_parser
+        try:
+            import pydot
+            import pydot.dot_parser
+        except ImportError:
+            raise MissingDependencyError("Scheduler.graph()", "pydot", "graph") from None
     return pydot
 
 
 def pydot_graph(scheduler: Scheduler) -> Any:
-    """The scheduler's graph as a ``pydot.Dot`` (requires the ``pydot`` package)."""
+    """The scheduler's graph as a ``pydot.Dot``.
+
+    Returns:
+        A ``pydot.Dot`` parsed from :func:`dot_format`.
+
+    Raises:
+        MissingDependencyError: ``pydot`` is not installed (``pip install
+            'jobgraph[graph]'``).
+        CycleError: the jobs form a cycle.
+    """
     pydot = import_pydot()
     graphs = pydot.graph_from_dot_data(dot_format(scheduler))
     assert graphs
