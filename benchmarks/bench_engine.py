@@ -5,6 +5,7 @@ Usage::
     python benchmarks/bench_engine.py [--sizes 1000,2000,10000] [--shapes flat,chain,dag,window]
                                       [--runners jobgraph-asyncio,floor-asyncio,...]
                                       [--repeat 3] [--timeout 600] [--quick] [--json out.json]
+                                      [--baseline-src /path/to/other/checkout/src]
 
 Every measurement runs in a fresh subprocess (this same file, with ``--worker``), so memory and
 GC state do not leak from one measurement to the next. The worker builds the graph (timed on its
@@ -18,6 +19,11 @@ Runners:
   that awaits one ``anyio.Event`` per requirement, runs the no-op and sets its own event (the
   ``window`` shape adds an ``anyio.CapacityLimiter(10)``): the cost of anyio itself;
 * ``asynciojobs``: the original library (asyncio only), when it is importable.
+
+``--baseline-src DIR`` times a second source tree in the same run: it adds the runners
+``jobgraph-asyncio@base`` and ``jobgraph-trio@base``, whose worker processes import jobgraph
+from ``DIR`` (put first on ``PYTHONPATH``), and a side-by-side section comparing each jobgraph
+runner with its ``@base`` twin. The repeats go round all runners, so noise hits both trees alike.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ FLOOR_OF = {
     "floor-trio": "floor-trio",
 }
 JOBGRAPH_RUNNERS = ("jobgraph-asyncio", "jobgraph-trio")
+BASE_SUFFIX = "@base"  # a runner timed on the --baseline-src tree
+BASE_RUNNERS = tuple(r + BASE_SUFFIX for r in JOBGRAPH_RUNNERS)
 RESULT_TAG = "BENCH-RESULT "
 
 # a graph spec: for each job (in topological order), the indices of the jobs it requires
@@ -180,6 +188,7 @@ def build_asynciojobs(spec: Spec, window: int | None) -> Run:
 
 
 def build(runner: str, spec: Spec, window: int | None) -> Run:
+    runner = runner.removesuffix(BASE_SUFFIX)  # the tree is chosen by the worker's PYTHONPATH
     if runner == "jobgraph-asyncio":
         return build_jobgraph(spec, window, "asyncio")
     if runner == "jobgraph-trio":
@@ -195,6 +204,7 @@ def build(runner: str, spec: Spec, window: int | None) -> Run:
 
 def preload(runner: str) -> None:
     """Import what the runner needs before the memory baseline is taken."""
+    runner = runner.removesuffix(BASE_SUFFIX)
     import anyio
     import anyio.lowlevel
 
@@ -252,7 +262,9 @@ def worker(runner: str, shape: str, n: int) -> dict[str, Any]:
         raise RuntimeError(f"run() returned {ok!r}, expected True")
     if _DONE[0] != n:
         raise RuntimeError(f"{_DONE[0]} of the {n} jobs ran")
+    source = sys.modules["jobgraph"].__file__ if "jobgraph" in sys.modules else None
     return {
+        "jobgraph_file": source,
         "build_s": t1 - t0,
         "run_s": t3 - t2,
         "peak_kib": max(0.0, peak - rss_before),
@@ -301,7 +313,9 @@ class Cell:
         return None if self.peak_kib is None else self.peak_kib / self.n
 
 
-def measure_once(runner: str, shape: str, n: int, timeout: float) -> dict[str, Any]:
+def measure_once(
+    runner: str, shape: str, n: int, timeout: float, baseline_src: str | None = None
+) -> dict[str, Any]:
     cmd = [
         sys.executable,
         os.path.abspath(__file__),
@@ -313,8 +327,17 @@ def measure_once(runner: str, shape: str, n: int, timeout: float) -> dict[str, A
         "--sizes",
         str(n),
     ]
+    env = None
+    if runner.endswith(BASE_SUFFIX):
+        assert baseline_src is not None
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (baseline_src, os.environ.get("PYTHONPATH")) if p
+        )
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except subprocess.TimeoutExpired:
         return {"timeout": True}
     for line in reversed(proc.stdout.splitlines()):
@@ -322,6 +345,12 @@ def measure_once(runner: str, shape: str, n: int, timeout: float) -> dict[str, A
             result: dict[str, Any] = json.loads(line[len(RESULT_TAG) :])
             if "error" in result:
                 result["details"] = proc.stderr.strip()
+            elif baseline_src is not None and runner.startswith("jobgraph"):
+                # make sure each tree really was the one timed
+                source = os.path.realpath(result.get("jobgraph_file") or "")
+                inside = source.startswith(os.path.realpath(baseline_src) + os.sep)
+                if inside != runner.endswith(BASE_SUFFIX):
+                    return {"error": f"{runner} imported jobgraph from {source}"}
             return result
     return {
         "error": f"worker exited with code {proc.returncode} and no result",
@@ -339,6 +368,7 @@ def measure(
     sizes: Sequence[int],
     repeat: int,
     timeout: float,
+    baseline_src: str | None = None,
 ) -> list[Cell]:
     cells: list[Cell] = []
     total = len(shapes) * len(sizes) * len(runners)
@@ -356,7 +386,7 @@ def measure(
                     cell = row[runner]
                     if cell.status != "ok":
                         continue
-                    result = measure_once(runner, shape, n, timeout)
+                    result = measure_once(runner, shape, n, timeout, baseline_src)
                     if result.get("timeout"):
                         cell.status = "timeout"
                         timed_out.add(runner)
@@ -429,7 +459,7 @@ def report_tables(
                 if cell.status != "ok":
                     rows.append([str(n), runner, cell.status, "", "", ""])
                     continue
-                floor = by_key.get((shape, n, FLOOR_OF[runner]))
+                floor = by_key.get((shape, n, FLOOR_OF[runner.removesuffix(BASE_SUFFIX)]))
                 ratio = _ratio(cell, floor)
                 rows.append(
                     [
@@ -442,6 +472,46 @@ def report_tables(
                     ]
                 )
         print_table(rows, header)
+
+
+def report_side_by_side(
+    cells: Sequence[Cell], shapes: Sequence[str], sizes: Sequence[int], runners: Sequence[str]
+) -> None:
+    """Each jobgraph runner against its ``@base`` twin: best-of run times and their ratio."""
+    pairs = [(r, r + BASE_SUFFIX) for r in JOBGRAPH_RUNNERS if r + BASE_SUFFIX in runners]
+    if not pairs:
+        return
+    by_key = _lookup(cells)
+    print(
+        "\n=== side by side with the baseline tree: run µs/job (best of the repeats); "
+        "ratio = this tree / baseline (< 1 faster, > 1 slower)"
+    )
+    header = ["shape", "N"]
+    for runner, base in pairs:
+        header += [runner, base, "ratio"]
+    rows: list[list[str]] = []
+    for shape in shapes:
+        for n in sizes:
+            row = [shape, str(n)]
+            for runner, base in pairs:
+                mine, theirs = by_key[(shape, n, runner)], by_key[(shape, n, base)]
+                ratio = _ratio(mine, theirs)
+                row += [
+                    _fmt(mine.run_us, ".2f") if mine.status == "ok" else mine.status,
+                    _fmt(theirs.run_us, ".2f") if theirs.status == "ok" else theirs.status,
+                    _fmt(ratio, ".2f"),
+                ]
+            rows.append(row)
+    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
+    for i, row in enumerate([header, *rows]):
+        print(
+            "  ".join(
+                x.ljust(w) if j == 0 else x.rjust(w)
+                for j, (x, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+        if i == 0:
+            print("-" * (sum(widths) + 2 * (len(widths) - 1)))
 
 
 def report_linearity(
@@ -664,7 +734,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--runners",
-        type=lambda t: _csv(t, RUNNERS),
+        type=lambda t: _csv(t, RUNNERS + BASE_RUNNERS),
         default=None,
         help=f"comma-separated among {','.join(RUNNERS)} (default: all, "
         "asynciojobs only if importable)",
@@ -687,6 +757,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"sizes {','.join(map(str, QUICK_SIZES))} unless --sizes is given",
     )
     parser.add_argument("--json", metavar="PATH", help="also dump the raw numbers to PATH")
+    parser.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also time the jobgraph found in DIR (a checkout's src/), as runners "
+        f"{' and '.join(BASE_RUNNERS)}",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.repeat < 1:
@@ -700,7 +776,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return worker_main(args.runners[0], args.shapes[0], args.sizes[0])
 
     sizes = args.sizes or list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
-    runners = [r for r in RUNNERS if args.runners is None or r in args.runners]
+    known = RUNNERS + BASE_RUNNERS if args.baseline_src else RUNNERS
+    if args.baseline_src and not os.path.isdir(os.path.join(args.baseline_src, "jobgraph")):
+        print(f"--baseline-src {args.baseline_src}: no jobgraph package there", file=sys.stderr)
+        return 2
+    runners = [r for r in known if args.runners is None or r in args.runners]
+    if args.runners is not None and not args.baseline_src:
+        bad = [r for r in args.runners if r.endswith(BASE_SUFFIX)]
+        if bad:
+            print(f"{bad} need --baseline-src", file=sys.stderr)
+            return 2
     if "asynciojobs" in runners and importlib.util.find_spec("asynciojobs") is None:
         print("asynciojobs is not importable: skipping it", file=sys.stderr)
         runners.remove("asynciojobs")
@@ -714,8 +799,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         flush=True,
     )
 
-    cells = measure(runners, shapes, sizes, args.repeat, args.timeout)
+    cells = measure(runners, shapes, sizes, args.repeat, args.timeout, args.baseline_src)
     report_tables(cells, shapes, sizes, runners)
+    report_side_by_side(cells, shapes, sizes, runners)
     report_linearity(cells, shapes, sizes, runners)
     targets = report_targets(cells, shapes, sizes, runners)
     report_errors(cells)
@@ -728,6 +814,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "repeat": args.repeat,
             "timeout": args.timeout,
             "window": WINDOW,
+            "baseline_src": args.baseline_src,
             "cells": [
                 {
                     **asdict(c),

@@ -19,6 +19,7 @@ from ._core._exceptions import (
     JobDefinitionError,
     JobGraphError,
     JobTimeoutError,
+    MissingDependencyError,
     OwnershipError,
     RunStateError,
     SchedulerTimeoutError,
@@ -26,11 +27,12 @@ from ._core._exceptions import (
 )
 from ._core._job import AbstractJob, Job, TaskStatusLike
 from ._core._policy import OnFailedRequirement, Retry
+from ._core._public import fixup_module_metadata as _fixup_module_metadata
 from ._core._record import JobRecord, JobState
 from ._core._scheduler import Scheduler
 from ._core._sequence import Sequence
 from ._entry import run
-from .views._progress import Progress
+from .views import Progress
 
 __version__ = "0.1.0"
 
@@ -48,6 +50,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobTimeoutError",
+    "MissingDependencyError",
     "OnFailedRequirement",
     "OwnershipError",
     "Progress",
@@ -62,3 +65,5 @@ __all__ = [
     "__version__",
     "run",
 ]
+
+_fixup_module_metadata(__name__, globals(), also_from=("jobgraph.lowlevel", "jobgraph.views"))

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ._core._exceptions import InvalidOptionError, JobDefinitionError
+from ._core._exceptions import InvalidOptionError, JobDefinitionError, require
 
 if TYPE_CHECKING:
     from ._core._scheduler import Scheduler
@@ -26,8 +26,30 @@ def run(
     """Run ``scheduler`` in a new event loop of ``backend`` and return its outcome.
 
     This mirrors :func:`anyio.run`; inside async code, ``await scheduler.run()``
-    instead. Returns True if the run succeeded (see :meth:`Scheduler.run`).
-    ``progress=True`` shows the run live (see :class:`jobgraph.Progress`).
+    instead.
+
+    Args:
+        scheduler: the scheduler to run.
+        backend: ``"asyncio"`` or ``"trio"``.
+        backend_options: passed to :func:`anyio.run` (e.g. ``{"clock": MockClock()}``
+            for trio).
+        progress: show the run live (see :class:`jobgraph.Progress`).
+
+    Returns:
+        True if the run succeeded (see :meth:`Scheduler.run`), False otherwise.
+
+    Raises:
+        CycleError: raised by :meth:`Scheduler.run` before anything runs, like
+            :class:`~jobgraph.UnknownRequirementError` and
+            :class:`~jobgraph.RunStateError`.
+        JobDefinitionError: ``scheduler`` is not a :class:`~jobgraph.Scheduler`.
+        InvalidOptionError: ``backend`` is neither ``"asyncio"`` nor ``"trio"``.
+        MissingDependencyError: ``backend="trio"`` without trio installed
+            (``pip install 'jobgraph[trio]'``), or ``progress=True`` without rich
+            (``pip install 'jobgraph[progress]'``).
+
+    Cancellation:
+        A ``KeyboardInterrupt`` cancels the running jobs, as with :func:`anyio.run`.
     """
     from ._core._scheduler import Scheduler
 
@@ -37,8 +59,10 @@ def run(
         )
     if backend not in _BACKENDS:
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
+    if backend == "trio":
+        require("trio", 'jobgraph.run(..., backend="trio")', "trio")
     if progress:
-        from .views._progress import Progress
+        from .views import Progress
 
         with Progress(scheduler):
             return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)

@@ -14,6 +14,8 @@
     ├── JobTimeoutError (also TimeoutError)   one job exceeded its own ``timeout``
     ├── SchedulerTimeoutError (also TimeoutError)
     │                                         a scheduler exceeded its global ``timeout``
+    ├── MissingDependencyError (also ImportError)
+    │                                         an optional extra (trio, rich...) is not installed
     └── ServiceError                          the service framework (``jobgraph.services``)
         ├── ServiceDefinitionError, UnknownServiceError, AccessDeniedError,
         └── ServiceArgumentError, PoolClosedError   (see ``jobgraph.services``)
@@ -38,6 +40,7 @@ __all__ = [
     "JobDefinitionError",
     "JobGraphError",
     "JobTimeoutError",
+    "MissingDependencyError",
     "OwnershipError",
     "RunStateError",
     "SchedulerTimeoutError",
@@ -53,12 +56,52 @@ class JobGraphError(Exception):
     """Root of every exception raised by jobgraph itself."""
 
 
+class MissingDependencyError(JobGraphError, ImportError):
+    """A feature needs a package that is not installed; the message says which extra
+    installs it, like ``pip install 'jobgraph[trio]'``.
+
+    Args:
+        feature: what was asked for, like ``'jobgraph.run(..., backend="trio")'``.
+        package: the missing package (also the ``name`` of the ImportError).
+        extra: the jobgraph extra that installs it.
+    """
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(
+            f"{feature} needs the {package!r} package, which is not installed: "
+            f"pip install 'jobgraph[{extra}]'",
+            name=package,
+        )
+        self.feature = feature
+        self.package = package
+        self.extra = extra
+
+    def __reduce__(self) -> tuple[type[MissingDependencyError], tuple[str, str, str]]:
+        return (type(self), (self.feature, self.package, self.extra))
+
+
+def require(package: str, feature: str, extra: str) -> None:
+    """Raise :class:`MissingDependencyError` unless ``package`` can be imported."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):  # a broken or half-imported package
+        found = False
+    if not found:
+        raise MissingDependencyError(feature, package, extra)
+
+
 class GraphError(JobGraphError, ValueError):
     """The graph of jobs cannot be run as it is."""
 
 
 class CycleError(GraphError):
-    """Requirements form a cycle; ``cycle`` lists its jobs in order."""
+    """Requirements form a cycle; ``cycle`` lists its jobs in order.
+
+    Args:
+        cycle: the jobs of the cycle, each requiring the next (the last the first).
+    """
 
     def __init__(self, cycle: Sequence[AbstractJob]) -> None:
         self.cycle = tuple(cycle)
@@ -67,7 +110,13 @@ class CycleError(GraphError):
 
 
 class UnknownRequirementError(GraphError):
-    """A job requires a job that is not in the same scheduler."""
+    """A job requires a job that is not in the same scheduler.
+
+    Args:
+        job: the job with the requirement.
+        requirement: the job it requires.
+        scheduler: the scheduler ``job`` is in.
+    """
 
     def __init__(self, job: AbstractJob, requirement: AbstractJob, scheduler: AbstractJob) -> None:
         self.job = job
@@ -100,6 +149,11 @@ class CriticalJobError(JobGraphError):
     ``job`` is the job that failed and ``exception`` what it raised (also the
     ``__cause__``).  When the job sat in a nested scheduler, the error raised by the
     nested scheduler names the innermost job, so the top-level report says who failed.
+
+    Args:
+        job: the critical job that failed.
+        exception: what it raised.
+        scheduler: the scheduler whose run it aborted.
     """
 
     def __init__(self, job: AbstractJob, exception: BaseException, scheduler: AbstractJob) -> None:
@@ -113,7 +167,12 @@ class CriticalJobError(JobGraphError):
 
 
 class JobTimeoutError(JobGraphError, TimeoutError):
-    """A job ran for longer than its own ``timeout`` (one attempt)."""
+    """A job ran for longer than its own ``timeout`` (one attempt).
+
+    Args:
+        job: the job that timed out.
+        timeout: its per-attempt timeout, in seconds.
+    """
 
     def __init__(self, job: AbstractJob, timeout: float) -> None:
         self.job = job
@@ -122,7 +181,12 @@ class JobTimeoutError(JobGraphError, TimeoutError):
 
 
 class SchedulerTimeoutError(JobGraphError, TimeoutError):
-    """A scheduler's run exceeded its global ``timeout``."""
+    """A scheduler's run exceeded its global ``timeout``.
+
+    Args:
+        scheduler: the scheduler that timed out.
+        timeout: its whole-run timeout, in seconds.
+    """
 
     def __init__(self, scheduler: AbstractJob, timeout: float) -> None:
         self.scheduler = scheduler

@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
-from jobgraph.views._report import JobViewsMixin
-
 from ._exceptions import (
     InvalidOptionError,
     JobDefinitionError,
@@ -28,7 +26,15 @@ from ._record import JobRecord, JobState
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
 
-__all__ = ["AbstractJob", "Job", "Requirement", "Schedulable", "TaskStatusLike"]
+__all__ = [
+    "AbstractJob",
+    "Job",
+    "Requirement",
+    "Schedulable",
+    "TaskStatusLike",
+    "flatten_schedulables",
+    "jobs_of",
+]
 
 
 class TaskStatusLike(Protocol):
@@ -75,6 +81,21 @@ def flatten_schedulables(items: Iterable[Any], what: str) -> Iterator[Schedulabl
             )
 
 
+def jobs_of(items: Iterable[Any], what: str) -> Iterator[AbstractJob]:
+    """Yield the jobs that adding ``items`` to a scheduler would add.
+
+    Args:
+        items: jobs, sequences (their jobs, in order), arbitrarily nested iterables of
+            them; ``None`` is ignored.
+        what: how error messages name the caller, like ``"add()"``.
+
+    Raises:
+        JobDefinitionError: an item is none of these.
+    """
+    for item in flatten_schedulables(items, what):
+        yield from item._member_jobs()
+
+
 _TAKES_STATUS: weakref.WeakKeyDictionary[Callable[..., Any], bool] = weakref.WeakKeyDictionary()
 
 
@@ -93,25 +114,33 @@ def _takes_task_status(function: Callable[..., Any]) -> bool:
     return takes
 
 
-class AbstractJob(JobViewsMixin, Schedulable):
+class AbstractJob(Schedulable):
     """The base of every job kind. Subclasses implement :meth:`run`.
 
-    Options (all keyword-only):
+    All options are keyword-only.
 
-    - ``label``: how listings, drawings and error messages name the job;
-    - ``critical`` (default True): an exception from this job aborts its scheduler's
-      run (and, through critical nested schedulers, the runs above it);
-    - ``forever``: a daemon; its scheduler does not wait for it, and cancels it once
-      every other job is done. Jobs that require it start as soon as it calls
-      ``task_status.started()`` (if its ``run`` accepts ``task_status``) or else as
-      soon as it starts running;
-    - ``requires``: jobs or sequences (nested iterables allowed, ``None`` ignored);
-    - ``timeout``: seconds each attempt may last, ``None`` for no limit; an attempt
-      that exceeds it fails with :class:`~jobgraph.JobTimeoutError`;
-    - ``retry``: a :class:`~jobgraph.Retry` policy, or an int number of attempts;
-    - ``on_failed_requirement``: ``"run"`` (default) or ``"skip"``, see
-      :class:`~jobgraph.OnFailedRequirement`;
-    - ``scheduler``: a scheduler to add the job to at once.
+    Args:
+        label: how listings, drawings and error messages name the job (default: see
+            :meth:`default_label`).
+        critical: an exception from this job aborts its scheduler's run (and, through
+            critical nested schedulers, the runs above it).
+        forever: a daemon; its scheduler does not wait for it, and cancels it once every
+            other job is done. Jobs that require it start as soon as it calls
+            ``task_status.started()`` (if its ``run`` accepts ``task_status``) or else as
+            soon as it starts running.
+        requires: jobs or sequences (nested iterables allowed, None ignored).
+        timeout: seconds each attempt may last, None for no limit; an attempt that
+            exceeds it is cancelled and fails with :class:`~jobgraph.JobTimeoutError`.
+        retry: a :class:`~jobgraph.Retry` policy, or an int number of attempts.
+        on_failed_requirement: ``"run"`` (default) or ``"skip"``, see
+            :class:`~jobgraph.OnFailedRequirement`.
+        scheduler: a scheduler to add the job to at once.
+
+    Raises:
+        JobDefinitionError: an option is of the wrong type.
+        InvalidOptionError: an option is out of range (a negative timeout, an unknown
+            ``on_failed_requirement``...).
+        OwnershipError: the job would require itself.
     """
 
     _run_takes_status: ClassVar[bool] = False
@@ -137,7 +166,10 @@ class AbstractJob(JobViewsMixin, Schedulable):
         self._label = None if label is None else str(label)
         self.critical = bool(critical)
         self.forever = bool(forever)
-        self.timeout = timeout
+        # per attempt; stored, not set through the ``timeout`` property, which a
+        # subclass may redefine (a Scheduler's ``timeout`` is its whole run's)
+        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", timeout)
+        self._timeout = timeout
         self.retry = self._check_retry(retry)
         try:
             self.on_failed_requirement = OnFailedRequirement(on_failed_requirement)
@@ -169,11 +201,31 @@ class AbstractJob(JobViewsMixin, Schedulable):
         It may take a keyword argument ``task_status`` (anyio's idiom): calling
         ``task_status.started()`` tells the scheduler that the jobs requiring this one
         may start, which is how a forever job says it is ready.
+
+        Returns:
+            The job's result (see :meth:`result`).
+
+        Raises:
+            Exception: whatever it raises is the job's failure, recorded as
+                :attr:`exception` (and retried if the job has a ``retry`` policy).
+
+        Cancellation:
+            The engine cancels it when its attempt times out, when a critical job
+            aborts the run, when the run's timeout expires and, for a forever job, when
+            every finite job is done. It must let the cancellation exception propagate
+            (clean up in ``finally``, under a shielded scope bounded by a timeout).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement 'async def run(self)'")
 
     async def shutdown(self) -> object:
-        """Optional hook, called by :meth:`Scheduler.shutdown` to release resources."""
+        """Optional hook, called by :meth:`Scheduler.shutdown` to release resources.
+
+        Returns:
+            Anything; the value is ignored.
+
+        Cancellation:
+            Cancelled after the scheduler's ``shutdown_timeout``.
+        """
         return None
 
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
@@ -188,7 +240,13 @@ class AbstractJob(JobViewsMixin, Schedulable):
 
     @property
     def timeout(self) -> float | None:
-        """Seconds each attempt of the job may last; None for no limit."""
+        """Seconds each attempt of the job may last; None for no limit.
+
+        An attempt that lasts longer is cancelled and fails with
+        :class:`~jobgraph.JobTimeoutError` (retried like any failure). The engine reads
+        the per-attempt limit from here for every job kind but schedulers, whose
+        ``timeout`` bounds their whole run instead (see :attr:`Scheduler.timeout`).
+        """
         return self._timeout
 
     @timeout.setter
@@ -210,9 +268,72 @@ class AbstractJob(JobViewsMixin, Schedulable):
         """The label used when none was given. Subclasses may refine it."""
         return type(self).__name__
 
+    @property
+    def explicit_label(self) -> str | None:
+        """The label given at creation (or set since); None when :attr:`label` is the
+        default one of :meth:`default_label`."""
+        return self._label
+
     def details(self) -> str | None:
         """Optional extra text that listings show with ``details=True``."""
         return None
+
+    # -- how views show the job: job kinds may override these ------------------------
+    # (one-line delegates to jobgraph.views, imported when called: the engine does not
+    # depend on its views)
+    def repr_id(self) -> str:
+        """The job's number in the last listing (or drawing) of its scheduler, or ``??``."""
+        from jobgraph import views
+
+        return views.job_number(self)
+
+    def repr_short(self) -> str:
+        """The four status columns of a listing: critical, raised or fine, life cycle,
+        forever (see :mod:`jobgraph.views`)."""
+        from jobgraph import views
+
+        return views.status_columns(self)
+
+    def text_label(self) -> str | None:
+        """A one-line description of the job: its label on one line unless a job kind
+        computes something better (None: nothing to say)."""
+        from jobgraph import views
+
+        return views.text_label(self)
+
+    def graph_label(self) -> str | None:
+        """The label of the job in drawings (may hold newlines); None means
+        ``"<number>: <label>"``."""
+        return None
+
+    def repr_main(self) -> str:
+        """The job's kind and label, like ``<Job `fetch`>``."""
+        from jobgraph import views
+
+        return views.main_repr(self)
+
+    def repr_result(self) -> str:
+        """The job's result, its exception, or where it stands if it has neither."""
+        from jobgraph import views
+
+        return views.result_repr(self)
+
+    def repr_requires(self) -> str:
+        """Like ``requires={1, 2}`` (numbers of the last listing), or empty."""
+        from jobgraph import views
+
+        return views.requires_repr(self)
+
+    def dot_style(self) -> dict[str, str | list[str]]:
+        """DOT attributes for the job's node (or a nested scheduler's cluster).
+
+        Critical jobs have a thick red border, forever jobs a dashed one; schedulers keep
+        square corners while other jobs are rounded. Once the job's scheduler has run,
+        the fill colour tells the outcome (see :data:`jobgraph.views.OUTCOME_COLOURS`).
+        """
+        from jobgraph import views
+
+        return views.job_dot_style(self)
 
     @property
     def scheduler(self) -> Scheduler | None:
@@ -220,11 +341,22 @@ class AbstractJob(JobViewsMixin, Schedulable):
         return self._owner() if self._owner is not None else None
 
     def requires(self, *requirements: Requirement, remove: bool = False) -> Self:
-        """Add (or with ``remove=True`` drop) requirements; returns the job for chaining.
+        """Add (or with ``remove=True`` drop) requirements.
 
-        Takes jobs, sequences (a sequence counts as its last job), and arbitrarily
-        nested iterables of them; ``None`` is ignored. Removing a requirement that is
-        not there raises ``KeyError``.
+        All are checked before any is changed: a refused call changes nothing.
+
+        Args:
+            *requirements: jobs, sequences (a sequence counts as its last job), and
+                arbitrarily nested iterables of them; None is ignored.
+            remove: drop these requirements instead of adding them.
+
+        Returns:
+            The job, for chaining.
+
+        Raises:
+            JobDefinitionError: an item is neither a job, a sequence nor an iterable.
+            OwnershipError: the job would require itself.
+            KeyError: with ``remove=True``, a job that is not a requirement.
         """
         # all checked before any is changed: a refused call changes nothing
         jobs = [
@@ -289,10 +421,15 @@ class AbstractJob(JobViewsMixin, Schedulable):
         return self._record.attempts
 
     def result(self) -> Any:
-        """The value the job returned.
+        """The value the job returned in the last run.
 
-        Raises :class:`~jobgraph.RunStateError` if the job has not completed
-        successfully; its exception, if any, is the ``__cause__``.
+        Returns:
+            What :meth:`run` returned.
+
+        Raises:
+            RunStateError: the job has not completed successfully (it has not run, is
+                running, failed, was cancelled or skipped); its exception, if any, is
+                the ``__cause__``.
         """
         record = self._record
         if record.state is JobState.DONE and record.exception is None and not record.cancelled:
@@ -333,10 +470,31 @@ class Job(AbstractJob):
     """A job made of an async callable and the arguments to call it with.
 
     ``Job(fetch, url, label="fetch", timeout=10)`` calls ``await fetch(url)`` when the
-    job runs; keyword arguments for the callable go in ``kwargs``. Because the job
-    keeps the callable rather than a coroutine object, it can be retried and its
-    scheduler reset and run again. If the callable has a ``task_status`` parameter,
-    the job passes one (see :meth:`AbstractJob.run`).
+    job runs. Because the job keeps the callable rather than a coroutine object, it can
+    be retried and its scheduler reset and run again.
+
+    Args:
+        function: an async callable (``async def`` function, a partial of one, or an
+            object whose ``__call__`` is ``async def``). If it has a ``task_status``
+            parameter, the job passes one (see :meth:`AbstractJob.run`).
+        *args: positional arguments for ``function``.
+        kwargs: keyword arguments for ``function`` (a mapping, copied).
+        label: the job's label; default, the function's qualified name.
+        critical: see :class:`AbstractJob`, like the other options below.
+        forever: see :class:`AbstractJob`.
+        requires: see :class:`AbstractJob`.
+        timeout: seconds each attempt may last; see :class:`AbstractJob`.
+        retry: see :class:`AbstractJob`.
+        on_failed_requirement: see :class:`AbstractJob`.
+        scheduler: see :class:`AbstractJob`.
+
+    Raises:
+        JobDefinitionError: ``function`` is a coroutine object (write ``Job(f, x)``,
+            not ``Job(f(x))``) or not an async callable, or ``kwargs`` is not a mapping.
+        InvalidOptionError: an option is out of range.
+
+    Cancellation:
+        Cancelling the job cancels the awaited call (see :meth:`AbstractJob.run`).
     """
 
     def __init__(

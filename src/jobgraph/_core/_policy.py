@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from ._exceptions import InvalidOptionError, JobDefinitionError
 
-__all__ = ["OnFailedRequirement", "Retry"]
+__all__ = ["OnFailedRequirement", "Retry", "check_duration"]
 
 
 class OnFailedRequirement(StrEnum):
@@ -22,7 +22,18 @@ class OnFailedRequirement(StrEnum):
     SKIP = "skip"
 
 
-def _check_duration(name: str, value: float | None, *, allow_zero: bool = True) -> None:
+def check_duration(name: str, value: float | None, *, allow_zero: bool = True) -> None:
+    """Refuse a duration option that is not a number of seconds (or None).
+
+    Args:
+        name: how the error names the option, like ``"timeout of job 'fetch'"``.
+        value: the value given; None (no limit) is always accepted.
+        allow_zero: accept 0 (the default); otherwise only positive values.
+
+    Raises:
+        JobDefinitionError: ``value`` is not a number (booleans are refused).
+        InvalidOptionError: ``value`` is NaN, negative, or 0 when ``allow_zero`` is False.
+    """
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -31,6 +42,9 @@ def _check_duration(name: str, value: float | None, *, allow_zero: bool = True) 
         raise InvalidOptionError(f"{name} must be a number of seconds or None, not nan")
     if value < 0 or (value == 0 and not allow_zero):
         raise InvalidOptionError(f"{name} must be {'>=' if allow_zero else '>'} 0, not {value!r}")
+
+
+_check_duration = check_duration  # the name the core uses
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +57,22 @@ class Retry:
     exceptions that are instances of ``on`` are retried; any other one fails the
     job at once. A job's ``timeout`` applies to each attempt, and a
     :class:`~jobgraph.JobTimeoutError` is retried when it matches ``on``.
+
+    Args:
+        attempts: how many times the job is tried in all (>= 1).
+        backoff: seconds to wait after the first failure.
+        factor: each further wait is this many times the one before.
+        max_delay: the longest wait, in seconds (None: no cap).
+        jitter: a random fraction (0 to ``jitter``) of the wait is added to it.
+        on: the exception class, or tuple of classes, that are retried.
+
+    Raises:
+        JobDefinitionError: an argument is of the wrong type.
+        InvalidOptionError: an argument is out of range.
+
+    Cancellation:
+        A job waiting between attempts is cancelled like a running one: the wait
+        ends and no further attempt is made.
     """
 
     attempts: int = 3
@@ -76,11 +106,23 @@ class Retry:
             )
 
     def retries(self, exception: BaseException) -> bool:
-        """Whether this exception is one that the policy retries."""
+        """Whether this exception is one that the policy retries.
+
+        Returns:
+            True if ``exception`` is an instance of one of the ``on`` classes.
+        """
         return isinstance(exception, self.on)
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """The wait after failed attempt number ``attempt`` (1-based)."""
+        """The wait after failed attempt number ``attempt`` (1-based).
+
+        Args:
+            attempt: the number of the attempt that failed, from 1.
+            rng: where the jitter comes from (default: the ``random`` module).
+
+        Returns:
+            Seconds to wait before the next attempt.
+        """
         base = self.backoff * self.factor ** (attempt - 1)
         if self.max_delay is not None:
             base = min(base, self.max_delay)

@@ -1,462 +1,67 @@
-"""The scheduler, and the run loop that executes one scheduler run.
+"""The scheduler: a set of jobs and their requirements, and what it takes to run them.
 
-One run is one anyio task group inside one cancel scope. The scopes are the features:
-
-- ``run.scope``: the whole run; its deadline is the scheduler's global ``timeout``, and
-  cancelling it is the critical abort;
-- ``run.daemons.cancel_scope``: the task group that holds forever jobs, cancelled once
-  every finite job is done;
-- a per-job scope, only for jobs that have a ``timeout``.
-
-Jobs do not each get a task. Ready jobs wait in a queue and an elastic pool of worker
-tasks takes them: a worker about to run a job starts one spare worker if jobs remain
-queued, so a job that blocks hands the queue to the spare, while jobs that finish
-without blocking run back to back on one worker (with a checkpoint every
-``_STREAK`` jobs, for fairness). The window is the number of workers allowed to hold a
-job at once, so a failing job gives its slot back simply by returning. Readiness is
-in-degree counting: each job's record holds its number of unmet requirements and the
-list of jobs to notify, so a run costs O(jobs + edges). Forever jobs get a task each in
-the daemon task group, since they block by definition.
+:class:`Scheduler` holds the jobs (membership, events, outcome of the last run) and checks
+the whole tree before a run (:meth:`Scheduler._prepare`); the run itself is the run loop of
+:mod:`jobgraph._core._run`, which hands back its outcome (``failure``, ``stragglers``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
-import anyio.abc
-import anyio.lowlevel
 
-from jobgraph.views._graph import GraphMixin
-from jobgraph.views._report import SchedulerViewsMixin
-
-from ._events import EventKind, JobEvent, Subscriber, deliver
+from ._cycles import find_cycle
+from ._events import EventKind, Subscriber
 from ._exceptions import (
     CriticalJobError,
+    CycleError,
     InvalidOptionError,
     JobDefinitionError,
-    JobTimeoutError,
     OwnershipError,
     RunStateError,
     SchedulerTimeoutError,
     UnknownRequirementError,
 )
-from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, flatten_schedulables
+from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, jobs_of
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
+from ._run import _Run
 
 __all__ = ["Scheduler"]
 
 logger = logging.getLogger("jobgraph")
 
-_STREAK = 256  # jobs a worker runs back to back before it yields to others
-_CANCELLED = float("-inf")  # the effective deadline of a task whose scope is cancelled
-_SKIP = OnFailedRequirement.SKIP
-_IDLE, _SCHEDULED, _RUNNING, _DONE, _SKIPPED = (
-    JobState.IDLE,
-    JobState.SCHEDULED,
-    JobState.RUNNING,
-    JobState.DONE,
-    JobState.SKIPPED,
-)
+_IDLE, _RUNNING, _DONE = JobState.IDLE, JobState.RUNNING, JobState.DONE
 
 
-def _backend_clock() -> tuple[Callable[[], float], Callable[[], float]]:
-    """The running backend's ``current_time`` and ``current_effective_deadline``.
-
-    anyio's public functions find the backend on every call, which costs about as much
-    as running a no-op job; a run looks it up once. Falls back to the public functions
-    if anyio's internals ever move.
-    """
-    try:
-        from anyio._core._eventloop import get_async_backend
-
-        backend = get_async_backend()
-        clock, deadline = backend.current_time, backend.current_effective_deadline
-        clock()
-        deadline()
-    except Exception:  # noqa: BLE001 - any change in anyio's internals: stay correct
-        return anyio.current_time, anyio.current_effective_deadline
-    return clock, deadline
-
-
-class _Ignored:
-    """The task_status given to finite jobs: there is nobody to tell."""
-
-    __slots__ = ()
-
-    def started(self, value: object = None) -> None:
-        del value
-
-
-_IGNORED = _Ignored()
-
-
-class _Ready:
-    """The task_status given to a forever job: ``started()`` releases its dependents."""
-
-    __slots__ = ("job", "run")
-
-    def __init__(self, run: _Run, job: AbstractJob) -> None:
-        self.run = run
-        self.job = job
-
-    def started(self, value: object = None) -> None:
-        del value
-        run = self.run
-        if self.job._record.pending != -1 and not run.stopping:
-            if run.subscribers:
-                run.emit(EventKind.READY, self.job)
-            run.release(self.job, failed=False, kick=True)
-
-
-class _Run:
-    """The state of one scheduler run; dropped when the run ends."""
-
-    __slots__ = (
-        "cancelled_exc",
-        "daemons",
-        "deadline",
-        "done",
-        "failure",
-        "finite_left",
-        "forever_left",
-        "live",
-        "now",
-        "quiet",
-        "ready",
-        "running",
-        "scheduler",
-        "scope",
-        "spare",
-        "stopping",
-        "subscribers",
-        "tg",
-        "window",
-    )
-
-    def __init__(self, scheduler: Scheduler, subscribers: tuple[Subscriber, ...]) -> None:
-        self.scheduler = scheduler
-        self.subscribers = subscribers
-        self.window: int | None = scheduler.jobs_window
-        self.ready: deque[AbstractJob] = deque()
-        self.running = 0  # finite jobs holding a window slot
-        self.spare = 0  # workers started that have not yet taken a job
-        self.live = 0  # job bodies running (finite and forever)
-        self.finite_left = 0
-        self.forever_left = 0
-        self.stopping = False
-        self.failure: BaseException | None = None
-        self.done = anyio.Event()
-        self.quiet: anyio.Event | None = None
-        self.cancelled_exc = anyio.get_cancelled_exc_class()
-        self.now, self.deadline = _backend_clock()
-        self.tg: anyio.abc.TaskGroup
-        self.daemons: anyio.abc.TaskGroup | None = None
-        self.scope: anyio.CancelScope
-
-    def emit(self, kind: EventKind, job: AbstractJob, **fields: Any) -> None:
-        event = JobEvent(kind, job, self.scheduler, self.now(), **fields)
-        deliver(self.subscribers, event)
-
-    # -- readiness ---------------------------------------------------------------
-    def dispatch_initial(self) -> None:
-        """Queue the jobs without requirements (the scheduler is prepared)."""
-        finite = forever = 0
-        roots = []
-        for job in self.scheduler._jobs:
-            if job.forever:
-                forever += 1
-            else:
-                finite += 1
-            if job._record.pending == 0:
-                roots.append(job)
-        self.finite_left = finite
-        self.forever_left = forever
-        if not finite and not forever:
-            self.done.set()
-        when = self.now()
-        for job in roots:
-            self._make_ready(job, job._record, when)
-        self.kick()
-
-    def _make_ready(self, job: AbstractJob, record: JobRecord, when: float) -> bool:
-        """A job whose requirements are all done (at time ``when``): skip it, start it
-        or queue it. Returns True when the job was skipped (its dependents must then be
-        released)."""
-        if record.failed_requirement and job.on_failed_requirement is _SKIP:
-            record.state = _SKIPPED
-            record.ended_at = when
-            if self.subscribers:
-                self.emit(EventKind.SKIPPED, job)
-            self.job_ended(job)
-            return True
-        if job.forever and (self.stopping or self.deadline() == _CANCELLED):
-            # every finite job is done, or the run is being cancelled (its deadline
-            # passed, or it was aborted) and the forever jobs' task group may already
-            # be closed: too late to start a daemon
-            return False
-        record.state = _SCHEDULED
-        record.scheduled_at = when
-        if self.subscribers:
-            self.emit(EventKind.SCHEDULED, job)
-        if job.forever:
-            assert self.daemons is not None
-            self.daemons.start_soon(self.run_forever, job)
-        else:
-            self.ready.append(job)
-        return False
-
-    def release(self, job: AbstractJob, *, failed: bool, kick: bool = False) -> None:
-        """Tell the dependents of ``job`` that it is done (or failed, or skipped).
-
-        ``kick``: the caller is not a worker about to loop over the queue (a forever
-        job, or its ``started()``), so make sure a worker takes what was queued.
-        """
-        record = job._record
-        record.pending = -1
-        successors = record.successors
-        if successors is None:
-            return
-        record.successors = None
-        # dependents became ready when this job ended (or, for a forever job, now)
-        when = record.ended_at if record.ended_at is not None else self.now()
-        stack: list[AbstractJob] | None = None
-        while True:
-            for successor in successors:
-                srecord = successor._record
-                if failed:
-                    srecord.failed_requirement = True
-                srecord.pending -= 1
-                if srecord.pending == 0 and self._make_ready(successor, srecord, when):
-                    # skipped: its own dependents see a failed requirement in turn
-                    srecord.pending = -1
-                    if srecord.successors:
-                        if stack is None:
-                            stack = []
-                        stack.append(successor)
-            if not stack:
-                if kick:
-                    self.kick()
-                return
-            skipped = stack.pop()._record
-            successors = skipped.successors or []
-            skipped.successors = None
-            failed = True
-
-    def job_ended(self, job: AbstractJob) -> None:
-        if job.forever:
-            self.forever_left -= 1
-            if not self.forever_left and not self.finite_left:
-                self.done.set()
-        else:
-            self.finite_left -= 1
-            if not self.finite_left:
-                self.stopping = True  # no daemon starts from now on
-                self.done.set()
-
-    def kick(self) -> None:
-        """Make sure a worker will take the queued jobs, if the window allows."""
-        if (
-            self.ready
-            and not self.spare
-            and not self.stopping
-            and (self.window is None or self.running < self.window)
-        ):
-            self.spare += 1
-            self.tg.start_soon(self.worker)
-
-    # -- execution ---------------------------------------------------------------
-    async def worker(self) -> None:
-        self.spare -= 1
-        ready = self.ready
-        window = self.window
-        streak = 0
-        while ready and not self.stopping:
-            if window is not None and self.running >= window:
-                return
-            if self.deadline() == _CANCELLED:
-                return  # an enclosing scope was cancelled (outer abort): start nothing
-            job = ready.popleft()
-            self.running += 1
-            if ready and not self.spare and (window is None or self.running < window):
-                self.spare += 1
-                self.tg.start_soon(self.worker)
-            try:
-                await self.execute(job, _IGNORED)
-            finally:
-                self.running -= 1
-            streak += 1
-            if streak == _STREAK:
-                streak = 0
-                await anyio.lowlevel.checkpoint()
-
-    async def run_forever(self, job: AbstractJob) -> None:
-        if self.stopping or self.deadline() == _CANCELLED:
-            return  # the run ended, or was cancelled, before this task got to start
-        status: TaskStatusLike = _Ready(self, job) if job._accepts_status() else _IGNORED
-        await self.execute(job, status)
-
-    async def execute(self, job: AbstractJob, status: TaskStatusLike) -> None:
-        record = job._record
-        record.state = _RUNNING
-        record.started_at = self.now()
-        self.live += 1
-        if self.subscribers:
-            self.emit(EventKind.STARTED, job)
-        if status is _IGNORED and job.forever:
-            # nobody will say "ready": dependents may start now that it runs (after its
-            # STARTED event, so that no dependent is scheduled before it has started)
-            self.release(job, failed=False, kick=True)
-        try:
-            if job.retry is None and job._timeout is None:
-                record.attempts = 1
-                result = await job._invoke(status, self)
-            else:
-                result = await self.attempts(job, record, status)
-        except self.cancelled_exc:
-            record.cancelled = True
-            self._ended(job, record, EventKind.CANCELLED)
-            raise
-        except Exception as exc:  # noqa: BLE001 - a job's failure is recorded, not fatal
-            record.exception = exc
-            self._ended(job, record, EventKind.FAILED, exception=exc)
-            if job.critical:
-                self.abort(job, exc)
-            else:
-                self.release(job, failed=True, kick=job.forever)
-        except BaseException as exc:  # KeyboardInterrupt and the like: record, then let go
-            record.exception = exc
-            self._ended(job, record, EventKind.FAILED, exception=exc)
-            raise
-        else:
-            record.result = result
-            self._ended(job, record, EventKind.FINISHED)
-            if record.pending != -1:
-                self.release(job, failed=False, kick=job.forever)
-
-    def _ended(self, job: AbstractJob, record: JobRecord, kind: EventKind, **fields: Any) -> None:
-        record.state = _DONE
-        record.ended_at = self.now()
-        self.live -= 1
-        if self.subscribers:
-            self.emit(kind, job, **fields)
-        if not self.live and self.quiet is not None:
-            self.quiet.set()
-        self.job_ended(job)
-
-    async def attempts(self, job: AbstractJob, record: JobRecord, status: TaskStatusLike) -> Any:
-        """Run the job with its per-attempt timeout and its retry policy."""
-        retry = job.retry
-        timeout = job._timeout
-        previous_delay = 0.0
-        while True:
-            record.attempts += 1
-            try:
-                if timeout is None:
-                    return await job._invoke(status, self)
-                with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
-                    result = await job._invoke(status, self)
-                if not scope.cancelled_caught:
-                    return result
-                raise JobTimeoutError(job, timeout)  # noqa: TRY301 - retried like any failure
-            except self.cancelled_exc:
-                raise
-            except Exception as exc:
-                if retry is None or record.attempts >= retry.attempts or not retry.retries(exc):
-                    raise
-                delay = max(previous_delay, retry.delay(record.attempts))
-                previous_delay = delay
-                if self.subscribers:
-                    self.emit(
-                        EventKind.RETRYING, job, exception=exc, attempt=record.attempts, delay=delay
-                    )
-                await anyio.sleep(delay)
-
-    def abort(self, job: AbstractJob, exc: BaseException) -> None:
-        """A critical job failed: stop starting jobs and cancel the whole run."""
-        if self.failure is None:
-            if isinstance(exc, CriticalJobError):  # from a nested scheduler: keep its culprit
-                self.failure = exc
-            else:
-                self.failure = CriticalJobError(job, exc, self.scheduler)
-                self.failure.__cause__ = exc
-        self.stopping = True
-        self.scope.cancel()
-
-    async def settle(self) -> None:
-        """Wait (shielded, at most ``shutdown_timeout``) for cancelled jobs to end."""
-        if not self.live:
-            return
-        self.quiet = anyio.Event()
-        with anyio.CancelScope(shield=True):
-            with anyio.move_on_after(self.scheduler.shutdown_timeout):
-                await self.quiet.wait()
-        if self.live:
-            stragglers = [job for job in self.scheduler._jobs if job._record.state is _RUNNING]
-            self.scheduler._stragglers = tuple(stragglers)
-            for job in stragglers:
-                logger.warning(
-                    "job %r in scheduler %r ignores cancellation %gs after it was asked to stop",
-                    job.label,
-                    self.scheduler.label,
-                    self.scheduler.shutdown_timeout,
-                )
-                if self.subscribers:
-                    self.emit(EventKind.STRAGGLING, job)
-
-    async def host_daemons(self, *, task_status: anyio.abc.TaskStatus[anyio.abc.TaskGroup]) -> None:
-        async with anyio.create_task_group() as daemons:
-            task_status.started(daemons)
-            await anyio.sleep_forever()
-
-    async def orchestrate(self) -> None:
-        scheduler = self.scheduler
-        with anyio.CancelScope() as scope:
-            self.scope = scope
-            if scheduler.timeout is not None:
-                scope.deadline = anyio.current_time() + scheduler.timeout
-            async with anyio.create_task_group() as tg:
-                self.tg = tg
-                try:
-                    if any(job.forever for job in scheduler._jobs):
-                        self.daemons = await tg.start(self.host_daemons)
-                    self.dispatch_initial()
-                    await self.done.wait()
-                    self.stopping = True
-                    # every finite job ended in time: winding down the forever jobs
-                    # (their shielded cleanup) must not turn the run into a timeout
-                    scope.deadline = float("inf")
-                    if self.daemons is not None:
-                        self.daemons.cancel_scope.cancel()  # the forever jobs' scope
-                    await self.settle()
-                except self.cancelled_exc:
-                    self.stopping = True
-                    await self.settle()
-                    raise
-                finally:
-                    if self.daemons is not None:
-                        self.daemons.cancel_scope.cancel()
-        if self.failure is None and scope.cancelled_caught:
-            assert scheduler.timeout is not None
-            self.failure = SchedulerTimeoutError(scheduler, scheduler.timeout)
-
-
-class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
+class Scheduler(AbstractJob):
     """A set of jobs and their requirements; running it runs them in a valid order.
 
-    ``Scheduler(*jobs_or_sequences, jobs_window=None, timeout=None, ...)``:
+    Args:
+        *jobs_or_sequences: jobs, sequences, or nested iterables of them, added at once
+            (see :meth:`update`).
+        jobs_window: at most this many (finite) jobs run at once; None, no limit.
+            Forever jobs do not take a slot. Jobs with all requirements done that wait
+            for a slot are in state ``SCHEDULED``.
+        timeout: seconds the whole run may last; None, no limit (a job's ``timeout``
+            bounds each of its attempts instead).
+        shutdown_timeout: seconds given to cancelled jobs to end (and to the jobs'
+            ``shutdown()`` hooks in :meth:`shutdown`) before they are reported.
+        label: as for :class:`AbstractJob`, which also documents ``critical``,
+            ``forever``, ``requires``, ``retry``, ``on_failed_requirement`` and
+            ``scheduler`` (they matter when this scheduler is nested in another).
 
-    - ``jobs_window``: at most this many (finite) jobs run at once; ``None``, no limit.
-      Forever jobs do not take a slot. Jobs with all requirements done that wait for a
-      slot are in state ``SCHEDULED``.
-    - ``timeout``: seconds the whole run may last; ``None``, no limit.
-    - ``shutdown_timeout``: seconds given to cancelled jobs to end (and to the jobs'
-      ``shutdown()`` hooks in :meth:`shutdown`) before they are reported.
+    Raises:
+        JobDefinitionError: an option or a job is of the wrong type.
+        InvalidOptionError: an option is out of range (``jobs_window`` < 1, a negative
+            duration...).
+        OwnershipError: a job already belongs to another scheduler.
 
     A scheduler is a job, so it can be added to another scheduler: its window and
     timeout then apply to its own jobs only, and if it fails (a critical job in it
@@ -493,12 +98,15 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
+        # the whole run's timeout is the scheduler's own: AbstractJob's per-attempt one
+        # stays None (a retried nested scheduler gets a fresh run, bounded the same way)
+        self._label = None if label is None else str(label)  # named by the check below
+        self.timeout = timeout
         super().__init__(
             label=label,
             critical=critical,
             forever=forever,
             requires=requires,
-            timeout=timeout,
             retry=retry,
             on_failed_requirement=on_failed_requirement,
             scheduler=scheduler,
@@ -525,7 +133,13 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
 
     @property
     def timeout(self) -> float | None:
-        """Seconds the whole run may last; None for no limit."""
+        """Seconds the whole run may last; None for no limit.
+
+        Unlike a job's per-attempt :attr:`AbstractJob.timeout`, it bounds the run: when
+        it expires, running jobs are cancelled and the run fails with
+        :class:`~jobgraph.SchedulerTimeoutError` (raised by a nested scheduler, so that
+        its parent sees it fail; returned as False by :meth:`run` at the top).
+        """
         return self._run_timeout
 
     @timeout.setter
@@ -552,19 +166,40 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         return iter(tuple(self._jobs))
 
     def add(self, job: Schedulable) -> Any:
-        """Add a job or a sequence; returns it, so ``j = s.add(Job(...))`` works."""
+        """Add a job or a sequence.
+
+        Args:
+            job: the job or sequence to add (a sequence adds its jobs).
+
+        Returns:
+            ``job`` itself, so that ``j = s.add(Job(...))`` works.
+
+        Raises:
+            JobDefinitionError: ``job`` is neither a job nor a sequence.
+            OwnershipError: a job already belongs to another scheduler, or a scheduler
+                would be nested inside itself.
+            RunStateError: the scheduler is running.
+        """
         self.update((job,))
         return job
 
     def update(self, jobs: Any) -> Scheduler:
-        """Add jobs, sequences, or nested iterables of them; returns the scheduler."""
+        """Add jobs, sequences, or nested iterables of them (``None`` is ignored).
+
+        All are checked before any is added: a refused call changes nothing.
+
+        Returns:
+            The scheduler, for chaining.
+
+        Raises:
+            JobDefinitionError: an item is neither a job, a sequence nor an iterable.
+            OwnershipError: a job already belongs to another scheduler, or a scheduler
+                would be nested inside itself.
+            RunStateError: the scheduler is running.
+        """
         self._check_not_running("add jobs to")
         # all checked before any is added: a refused call changes nothing
-        members = [
-            job
-            for item in flatten_schedulables(jobs if isinstance(jobs, tuple) else (jobs,), "add()")
-            for job in item._member_jobs()
-        ]
+        members = list(jobs_of(jobs if isinstance(jobs, tuple) else (jobs,), "add()"))
         for job in members:
             owner = job.scheduler
             if owner is self:
@@ -575,7 +210,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
                     f"belongs to one scheduler: remove it from there before adding it "
                     f"to {self.label!r}"
                 )
-            if job._is_scheduler:
+            if isinstance(job, Scheduler):
                 ancestor: Scheduler | None = self
                 while ancestor is not None:
                     if ancestor is job:
@@ -589,9 +224,17 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         return self
 
     def remove(self, job: Schedulable) -> Scheduler:
-        """Remove a job (or a sequence's jobs); raises ``KeyError`` if one is not here.
+        """Remove a job (or a sequence's jobs).
 
         Jobs that required it keep that requirement; see :meth:`sanitize`.
+
+        Returns:
+            The scheduler, for chaining.
+
+        Raises:
+            KeyError: a job is not in this scheduler (nothing is removed then).
+            JobDefinitionError: ``job`` is neither a job nor a sequence.
+            RunStateError: the scheduler is running.
         """
         self._check_not_running("remove jobs from")
         if not isinstance(job, Schedulable):
@@ -605,14 +248,39 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             member._owner = None
         return self
 
+    @property
+    def running(self) -> bool:
+        """True while a run of this scheduler is in progress (jobs cannot be added,
+        removed or reset meanwhile)."""
+        return self._running
+
+    def _every_job(self) -> Iterator[AbstractJob]:
+        """Every job at any depth, nested schedulers included (before their jobs)."""
+        for job in self._jobs:
+            yield job
+            if isinstance(job, Scheduler):
+                yield from job._every_job()
+
     def _check_not_running(self, action: str) -> None:
         if self._running:
             raise RunStateError(f"cannot {action} scheduler {self.label!r} while it runs")
 
     # -- events --------------------------------------------------------------------
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Call ``subscriber(event)`` for every event of this scheduler's runs (nested
-        schedulers included). Returns a function that unsubscribes."""
+        """Call ``subscriber(event)`` for every event of this scheduler's runs.
+
+        Events of nested schedulers are included. The subscriber is called synchronously
+        from the run loop: it must be quick and must not block; what it raises is logged.
+
+        Args:
+            subscriber: a callable taking one :class:`~jobgraph.JobEvent`.
+
+        Returns:
+            A function that unsubscribes it.
+
+        Raises:
+            JobDefinitionError: ``subscriber`` is not callable.
+        """
         if not callable(subscriber):
             raise JobDefinitionError(f"subscribe() takes a callable, not {subscriber!r}")
         self._subscribers = (*self._subscribers, subscriber)
@@ -624,15 +292,28 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
 
     # -- running -------------------------------------------------------------------
     async def run(self) -> bool:
-        """Run every job; return True on success, False if the run failed.
+        """Run every job, under whichever anyio backend runs this task.
 
         The run fails when a critical job raises (the run is aborted at once: running
         jobs are cancelled, no new job starts) or when ``timeout`` expires; :meth:`why`
-        and :attr:`failure` then say which. Bad graphs raise before anything runs
-        (:class:`~jobgraph.CycleError`, :class:`~jobgraph.UnknownRequirementError`), and
-        so does running a scheduler again without :meth:`reset`
-        (:class:`~jobgraph.RunStateError`). If the caller's cancel scope is cancelled,
-        running jobs are cancelled and the cancellation propagates.
+        and :attr:`failure` then say which.
+
+        Returns:
+            True if every finite job completed (whatever non-critical jobs raised) within
+            the timeout and no critical job failed; False otherwise.
+
+        Raises:
+            CycleError: the jobs (or those of a nested scheduler) form a cycle.
+            UnknownRequirementError: a job requires a job outside its scheduler.
+            RunStateError: the scheduler (or a job) already ran: call :meth:`reset`.
+
+        Nothing runs when one of these is raised.
+
+        Cancellation:
+            If the caller's cancel scope is cancelled, running jobs are cancelled and
+            waited for (shielded, at most ``shutdown_timeout``; later ones are reported
+            as :attr:`stragglers`), then the cancellation propagates; the scheduler's
+            record says ``cancelled``.
         """
         record = self._record
         if record.state is not _IDLE or self._running:
@@ -668,7 +349,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         return ok
 
     async def _orchestrate(self, subscribers: tuple[Subscriber, ...]) -> bool:
-        run = _Run(self, subscribers)
+        run = _Run(self, self._jobs, subscribers)
         self._failure = None
         self._stragglers = ()
         self._running = True
@@ -678,10 +359,9 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             await run.orchestrate()
         finally:
             self._running = False
-            if run.finite_left or run.forever_left:
-                for job in self._jobs:  # drop the bookkeeping of jobs that never ended
-                    job._record.successors = None
+            # the run hands its outcome back (also when it was cancelled from outside)
             self._failure = run.failure
+            self._stragglers = run.stragglers
             if subscribers:
                 run.emit(EventKind.RUN_FINISHED, self, exception=run.failure)
         return run.failure is None
@@ -691,7 +371,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         try:
             self._prepare_level()
         except BaseException:
-            for job in self.iterate_jobs(scan_schedulers=True):
+            for job in self._every_job():
                 job._record.successors = None
             raise
 
@@ -711,8 +391,8 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             for requirement in requirements:
                 if requirement not in jobs:
                     raise UnknownRequirementError(job, requirement, self)
-            if job._is_scheduler:
-                job._prepare_level()  # type: ignore[attr-defined]
+            if isinstance(job, Scheduler):
+                job._prepare_level()
         for job in jobs:
             for requirement in job._requires:
                 rrecord = requirement._record
@@ -733,12 +413,23 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
                     if not srecord.pending:
                         queue.append(successor)
         if ordered != len(jobs):
-            self._raise_on_cycle()  # names the cycle
+            cycle = find_cycle(jobs)
+            assert cycle is not None
+            raise CycleError(cycle)
         for job in jobs:
             job._record.pending = len(job._requires)
 
     def reset(self) -> Scheduler:
-        """Forget the last run (of this scheduler and all nested ones) to run again."""
+        """Forget the last run (of this scheduler and all nested ones) to run again.
+
+        Every job gets a fresh :class:`~jobgraph.JobRecord`; descriptions are unchanged.
+
+        Returns:
+            The scheduler, for chaining.
+
+        Raises:
+            RunStateError: the scheduler is running.
+        """
         self._check_not_running("reset")
         self._reset_jobs()
         self._record = JobRecord()
@@ -748,14 +439,21 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         self._failure = None
         self._stragglers = ()
         for job in self._jobs:
-            if job._is_scheduler:
-                job._reset_jobs()  # type: ignore[attr-defined]
+            if isinstance(job, Scheduler):
+                job._reset_jobs()
             job._record = JobRecord()
 
     async def shutdown(self) -> bool:
         """Call every job's ``shutdown()`` hook (nested schedulers included) concurrently.
 
-        Returns True if they all completed without raising within ``shutdown_timeout``.
+        A hook that raises is logged, not propagated.
+
+        Returns:
+            True if they all completed without raising within ``shutdown_timeout``.
+
+        Cancellation:
+            Hooks still running after ``shutdown_timeout`` are cancelled; if the caller
+            is cancelled, so are all hooks, and the cancellation propagates.
         """
         outcome = {"ok": True}
 
@@ -793,7 +491,13 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         return isinstance(self._failure, SchedulerTimeoutError)
 
     def why(self) -> str:
-        """One line: why the last run failed, or that it did not."""
+        """One line: why the last run failed, or that it did not.
+
+        Returns:
+            A sentence naming the culprit (the critical job and its exception, the
+            timeout), or saying the scheduler succeeded, is running, has not run or was
+            cancelled from outside; stragglers are named too.
+        """
         record = self._record
         if record.state is _IDLE:
             return f"scheduler {self.label!r} has not run"
@@ -811,3 +515,325 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             names = ", ".join(repr(job.label) for job in self._stragglers)
             text += f" (jobs ignoring cancellation: {names})"
         return text
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(done, running, idle, total) among the scheduler's own jobs.
+
+        Done means finished whatever the outcome (completed, failed, cancelled or
+        skipped); idle includes scheduled jobs waiting for a window slot. Listings,
+        :meth:`stats` and reports use it; a subclass may count otherwise.
+        """
+        from jobgraph import views
+
+        return views.counts(self)
+
+    def __repr__(self) -> str:
+        done, running, idle, total = self.counts()
+        return (
+            f"{type(self).__name__} with {done} done + {running} ongoing + {idle} idle"
+            f" = {total} job(s)"
+        )
+
+    # -- views ---------------------------------------------------------------------
+    # One-line delegates to jobgraph.views, imported when called (the engine does not
+    # depend on its views). Subclasses may override any of them; the views call these
+    # methods, not the functions, where one view builds on another.
+    def iterate_jobs(self, *, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
+        """Yield every job, descending into nested schedulers.
+
+        Args:
+            scan_schedulers: also yield nested schedulers (before their jobs).
+        """
+        from jobgraph import views
+
+        return views.iterate_jobs(self, scan_schedulers=scan_schedulers)
+
+    def topological_order(self) -> Iterator[AbstractJob]:
+        """Yield this scheduler's jobs, requirements first (ties in insertion order).
+
+        Requirements on jobs outside the scheduler are ignored.
+
+        Raises:
+            CycleError: the jobs form a cycle.
+        """
+        from jobgraph import views
+
+        return views.topological_order(self)
+
+    def check_cycles(self) -> bool:
+        """True if neither this scheduler nor any nested one has a cycle."""
+        from jobgraph import views
+
+        return views.check_cycles(self)
+
+    def sanitize(self) -> bool:
+        """Drop requirements on jobs that are not in the same scheduler (at every level).
+
+        Returns:
+            True if nothing had to be dropped.
+        """
+        from jobgraph import views
+
+        return views.sanitize(self)
+
+    def entry_jobs(self) -> Iterator[AbstractJob]:
+        """Yield the jobs that require no job of this scheduler, in insertion order."""
+        from jobgraph import views
+
+        return views.entry_jobs(self)
+
+    def exit_jobs(self, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
+        """Yield the jobs that no job of this scheduler requires, in insertion order.
+
+        Args:
+            discard_forever: leave forever jobs out (the default): they seldom have
+                dependents, and are seldom what one means by the end of a graph.
+        """
+        from jobgraph import views
+
+        return views.exit_jobs(self, discard_forever=discard_forever)
+
+    def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """The jobs of this scheduler that any of ``jobs`` directly requires.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.predecessors(self, *jobs)
+
+    def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """The jobs of this scheduler that directly require any of ``jobs``.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.successors(self, *jobs)
+
+    def predecessors_upstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """Every job of this scheduler that any of ``jobs`` requires, directly or not.
+
+        The given jobs are included only when they require themselves through a cycle.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.predecessors_upstream(self, *jobs)
+
+    def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
+        """Every job of this scheduler that requires any of ``jobs``, directly or not.
+
+        Raises:
+            JobDefinitionError: one of ``jobs`` is not a job.
+        """
+        from jobgraph import views
+
+        return views.successors_downstream(self, *jobs)
+
+    def keep_only(self, jobs: Any) -> None:
+        """Remove every job not in ``jobs`` (jobs or sequences; others are ignored),
+        then drop the requirements on removed jobs (see :meth:`sanitize`).
+
+        Raises:
+            RunStateError: the scheduler is running.
+        """
+        from jobgraph import views
+
+        views.keep_only(self, jobs)
+
+    def keep_only_between(
+        self,
+        *,
+        starts: Any = None,
+        ends: Any = None,
+        keep_starts: bool = True,
+        keep_ends: bool = True,
+    ) -> None:
+        """Keep the jobs downstream of any of ``starts`` and upstream of any of ``ends``.
+
+        Args:
+            starts: jobs or sequences; empty or None sets no bound upstream.
+            ends: jobs or sequences; empty or None sets no bound downstream.
+            keep_starts: keep the starts themselves.
+            keep_ends: keep the ends themselves.
+
+        Raises:
+            RunStateError: the scheduler is running.
+        """
+        from jobgraph import views
+
+        views.keep_only_between(
+            self, starts=starts, ends=ends, keep_starts=keep_starts, keep_ends=keep_ends
+        )
+
+    def bypass_and_remove(self, job: AbstractJob) -> None:
+        """Remove ``job``, making each job that required it require what it required.
+
+        Raises:
+            ValueError: ``job`` is not one of this scheduler's own jobs (nested ones do
+                not count).
+            RunStateError: the scheduler is running.
+        """
+        from jobgraph import views
+
+        views.bypass_and_remove(self, job)
+
+    def repr_entries(self) -> str:
+        """Like ``entries={3}``: the jobs of this scheduler that require nothing."""
+        from jobgraph import views
+
+        return views.entries_repr(self)
+
+    def repr_exits(self) -> str:
+        """Like ``exits={6}``: the (finite) jobs that no other job requires."""
+        from jobgraph import views
+
+        return views.exits_repr(self)
+
+    def list_text(
+        self,
+        details: bool = False,
+        silence_done_jobs: bool = False,
+        *,
+        ascii: bool | None = None,
+    ) -> str:
+        """The listing that :meth:`list` prints, as a string (one line per job).
+
+        Args:
+            details: add the text of each job's :meth:`~AbstractJob.details` under its line.
+            silence_done_jobs: leave out jobs that are done.
+            ascii: True or False forces the symbols; None uses unicode when stdout can
+                print it.
+
+        Raises:
+            CycleError: the jobs form a cycle (see :meth:`list_safe_text`).
+        """
+        from jobgraph import views
+
+        return views.list_text(self, details, silence_done_jobs, ascii=ascii)
+
+    def list_safe_text(self, silence_done_jobs: bool = False, *, ascii: bool | None = None) -> str:
+        """Like :meth:`list_text`, in insertion order, so it works on graphs with cycles.
+
+        Jobs are numbered ``1``, ``2``... and the jobs of a nested scheduler numbered
+        ``2`` are ``2.1``, ``2.2``...
+        """
+        from jobgraph import views
+
+        return views.list_safe_text(self, silence_done_jobs, ascii=ascii)
+
+    def list_safe(self, silence_done_jobs: bool = False) -> None:
+        """Print :meth:`list_safe_text`."""
+        print(self.list_safe_text(silence_done_jobs), end="")  # noqa: T201 - its purpose
+
+    def stats(self) -> str:
+        """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
+        running, idle (or scheduled), and in total."""
+        from jobgraph import views
+
+        return views.stats(self)
+
+    def debrief_text(
+        self,
+        details: bool = False,
+        silence_done_jobs: bool = False,
+        *,
+        ascii: bool | None = None,
+    ) -> str:
+        """What :meth:`debrief` prints: why the run failed, the counts, the listing,
+        then the traceback of every exception, critical ones first."""
+        from jobgraph import views
+
+        return views.debrief_text(self, details, silence_done_jobs, ascii=ascii)
+
+    def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print :meth:`debrief_text`: meant for a scheduler whose run failed."""
+        print(self.debrief_text(details, silence_done_jobs), end="")  # noqa: T201
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready description of the scheduler and its last run (see
+        :func:`jobgraph.views.report`)."""
+        from jobgraph import views
+
+        return views.report(self)
+
+    def export_report(self, path: str | os.PathLike[str]) -> Path:
+        """Write :meth:`report` as JSON to ``path``; returns the path."""
+        from jobgraph import views
+
+        return views.export_report(self, path)
+
+    def dot_format(self) -> str:
+        """The graph of jobs in graphviz's DOT language (no graphviz needed).
+
+        Raises:
+            CycleError: the jobs form a cycle.
+        """
+        from jobgraph import views
+
+        return views.dot_format(self)
+
+    def export_as_dotfile(self, filename: str | os.PathLike[str]) -> str:
+        """Write :meth:`dot_format` to ``filename``; returns a message saying so."""
+        from jobgraph import views
+
+        return views.export_as_dotfile(self, filename)
+
+    def graph(self) -> Any:
+        """The graph as a ``pydot.Dot`` (needs the ``pydot`` package)."""
+        from jobgraph import views
+
+        return views.pydot_graph(self)
+
+    def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
+        """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>`` (``svg``,
+        ``png``, ``pdf``...), next to ``<filename>.dot``; returns the file's name.
+
+        Raises:
+            FileNotFoundError: ``dot`` is not installed (Debian and Ubuntu:
+                ``apt-get install graphviz``).
+            RuntimeError: ``dot`` failed.
+        """
+        from jobgraph import views
+
+        return views.export_as_graphic(self, filename, suffix)
+
+    def export_as_svgfile(self, filename: str | os.PathLike[str]) -> str:
+        """:meth:`export_as_graphic` with ``suffix="svg"``."""
+        return self.export_as_graphic(filename, "svg")
+
+    def export_as_pngfile(self, filename: str | os.PathLike[str]) -> str:
+        """:meth:`export_as_graphic` with ``suffix="png"``."""
+        return self.export_as_graphic(filename, "png")
+
+    def _repr_svg_(self) -> str | None:
+        """The graph as SVG for Jupyter, or None (text display) without graphviz."""
+        from jobgraph import views
+
+        return views.svg_text(self)
+
+    def export_timeline_svg(self, path: str | os.PathLike[str]) -> Path:
+        """Write a Gantt chart of the last run as an SVG file; returns the path.
+
+        One bar per job from start to end, coloured by outcome, with the wait for a
+        window slot (from ``scheduled_at`` to ``started_at``) drawn before it.
+        """
+        from jobgraph import views
+
+        return views.export_timeline_svg(self, path)
+
+    def timeline_svg(self) -> str:
+        """The Gantt chart of :meth:`export_timeline_svg`, as SVG text."""
+        from jobgraph import views
+
+        return views.timeline_svg(self)
+
+    # defined last: inside the class body, the name shadows the builtin ``list``
+    def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print the jobs in topological order with their status (see :meth:`list_text`)."""
+        print(self.list_text(details, silence_done_jobs), end="")  # noqa: T201

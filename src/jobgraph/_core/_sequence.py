@@ -19,6 +19,15 @@ class Sequence(Schedulable):
     A sequence is not itself a job: adding it to a scheduler adds its jobs; requiring
     it requires its last job; giving it requirements gives them to its first job.
     Nested sequences are flattened.
+
+    Args:
+        *jobs_or_sequences: the jobs and sequences to chain, in order.
+        requires: requirements of the first job (see :meth:`requires`).
+        scheduler: a scheduler to add the jobs to at once.
+
+    Raises:
+        JobDefinitionError: an item is neither a job nor a sequence, or ``scheduler``
+            is not a scheduler.
     """
 
     __slots__ = ("_jobs",)
@@ -44,7 +53,14 @@ class Sequence(Schedulable):
         return tuple(self._jobs)
 
     def append(self, *jobs_or_sequences: Schedulable) -> Self:
-        """Add jobs or sequences at the end; the first one added requires the current end."""
+        """Add jobs or sequences at the end; the first one added requires the current end.
+
+        Returns:
+            The sequence, for chaining.
+
+        Raises:
+            JobDefinitionError: an item is neither a job, a sequence nor an iterable.
+        """
         for item in flatten_schedulables(jobs_or_sequences, "Sequence()"):
             for job in item._member_jobs():
                 if self._jobs and job is not self._jobs[-1]:
@@ -53,7 +69,18 @@ class Sequence(Schedulable):
         return self
 
     def requires(self, *requirements: Requirement, remove: bool = False) -> Self:
-        """Give requirements to (or with ``remove=True`` take them from) the first job."""
+        """Give requirements to (or with ``remove=True`` take them from) the first job.
+
+        Args:
+            *requirements: as for :meth:`AbstractJob.requires`.
+            remove: drop these requirements instead.
+
+        Returns:
+            The sequence, for chaining.
+
+        Raises:
+            KeyError: with ``remove=True``, a job the first job does not require.
+        """
         if self._jobs:
             self._jobs[0].requires(*requirements, remove=remove)
         return self

@@ -29,6 +29,8 @@ argument types. A :class:`ServicePool` runs services and routes calls to them;
     jg.run(jg.Scheduler(serve, *calls))
 """
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 from ._exceptions import (
     AccessDeniedError,
     PoolClosedError,
@@ -63,3 +65,5 @@ __all__ = [
     "arg_spec",
     "expose",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobgraph._core._exceptions import JobGraphError
+from jobgraph import JobGraphError
 
 if TYPE_CHECKING:
     from ._policy import Caller

@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from jobgraph._core._exceptions import JobDefinitionError
-from jobgraph._core._job import AbstractJob
+from jobgraph import AbstractJob, JobDefinitionError
 
 from ._policy import Caller
 from ._pool import ServicePool

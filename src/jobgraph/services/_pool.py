@@ -22,9 +22,8 @@ from typing import Any, Self
 
 import anyio
 
-from jobgraph._core._exceptions import InvalidOptionError, JobDefinitionError, RunStateError
-from jobgraph._core._job import Job, TaskStatusLike
-from jobgraph._core._policy import _check_duration
+from jobgraph import InvalidOptionError, Job, JobDefinitionError, RunStateError, TaskStatusLike
+from jobgraph.lowlevel import check_duration
 
 from ._exceptions import (
     AccessDeniedError,
@@ -77,7 +76,7 @@ class ServicePool:
             raise InvalidOptionError(
                 f"size of a service pool must be None or an int >= 1, not {size!r}"
             )
-        _check_duration("stop_timeout of a service pool", stop_timeout)
+        check_duration("stop_timeout of a service pool", stop_timeout)
         if not isinstance(label, str):
             raise JobDefinitionError(f"label of a service pool must be a str, not {label!r}")
         self.label = label

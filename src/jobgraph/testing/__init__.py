@@ -26,6 +26,7 @@ A test of the engine is three lines::
         assert_valid(run_graph(spec, backend="trio-mockclock"))
 """
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 from jobgraph.testing._behaviours import (
     Behaviour,
     BehaviourError,
@@ -111,3 +112,5 @@ __all__ = [
     "service_calls",
     "summary",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from jobgraph._core._job import TaskStatusLike
+from jobgraph import TaskStatusLike
 
 if TYPE_CHECKING:
     from jobgraph.services import ServicePool

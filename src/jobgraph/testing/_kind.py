@@ -17,10 +17,15 @@ from typing import Any
 
 import anyio
 
-from jobgraph._core._events import EventKind, JobEvent
-from jobgraph._core._exceptions import JobTimeoutError, SchedulerTimeoutError
-from jobgraph._core._job import AbstractJob, Job
-from jobgraph._core._scheduler import Scheduler
+from jobgraph import (
+    AbstractJob,
+    EventKind,
+    Job,
+    JobEvent,
+    JobTimeoutError,
+    Scheduler,
+    SchedulerTimeoutError,
+)
 from jobgraph.testing._runner import _backend_options
 
 __all__ = ["KindReport", "check_job_kind"]

@@ -41,9 +41,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from jobgraph._core._events import EventKind
-from jobgraph._core._exceptions import CriticalJobError, JobTimeoutError, SchedulerTimeoutError
-from jobgraph._core._record import JobState
+from jobgraph import CriticalJobError, EventKind, JobState, JobTimeoutError, SchedulerTimeoutError
 from jobgraph.services import AccessDeniedError, ServiceArgumentError
 
 from ._behaviours import (

@@ -11,8 +11,7 @@ from typing import Any
 import anyio
 import sniffio
 
-from jobgraph._core._events import EventKind, JobEvent
-from jobgraph._core._record import JobState
+from jobgraph import EventKind, JobEvent, JobState
 
 from ._behaviours import CallService, Observation, Recorder
 from ._services import harness_pool

@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from jobgraph._core._job import AbstractJob, Job, Schedulable
-from jobgraph._core._policy import Retry
-from jobgraph._core._scheduler import Scheduler
-from jobgraph._core._sequence import Sequence
+from jobgraph import AbstractJob, Job, Retry, Scheduler, Sequence
+from jobgraph.lowlevel import Schedulable
 
 from ._behaviours import Behaviour, BehaviourError, Recorder, make_body
 
@@ -40,7 +38,7 @@ class RetrySpec:
     on: RetryOn = "any"
 
     def exception_types(self) -> tuple[type[Exception], ...]:
-        from jobgraph._core._exceptions import JobTimeoutError
+        from jobgraph import JobTimeoutError
 
         if self.on == "behaviour":
             return (BehaviourError,)

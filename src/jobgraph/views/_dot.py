@@ -21,13 +21,19 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
-from jobgraph._core._record import JobState
+from jobgraph import (
+    AbstractJob,
+    CycleError,
+    InvalidOptionError,
+    JobState,
+    MissingDependencyError,
+    Scheduler,
+)
 
-if TYPE_CHECKING:
-    from jobgraph._core._job import AbstractJob
-    from jobgraph._core._scheduler import Scheduler
+from ._listing import number_jobs
+from ._paths import GRAPHVIZ_SUFFIX, checked_path
 
 __all__ = [
     "NOTEBOOK_MAX_JOBS",
@@ -35,6 +41,8 @@ __all__ = [
     "OUTCOME_COLOURS",
     "dot_format",
     "dot_quote",
+    "export_as_dotfile",
+    "export_as_graphic",
     "import_pydot",
     "job_dot_style",
     "pydot_graph",
@@ -89,7 +97,7 @@ def job_dot_style(job: AbstractJob) -> dict[str, Any]:
     label = job.graph_label()
     attributes["label"] = label if label is not None else f"{job.repr_id()}: {job.label}"
     attributes["shape"] = "box"
-    if not job._is_scheduler:
+    if not isinstance(job, Scheduler):
         style.append("rounded")
     if job.forever:
         style.append("dashed")
@@ -103,7 +111,7 @@ def job_dot_style(job: AbstractJob) -> dict[str, Any]:
         style.append("filled")
         colour = OUTCOME_COLOURS.get(outcome, "#ffffff")
         # a nested scheduler's cluster gets a paler tint than the jobs inside it
-        attributes["fillcolor"] = colour + "66" if job._is_scheduler else colour
+        attributes["fillcolor"] = colour + "66" if isinstance(job, Scheduler) else colour
         if outcome == "idle":
             attributes["fontcolor"] = NEVER_RAN_FONT
     attributes["style"] = style
@@ -128,13 +136,13 @@ def _middle(jobs: list[AbstractJob]) -> AbstractJob:
 
 def _anchor(job: AbstractJob, *, entry: bool) -> str:
     """A plain node inside a nested scheduler, where edges to (or from) it attach."""
-    while job._is_scheduler:
-        nested = cast("Scheduler", job)
+    while isinstance(job, Scheduler):
+        nested = job
         candidates = list(nested.entry_jobs() if entry else nested.exit_jobs())
         if not candidates and not entry:
             candidates = list(nested.exit_jobs(discard_forever=False))
         if not candidates:
-            candidates = list(nested._jobs)
+            candidates = list(nested.jobs)
         if not candidates:
             return _empty_node(job)
         job = _middle(candidates)
@@ -151,29 +159,29 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
             anchor = anchors[job] = _anchor(job, entry=False)
         return anchor
 
-    members = scheduler._jobs
+    members = dict.fromkeys(scheduler.jobs)
     for job in scheduler.topological_order():
         # requirements on jobs of other schedulers would draw phantom nodes: left out
-        requirements = [r for r in job._requires if r in members]
-        if job._is_scheduler:
-            nested = cast("Scheduler", job)
+        requirements = [r for r in job.requirements if r in members]
+        if isinstance(job, Scheduler):
+            nested = job
             lines.append(f"subgraph {_cluster(job)} {{")
             style = {key: value for key, value in job.dot_style().items() if key != "shape"}
             lines.append(f"graph [{_attributes(style)}];")
-            if not nested._jobs:
+            if not nested.jobs:
                 lines.append(f'{_empty_node(job)} [label="(empty)", shape="plaintext"];')
             _body(nested, lines, anchors)
             lines.append("}")
             head = _anchor(job, entry=True)
             for requirement in requirements:
                 edge = f"{exit_anchor(requirement)} -> {head} [lhead={_cluster(job)}"
-                if requirement._is_scheduler:
+                if isinstance(requirement, Scheduler):
                     edge += f", ltail={_cluster(requirement)}"
                 lines.append(edge + "];")
         else:
             lines.append(f"{_node(job)} [{_attributes(job.dot_style())}];")
             for requirement in requirements:
-                if requirement._is_scheduler:
+                if isinstance(requirement, Scheduler):
                     lines.append(
                         f"{exit_anchor(requirement)} -> {_node(job)} "
                         f"[ltail={_cluster(requirement)}];"
@@ -183,14 +191,21 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
 
 
 def dot_format(scheduler: Scheduler) -> str:
-    """The scheduler's graph in the DOT language (numbers jobs as :meth:`list` does).
+    """The scheduler's graph in the DOT language (no graphviz needed).
 
-    Raises :class:`~jobgraph.CycleError` if the jobs form a cycle.
+    Jobs are numbered as listings number them (see :func:`number_jobs`).
+
+    Returns:
+        The DOT source text.
+
+    Raises:
+        CycleError: the jobs form a cycle.
     """
-    scheduler._set_sched_ids()
+    number_jobs(scheduler)
     lines = ["digraph jobgraph {", "compound=true;"]
-    if scheduler._label is not None:
-        lines.append(f'graph [label={dot_quote(scheduler._label)}, labelloc="t"];')
+    label = scheduler.explicit_label
+    if label is not None:
+        lines.append(f'graph [label={dot_quote(label)}, labelloc="t"];')
     lines.append('graph [fontname="Helvetica"];')
     lines.append('node [fontname="Helvetica"];')
     _body(scheduler, lines, {})
@@ -203,13 +218,25 @@ def import_pydot() -> Any:
     pyparsing releases when it loads; those are not the user's business."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        import pydot
-        import pydot.dot_parser
+        try:
+            import pydot
+            import pydot.dot_parser
+        except ImportError:
+            raise MissingDependencyError("Scheduler.graph()", "pydot", "graph") from None
     return pydot
 
 
 def pydot_graph(scheduler: Scheduler) -> Any:
-    """The scheduler's graph as a ``pydot.Dot`` (requires the ``pydot`` package)."""
+    """The scheduler's graph as a ``pydot.Dot``.
+
+    Returns:
+        A ``pydot.Dot`` parsed from :func:`dot_format`.
+
+    Raises:
+        MissingDependencyError: ``pydot`` is not installed (``pip install
+            'jobgraph[graph]'``).
+        CycleError: the jobs form a cycle.
+    """
     pydot = import_pydot()
     graphs = pydot.graph_from_dot_data(dot_format(scheduler))
     assert graphs
@@ -257,8 +284,6 @@ def svg_text(scheduler: Scheduler) -> str | None:
     show the text ``repr``) if ``dot`` is missing, fails or takes longer than
     :data:`NOTEBOOK_TIMEOUT`, if the graph has a cycle, or if it has more than
     :data:`NOTEBOOK_MAX_JOBS` jobs."""
-    from jobgraph._core._exceptions import CycleError
-
     program = shutil.which("dot")
     if program is None:
         return None
@@ -282,3 +307,47 @@ def svg_text(scheduler: Scheduler) -> str | None:
     if completed.returncode != 0:
         return None
     return completed.stdout.decode("utf-8")
+
+
+def export_as_dotfile(scheduler: Scheduler, filename: str | os.PathLike[str]) -> str:
+    """Write the scheduler's :meth:`~jobgraph.Scheduler.dot_format` to ``filename``.
+
+    Returns:
+        A message saying which file was (over)written.
+
+    Raises:
+        JobDefinitionError: ``filename`` is not a str or path-like.
+        InvalidOptionError: ``filename`` is empty.
+        CycleError: the jobs form a cycle.
+    """
+    checked_path("export_as_dotfile", filename).write_text(scheduler.dot_format(), encoding="utf-8")
+    return f"(Over)wrote {filename}"
+
+
+def export_as_graphic(scheduler: Scheduler, filename: str | os.PathLike[str], suffix: str) -> str:
+    """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>``.
+
+    The DOT source is left next to it, in ``<filename>.dot``.
+
+    Args:
+        scheduler: the scheduler to draw.
+        filename: the file to write, with or without its suffix.
+        suffix: a graphviz output format: ``svg``, ``png``, ``pdf``...
+
+    Returns:
+        The rendered file's name.
+
+    Raises:
+        JobDefinitionError: ``filename`` is not a str or path-like.
+        InvalidOptionError: ``filename`` is empty, or ``suffix`` names no format.
+        FileNotFoundError: graphviz's ``dot`` is not installed (Debian and Ubuntu:
+            ``apt-get install graphviz``).
+        RuntimeError: ``dot`` failed.
+    """
+    checked_path("export_as_graphic", filename)
+    if not isinstance(suffix, str) or not GRAPHVIZ_SUFFIX.fullmatch(suffix.lstrip(".")):
+        raise InvalidOptionError(
+            f"export_as_graphic(): suffix must name a graphviz format such as 'svg' or "
+            f"'png', not {suffix!r}"
+        )
+    return render(scheduler, filename, suffix)

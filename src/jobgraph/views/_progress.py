@@ -17,8 +17,7 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from jobgraph._core._events import EventKind, JobEvent
-from jobgraph._core._exceptions import CriticalJobError
+from jobgraph import CriticalJobError, EventKind, JobEvent, MissingDependencyError, Scheduler
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,8 +25,7 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-    from jobgraph._core._job import AbstractJob
-    from jobgraph._core._scheduler import Scheduler
+    from jobgraph import AbstractJob
 
 __all__ = ["Progress"]
 
@@ -76,10 +74,17 @@ def _exception_text(exc: BaseException | None) -> str:
 class Progress:
     """Show the progress of ``scheduler``'s runs while the ``with`` block lasts.
 
-    ``console``: a ``rich.console.Console`` to draw on (default: a new one on stdout).
-    ``live``: True for the live panel, False for plain lines, None (default) for the
-    panel only when the console is a terminal. ``refresh_per_second``: how often the
-    panel redraws. ``summary``: print the table of outcomes when the block ends.
+    Args:
+        scheduler: the scheduler to watch (its nested schedulers included).
+        console: a ``rich.console.Console`` to draw on (default: a new one on stdout).
+        live: True for the live panel, False for plain lines, None (default) for the
+            panel only when the console is a terminal.
+        refresh_per_second: how often the panel redraws.
+        summary: print the table of outcomes when the block ends.
+
+    Raises:
+        MissingDependencyError: rich is not installed (``pip install
+            'jobgraph[progress]'``).
 
     The object is itself the subscriber (a callable taking a :class:`~jobgraph.JobEvent`),
     so it can also be given to :meth:`Scheduler.subscribe` directly.
@@ -94,7 +99,10 @@ class Progress:
         refresh_per_second: float = 4.0,
         summary: bool = True,
     ) -> None:
-        from rich.console import Console
+        try:
+            from rich.console import Console
+        except ImportError:
+            raise MissingDependencyError("jobgraph.Progress", "rich", "progress") from None
 
         self.scheduler = scheduler
         self.console = console if console is not None else Console()
@@ -162,7 +170,7 @@ class Progress:
             self._t0 = event.time
         if kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED):
             return
-        nested = job._is_scheduler
+        nested = isinstance(job, Scheduler)
         state = _NEXT_STATE.get(kind)
         if state is not None and not nested:
             self._move(job, state)

@@ -13,18 +13,17 @@ tick where they were skipped; jobs that never ran have no bar. Every bar carries
 from __future__ import annotations
 
 import math
+import os
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, cast
+from pathlib import Path
 
-from jobgraph._core._exceptions import CycleError
+from jobgraph import AbstractJob, CycleError, Scheduler
 
 from ._dot import OUTCOME_COLOURS
+from ._listing import _number_any
+from ._paths import checked_path
 
-if TYPE_CHECKING:
-    from jobgraph._core._job import AbstractJob
-    from jobgraph._core._scheduler import Scheduler
-
-__all__ = ["timeline_svg"]
+__all__ = ["export_timeline_svg", "timeline_svg"]
 
 SVG_NS = "http://www.w3.org/2000/svg"
 _LABEL_WIDTH = 260
@@ -43,11 +42,11 @@ def _rows(scheduler: Scheduler) -> list[tuple[AbstractJob, int]]:
         try:
             order = list(level.topological_order())
         except CycleError:
-            order = list(level._jobs)
+            order = list(level.jobs)
         for job in order:
             rows.append((job, depth))
-            if job._is_scheduler:
-                walk(cast("Scheduler", job), depth + 1)
+            if isinstance(job, Scheduler):
+                walk(job, depth + 1)
 
     walk(scheduler, 0)
     return rows
@@ -72,9 +71,15 @@ def _fmt(seconds: float) -> str:
 def timeline_svg(scheduler: Scheduler) -> str:
     """The SVG text of the Gantt chart of the scheduler's last run.
 
-    Before any run, the chart has the rows and no bars.
+    One row per job (nested ones included, in listing order; insertion order if a
+    scheduler has a cycle), one bar per job that ran, coloured by outcome, after a
+    hatched bar for the wait for a window slot. Before any run, the chart has the rows
+    and no bars.
+
+    Returns:
+        The SVG document, as text.
     """
-    scheduler._number_jobs()
+    _number_any(scheduler)
     rows = _rows(scheduler)
     record = scheduler.record
     times = [
@@ -190,7 +195,7 @@ def timeline_svg(scheduler: Scheduler) -> str:
                     "y": str(y + 3),
                     "width": str(max(x_of(stop) - x_of(started), 1.0)),
                     "height": "16",
-                    "rx": "0" if job._is_scheduler else "3",
+                    "rx": "0" if isinstance(job, Scheduler) else "3",
                     "fill": OUTCOME_COLOURS.get(outcome, "#ffffff"),
                     "stroke": _BAR_STROKE.get(outcome, "#616161"),
                     "stroke-width": "2" if job.critical else "0.75",
@@ -249,3 +254,18 @@ def timeline_svg(scheduler: Scheduler) -> str:
     entry = ET.SubElement(legend, "text", {"x": str(x + 18), "y": str(legend_y)})
     entry.text = "waiting for a window slot"
     return ET.tostring(svg, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def export_timeline_svg(scheduler: Scheduler, path: str | os.PathLike[str]) -> Path:
+    """Write the Gantt chart of :func:`timeline_svg` as an SVG file.
+
+    Returns:
+        The path written, as a :class:`~pathlib.Path`.
+
+    Raises:
+        JobDefinitionError: ``path`` is not a str or path-like.
+        InvalidOptionError: ``path`` is empty.
+    """
+    target = checked_path("export_timeline_svg", path)
+    target.write_text(timeline_svg(scheduler), encoding="utf-8")
+    return target

@@ -11,11 +11,11 @@ from typing import Any, Self, TypeVar
 import anyio
 import sniffio
 
-from jobgraph._core import _job as _native_job
-from jobgraph._core._job import Requirement, TaskStatusLike, flatten_schedulables
-from jobgraph._core._record import JobState
-from jobgraph._core._scheduler import Scheduler as _NativeScheduler
-from jobgraph._core._sequence import Sequence as _NativeSequence
+import jobgraph as _native_job
+from jobgraph import JobState, TaskStatusLike
+from jobgraph import Scheduler as _NativeScheduler
+from jobgraph import Sequence as _NativeSequence
+from jobgraph.lowlevel import Requirement, flatten_schedulables
 
 __all__ = ["AbstractJob", "Job", "PrintJob", "Sequence", "run_sync"]
 

@@ -8,11 +8,10 @@ from typing import Any, Self
 
 import anyio
 
-from jobgraph._core import _job as _native_job
-from jobgraph._core._exceptions import CriticalJobError, SchedulerTimeoutError
-from jobgraph._core._job import Requirement, TaskStatusLike
-from jobgraph._core._record import JobState
-from jobgraph._core._scheduler import Scheduler as _NativeScheduler
+import jobgraph as _native_job
+from jobgraph import CriticalJobError, JobState, SchedulerTimeoutError, TaskStatusLike, views
+from jobgraph import Scheduler as _NativeScheduler
+from jobgraph.lowlevel import Requirement
 
 from ._jobs import AbstractJob, run_sync
 from ._watch import Watch
@@ -101,7 +100,7 @@ class PureScheduler(_NativeScheduler):
             self.reset()
         self._did_shutdown = False
         if self.check_cycles():
-            self._set_sched_ids()
+            views.number_jobs(self)
         unsubscribe = self._subscribe_feedback()
         if self.verbose or _DEBUG:
             self._feedback(f"entering co_run() with {len(self._jobs)} jobs")
@@ -132,7 +131,7 @@ class PureScheduler(_NativeScheduler):
     def _subscribe_feedback(self) -> Callable[[], None]:
         if not (self.verbose or _DEBUG):
             return lambda: None
-        from jobgraph._core._events import EventKind, JobEvent
+        from jobgraph import EventKind, JobEvent
 
         words = {
             EventKind.SCHEDULED: "STARTING",
@@ -249,7 +248,7 @@ class PureScheduler(_NativeScheduler):
             return "a CRITICAL job has raised an exception"
         return "FINE"
 
-    def _counts(self) -> tuple[int, int, int, int]:
+    def counts(self) -> tuple[int, int, int, int]:
         done = running = 0
         for job in self._jobs:
             if isinstance(job, AbstractJob):

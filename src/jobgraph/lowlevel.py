@@ -1,0 +1,58 @@
+"""The seam for extensions: what a job kind, a view, a service or an executor needs.
+
+Everyday code needs only :mod:`jobgraph`. Code that extends it (a new kind of job such
+as ``jobgraph_ssh.SshJob``, a view, a service pool, the asynciojobs compat layer) also
+uses the names here, and nothing private: the packages ``jobgraph.services``,
+``jobgraph.compat``, ``jobgraph.testing`` and ``jobgraph.views`` are written against
+:mod:`jobgraph`, this module and :mod:`jobgraph.views` only (``tests/test_layers.py``
+checks it).
+
+What is here:
+
+- the building blocks of job kinds: :class:`AbstractJob` (also in :mod:`jobgraph`),
+  :class:`Schedulable` (a job or a sequence), the :data:`Requirement` type, the
+  :class:`TaskStatusLike` protocol of ``task_status``, and :func:`flatten_schedulables` /
+  :func:`jobs_of`, which read a ``requires=``-style argument the way the engine does;
+- option checks that give the engine's errors: :func:`check_duration`;
+- records and events, for views and executors: :class:`JobRecord`, :class:`JobState`,
+  :class:`JobEvent`, :class:`EventKind`, :data:`Subscriber`, and :func:`deliver`, which
+  calls subscribers the way the engine does (a failing subscriber is logged);
+- graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
+- :func:`fixup_module_metadata`, which makes the names a public module re-exports
+  report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
+"""
+
+from ._core._cycles import find_cycle, topological_sort
+from ._core._events import EventKind, JobEvent, Subscriber, deliver
+from ._core._job import (
+    AbstractJob,
+    Requirement,
+    Schedulable,
+    TaskStatusLike,
+    flatten_schedulables,
+    jobs_of,
+)
+from ._core._policy import check_duration
+from ._core._public import fixup_module_metadata
+from ._core._record import JobRecord, JobState
+
+__all__ = [
+    "AbstractJob",
+    "EventKind",
+    "JobEvent",
+    "JobRecord",
+    "JobState",
+    "Requirement",
+    "Schedulable",
+    "Subscriber",
+    "TaskStatusLike",
+    "check_duration",
+    "deliver",
+    "find_cycle",
+    "fixup_module_metadata",
+    "flatten_schedulables",
+    "jobs_of",
+    "topological_sort",
+]
+
+fixup_module_metadata(__name__, globals())

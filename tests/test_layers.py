@@ -1,0 +1,220 @@
+"""Imports flow one way: the engine room, then the seam, then views and outer packages.
+
+The rules, checked on the source (with :mod:`ast`, every ``import`` statement, at module
+level, under ``if TYPE_CHECKING:`` or inside a function):
+
+- the engine room, ``jobgraph._core``, imports nothing of jobgraph outside itself, with
+  one exception: a method may import the public package ``jobgraph.views`` *inside its
+  body* (``from jobgraph import views``), which is how the documented methods
+  ``Scheduler.list()``, ``s.dot_format()``... delegate to their views without the engine
+  depending on them at import time;
+- outer code (``jobgraph.views``, ``jobgraph.services``, ``jobgraph.compat``,
+  ``jobgraph.testing``, and ``jobgraph_ssh``) imports no private module of jobgraph
+  (``jobgraph._core``, ``jobgraph._entry``, another package's ``_x`` module...): only
+  ``jobgraph``, ``jobgraph.lowlevel``, the public packages, and its own private modules.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src"
+
+CORE = "jobgraph._core"
+# packages written against public names only, as a user's extension would be
+OUTER = (
+    "jobgraph.views",
+    "jobgraph.services",
+    "jobgraph.compat",
+    "jobgraph.testing",
+    "jobgraph_ssh",
+)
+# what the core may import inside a function body (a delegate to its views)
+CORE_LAZY_ALLOWED = ("jobgraph.views",)
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def _imports(module: str, source: str, *, is_package: bool) -> list[tuple[str, int, bool]]:
+    """(imported module, line, inside a function) for every import of ``source``.
+
+    ``from a import b`` yields ``a.b`` (b may be a module or a name: both are checked as
+    paths, which is what matters for privacy); relative imports are resolved.
+    """
+    tree = ast.parse(source)
+    found: list[tuple[str, int, bool]] = []
+    package = module if is_package else module.rpartition(".")[0]
+
+    def visit(node: ast.AST, *, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(
+                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+            )
+            if isinstance(child, ast.Import):
+                found.extend((alias.name, child.lineno, in_function) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    parts = package.split(".")
+                    parent = parts[: len(parts) - (child.level - 1)]
+                    base = ".".join(parent + ([base] if base else []))
+                found.extend(
+                    (f"{base}.{alias.name}", child.lineno, in_function) for alias in child.names
+                )
+            visit(child, in_function=inner)
+
+    visit(tree, in_function=False)
+    return found
+
+
+def _private_part(module: str) -> str | None:
+    """The first private package or module of jobgraph in ``module``'s path, or None."""
+    parts = module.split(".")
+    if parts[0] != "jobgraph":
+        return None
+    for index, part in enumerate(parts[1:], 1):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[: index + 1])
+    return None
+
+
+def check_source(module: str, source: str, *, is_package: bool = False) -> list[str]:
+    """The layering violations of one module, as readable lines (empty: none)."""
+    problems: list[str] = []
+    for target, line, in_function in _imports(module, source, is_package=is_package):
+        where = f"{module}:{line} imports {target}"
+        if _within(module, CORE):
+            if not _within(target, "jobgraph") or _within(target, CORE):
+                continue
+            if in_function and target in CORE_LAZY_ALLOWED:
+                continue
+            if target in CORE_LAZY_ALLOWED:
+                problems.append(f"{where} at module level (only inside a function)")
+            else:
+                problems.append(f"{where}: the engine room imports nothing outside it")
+            continue
+        outer = next((p for p in OUTER if _within(module, p)), None)
+        if outer is None:
+            continue
+        private = _private_part(target)
+        if private is not None and not _within(private, outer):
+            problems.append(f"{where}: {private} is private (use jobgraph or jobgraph.lowlevel)")
+    return problems
+
+
+def module_name(path: Path, root: Path) -> tuple[str, bool]:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts.pop()
+    return ".".join(parts), is_package
+
+
+def check_tree(root: Path) -> list[str]:
+    """The layering violations of every module under ``root`` (a ``src`` directory)."""
+    problems: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        module, is_package = module_name(path, root)
+        problems += check_source(module, path.read_text(encoding="utf-8"), is_package=is_package)
+    return problems
+
+
+# -- the tree as it is -----------------------------------------------------------------------
+def test_source_tree_imports_flow_one_way() -> None:
+    assert (SRC / "jobgraph" / "_core").is_dir()
+    assert check_tree(SRC) == []
+
+
+def test_the_checker_sees_the_engine_and_its_outer_packages() -> None:
+    # a checker that finds no module at all would pass vacuously
+    modules = {module_name(path, SRC)[0] for path in SRC.rglob("*.py")}
+    assert "jobgraph._core._run" in modules
+    assert "jobgraph._core._scheduler" in modules
+    for package in OUTER[:-1]:
+        assert package in modules
+    # the one allowed core -> views import is really there (inside the delegates)
+    source = (SRC / "jobgraph" / "_core" / "_scheduler.py").read_text(encoding="utf-8")
+    lazy = [
+        target
+        for target, _, in_function in _imports(
+            "jobgraph._core._scheduler", source, is_package=False
+        )
+        if in_function and target == "jobgraph.views"
+    ]
+    assert lazy
+
+
+# -- planted wrong-way imports -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("jobgraph._core._job", "from jobgraph.views import list_text\n"),
+        ("jobgraph._core._job", "import jobgraph.services\n"),
+        ("jobgraph._core._job", "from jobgraph.compat.asynciojobs import Job\n"),
+        ("jobgraph._core._job", "from jobgraph.testing import run_graph\n"),
+        ("jobgraph._core._job", "from jobgraph import lowlevel\n"),
+        ("jobgraph._core._job", "from ..views import _listing\n"),
+        (
+            "jobgraph._core._job",
+            "import typing\nif typing.TYPE_CHECKING:\n    from jobgraph.views import x\n",
+        ),
+        # inside a function, only the public views package
+        ("jobgraph._core._job", "def f():\n    from jobgraph.views._listing import list_text\n"),
+        ("jobgraph._core._job", "def f():\n    import jobgraph.services\n"),
+        ("jobgraph.services._pool", "from jobgraph._core._job import AbstractJob\n"),
+        ("jobgraph.services._pool", "from jobgraph._core import _policy\n"),
+        ("jobgraph.services._pool", "from jobgraph import _core\n"),
+        ("jobgraph.services._pool", "def f():\n    from jobgraph._entry import run\n"),
+        ("jobgraph.compat.asynciojobs._jobs", "from ..._core._job import AbstractJob\n"),
+        ("jobgraph.testing._kind", "import jobgraph._core._scheduler\n"),
+        ("jobgraph.testing._kind", "from jobgraph.services._pool import ServicePool\n"),
+        ("jobgraph.views._dot", "from jobgraph._core._record import JobState\n"),
+        ("jobgraph_ssh._job", "from jobgraph._core._job import AbstractJob\n"),
+    ],
+)
+def test_checker_catches_a_wrong_way_import(module: str, source: str) -> None:
+    problems = check_source(module, source)
+    assert len(problems) == 1
+    assert module in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("module", "source"),
+    [
+        ("jobgraph._core._scheduler", "def f():\n    from jobgraph import views\n"),
+        ("jobgraph._core._scheduler", "from ._job import AbstractJob\nimport anyio\n"),
+        ("jobgraph.services._pool", "from jobgraph import Job\nfrom jobgraph.lowlevel import x\n"),
+        ("jobgraph.services._pool", "from ._service import Service\n"),
+        ("jobgraph.testing", "from jobgraph.testing._runner import run_graph\n"),
+        ("jobgraph.compat.asynciojobs._jobs", "from jobgraph import views\n"),
+        ("jobgraph.views._dot", "from ._listing import number_jobs\n"),
+        ("jobgraph_ssh._job", "from jobgraph.lowlevel import AbstractJob\n"),
+    ],
+)
+def test_checker_lets_the_right_way_through(module: str, source: str) -> None:
+    assert check_source(module, source) == []
+
+
+def test_checker_catches_a_planted_module_on_disk(tmp_path: Path) -> None:
+    package = tmp_path / "jobgraph"
+    for name in ("_core", "services"):
+        (package / name).mkdir(parents=True)
+        (package / name / "__init__.py").write_text('"""x"""\n', encoding="utf-8")
+    (package / "__init__.py").write_text("from ._core._job import AbstractJob\n", encoding="utf-8")
+    (package / "_core" / "_job.py").write_text("class AbstractJob: ...\n", encoding="utf-8")
+    assert check_tree(tmp_path) == []
+    (package / "services" / "_bad.py").write_text(
+        "from jobgraph._core._job import AbstractJob\n", encoding="utf-8"
+    )
+    (package / "_core" / "_bad.py").write_text(
+        "from jobgraph.services import _bad\n", encoding="utf-8"
+    )
+    problems = check_tree(tmp_path)
+    assert len(problems) == 2
+    assert any(p.startswith("jobgraph.services._bad:1 ") for p in problems)
+    assert any(p.startswith("jobgraph._core._bad:1 ") for p in problems)
