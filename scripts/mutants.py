@@ -3,10 +3,11 @@
     python scripts/mutants.py [--only NAME ...] [--list] [-- PYTEST ARGS]
 
 Each mutant replaces one exact piece of source text (found anywhere under
-``src/jobgraph``, so it survives files moving) with a buggy one, runs pytest with the
-given arguments (default: the whole suite, ``-x -q``) and puts the file back, whatever
-happens. A mutant is *killed* when pytest fails, *survives* when it passes. The file is
-restored before the next mutant; the script refuses to start on a dirty ``src/``.
+``src/jobgraph``, so it survives files moving) with a buggy one in a temporary copy of
+``src/``, and runs pytest with the given arguments (default: the whole suite, ``-x
+-q``) with that copy first on ``PYTHONPATH``. The worktree itself is never modified, so
+several runs may go on at once and no planted bug can be committed by mistake. A
+mutant is *killed* when pytest fails, *survives* when it passes.
 
 To see what the suite caught before a test file existed, pass ``--ignore`` to pytest:
 ``python scripts/mutants.py -- tests/core --ignore tests/core/test_mutants.py``.
@@ -16,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,6 +242,37 @@ MUTANTS = [
         "    for job in scheduler.topological_order():\n",
         "    for job in scheduler._jobs:\n",
     ),
+    # -- services (the fuzz tests of tests/harness/test_fuzz_services.py)
+    Mutant(
+        "expose-any-policy",
+        "expose() accepts anything as a policy",
+        "    if not isinstance(policy, Policy):\n",
+        "    if False:\n",
+    ),
+    Mutant(
+        "arg-spec-any-type",
+        "arg_spec() accepts anything as a type",
+        "        if not _is_type_spec(wanted):\n",
+        "        if False:\n",
+    ),
+    Mutant(
+        "pool-any-service",
+        "a pool accepts anything as a service",
+        "        if not isinstance(service, Service):\n",
+        "        if False:\n",
+    ),
+    Mutant(
+        "allow-callers-where-ignored",
+        "AllowCallers allows every caller once it has a predicate",
+        "return self.where is not None and bool(self.where(caller))",
+        "return self.where is not None",
+    ),
+    Mutant(
+        "allow-callers-any-name",
+        "AllowCallers allows every caller once it names one",
+        "if caller.name in self.names or (caller.host",
+        "if self.names or (caller.host",
+    ),
 ]
 
 
@@ -256,11 +290,14 @@ def locate(mutant: Mutant) -> Path:
 def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
     path = locate(mutant)
     original = path.read_text(encoding="utf-8")
-    path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
     started = time.monotonic()
-    try:
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        result = subprocess.run(
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutant.name}-") as scratch:
+        copy = Path(scratch) / "src"
+        shutil.copytree(ROOT / "src", copy, ignore=shutil.ignore_patterns("__pycache__"))
+        planted = copy / path.relative_to(ROOT / "src")
+        planted.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+        result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_args],
             cwd=ROOT,
             env=env,
@@ -268,8 +305,6 @@ def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
             text=True,
             check=False,
         )
-    finally:
-        path.write_text(original, encoding="utf-8")
     verdict = {0: "SURVIVED", 1: "killed"}.get(result.returncode, f"error {result.returncode}")
     if result.returncode == 1:
         failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
@@ -289,16 +324,14 @@ def main() -> None:
     chosen = [m for m in MUTANTS if options.only is None or m.name in options.only]
     if options.list:
         for mutant in chosen:
-            print(f"{mutant.name:28} {locate(mutant).relative_to(ROOT)}: {mutant.what}")
+            sys.stdout.write(
+                f"{mutant.name:28} {locate(mutant).relative_to(ROOT)}: {mutant.what}\n"
+            )
         return
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "src"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout
-    if dirty:
-        raise SystemExit("src/ has uncommitted changes: commit or stash them first")
     for mutant in chosen:
         verdict, seconds = run(mutant, options.pytest_args)
-        print(f"{mutant.name:28} {verdict}  ({seconds:.0f}s)", flush=True)
+        sys.stdout.write(f"{mutant.name:28} {verdict}  ({seconds:.0f}s)\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

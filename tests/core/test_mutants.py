@@ -342,7 +342,9 @@ async def test_retry_delays_are_capped_and_never_decrease(mock_clock: bool) -> N
     job = jg.Job(always, retry=policy, critical=False)
     scheduler = jg.Scheduler(job)
     delays: list[float] = []
-    scheduler.subscribe(lambda e: delays.append(e.delay) if e.kind is jg.EventKind.RETRYING else None)
+    scheduler.subscribe(
+        lambda e: delays.append(e.delay) if e.kind is jg.EventKind.RETRYING else None
+    )
     assert await scheduler.run()
     assert delays == pytest.approx([0.01, 0.03, 0.05, 0.05])
     gaps = [b - a for a, b in itertools.pairwise(calls)]
@@ -421,9 +423,7 @@ async def test_records_of_a_run_are_complete_and_ordered() -> None:
         assert record.scheduled_at <= record.started_at < record.ended_at
     assert ok.record.outcome == "ok" and bad.record.outcome == "failed"
     assert skip.record.outcome == "skipped" and skip.record.ended_at is not None
-    by_job = {
-        job: [e.kind for e in events if e.job is job] for job in (ok, bad, skip, scheduler)
-    }
+    by_job = {job: [e.kind for e in events if e.job is job] for job in (ok, bad, skip, scheduler)}
     assert by_job[ok] == [jg.EventKind.SCHEDULED, jg.EventKind.STARTED, jg.EventKind.FINISHED]
     assert by_job[bad] == [jg.EventKind.SCHEDULED, jg.EventKind.STARTED, jg.EventKind.FAILED]
     assert by_job[skip] == [jg.EventKind.SKIPPED]
