@@ -5,9 +5,11 @@
 Each mutant replaces one exact piece of source text (found anywhere under
 ``src/jobgraph``, so it survives files moving) with a buggy one in a temporary copy of
 ``src/``, and runs pytest with the given arguments (default: the whole suite, ``-x
--q``) with that copy first on ``PYTHONPATH``. The worktree itself is never modified, so
-several runs may go on at once and no planted bug can be committed by mistake. A
-mutant is *killed* when pytest fails, *survives* when it passes.
+-q``) with that copy first on ``PYTHONPATH``, from a scratch directory (so with a
+fresh hypothesis database: no failing example remembered from an earlier run). The
+worktree itself is never modified, so several runs may go on at once and no planted
+bug can be committed by mistake. A mutant is *killed* when pytest fails, *survives*
+when it passes.
 
 To see what the suite caught before a test file existed, pass ``--ignore`` to pytest:
 ``python scripts/mutants.py -- tests/core --ignore tests/core/test_mutants.py``.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -287,6 +290,17 @@ def locate(mutant: Mutant) -> Path:
     return found[0]
 
 
+def absolute(pytest_args: list[str]) -> list[str]:
+    """The arguments, with paths of the repository made absolute (pytest runs elsewhere)."""
+    made = []
+    for arg in pytest_args or ["tests"]:
+        option, equal, value = arg.rpartition("=") if arg.startswith("--") else ("", "", arg)
+        if (ROOT / value.split("::")[0]).exists() and not value.startswith("-"):
+            value = str(ROOT / value)
+        made.append(option + equal + value)
+    return made
+
+
 def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
     path = locate(mutant)
     original = path.read_text(encoding="utf-8")
@@ -297,9 +311,10 @@ def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
         planted = copy / path.relative_to(ROOT / "src")
         planted.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+        config = ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
         result = subprocess.run(  # noqa: S603 - our own interpreter and arguments
-            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *pytest_args],
-            cwd=ROOT,
+            [sys.executable, "-m", "pytest", "-x", "-q", *config, *absolute(pytest_args)],
+            cwd=scratch,  # a fresh hypothesis database: no example remembered from other runs
             env=env,
             capture_output=True,
             text=True,
@@ -309,7 +324,9 @@ def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
     if result.returncode == 1:
         failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
         if failed:
-            verdict += f" by {failed[0].removeprefix('FAILED ').split(' - ')[0]}"
+            test = failed[0].removeprefix("FAILED ").split(" - ")[0]
+            test = re.sub(r"^(\.\./)*", "", test).removeprefix(ROOT.as_posix().lstrip("/") + "/")
+            verdict += f" by {test}"
     elif result.returncode != 0:
         verdict += ": " + (result.stdout + result.stderr).strip().splitlines()[-1]
     return verdict, time.monotonic() - started
