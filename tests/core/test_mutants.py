@@ -274,7 +274,7 @@ async def test_ready_comes_after_started_and_before_dependents_are_scheduled() -
     assert kinds.index((jg.EventKind.STARTED, srv)) < kinds.index((jg.EventKind.READY, srv))
     assert kinds.index((jg.EventKind.READY, srv)) < kinds.index((jg.EventKind.SCHEDULED, client))
     assert srv.started_at is not None and client.started_at is not None
-    assert client.started_at - srv.started_at >= 0.05 - 1e-6
+    assert client.started_at - srv.started_at >= 0.05 - 1e-4
 
 
 @pytest.mark.timing
@@ -324,7 +324,7 @@ async def test_retry_makes_exactly_its_attempts_and_waits_each_backoff(mock_cloc
     assert [e.delay for e in retries] == pytest.approx([0.02, 0.04, 0.08])
     gaps = [b - a for a, b in itertools.pairwise(calls)]
     # the lower bound holds on every clock: the job waited at least each backoff
-    assert all(gap >= delay - 1e-6 for gap, delay in zip(gaps, [0.02, 0.04, 0.08], strict=True))
+    assert all(gap >= delay - 1e-4 for gap, delay in zip(gaps, [0.02, 0.04, 0.08], strict=True))
     if mock_clock:
         assert gaps == pytest.approx([0.02, 0.04, 0.08])
 
@@ -348,7 +348,7 @@ async def test_retry_delays_are_capped_and_never_decrease(mock_clock: bool) -> N
     assert await scheduler.run()
     assert delays == pytest.approx([0.01, 0.03, 0.05, 0.05])
     gaps = [b - a for a, b in itertools.pairwise(calls)]
-    assert all(gap >= delay - 1e-6 for gap, delay in zip(gaps, delays, strict=True))
+    assert all(gap >= delay - 1e-4 for gap, delay in zip(gaps, delays, strict=True))
     if mock_clock:
         assert gaps == pytest.approx(delays)
 
@@ -387,7 +387,7 @@ async def test_each_attempt_gets_the_whole_timeout(mock_clock: bool) -> None:
     assert len(starts) == 3 and job.attempts == 3
     assert isinstance(job.exception, jg.JobTimeoutError)
     assert job.ended_at is not None and job.started_at is not None
-    assert job.ended_at - job.started_at >= 3 * 0.05 - 1e-6
+    assert job.ended_at - job.started_at >= 3 * 0.05 - 1e-4
     if mock_clock:
         assert job.ended_at - job.started_at == pytest.approx(0.15)
 
