@@ -297,8 +297,10 @@ async def test_retry_until_success_with_exponential_backoff(mock_clock: bool) ->
     retries = [e for e in events if e.kind is jg.EventKind.RETRYING]
     assert [e.delay for e in retries] == pytest.approx([0.1, 0.2, 0.4])
     assert [e.attempt for e in retries] == [1, 2, 3]
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    # on every clock each attempt waited at least its backoff; on the mock one, exactly
+    assert all(gap >= delay - 1e-4 for gap, delay in zip(gaps, [0.1, 0.2, 0.4], strict=True))
     if mock_clock:
-        gaps = [b - a for a, b in itertools.pairwise(calls)]
         assert gaps == pytest.approx([0.1, 0.2, 0.4])
 
 

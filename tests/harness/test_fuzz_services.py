@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobgraph.services import (
+    AccessDeniedError,
     AllowAny,
     AllowCallers,
     Caller,
@@ -48,7 +49,8 @@ def test_pool_options_refuse_garbage_by_name(option: str, name: str, value: Any)
 
 @given(value=garbage)
 def test_pool_refuses_what_is_not_a_service(value: Any) -> None:
-    refused_naming(lambda: ServicePool([value]), "Service")
+    accepted, _ = refused_naming(lambda: ServicePool([value]), "Service")
+    assert not accepted, f"ServicePool accepted {value!r} as a service"
 
 
 @given(name=garbage, host=garbage)
@@ -62,19 +64,79 @@ def test_caller_refuses_garbage_by_name(name: Any, host: Any) -> None:
         assert (caller.name, caller.host) == (name, host)
 
 
+def verdict(policy: AllowCallers, caller: Caller) -> bool | None:
+    """Whether a pool whose ``Adder.add`` has ``policy`` lets ``caller`` add: True if
+    the call went through, False if it was denied; None if it failed otherwise."""
+    exposed = expose(policy)
+
+    class Guarded(Service):
+        @exposed
+        async def add(self, a: int, b: int = 1) -> int:
+            await anyio.lowlevel.checkpoint()
+            return a + b
+
+    pool = ServicePool([Guarded(name="Adder")], stop_timeout=1.0)
+
+    async def main() -> bool | None:
+        async with pool:
+            with anyio.fail_after(5):
+                try:
+                    return bool(await pool.call("Adder", "add", {"a": 1}, caller=caller) == 2)
+                except AccessDeniedError:
+                    return False
+                except REFUSED:
+                    return None
+
+    return anyio.run(main, backend="trio")
+
+
+def expected_verdict(option: str, value: Any, caller: Caller) -> bool:
+    """What AllowCallers(**{option: value}) says of ``caller``, worked out directly."""
+    if option == "names":
+        return caller.name in set(value)
+    if option == "hosts":
+        return caller.host in set(value)
+    try:
+        return bool(value(caller))
+    except Exception:  # a predicate that raises denies the call
+        return False
+
+
 @pytest.mark.parametrize("option", ["names", "hosts", "where"])
-@given(value=garbage)
-def test_allow_callers_refuses_garbage_by_name(option: str, value: Any) -> None:
+@given(value=garbage, name=st.sampled_from(["a", "bc", "x"]), host=st.sampled_from(["a", "h"]))
+def test_allow_callers_refuses_garbage_by_name(
+    option: str, value: Any, name: str, host: str
+) -> None:
     accepted, policy = refused_naming(lambda: AllowCallers(**{option: value}), option)
-    if accepted:  # whatever was accepted describes itself and judges callers
-        assert isinstance(policy.describe(), str)
+    if not accepted:
+        return
+    # whatever was accepted describes itself and judges callers as it says
+    assert isinstance(policy.describe(), str)
+    caller = Caller(name, host)
+    assert verdict(policy, caller) is expected_verdict(option, value, caller), (
+        f"AllowCallers({option}={value!r}) judged {caller} wrongly"
+    )
+
+
+def test_allow_callers_judges_as_documented() -> None:
+    """The cases the fuzzing above may not draw: allowed by name, host or predicate."""
+    alice, bob = Caller("alice", "h1"), Caller("bob", "h2")
+    assert verdict(AllowCallers(["alice"]), alice) is True
+    assert verdict(AllowCallers(["alice"]), bob) is False
+    assert verdict(AllowCallers(hosts={"h2"}), bob) is True
+    assert verdict(AllowCallers(hosts={"h2"}), alice) is False
+    assert verdict(AllowCallers(where=lambda c: c.name == "bob"), bob) is True
+    assert verdict(AllowCallers(where=lambda c: c.name == "bob"), alice) is False
+    assert verdict(AllowCallers(), alice) is False
 
 
 @given(value=garbage)
 def test_expose_and_arg_spec_refuse_garbage(value: Any) -> None:
-    refused_naming(lambda: expose(value), "Policy")
+    accepted, _ = refused_naming(lambda: expose(value), "Policy")
+    assert not accepted, f"expose() accepted {value!r} as a policy"
     if not isinstance(value, type):
-        refused_naming(lambda: arg_spec(x=value), "'x'")
+        accepted, _ = refused_naming(lambda: arg_spec(x=value), "'x'")
+        assert not accepted, f"arg_spec() accepted {value!r} as a type"
 
 
 def refusal(call: Any) -> str | None:

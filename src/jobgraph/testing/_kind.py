@@ -98,6 +98,16 @@ def check_job_kind(
     return report
 
 
+def _ending(job: AbstractJob) -> str:
+    """How a job ended, in words: ``ok (it returned -1)``, ``failed (KeyError('x'))``."""
+    record = job.record
+    if record.outcome == "ok":
+        return f"ok (it returned {record.result!r})"
+    if record.outcome == "failed":
+        return f"failed ({record.exception!r})"
+    return record.outcome
+
+
 class _PurposeError(Exception):
     """What the harness's own failing jobs raise."""
 
@@ -208,7 +218,7 @@ class _KindChecker:
             self.violation(
                 backend,
                 f"it is not re-runnable: the first run ended {first}, the one after "
-                f"reset() {job.record.outcome} ({job.exception!r})",
+                f"reset() {_ending(job)}",
             )
         with anyio.move_on_after(self.shutdown_timeout + 1) as guard:
             try:
@@ -283,8 +293,7 @@ class _KindChecker:
             self.violation(
                 backend,
                 f"it ran {duration:.3f}s with timeout={self.probe:g} and ended "
-                f"{record.outcome} ({record.exception!r}), not with a "
-                + " or ".join(kind.__name__ for kind in expected),
+                f"{_ending(job)}, not with a " + " or ".join(kind.__name__ for kind in expected),
             )
         elif duration - self.probe > self.shutdown_timeout:
             self.violation(
