@@ -17,7 +17,10 @@ Runners:
 * ``floor-asyncio`` / ``floor-trio``: a minimal hand-written anyio DAG runner, one task per job
   that awaits one ``anyio.Event`` per requirement, runs the no-op and sets its own event (the
   ``window`` shape adds an ``anyio.CapacityLimiter(10)``): the cost of anyio itself;
-* ``asynciojobs``: the original library (asyncio only), when it is importable.
+* ``asynciojobs``: the original library (asyncio only), when it is importable;
+* ``compat-asyncio`` / ``compat-trio``: the drop-in ``jobgraph.compat.asynciojobs``, its jobs
+  built from coroutine objects as asynciojobs users do; ``scheduler.run()`` (asyncio), or
+  ``await scheduler.co_run()`` under ``trio.run``.
 """
 
 from __future__ import annotations
@@ -44,7 +47,15 @@ from typing import Any
 
 SHAPES = ("flat", "chain", "dag", "window")
 # also the order of the rows in the tables, whatever the order given on the command line
-RUNNERS = ("floor-asyncio", "jobgraph-asyncio", "asynciojobs", "floor-trio", "jobgraph-trio")
+RUNNERS = (
+    "floor-asyncio",
+    "jobgraph-asyncio",
+    "compat-asyncio",
+    "asynciojobs",
+    "floor-trio",
+    "jobgraph-trio",
+    "compat-trio",
+)
 DEFAULT_SIZES = (1000, 2000, 10000, 20000, 50000, 100000)
 QUICK_SIZES = (1000, 2000, 10000, 20000)
 WINDOW = 10  # jobs_window of the "window" shape
@@ -56,10 +67,14 @@ FLOOR_OF = {
     "jobgraph-asyncio": "floor-asyncio",
     "jobgraph-trio": "floor-trio",
     "asynciojobs": "floor-asyncio",
+    "compat-asyncio": "floor-asyncio",
+    "compat-trio": "floor-trio",
     "floor-asyncio": "floor-asyncio",
     "floor-trio": "floor-trio",
 }
 JOBGRAPH_RUNNERS = ("jobgraph-asyncio", "jobgraph-trio")
+# the drop-in and the native runner it is compared with (same backend)
+NATIVE_OF = {"compat-asyncio": "jobgraph-asyncio", "compat-trio": "jobgraph-trio"}
 RESULT_TAG = "BENCH-RESULT "
 
 # a graph spec: for each job (in topological order), the indices of the jobs it requires
@@ -179,6 +194,24 @@ def build_asynciojobs(spec: Spec, window: int | None) -> Run:
     return run
 
 
+def build_compat(spec: Spec, window: int | None, backend: str) -> Run:
+    from jobgraph.compat.asynciojobs import Job, Scheduler
+
+    jobs: list[Any] = []
+    for reqs in spec:
+        jobs.append(Job(noop(), required=[jobs[r] for r in reqs] if reqs else None))
+    scheduler = Scheduler(*jobs, jobs_window=window)
+    if backend == "asyncio":
+        return scheduler.run
+
+    def run() -> bool:
+        import trio
+
+        return bool(trio.run(scheduler.co_run))
+
+    return run
+
+
 def build(runner: str, spec: Spec, window: int | None) -> Run:
     if runner == "jobgraph-asyncio":
         return build_jobgraph(spec, window, "asyncio")
@@ -190,6 +223,10 @@ def build(runner: str, spec: Spec, window: int | None) -> Run:
         return build_floor(spec, window, "trio")
     if runner == "asynciojobs":
         return build_asynciojobs(spec, window)
+    if runner == "compat-asyncio":
+        return build_compat(spec, window, "asyncio")
+    if runner == "compat-trio":
+        return build_compat(spec, window, "trio")
     raise ValueError(f"unknown runner {runner!r}")
 
 
@@ -203,7 +240,9 @@ def preload(runner: str) -> None:
     else:
         import asyncio  # noqa: F401
     if runner.startswith("jobgraph"):
-        import jobgraph  # noqa: F401
+        importlib.import_module("jobgraph")
+    elif runner.startswith("compat"):
+        importlib.import_module("jobgraph.compat.asynciojobs")
     elif runner == "asynciojobs":
         import asynciojobs  # noqa: F401
 
@@ -297,6 +336,12 @@ class Cell:
         return None if self.build_s is None else self.build_s / self.n * 1e6
 
     @property
+    def total_us(self) -> float | None:
+        if self.run_us is None or self.build_us is None:
+            return None
+        return self.run_us + self.build_us
+
+    @property
     def peak_kib_per_job(self) -> float | None:
         return None if self.peak_kib is None else self.peak_kib / self.n
 
@@ -387,10 +432,15 @@ def _lookup(cells: Sequence[Cell]) -> dict[tuple[str, int, str], Cell]:
     return {(c.shape, c.n, c.runner): c for c in cells}
 
 
-def _ratio(a: Cell | None, b: Cell | None) -> float | None:
+def _ratio(a: Cell | None, b: Cell | None, *, total: bool = False) -> float | None:
+    """The run-time ratio a/b; with ``total``, that of build + run."""
     if a is None or b is None or a.run_s is None or b.run_s is None or b.run_s == 0:
         return None
-    return a.run_s / b.run_s
+    if not total:
+        return a.run_s / b.run_s
+    if a.build_s is None or b.build_s is None:
+        return None
+    return (a.run_s + a.build_s) / (b.run_s + b.build_s)
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -418,7 +468,15 @@ def report_tables(
     cells: Sequence[Cell], shapes: Sequence[str], sizes: Sequence[int], runners: Sequence[str]
 ) -> None:
     by_key = _lookup(cells)
-    header = ["N", "runner", "run µs/job", "vs floor", "build µs/job", "peak KiB/job"]
+    header = [
+        "N",
+        "runner",
+        "run µs/job",
+        "vs floor",
+        "build µs/job",
+        "build+run µs/job",
+        "peak KiB/job",
+    ]
     for shape in shapes:
         window = f" (jobs_window={WINDOW})" if shape == "window" else ""
         print(f"\n=== shape: {shape}{window}")
@@ -427,7 +485,7 @@ def report_tables(
             for runner in runners:
                 cell = by_key[(shape, n, runner)]
                 if cell.status != "ok":
-                    rows.append([str(n), runner, cell.status, "", "", ""])
+                    rows.append([str(n), runner, cell.status, "", "", "", ""])
                     continue
                 floor = by_key.get((shape, n, FLOOR_OF[runner]))
                 ratio = _ratio(cell, floor)
@@ -438,6 +496,7 @@ def report_tables(
                         _fmt(cell.run_us, ".2f"),
                         "" if runner.startswith("floor") else _fmt(ratio, ".2f") + "x",
                         _fmt(cell.build_us, ".2f"),
+                        _fmt(cell.total_us, ".2f"),
                         _fmt(cell.peak_kib_per_job, ".3f"),
                     ]
                 )
@@ -484,8 +543,10 @@ def _worst(
     other: str,
     sizes: Sequence[int],
     timed_out_counts_as_slow: bool,
+    total: bool = False,
 ) -> tuple[str, float | None, int | None]:
-    """The worst run-time ratio runner/other over sizes: (note, ratio, n)."""
+    """The worst run-time (with ``total``: build + run) ratio runner/other over sizes:
+    (note, ratio, n)."""
     by_key = _lookup(cells)
     worst: tuple[float, int] | None = None
     notes: list[str] = []
@@ -498,7 +559,7 @@ def _worst(
         if b.status in ("timeout", "skipped") and timed_out_counts_as_slow:
             notes.append(f"{other} {b.status} at N={n}")
             continue
-        ratio = _ratio(a, b)
+        ratio = _ratio(a, b, total=total)
         if ratio is None:
             continue
         if worst is None or ratio > worst[0]:
@@ -528,6 +589,7 @@ def report_targets(
         limit: float,
         sizes_: Sequence[int],
         strict: bool,
+        total: bool = False,
     ) -> None:
         if runner not in runners or other not in runners:
             verdict(name, passed=None, detail=f"{runner} or {other} not run")
@@ -535,7 +597,9 @@ def report_targets(
         if not sizes_:
             verdict(name, passed=None, detail="no size in range")
             return
-        note, ratio, n = _worst(cells, shape, runner, other, sizes_, other == "asynciojobs")
+        note, ratio, n = _worst(
+            cells, shape, runner, other, sizes_, other == "asynciojobs", total=total
+        )
         if ratio is None:
             verdict(name, passed=bool(note) or None, detail=note or "no data")
             return
@@ -579,6 +643,30 @@ def report_targets(
                 sizes,
                 strict=False,
             )
+    # the drop-in: build + run, since its users pay for both
+    for runner, native in NATIVE_OF.items():
+        for shape in shapes:
+            compare(
+                f"{runner} ≤ 1.3x {native} on {shape} (build + run)",
+                shape,
+                runner,
+                native,
+                1.3,
+                sizes,
+                strict=False,
+                total=True,
+            )
+    for shape in shapes:
+        compare(
+            f"compat-asyncio faster than asynciojobs on {shape} (build + run)",
+            shape,
+            "compat-asyncio",
+            "asynciojobs",
+            1.0,
+            sizes,
+            strict=True,
+            total=True,
+        )
     by_key = _lookup(cells)
     for runner in JOBGRAPH_RUNNERS:
         for shape in shapes:
