@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, KeysView
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import anyio
 import sniffio
@@ -150,7 +150,17 @@ class AbstractJob(_native_job.AbstractJob):
             for job in item._tail_jobs()
             if job is not self
         ]
-        return super().requires(jobs, remove=remove)
+        mine = self._requires
+        if not remove:
+            for job in jobs:
+                mine[job] = None
+            return self
+        for job in jobs:  # all checked before any is dropped: a refused call changes nothing
+            if job not in mine:
+                raise KeyError(f"job {self.label!r} does not require {job.label!r}")
+        for job in jobs:
+            mine.pop(job, None)
+        return self
 
     @property
     def required(self) -> KeysView[_native_job.AbstractJob]:
@@ -233,6 +243,19 @@ class Job(AbstractJob):
         self.corun = corun
         self.coshutdown = coshutdown
         super().__init__(*args, **kwds)
+
+    # whether co_run() is Job's own: the engine then awaits the coroutine directly
+    _plain_co_run: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_co_run = cls.co_run is Job.co_run
+
+    async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
+        del status, run
+        if self._plain_co_run:
+            return await self.corun
+        return await self.co_run()
 
     def text_label(self) -> str:
         name = getattr(self.corun, "__name__", None)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+from collections import deque
 from collections.abc import Callable, Iterator, KeysView
 from typing import Any, Self
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 
 from jobgraph import _job as _native_job
-from jobgraph._exceptions import CriticalJobError, SchedulerTimeoutError
+from jobgraph._exceptions import CriticalJobError, CycleError, SchedulerTimeoutError
 from jobgraph._job import Requirement, TaskStatusLike
 from jobgraph._run import JobState
 from jobgraph._scheduler import Scheduler as _NativeScheduler
@@ -22,6 +27,8 @@ __all__ = ["PureScheduler", "Scheduler", "set_debug"]
 logger = logging.getLogger("jobgraph.compat.asynciojobs")
 
 _DEBUG = False
+_STARTED = frozenset((JobState.RUNNING, JobState.DONE))
+_STREAK = 256  # co_shutdown() calls a worker makes back to back before it lets others run
 
 
 def set_debug(debug: bool) -> None:
@@ -100,7 +107,7 @@ class PureScheduler(_NativeScheduler):
         if self._record.state is not JobState.IDLE:
             self.reset()
         self._did_shutdown = False
-        if self.check_cycles():
+        with contextlib.suppress(CycleError):  # the run raises it, naming the cycle
             self._set_sched_ids()
         unsubscribe = self._subscribe_feedback()
         if self.verbose or _DEBUG:
@@ -175,19 +182,35 @@ class PureScheduler(_NativeScheduler):
         if self._jobs and (self.verbose or _DEBUG):
             self._feedback("scheduler is shutting down...")
 
-        async def one(job: Any) -> None:
-            nonlocal fine
-            try:
-                await job.co_shutdown()
-            except Exception:
-                logger.exception("co_shutdown() of job %r failed", job.label)
-                fine = False
+        # The jobs' co_shutdown() run concurrently, yet without a task per job (most
+        # return at once): as the engine does with jobs, a worker about to call one
+        # starts a spare worker if jobs remain, so one that blocks hands the rest over.
+        queue = deque(job for job in self._jobs if hasattr(job, "co_shutdown"))
+        spare = 0
+
+        async def worker(tg: anyio.abc.TaskGroup, *, started: bool) -> None:
+            nonlocal fine, spare
+            if started:
+                spare -= 1
+            streak = 0
+            while queue:
+                job = queue.popleft()
+                if queue and not spare:
+                    spare += 1
+                    tg.start_soon(functools.partial(worker, tg, started=True))
+                try:
+                    await job.co_shutdown()
+                except Exception:
+                    logger.exception("co_shutdown() of job %r failed", job.label)
+                    fine = False
+                streak += 1
+                if streak == _STREAK:  # jobs that never block: let others run now and then
+                    streak = 0
+                    await anyio.lowlevel.checkpoint()
 
         with anyio.move_on_after(self.shutdown_timeout) as scope:
             async with anyio.create_task_group() as tg:
-                for job in self._jobs:
-                    if hasattr(job, "co_shutdown"):
-                        tg.start_soon(one, job)
+                await worker(tg, started=False)
         self._shutdown_outcome = fine and not scope.cancelled_caught
         return self._shutdown_outcome
 
@@ -201,6 +224,17 @@ class PureScheduler(_NativeScheduler):
         here in O(edges + jobs log jobs). Raises
         :class:`~jobgraph.CycleError` (a ``ValueError``) if the jobs form a cycle.
         """
+        jobs = self._jobs
+        taken: set[Any] = set()
+        for job in jobs:
+            for required in job._requires:
+                if required not in taken and required in jobs:
+                    return self._scanned_order()
+            taken.add(job)
+        # every job comes after its requirements: the first scan takes them all
+        return iter(tuple(jobs))
+
+    def _scanned_order(self) -> Iterator[Any]:
         # the scan in which a job is taken: after those of its requirements, and one
         # scan later for a requirement that comes after it in insertion order
         position = {job: index for index, job in enumerate(self._jobs)}
@@ -302,7 +336,7 @@ class PureScheduler(_NativeScheduler):
 
     def _jobs_not_started(self) -> Iterator[AbstractJob]:
         for job in self.iterate_jobs():
-            if isinstance(job, AbstractJob) and not job.is_running():
+            if job._record.state not in _STARTED and isinstance(job, AbstractJob):
                 yield job
 
     def iterate_jobs(self, scan_schedulers: bool = False) -> Iterator[Any]:
