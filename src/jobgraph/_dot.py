@@ -76,10 +76,10 @@ def _attributes(style: dict[str, Any]) -> str:
 
 
 def _has_run(job: AbstractJob) -> bool:
-    if job.record.state is not JobState.IDLE:
+    if job._record.state is not JobState.IDLE:
         return True
-    owner = job.scheduler
-    return owner is not None and owner.record.state is not JobState.IDLE
+    owner = job._owner() if job._owner is not None else None  # not .scheduler: subclasses own it
+    return owner is not None and owner._record.state is not JobState.IDLE
 
 
 def job_dot_style(job: AbstractJob) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def job_dot_style(job: AbstractJob) -> dict[str, Any]:
     else:
         attributes["penwidth"] = "0.5"
     if _has_run(job):
-        outcome = job.record.outcome
+        outcome = job._record.outcome
         style.append("filled")
         colour = OUTCOME_COLOURS.get(outcome, "#ffffff")
         # a nested scheduler's cluster gets a paler tint than the jobs inside it

@@ -133,17 +133,15 @@ class AbstractJob(JobViewsMixin, Schedulable):
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
     ) -> None:
+        # the engine reads private names only (``_retry``, ``_record``, ``_owner``...):
+        # subclasses, the asynciojobs drop-in's above all, may reuse the public ones
         self._label = None if label is None else str(label)
         self.critical = bool(critical)
         self.forever = bool(forever)
-        self.timeout = timeout
-        self.retry = self._check_retry(retry)
-        try:
-            self.on_failed_requirement = OnFailedRequirement(on_failed_requirement)
-        except ValueError:
-            raise InvalidOptionError(
-                f"on_failed_requirement must be 'run' or 'skip', not {on_failed_requirement!r}"
-            ) from None
+        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", timeout)
+        self._timeout = timeout
+        self._retry = self._check_retry(retry)
+        self._on_failed_requirement = self._check_on_failed_requirement(on_failed_requirement)
         self._requires: dict[AbstractJob, None] = {}
         self._owner: weakref.ref[Scheduler] | None = None
         self._record = JobRecord()
@@ -160,6 +158,33 @@ class AbstractJob(JobViewsMixin, Schedulable):
         if isinstance(retry, int) and not isinstance(retry, bool):
             return Retry(attempts=retry)
         raise JobDefinitionError(f"retry must be a Retry, an int or None, not {retry!r}")
+
+    @staticmethod
+    def _check_on_failed_requirement(value: OnFailedRequirement | str) -> OnFailedRequirement:
+        try:
+            return OnFailedRequirement(value)
+        except ValueError:
+            raise InvalidOptionError(
+                f"on_failed_requirement must be 'run' or 'skip', not {value!r}"
+            ) from None
+
+    @property
+    def retry(self) -> Retry | None:
+        """The job's :class:`~jobgraph.Retry` policy (an int sets that many attempts)."""
+        return self._retry
+
+    @retry.setter
+    def retry(self, value: Retry | int | None) -> None:
+        self._retry = self._check_retry(value)
+
+    @property
+    def on_failed_requirement(self) -> OnFailedRequirement:
+        """What the job does when a requirement failed: run anyway, or be skipped."""
+        return self._on_failed_requirement
+
+    @on_failed_requirement.setter
+    def on_failed_requirement(self, value: OnFailedRequirement | str) -> None:
+        self._on_failed_requirement = self._check_on_failed_requirement(value)
 
     # -- the one method to implement -------------------------------------------------
     async def run(self) -> Any:

@@ -145,7 +145,7 @@ class JobViewsMixin:
     def repr_short(self) -> str:
         """The four status columns: critical, raised or fine, life cycle, forever."""
         job = self._job()
-        record = job.record
+        record = job._record
         glyph = symbols()
         state = record.state
         if state is JobState.DONE:
@@ -186,7 +186,7 @@ class JobViewsMixin:
     def repr_result(self) -> str:
         """The job's result, its exception, or where it stands if it has neither."""
         job = self._job()
-        record = job.record
+        record = job._record
         if record.exception is not None:
             kind = "CRIT. EXC." if job.critical else "exception"
             exc = record.exception
@@ -219,7 +219,7 @@ class JobViewsMixin:
 
     def _listed_as_done(self) -> bool:
         """Whether ``silence_done_jobs`` hides the job."""
-        record = self._job().record
+        record = self._job()._record
         return record.state is JobState.SKIPPED or (
             record.state is JobState.DONE and not record.cancelled
         )
@@ -244,7 +244,7 @@ def _exception_report(exc: BaseException | None) -> dict[str, Any] | None:
 
 
 def _build_report(scheduler: Scheduler) -> dict[str, Any]:
-    record = scheduler.record
+    record = scheduler._record
     origin = record.started_at
 
     def since(moment: float | None) -> float | None:
@@ -260,7 +260,7 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
         except CycleError:
             order = builtins.list(level._jobs)
         for job in order:
-            job_record = job.record
+            job_record = job._record
             succeeded = job_record.succeeded
             jobs.append(
                 {
@@ -292,9 +292,9 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
     ran = record.state is JobState.DONE
     return {
         "label": scheduler.label,
-        "ok": (scheduler.failure is None and not record.cancelled) if ran else None,
+        "ok": (scheduler._failure is None and not record.cancelled) if ran else None,
         "why": scheduler.why(),
-        "failure": _exception_report(scheduler.failure),
+        "failure": _exception_report(scheduler._failure),
         "jobs_window": scheduler.jobs_window,
         "timeout": scheduler.timeout,
         "duration": record.duration,
@@ -456,7 +456,7 @@ class SchedulerViewsMixin:
         done = running = 0
         jobs = self._me()._jobs
         for job in jobs:
-            state = job.record.state
+            state = job._record.state
             if state is JobState.DONE or state is JobState.SKIPPED:
                 done += 1
             elif state is JobState.RUNNING:
@@ -502,9 +502,9 @@ class SchedulerViewsMixin:
             failed = [
                 job
                 for job in me.iterate_jobs(scan_schedulers=True)
-                if job.record.exception is not None
+                if job._record.exception is not None
                 # a nested scheduler aborted by a critical job: that job tells the story
-                and not (job._is_scheduler and isinstance(job.record.exception, CriticalJobError))
+                and not (job._is_scheduler and isinstance(job._record.exception, CriticalJobError))
             ]
             if failed:
                 criticals = [job for job in failed if job.critical]
@@ -515,7 +515,7 @@ class SchedulerViewsMixin:
                 others = [job for job in failed if not job.critical]
                 for job in (*criticals, *others):
                     kind = "CRITICAL job" if job.critical else "non-critical job"
-                    exc = job.record.exception
+                    exc = job._record.exception
                     assert exc is not None
                     out.append(f"----- {kind} {job.repr_id()} {job.repr_short()} {job.repr_main()}")
                     out.extend(

@@ -187,7 +187,7 @@ class _Run:
         """A job whose requirements are all done (at time ``when``): skip it, start it
         or queue it. Returns True when the job was skipped (its dependents must then be
         released)."""
-        if record.failed_requirement and job.on_failed_requirement is _SKIP:
+        if record.failed_requirement and job._on_failed_requirement is _SKIP:
             record.state = _SKIPPED
             record.ended_at = when
             if self.subscribers:
@@ -312,7 +312,7 @@ class _Run:
             # STARTED event, so that no dependent is scheduled before it has started)
             self.release(job, failed=False, kick=True)
         try:
-            if job.retry is None and job._timeout is None:
+            if job._retry is None and job._timeout is None:
                 record.attempts = 1
                 result = await job._invoke(status, self)
             else:
@@ -350,7 +350,7 @@ class _Run:
 
     async def attempts(self, job: AbstractJob, record: JobRecord, status: TaskStatusLike) -> Any:
         """Run the job with its per-attempt timeout and its retry policy."""
-        retry = job.retry
+        retry = job._retry
         timeout = job._timeout
         previous_delay = 0.0
         while True:
@@ -492,12 +492,15 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
+        name = None if label is None else str(label)
+        _check_duration(f"timeout of scheduler {name or 'Scheduler'!r}", timeout)
+        self._run_timeout = timeout  # the whole run's; the job-level _timeout stays None
         super().__init__(
             label=label,
             critical=critical,
             forever=forever,
             requires=requires,
-            timeout=timeout,
+            timeout=None,
             retry=retry,
             on_failed_requirement=on_failed_requirement,
             scheduler=scheduler,
@@ -565,7 +568,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             for job in item._member_jobs()
         ]
         for job in members:
-            owner = job.scheduler
+            owner = job._owner() if job._owner is not None else None
             if owner is self:
                 continue
             if owner is not None:
@@ -581,7 +584,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
                         raise OwnershipError(
                             f"scheduler {job.label!r} cannot be nested inside itself"
                         )
-                    ancestor = ancestor.scheduler
+                    ancestor = ancestor._owner() if ancestor._owner is not None else None
         for job in members:
             job._owner = self._selfref
             self._jobs[job] = None

@@ -75,11 +75,11 @@ def timeline_svg(scheduler: Scheduler) -> str:
     """
     scheduler._number_jobs()
     rows = _rows(scheduler)
-    record = scheduler.record
+    record = scheduler._record
     times = [
         moment
         for job, _ in rows
-        for moment in (job.record.scheduled_at, job.record.started_at, job.record.ended_at)
+        for moment in (job._record.scheduled_at, job._record.started_at, job._record.ended_at)
         if moment is not None
     ]
     origin = record.started_at if record.started_at is not None else min(times, default=0.0)
@@ -144,7 +144,7 @@ def timeline_svg(scheduler: Scheduler) -> str:
 
     bars = ET.SubElement(svg, "g", {"class": "jobs"})
     for index, (job, depth) in enumerate(rows):
-        job_record = job.record
+        job_record = job._record
         y = _TOP + index * _ROW
         row = ET.SubElement(
             bars, "g", {"class": "row", "data-job": job.repr_id(), "data-label": job.label}
