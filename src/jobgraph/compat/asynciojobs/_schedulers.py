@@ -7,7 +7,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator, KeysView
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import anyio.abc
@@ -19,7 +19,7 @@ from jobgraph._job import Requirement, TaskStatusLike
 from jobgraph._run import JobState
 from jobgraph._scheduler import Scheduler as _NativeScheduler
 
-from ._jobs import AbstractJob, run_sync
+from ._jobs import AbstractJob, compat_label, computed_label, free_names, run_sync
 from ._watch import Watch
 
 __all__ = ["PureScheduler", "Scheduler", "set_debug"]
@@ -38,6 +38,7 @@ def set_debug(debug: bool) -> None:
 
 
 # -- schedulers --------------------------------------------------------------------------
+@free_names("failure", "stragglers")
 class PureScheduler(_NativeScheduler):
     """A set of jobs run in an order that respects their requirements.
 
@@ -50,6 +51,21 @@ class PureScheduler(_NativeScheduler):
 
     _did_shutdown = False
     _shutdown_outcome: bool | None = None
+
+    if TYPE_CHECKING:  # names left to subclasses (see free_names): plain attributes
+        scheduler: Any
+        record: Any
+        state: Any
+        exception: Any
+        cancelled: Any
+        started_at: Any
+        ended_at: Any
+        attempts: Any
+        requirements: Any
+        retry: Any
+        on_failed_requirement: Any
+        failure: Any
+        stragglers: Any
 
     def __init__(
         self,
@@ -83,9 +99,17 @@ class PureScheduler(_NativeScheduler):
         """The scheduler's jobs, as a read-only, live set view."""
         return self._jobs.keys()
 
+    @property
+    def label(self) -> str:
+        """The label given (or set later), else the one ``text_label()`` computes."""
+        return compat_label(self)
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
+
     def default_label(self) -> str:
-        text = self.text_label()
-        return text if text is not None else "NOLABEL"
+        return computed_label(self)
 
     def text_label(self) -> str | None:
         return None
@@ -105,7 +129,7 @@ class PureScheduler(_NativeScheduler):
         already ran then fails, since a coroutine runs once).
         """
         if self._record.state is not JobState.IDLE:
-            self.reset()
+            _NativeScheduler.reset(self)  # (reset is a name left to subclasses)
         self._did_shutdown = False
         with contextlib.suppress(CycleError):  # the run raises it, naming the cycle
             self._set_sched_ids()
@@ -162,7 +186,7 @@ class PureScheduler(_NativeScheduler):
                 f"{job.repr_main()} {job.repr_result()} {job.repr_requires()}"
             )
 
-        return self.subscribe(show)
+        return _NativeScheduler.subscribe(self, show)
 
     def shutdown(self) -> bool | None:  # type: ignore[override]
         """Run :meth:`co_shutdown` in a new event loop and return what it returns."""
@@ -289,8 +313,9 @@ class PureScheduler(_NativeScheduler):
             if isinstance(job, AbstractJob):
                 is_done, is_running = job.is_done(), job.is_running()
             else:  # a native job or scheduler nested in a compat one
-                is_done = job.state is JobState.DONE and not job.cancelled
-                is_running = job.state in (JobState.RUNNING, JobState.DONE)
+                record = job._record
+                is_done = record.state is JobState.DONE and not record.cancelled
+                is_running = record.state in _STARTED
             done += is_done
             running += is_running
         total = len(self._jobs)
