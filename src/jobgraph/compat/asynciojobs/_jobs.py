@@ -132,6 +132,21 @@ def compat_label(job: Any) -> str:
     return given if given is not None else computed_label(job)
 
 
+def _required_jobs(requirements: tuple[Any, ...]) -> list[_native_job.AbstractJob]:
+    """The jobs that ``requires(*requirements)`` means (a sequence counts as its last)."""
+    native_job = _native_job.AbstractJob
+    # the usual cases first: jobs, and a list (or tuple) of jobs, as in required=[a, b]
+    if len(requirements) == 1 and type(requirements[0]) in (list, tuple):
+        requirements = requirements[0]
+    if all(isinstance(item, native_job) for item in requirements):
+        return list(requirements)
+    return [
+        job
+        for item in flatten_schedulables(requirements, "requires()")
+        for job in item._tail_jobs()
+    ]
+
+
 # -- jobs --------------------------------------------------------------------------------
 @free_names("timeout")
 class AbstractJob(_native_job.AbstractJob):
@@ -197,6 +212,8 @@ class AbstractJob(_native_job.AbstractJob):
         print(f"AbstractJob.co_shutdown() is not implemented on class {type(self).__name__}")
 
     # -- how the native engine runs it -----------------------------------------------
+    _plain_co_shutdown: ClassVar[bool] = False  # see Job
+
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         del status, run
         return await self.co_run()
@@ -220,12 +237,9 @@ class AbstractJob(_native_job.AbstractJob):
         so is the job itself. Removing a requirement that is not there raises
         ``KeyError``.
         """
-        jobs = [
-            job
-            for item in flatten_schedulables(requirements, "requires()")
-            for job in item._tail_jobs()
-            if job is not self
-        ]
+        jobs = _required_jobs(requirements)
+        if self in jobs:
+            jobs = [job for job in jobs if job is not self]
         mine = self._requires
         if not remove:
             for job in jobs:
@@ -319,12 +333,15 @@ class Job(AbstractJob):
         self.coshutdown = coshutdown
         super().__init__(*args, **kwds)
 
-    # whether co_run() is Job's own: the engine then awaits the coroutine directly
+    # whether co_run() / co_shutdown() are Job's own: the engine then awaits the
+    # coroutine directly, and the scheduler's co_shutdown() skips a job without one
     _plain_co_run: ClassVar[bool] = True
+    _plain_co_shutdown: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._plain_co_run = cls.co_run is Job.co_run
+        cls._plain_co_shutdown = cls.co_shutdown is Job.co_shutdown
 
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         del status, run

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections import deque
 from collections.abc import Callable, Iterator, KeysView
 from typing import TYPE_CHECKING, Any, Self
 
@@ -208,8 +207,9 @@ class PureScheduler(_NativeScheduler):
 
         # The jobs' co_shutdown() run concurrently, yet without a task per job (most
         # return at once): as the engine does with jobs, a worker about to call one
-        # starts a spare worker if jobs remain, so one that blocks hands the rest over.
-        queue = deque(job for job in self._jobs if hasattr(job, "co_shutdown"))
+        # starts a spare worker unless one is pending, so one that blocks hands the
+        # rest over. A Job without a coshutdown coroutine has nothing to do.
+        queue: Iterator[Any] = iter(tuple(self._jobs))  # shared: each job taken once
         spare = 0
 
         async def worker(tg: anyio.abc.TaskGroup, *, started: bool) -> None:
@@ -217,9 +217,13 @@ class PureScheduler(_NativeScheduler):
             if started:
                 spare -= 1
             streak = 0
-            while queue:
-                job = queue.popleft()
-                if queue and not spare:
+            for job in queue:
+                plain = getattr(job, "_plain_co_shutdown", None)
+                if plain is None and not hasattr(job, "co_shutdown"):
+                    continue  # a native job nested here
+                if plain and job.coshutdown is None:
+                    continue
+                if not spare:
                     spare += 1
                     tg.start_soon(functools.partial(worker, tg, started=True))
                 try:
@@ -360,9 +364,14 @@ class PureScheduler(_NativeScheduler):
                 job.close()
 
     def _jobs_not_started(self) -> Iterator[AbstractJob]:
-        for job in self.iterate_jobs():
-            if job._record.state not in _STARTED and isinstance(job, AbstractJob):
-                yield job
+        """The jobs (at any depth, nested schedulers excepted) that never started."""
+        levels: list[Any] = [self]
+        while levels:
+            for job in levels.pop()._jobs:
+                if job._is_scheduler:
+                    levels.append(job)
+                elif job._record.state not in _STARTED and isinstance(job, AbstractJob):
+                    yield job
 
     def iterate_jobs(self, scan_schedulers: bool = False) -> Iterator[Any]:
         """Yield every job at any depth; nested schedulers too with ``scan_schedulers``.
