@@ -489,7 +489,8 @@ class SchedulerViewsMixin:
         then the traceback of every exception, critical ones first."""
         me = self._me()
         with _glyphs(ascii):
-            listing = self.list_text(details, silence_done_jobs)
+            # not self.list_text: subclasses (the asynciojobs drop-in's) may own the name
+            listing = SchedulerViewsMixin.list_text(self, details, silence_done_jobs)
             done, running, idle, total = self._counts()
             out = [
                 f"----- {me.why()}",
