@@ -47,6 +47,9 @@ FREE_SCHEDULER_NAMES = (
     "stragglers",
     "reset",
     "subscribe",
+    "list_text",
+    "list_safe_text",
+    "debrief_text",
 )
 
 
@@ -120,6 +123,7 @@ async def value(result: Any) -> Any:
 def listing(scheduler: Any, capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
     scheduler.list()
+    scheduler.list_safe()
     scheduler.debrief()
     return capsys.readouterr().out
 
@@ -179,12 +183,15 @@ async def test_scheduler_subclass_owns_the_name(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("name", FREE_SCHEDULER_NAMES)
-async def test_pure_scheduler_subclass_owns_the_name(name: str) -> None:
+async def test_pure_scheduler_subclass_owns_the_name(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     job = Job(value("only"), label="only")
     scheduler = CustomPureScheduler(name, job, timeout=5)
     assert await scheduler.co_run() is True
     assert job.result() == "only"
     assert getattr(scheduler, name) is scheduler.before
+    assert "only" in listing(scheduler, capsys)
 
 
 def test_sync_run_with_a_job_that_keeps_its_scheduler() -> None:

@@ -113,6 +113,19 @@ class PureScheduler(_NativeScheduler):
     def text_label(self) -> str | None:
         return None
 
+    # -- listings (through the native text methods, whose names subclasses own) --------
+    def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print the jobs in topological order with their status."""
+        print(_NativeScheduler.list_text(self, details, silence_done_jobs), end="")
+
+    def list_safe(self, silence_done_jobs: bool = False) -> None:
+        """Print the jobs in insertion order (works when the jobs form a cycle)."""
+        print(_NativeScheduler.list_safe_text(self, silence_done_jobs), end="")
+
+    def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print why the run failed, the counts, the listing and the exceptions."""
+        print(_NativeScheduler.debrief_text(self, details, silence_done_jobs), end="")
+
     # -- running ---------------------------------------------------------------------
     def run(self, *args: Any, **kwds: Any) -> bool:  # type: ignore[override]
         """Run :meth:`co_run` in a new event loop and return what it returns."""
