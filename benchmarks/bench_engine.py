@@ -18,12 +18,16 @@ Runners:
 * ``floor-asyncio`` / ``floor-trio``: a minimal hand-written anyio DAG runner, one task per job
   that awaits one ``anyio.Event`` per requirement, runs the no-op and sets its own event (the
   ``window`` shape adds an ``anyio.CapacityLimiter(10)``): the cost of anyio itself;
-* ``asynciojobs``: the original library (asyncio only), when it is importable.
+* ``asynciojobs``: the original library (asyncio only), when it is importable;
+* ``compat-asyncio`` / ``compat-trio``: the drop-in ``jobgraph.compat.asynciojobs``, its jobs
+  built from coroutine objects as asynciojobs users do; ``scheduler.run()`` (asyncio), or
+  ``await scheduler.co_run()`` under ``trio.run``.
 
-``--baseline-src DIR`` times a second source tree in the same run: it adds the runners
-``jobgraph-asyncio@base`` and ``jobgraph-trio@base``, whose worker processes import jobgraph
-from ``DIR`` (put first on ``PYTHONPATH``), and a side-by-side section comparing each jobgraph
-runner with its ``@base`` twin. The repeats go round all runners, so noise hits both trees alike.
+``--baseline-src DIR`` times a second source tree in the same run: each runner of this tree
+(``jobgraph-*``, ``compat-*``) selected gets an ``@base`` twin (``jobgraph-asyncio@base``...)
+whose worker processes import jobgraph from ``DIR`` (put first on ``PYTHONPATH``), and a
+side-by-side section compares each runner with its twin. The repeats go round all runners,
+so noise hits both trees alike.
 """
 
 from __future__ import annotations
@@ -50,7 +54,15 @@ from typing import Any
 
 SHAPES = ("flat", "chain", "dag", "window")
 # also the order of the rows in the tables, whatever the order given on the command line
-RUNNERS = ("floor-asyncio", "jobgraph-asyncio", "asynciojobs", "floor-trio", "jobgraph-trio")
+RUNNERS = (
+    "floor-asyncio",
+    "jobgraph-asyncio",
+    "compat-asyncio",
+    "asynciojobs",
+    "floor-trio",
+    "jobgraph-trio",
+    "compat-trio",
+)
 DEFAULT_SIZES = (1000, 2000, 10000, 20000, 50000, 100000)
 QUICK_SIZES = (1000, 2000, 10000, 20000)
 WINDOW = 10  # jobs_window of the "window" shape
@@ -62,12 +74,18 @@ FLOOR_OF = {
     "jobgraph-asyncio": "floor-asyncio",
     "jobgraph-trio": "floor-trio",
     "asynciojobs": "floor-asyncio",
+    "compat-asyncio": "floor-asyncio",
+    "compat-trio": "floor-trio",
     "floor-asyncio": "floor-asyncio",
     "floor-trio": "floor-trio",
 }
 JOBGRAPH_RUNNERS = ("jobgraph-asyncio", "jobgraph-trio")
+# runners that time this source tree (and, with --baseline-src, the baseline's too)
+TREE_RUNNERS = (*JOBGRAPH_RUNNERS, "compat-asyncio", "compat-trio")
 BASE_SUFFIX = "@base"  # a runner timed on the --baseline-src tree
-BASE_RUNNERS = tuple(r + BASE_SUFFIX for r in JOBGRAPH_RUNNERS)
+BASE_RUNNERS = tuple(r + BASE_SUFFIX for r in TREE_RUNNERS)
+# the drop-in and the native runner it is compared with (same backend)
+NATIVE_OF = {"compat-asyncio": "jobgraph-asyncio", "compat-trio": "jobgraph-trio"}
 RESULT_TAG = "BENCH-RESULT "
 
 # a graph spec: for each job (in topological order), the indices of the jobs it requires
@@ -187,6 +205,24 @@ def build_asynciojobs(spec: Spec, window: int | None) -> Run:
     return run
 
 
+def build_compat(spec: Spec, window: int | None, backend: str) -> Run:
+    from jobgraph.compat.asynciojobs import Job, Scheduler
+
+    jobs: list[Any] = []
+    for reqs in spec:
+        jobs.append(Job(noop(), required=[jobs[r] for r in reqs] if reqs else None))
+    scheduler = Scheduler(*jobs, jobs_window=window)
+    if backend == "asyncio":
+        return scheduler.run
+
+    def run() -> bool:
+        import trio
+
+        return bool(trio.run(scheduler.co_run))
+
+    return run
+
+
 def build(runner: str, spec: Spec, window: int | None) -> Run:
     runner = runner.removesuffix(BASE_SUFFIX)  # the tree is chosen by the worker's PYTHONPATH
     if runner == "jobgraph-asyncio":
@@ -199,6 +235,10 @@ def build(runner: str, spec: Spec, window: int | None) -> Run:
         return build_floor(spec, window, "trio")
     if runner == "asynciojobs":
         return build_asynciojobs(spec, window)
+    if runner == "compat-asyncio":
+        return build_compat(spec, window, "asyncio")
+    if runner == "compat-trio":
+        return build_compat(spec, window, "trio")
     raise ValueError(f"unknown runner {runner!r}")
 
 
@@ -213,7 +253,9 @@ def preload(runner: str) -> None:
     else:
         import asyncio  # noqa: F401
     if runner.startswith("jobgraph"):
-        import jobgraph  # noqa: F401
+        importlib.import_module("jobgraph")
+    elif runner.startswith("compat"):
+        importlib.import_module("jobgraph.compat.asynciojobs")
     elif runner == "asynciojobs":
         import asynciojobs  # noqa: F401
 
@@ -309,6 +351,12 @@ class Cell:
         return None if self.build_s is None else self.build_s / self.n * 1e6
 
     @property
+    def total_us(self) -> float | None:
+        if self.run_us is None or self.build_us is None:
+            return None
+        return self.run_us + self.build_us
+
+    @property
     def peak_kib_per_job(self) -> float | None:
         return None if self.peak_kib is None else self.peak_kib / self.n
 
@@ -345,7 +393,7 @@ def measure_once(
             result: dict[str, Any] = json.loads(line[len(RESULT_TAG) :])
             if "error" in result:
                 result["details"] = proc.stderr.strip()
-            elif baseline_src is not None and runner.startswith("jobgraph"):
+            elif baseline_src is not None and runner.removesuffix(BASE_SUFFIX) in TREE_RUNNERS:
                 # make sure each tree really was the one timed
                 source = os.path.realpath(result.get("jobgraph_file") or "")
                 inside = source.startswith(os.path.realpath(baseline_src) + os.sep)
@@ -417,10 +465,15 @@ def _lookup(cells: Sequence[Cell]) -> dict[tuple[str, int, str], Cell]:
     return {(c.shape, c.n, c.runner): c for c in cells}
 
 
-def _ratio(a: Cell | None, b: Cell | None) -> float | None:
+def _ratio(a: Cell | None, b: Cell | None, *, total: bool = False) -> float | None:
+    """The run-time ratio a/b; with ``total``, that of build + run."""
     if a is None or b is None or a.run_s is None or b.run_s is None or b.run_s == 0:
         return None
-    return a.run_s / b.run_s
+    if not total:
+        return a.run_s / b.run_s
+    if a.build_s is None or b.build_s is None:
+        return None
+    return (a.run_s + a.build_s) / (b.run_s + b.build_s)
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -448,7 +501,15 @@ def report_tables(
     cells: Sequence[Cell], shapes: Sequence[str], sizes: Sequence[int], runners: Sequence[str]
 ) -> None:
     by_key = _lookup(cells)
-    header = ["N", "runner", "run µs/job", "vs floor", "build µs/job", "peak KiB/job"]
+    header = [
+        "N",
+        "runner",
+        "run µs/job",
+        "vs floor",
+        "build µs/job",
+        "build+run µs/job",
+        "peak KiB/job",
+    ]
     for shape in shapes:
         window = f" (jobs_window={WINDOW})" if shape == "window" else ""
         print(f"\n=== shape: {shape}{window}")
@@ -457,7 +518,7 @@ def report_tables(
             for runner in runners:
                 cell = by_key[(shape, n, runner)]
                 if cell.status != "ok":
-                    rows.append([str(n), runner, cell.status, "", "", ""])
+                    rows.append([str(n), runner, cell.status, "", "", "", ""])
                     continue
                 floor = by_key.get((shape, n, FLOOR_OF[runner.removesuffix(BASE_SUFFIX)]))
                 ratio = _ratio(cell, floor)
@@ -468,6 +529,7 @@ def report_tables(
                         _fmt(cell.run_us, ".2f"),
                         "" if runner.startswith("floor") else _fmt(ratio, ".2f") + "x",
                         _fmt(cell.build_us, ".2f"),
+                        _fmt(cell.total_us, ".2f"),
                         _fmt(cell.peak_kib_per_job, ".3f"),
                     ]
                 )
@@ -477,8 +539,8 @@ def report_tables(
 def report_side_by_side(
     cells: Sequence[Cell], shapes: Sequence[str], sizes: Sequence[int], runners: Sequence[str]
 ) -> None:
-    """Each jobgraph runner against its ``@base`` twin: best-of run times and their ratio."""
-    pairs = [(r, r + BASE_SUFFIX) for r in JOBGRAPH_RUNNERS if r + BASE_SUFFIX in runners]
+    """Each runner of this tree against its ``@base`` twin: best-of run times and their ratio."""
+    pairs = [(r, r + BASE_SUFFIX) for r in TREE_RUNNERS if r + BASE_SUFFIX in runners]
     if not pairs:
         return
     by_key = _lookup(cells)
@@ -554,8 +616,10 @@ def _worst(
     other: str,
     sizes: Sequence[int],
     timed_out_counts_as_slow: bool,
+    total: bool = False,
 ) -> tuple[str, float | None, int | None]:
-    """The worst run-time ratio runner/other over sizes: (note, ratio, n)."""
+    """The worst run-time (with ``total``: build + run) ratio runner/other over sizes:
+    (note, ratio, n)."""
     by_key = _lookup(cells)
     worst: tuple[float, int] | None = None
     notes: list[str] = []
@@ -568,7 +632,7 @@ def _worst(
         if b.status in ("timeout", "skipped") and timed_out_counts_as_slow:
             notes.append(f"{other} {b.status} at N={n}")
             continue
-        ratio = _ratio(a, b)
+        ratio = _ratio(a, b, total=total)
         if ratio is None:
             continue
         if worst is None or ratio > worst[0]:
@@ -598,6 +662,7 @@ def report_targets(
         limit: float,
         sizes_: Sequence[int],
         strict: bool,
+        total: bool = False,
     ) -> None:
         if runner not in runners or other not in runners:
             verdict(name, passed=None, detail=f"{runner} or {other} not run")
@@ -605,7 +670,9 @@ def report_targets(
         if not sizes_:
             verdict(name, passed=None, detail="no size in range")
             return
-        note, ratio, n = _worst(cells, shape, runner, other, sizes_, other == "asynciojobs")
+        note, ratio, n = _worst(
+            cells, shape, runner, other, sizes_, other == "asynciojobs", total=total
+        )
         if ratio is None:
             verdict(name, passed=bool(note) or None, detail=note or "no data")
             return
@@ -649,6 +716,30 @@ def report_targets(
                 sizes,
                 strict=False,
             )
+    # the drop-in: build + run, since its users pay for both
+    for runner, native in NATIVE_OF.items():
+        for shape in shapes:
+            compare(
+                f"{runner} ≤ 1.3x {native} on {shape} (build + run)",
+                shape,
+                runner,
+                native,
+                1.3,
+                sizes,
+                strict=False,
+                total=True,
+            )
+    for shape in shapes:
+        compare(
+            f"compat-asyncio faster than asynciojobs on {shape} (build + run)",
+            shape,
+            "compat-asyncio",
+            "asynciojobs",
+            1.0,
+            sizes,
+            strict=True,
+            total=True,
+        )
     by_key = _lookup(cells)
     for runner in JOBGRAPH_RUNNERS:
         for shape in shapes:
@@ -780,7 +871,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.baseline_src and not os.path.isdir(os.path.join(args.baseline_src, "jobgraph")):
         print(f"--baseline-src {args.baseline_src}: no jobgraph package there", file=sys.stderr)
         return 2
-    runners = [r for r in known if args.runners is None or r in args.runners]
+    # a runner of this tree brings its @base twin along
+    wanted = None
+    if args.runners is not None:
+        wanted = set(args.runners)
+        if args.baseline_src:
+            wanted |= {r + BASE_SUFFIX for r in args.runners if r in TREE_RUNNERS}
+    runners = [r for r in known if wanted is None or r in wanted]
     if args.runners is not None and not args.baseline_src:
         bad = [r for r in args.runners if r.endswith(BASE_SUFFIX)]
         if bad:

@@ -218,3 +218,61 @@ def test_checker_catches_a_planted_module_on_disk(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert any(p.startswith("jobgraph.services._bad:1 ") for p in problems)
     assert any(p.startswith("jobgraph._core._bad:1 ") for p in problems)
+
+
+# -- fields of the engine: outer code reads them through the seam ----------------------------
+# what the engine keeps behind public names that a job class may own (``self.record = ...``
+# in an asynciojobs-style subclass): outer code reads them with jobgraph.lowlevel's
+# record_of(), owner_of(), requirements_of(), failure_of(), stragglers_of()
+ENGINE_FIELDS = frozenset(
+    (
+        "_record",
+        "_owner",
+        "_requires",
+        "_retry",
+        "_on_failed_requirement",
+        "_timeout",
+        "_run_timeout",
+        "_failure",
+        "_stragglers",
+        "_jobs",
+    )
+)
+
+
+def check_field_reads(module: str, source: str) -> list[str]:
+    """Reads of the engine's fields on another object than ``self`` in outer code
+    (a class of the drop-in reaching its own inherited fields is its business)."""
+    if not any(_within(module, package) for package in OUTER):
+        return []
+    return [
+        f"{module}:{node.lineno} reads {ast.unparse(node)} (use jobgraph.lowlevel)"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and node.attr in ENGINE_FIELDS
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+
+
+def test_outer_code_reads_engine_fields_through_the_seam() -> None:
+    problems: list[str] = []
+    for path in sorted(SRC.rglob("*.py")):
+        module, _ = module_name(path, SRC)
+        problems += check_field_reads(module, path.read_text(encoding="utf-8"))
+    assert problems == []
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "found"),
+    [
+        ("jobgraph.views._dot", "def f(job):\n    return job._record.state\n", 1),
+        ("jobgraph.views._report", "def f(s):\n    return s._failure, s._jobs\n", 2),
+        ("jobgraph.testing._kind", "def f(job):\n    return job._owner()\n", 1),
+        ("jobgraph.compat.asynciojobs._x", "def f(job):\n    return job._requires\n", 1),
+        ("jobgraph.views._dot", "def f(job):\n    return record_of(job).state\n", 0),
+        ("jobgraph.compat.asynciojobs._x", "class A:\n    def f(self):\n        self._record\n", 0),
+        ("jobgraph._core._run", "def f(job):\n    return job._record\n", 0),
+    ],
+)
+def test_field_checker_catches_a_planted_read(module: str, source: str, found: int) -> None:
+    assert len(check_field_reads(module, source)) == found

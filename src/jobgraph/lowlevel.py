@@ -17,6 +17,12 @@ What is here:
 - records and events, for views and executors: :class:`JobRecord`, :class:`JobState`,
   :class:`JobEvent`, :class:`EventKind`, :data:`Subscriber`, and :func:`deliver`, which
   calls subscribers the way the engine does (a failing subscriber is logged);
+- what a run left on jobs and schedulers, read the way the engine reads it:
+  :func:`record_of`, :func:`owner_of`, :func:`requirements_of`, :func:`failure_of`,
+  :func:`stragglers_of`. Views and tools use these rather than ``job.record``,
+  ``job.scheduler``, ``job.requirements``, ``scheduler.failure`` or
+  ``scheduler.stragglers``, names that a job class may own for its own purposes (as
+  asynciojobs-style subclasses do), and that no subclass can redefine;
 - graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
@@ -31,10 +37,14 @@ from ._core._job import (
     TaskStatusLike,
     flatten_schedulables,
     jobs_of,
+    owner_of,
+    record_of,
+    requirements_of,
 )
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
+from ._core._scheduler import failure_of, stragglers_of
 
 __all__ = [
     "AbstractJob",
@@ -48,10 +58,15 @@ __all__ = [
     "TaskStatusLike",
     "check_duration",
     "deliver",
+    "failure_of",
     "find_cycle",
     "fixup_module_metadata",
     "flatten_schedulables",
     "jobs_of",
+    "owner_of",
+    "record_of",
+    "requirements_of",
+    "stragglers_of",
     "topological_sort",
 ]
 

@@ -146,3 +146,31 @@ async def test_co_shutdown_honours_shutdown_timeout() -> None:
     scheduler = Scheduler(job, shutdown_timeout=0.05)
     assert await scheduler.co_shutdown() is False
     job.close()
+
+
+@pytest.mark.timing
+async def test_co_shutdown_calls_run_concurrently(mock_clock: bool) -> None:
+    """Shutdowns that block overlap (they do not run one after the other), a failing
+    one does not stop the others, and the many that return at once all run too."""
+    log: list[str] = []
+
+    async def failing_shutdown() -> None:
+        await anyio.sleep(0.05)
+        raise OSError("cannot close")
+
+    scheduler = PureScheduler(
+        *(Job(nap(0), coshutdown=nap(0.3, f"slow {i}", log)) for i in range(5)),
+        Job(nap(0), coshutdown=failing_shutdown(), label="broken"),
+        *(Job(nap(0), coshutdown=nap(0, f"instant {i}", log)) for i in range(600)),
+        shutdown_timeout=1,
+    )
+    started = anyio.current_time()
+    assert await scheduler.co_shutdown() is False  # because of the failing one
+    elapsed = anyio.current_time() - started
+    assert sorted(entry for entry in log if entry.startswith("<- slow")) == [
+        f"<- slow {i}" for i in range(5)
+    ]
+    assert sum(entry.startswith("<- instant") for entry in log) == 600
+    # five 0.3 s shutdowns one after the other would take 1.5 s (and time out)
+    assert 0.3 <= elapsed < (0.31 if mock_clock else 0.9)
+    scheduler.close_all_jobs()  # the jobs never ran: close their coroutines

@@ -34,6 +34,9 @@ __all__ = [
     "TaskStatusLike",
     "flatten_schedulables",
     "jobs_of",
+    "owner_of",
+    "record_of",
+    "requirements_of",
 ]
 
 
@@ -163,6 +166,8 @@ class AbstractJob(Schedulable):
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
     ) -> None:
+        # the engine reads private names only (``_retry``, ``_record``, ``_owner``...):
+        # subclasses, the asynciojobs drop-in's above all, may reuse the public ones
         self._label = None if label is None else str(label)
         self.critical = bool(critical)
         self.forever = bool(forever)
@@ -170,13 +175,8 @@ class AbstractJob(Schedulable):
         # subclass may redefine (a Scheduler's ``timeout`` is its whole run's)
         _check_duration(f"timeout of job {self._label or type(self).__name__!r}", timeout)
         self._timeout = timeout
-        self.retry = self._check_retry(retry)
-        try:
-            self.on_failed_requirement = OnFailedRequirement(on_failed_requirement)
-        except ValueError:
-            raise InvalidOptionError(
-                f"on_failed_requirement must be 'run' or 'skip', not {on_failed_requirement!r}"
-            ) from None
+        self._retry = self._check_retry(retry)
+        self._on_failed_requirement = self._check_on_failed_requirement(on_failed_requirement)
         self._requires: dict[AbstractJob, None] = {}
         self._owner: weakref.ref[Scheduler] | None = None
         self._record = JobRecord()
@@ -193,6 +193,33 @@ class AbstractJob(Schedulable):
         if isinstance(retry, int) and not isinstance(retry, bool):
             return Retry(attempts=retry)
         raise JobDefinitionError(f"retry must be a Retry, an int or None, not {retry!r}")
+
+    @staticmethod
+    def _check_on_failed_requirement(value: OnFailedRequirement | str) -> OnFailedRequirement:
+        try:
+            return OnFailedRequirement(value)
+        except ValueError:
+            raise InvalidOptionError(
+                f"on_failed_requirement must be 'run' or 'skip', not {value!r}"
+            ) from None
+
+    @property
+    def retry(self) -> Retry | None:
+        """The job's :class:`~jobgraph.Retry` policy (an int sets that many attempts)."""
+        return self._retry
+
+    @retry.setter
+    def retry(self, value: Retry | int | None) -> None:
+        self._retry = self._check_retry(value)
+
+    @property
+    def on_failed_requirement(self) -> OnFailedRequirement:
+        """What the job does when a requirement failed: run anyway, or be skipped."""
+        return self._on_failed_requirement
+
+    @on_failed_requirement.setter
+    def on_failed_requirement(self, value: OnFailedRequirement | str) -> None:
+        self._on_failed_requirement = self._check_on_failed_requirement(value)
 
     # -- the one method to implement -------------------------------------------------
     async def run(self) -> Any:
@@ -440,6 +467,28 @@ class AbstractJob(Schedulable):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label!r} {self._record.outcome}>"
+
+
+# -- what views, services and tools read: the engine's own fields, whatever the names ----
+# A job class may own the public names (``self.record = ...`` in an asynciojobs-style
+# subclass): code outside the engine reads through these functions, which no subclass
+# overrides, as the engine reads the fields themselves.
+def record_of(job: AbstractJob) -> JobRecord:
+    """The record of the job's current (or last) run (what :attr:`AbstractJob.record`
+    returns, unless the job's class uses that name for something else)."""
+    return job._record
+
+
+def owner_of(job: AbstractJob) -> Scheduler | None:
+    """The scheduler the job belongs to, if any (see :attr:`AbstractJob.scheduler`)."""
+    owner = job._owner
+    return owner() if owner is not None else None
+
+
+def requirements_of(job: AbstractJob) -> tuple[AbstractJob, ...]:
+    """The jobs the job requires, in the order they were added (see
+    :attr:`AbstractJob.requirements`)."""
+    return tuple(job._requires)
 
 
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})

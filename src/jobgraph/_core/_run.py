@@ -27,7 +27,13 @@ by definition.
 
 The scheduler creates a :class:`_Run`, awaits :meth:`_Run.orchestrate`, and reads the
 outcome back from the run (``failure``, ``stragglers``); the run reads nothing of the
-scheduler but its public options.
+scheduler but its options (window, run timeout, shutdown timeout).
+
+The engine reads the fields behind the public names (``job._record``, ``job._retry``,
+``job._on_failed_requirement``, ``job._owner``, ``scheduler._run_timeout``...), never the
+names themselves: subclasses, the asynciojobs drop-in's above all, may own those names
+(``self.record = ...``) without disturbing a run. Code outside ``_core`` reads the same
+fields through the seam's functions (:func:`jobgraph.lowlevel.record_of`...).
 """
 
 from __future__ import annotations
@@ -106,7 +112,7 @@ class _Run:
         self.jobs = jobs  # the scheduler's own jobs, prepared (see Scheduler._prepare)
         self.subscribers = subscribers
         self.window: int | None = scheduler.jobs_window
-        self.timeout: float | None = scheduler.timeout
+        self.timeout: float | None = scheduler._run_timeout
         self.shutdown_timeout: float | None = scheduler.shutdown_timeout
         # the outcome, read back by the scheduler when the run ends
         self.failure: BaseException | None = None
@@ -155,7 +161,7 @@ class _Run:
         """A job whose requirements are all done (at time ``when``): skip it, start it
         or queue it. Returns True when the job was skipped (its dependents must then be
         released)."""
-        if record.failed_requirement and job.on_failed_requirement is _SKIP:
+        if record.failed_requirement and job._on_failed_requirement is _SKIP:
             record.state = _SKIPPED
             record.ended_at = when
             if self.subscribers:
@@ -280,7 +286,7 @@ class _Run:
             # STARTED event, so that no dependent is scheduled before it has started)
             self.release(job, failed=False, kick=True)
         try:
-            if job.retry is None and job._timeout is None:
+            if job._retry is None and job._timeout is None:
                 record.attempts = 1
                 result = await job._invoke(status, self)
             else:
@@ -318,7 +324,7 @@ class _Run:
 
     async def attempts(self, job: AbstractJob, record: JobRecord, status: TaskStatusLike) -> Any:
         """Run the job with its per-attempt timeout and its retry policy."""
-        retry = job.retry
+        retry = job._retry
         timeout = job._timeout
         previous_delay = 0.0
         while True:

@@ -33,7 +33,7 @@ from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
 from ._run import _Run
 
-__all__ = ["Scheduler"]
+__all__ = ["Scheduler", "failure_of", "stragglers_of"]
 
 logger = logging.getLogger("jobgraph")
 
@@ -98,10 +98,13 @@ class Scheduler(AbstractJob):
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
-        # the whole run's timeout is the scheduler's own: AbstractJob's per-attempt one
-        # stays None (a retried nested scheduler gets a fresh run, bounded the same way)
-        self._label = None if label is None else str(label)  # named by the check below
-        self.timeout = timeout
+        # the whole run's timeout is the scheduler's own (``_run_timeout``, which the run
+        # loop reads): AbstractJob's per-attempt one stays None (a retried nested
+        # scheduler gets a fresh run, bounded the same way). Stored, not set through the
+        # ``timeout`` property, whose name a subclass may own.
+        name = label if label is None else str(label)
+        _check_duration(f"timeout of scheduler {name or 'Scheduler'!r}", timeout)
+        self._run_timeout = timeout
         super().__init__(
             label=label,
             critical=critical,
@@ -201,7 +204,7 @@ class Scheduler(AbstractJob):
         # all checked before any is added: a refused call changes nothing
         members = list(jobs_of(jobs if isinstance(jobs, tuple) else (jobs,), "add()"))
         for job in members:
-            owner = job.scheduler
+            owner = job._owner() if job._owner is not None else None
             if owner is self:
                 continue
             if owner is not None:
@@ -217,7 +220,7 @@ class Scheduler(AbstractJob):
                         raise OwnershipError(
                             f"scheduler {job.label!r} cannot be nested inside itself"
                         )
-                    ancestor = ancestor.scheduler
+                    ancestor = ancestor._owner() if ancestor._owner is not None else None
         for job in members:
             job._owner = self._selfref
             self._jobs[job] = None
@@ -837,3 +840,16 @@ class Scheduler(AbstractJob):
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print the jobs in topological order with their status (see :meth:`list_text`)."""
         print(self.list_text(details, silence_done_jobs), end="")  # noqa: T201
+
+
+# what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
+# (see jobgraph._core._job.record_of)
+def failure_of(scheduler: Scheduler) -> BaseException | None:
+    """Why the scheduler's last run failed, or None (see :attr:`Scheduler.failure`)."""
+    return scheduler._failure
+
+
+def stragglers_of(scheduler: Scheduler) -> tuple[AbstractJob, ...]:
+    """The jobs of the last run that ignored cancellation (see
+    :attr:`Scheduler.stragglers`)."""
+    return scheduler._stragglers

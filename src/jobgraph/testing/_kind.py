@@ -26,6 +26,7 @@ from jobgraph import (
     Scheduler,
     SchedulerTimeoutError,
 )
+from jobgraph.lowlevel import record_of, stragglers_of
 from jobgraph.testing._runner import _backend_options
 
 __all__ = ["KindReport", "check_job_kind"]
@@ -100,7 +101,7 @@ def check_job_kind(
 
 def _ending(job: AbstractJob) -> str:
     """How a job ended, in words: ``ok (it returned -1)``, ``failed (KeyError('x'))``."""
-    record = job.record
+    record = record_of(job)
     if record.outcome == "ok":
         return f"ok (it returned {record.result!r})"
     if record.outcome == "failed":
@@ -203,9 +204,9 @@ class _KindChecker:
         scheduler = Scheduler(job, shutdown_timeout=self.shutdown_timeout, label="harness")
         if await self.run(scheduler, backend, "a normal run") is None:
             return
-        first = job.record.outcome
+        first = record_of(job).outcome
         if first == "failed":
-            self.note(backend, f"a normal run raised {job.exception!r}")
+            self.note(backend, f"a normal run raised {record_of(job).exception!r}")
         else:
             try:
                 job.result()
@@ -214,7 +215,7 @@ class _KindChecker:
         scheduler.reset()
         if await self.run(scheduler, backend, "a run after reset()") is None:
             return
-        if job.record.outcome != first:
+        if record_of(job).outcome != first:
             self.violation(
                 backend,
                 f"it is not re-runnable: the first run ended {first}, the one after "
@@ -242,20 +243,20 @@ class _KindChecker:
         events = await self.run(scheduler, backend, "a run aborted by a critical failure")
         if events is None:
             return
-        aborted = canceller.ended_at
+        aborted = record_of(canceller).ended_at
         assert aborted is not None
-        ended = job.ended_at
+        ended = record_of(job).ended_at
         if ended is None or ended <= aborted:
             self.note(backend, f"it ended before {self.probe:g}s: cancellation not exercised")
             return
-        if job in scheduler.stragglers or any(
+        if job in stragglers_of(scheduler) or any(
             e.kind is EventKind.STRAGGLING and e.job is job for e in events
         ):
             self.violation(
                 backend,
                 f"it kept running more than {self.shutdown_timeout:g}s after it was cancelled",
             )
-        outcome = job.record.outcome
+        outcome = record_of(job).outcome
         if outcome == "ok":
             self.violation(
                 backend, "it swallowed the cancellation: it returned a result after being cancelled"
@@ -263,7 +264,7 @@ class _KindChecker:
         elif outcome == "failed":
             self.violation(
                 backend,
-                f"it raised {job.exception!r} when cancelled, instead of letting the "
+                f"it raised {record_of(job).exception!r} when cancelled, instead of letting the "
                 "cancellation through",
             )
         if ended - aborted > self.shutdown_timeout:
@@ -278,7 +279,7 @@ class _KindChecker:
         scheduler = Scheduler(job, shutdown_timeout=self.shutdown_timeout, label="harness")
         if await self.run(scheduler, backend, f"a run with timeout={self.probe:g}") is None:
             return
-        record = job.record
+        record = record_of(job)
         duration = record.duration or 0.0
         # a scheduler's timeout is its global one, and it reports it as its own failure
         expected: tuple[type[Exception], ...] = (
@@ -308,9 +309,9 @@ class _KindChecker:
         scheduler = Scheduler(bad, job, shutdown_timeout=self.shutdown_timeout, label="harness")
         if await self.run(scheduler, backend, "a run after a failed requirement") is None:
             return
-        if job.record.outcome != "skipped" or job.attempts:
+        if record_of(job).outcome != "skipped" or record_of(job).attempts:
             self.violation(
                 backend,
                 f"with on_failed_requirement='skip' after a failed requirement it ended "
-                f"{job.record.outcome}, not skipped",
+                f"{record_of(job).outcome}, not skipped",
             )

@@ -12,6 +12,7 @@ import anyio
 import sniffio
 
 from jobgraph import EventKind, JobEvent, JobState
+from jobgraph.lowlevel import failure_of, record_of
 
 from ._behaviours import CallService, Observation, Recorder
 from ._services import harness_pool
@@ -220,7 +221,7 @@ async def run_graph_async(
     trace.leaked_tasks = len({task.id for task in anyio.get_running_tasks()} - before)
     trace.notes = recorder.notes
     for name, job in built.jobs.items():
-        record = job.record
+        record = record_of(job)
         trace.outcomes[name] = Outcome(
             record.state,
             record.outcome,
@@ -232,7 +233,7 @@ async def run_graph_async(
             record.ended_at,
         )
         if name in built.specs and isinstance(built.specs[name], SchedulerSpec):
-            trace.failures[name] = job.failure  # type: ignore[attr-defined]
+            trace.failures[name] = failure_of(job)  # type: ignore[arg-type]
     return trace
 
 

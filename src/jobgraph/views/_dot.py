@@ -31,6 +31,7 @@ from jobgraph import (
     MissingDependencyError,
     Scheduler,
 )
+from jobgraph.lowlevel import owner_of, record_of, requirements_of
 
 from ._listing import number_jobs
 from ._paths import GRAPHVIZ_SUFFIX, checked_path
@@ -84,10 +85,10 @@ def _attributes(style: dict[str, Any]) -> str:
 
 
 def _has_run(job: AbstractJob) -> bool:
-    if job.record.state is not JobState.IDLE:
+    if record_of(job).state is not JobState.IDLE:
         return True
-    owner = job.scheduler
-    return owner is not None and owner.record.state is not JobState.IDLE
+    owner = owner_of(job)
+    return owner is not None and record_of(owner).state is not JobState.IDLE
 
 
 def job_dot_style(job: AbstractJob) -> dict[str, Any]:
@@ -107,7 +108,7 @@ def job_dot_style(job: AbstractJob) -> dict[str, Any]:
     else:
         attributes["penwidth"] = "0.5"
     if _has_run(job):
-        outcome = job.record.outcome
+        outcome = record_of(job).outcome
         style.append("filled")
         colour = OUTCOME_COLOURS.get(outcome, "#ffffff")
         # a nested scheduler's cluster gets a paler tint than the jobs inside it
@@ -162,7 +163,7 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
     members = dict.fromkeys(scheduler.jobs)
     for job in scheduler.topological_order():
         # requirements on jobs of other schedulers would draw phantom nodes: left out
-        requirements = [r for r in job.requirements if r in members]
+        requirements = [r for r in requirements_of(job) if r in members]
         if isinstance(job, Scheduler):
             nested = job
             lines.append(f"subgraph {_cluster(job)} {{")

@@ -13,7 +13,13 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jobgraph import AbstractJob, JobDefinitionError, RunStateError, Scheduler
-from jobgraph.lowlevel import Schedulable, find_cycle, jobs_of, topological_sort
+from jobgraph.lowlevel import (
+    Schedulable,
+    find_cycle,
+    jobs_of,
+    requirements_of,
+    topological_sort,
+)
 
 __all__ = [
     "bypass_and_remove",
@@ -36,7 +42,7 @@ def _successor_map(jobs: dict[AbstractJob, None]) -> dict[AbstractJob, list[Abst
     """For each job, the jobs of the same scheduler that require it."""
     successors: dict[AbstractJob, list[AbstractJob]] = {job: [] for job in jobs}
     for job in jobs:
-        for requirement in job.requirements:
+        for requirement in requirements_of(job):
             if requirement in successors:
                 successors[requirement].append(job)
     return successors
@@ -98,7 +104,7 @@ def sanitize(scheduler: Scheduler) -> bool:
     for level in _schedulers(scheduler):
         members = dict.fromkeys(level.jobs)
         for job in members:
-            foreign = [r for r in job.requirements if r not in members]
+            foreign = [r for r in requirements_of(job) if r not in members]
             if foreign:
                 job.requires(foreign, remove=True)
                 fine = False
@@ -109,7 +115,7 @@ def entry_jobs(scheduler: Scheduler) -> Iterator[AbstractJob]:
     """Yield the jobs that require no job of the scheduler, in insertion order."""
     jobs = dict.fromkeys(scheduler.jobs)
     for job in jobs:
-        if not any(requirement in jobs for requirement in job.requirements):
+        if not any(requirement in jobs for requirement in requirements_of(job)):
             yield job
 
 
@@ -124,7 +130,7 @@ def exit_jobs(scheduler: Scheduler, *, discard_forever: bool = True) -> Iterator
     jobs = tuple(scheduler.jobs)
     required: set[AbstractJob] = set()
     for job in jobs:
-        required.update(job.requirements)
+        required.update(requirements_of(job))
     for job in jobs:
         if job in required or (discard_forever and job.forever):
             continue
@@ -145,7 +151,7 @@ def predecessors(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
     """
     _check_jobs("predecessors", jobs)
     mine = dict.fromkeys(scheduler.jobs)
-    return {r for job in jobs for r in job.requirements if r in mine}
+    return {r for job in jobs for r in requirements_of(job) if r in mine}
 
 
 def successors(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
@@ -156,7 +162,7 @@ def successors(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
     """
     _check_jobs("successors", jobs)
     starts = set(jobs)
-    return {job for job in scheduler.jobs if not starts.isdisjoint(job.requirements)}
+    return {job for job in scheduler.jobs if not starts.isdisjoint(requirements_of(job))}
 
 
 def predecessors_upstream(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
@@ -170,13 +176,13 @@ def predecessors_upstream(scheduler: Scheduler, *jobs: AbstractJob) -> set[Abstr
     _check_jobs("predecessors_upstream", jobs)
     mine = dict.fromkeys(scheduler.jobs)
     found: set[AbstractJob] = set()
-    stack = [r for job in jobs for r in job.requirements if r in mine]
+    stack = [r for job in jobs for r in requirements_of(job) if r in mine]
     while stack:
         job = stack.pop()
         if job in found:
             continue
         found.add(job)
-        stack.extend(r for r in job.requirements if r in mine and r not in found)
+        stack.extend(r for r in requirements_of(job) if r in mine and r not in found)
     return found
 
 
@@ -274,9 +280,9 @@ def bypass_and_remove(scheduler: Scheduler, job: AbstractJob) -> None:
     _check_jobs("bypass_and_remove", (job,))
     if job not in scheduler:
         raise ValueError(f"job {job.label!r} is not in scheduler {scheduler.label!r}")
-    upstream = job.requirements
+    upstream = requirements_of(job)
     for down in scheduler.jobs:
-        if job in down.requirements:
+        if job in requirements_of(down):
             down.requires(job, remove=True)
             down.requires([up for up in upstream if up is not down])
     scheduler.remove(job)

@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from jobgraph import AbstractJob, CriticalJobError, CycleError, JobState, Scheduler
+from jobgraph.lowlevel import record_of, requirements_of
 
 __all__ = [
     "Symbols",
@@ -195,7 +196,7 @@ def _number_any(scheduler: Scheduler) -> None:
 # -- the pieces of a line (defaults of the jobs' repr_* methods) -------------------------
 def status_columns(job: AbstractJob) -> str:
     """The four status columns: critical, raised or fine, life cycle, forever."""
-    record = job.record
+    record = record_of(job)
     glyph = symbols()
     state = record.state
     if state is JobState.DONE:
@@ -232,7 +233,7 @@ def main_repr(job: AbstractJob) -> str:
 
 def result_repr(job: AbstractJob) -> str:
     """The job's result, its exception, or where it stands if it has neither."""
-    record = job.record
+    record = record_of(job)
     if record.exception is not None:
         kind = "CRIT. EXC." if job.critical else "exception"
         exc = record.exception
@@ -248,7 +249,7 @@ def result_repr(job: AbstractJob) -> str:
 
 def requires_repr(job: AbstractJob) -> str:
     """Like ``requires={1, 2}`` (numbers of the last listing), or empty."""
-    requirements = job.requirements
+    requirements = requirements_of(job)
     if not requirements:
         return ""
     return "requires=" + _ids(requirements)
@@ -268,7 +269,7 @@ def exits_repr(scheduler: Scheduler) -> str:
 
 def _listed_as_done(job: AbstractJob) -> bool:
     """Whether ``silence_done_jobs`` hides the job."""
-    record = job.record
+    record = record_of(job)
     return record.state is JobState.SKIPPED or (
         record.state is JobState.DONE and not record.cancelled
     )
@@ -384,7 +385,7 @@ def counts(scheduler: Scheduler) -> tuple[int, int, int, int]:
     done = running = 0
     jobs = tuple(scheduler.jobs)
     for job in jobs:
-        state = job.record.state
+        state = record_of(job).state
         if state is JobState.DONE or state is JobState.SKIPPED:
             done += 1
         elif state is JobState.RUNNING:
@@ -423,7 +424,9 @@ def debrief_text(
         CycleError: the jobs form a cycle.
     """
     with _glyphs(ascii):
-        listing = scheduler.list_text(details, silence_done_jobs)
+        # the listing function, not scheduler.list_text: subclasses (the asynciojobs
+        # drop-in's) may own the method's name
+        listing = list_text(scheduler, details, silence_done_jobs)
         done, running, idle, total = scheduler.counts()
         out = [
             f"----- {scheduler.why()}",
@@ -436,10 +439,11 @@ def debrief_text(
         failed = [
             job
             for job in scheduler.iterate_jobs(scan_schedulers=True)
-            if job.record.exception is not None
+            if record_of(job).exception is not None
             # a nested scheduler aborted by a critical job: that job tells the story
             and not (
-                isinstance(job, Scheduler) and isinstance(job.record.exception, CriticalJobError)
+                isinstance(job, Scheduler)
+                and isinstance(record_of(job).exception, CriticalJobError)
             )
         ]
         if failed:
@@ -450,7 +454,7 @@ def debrief_text(
             others = [job for job in failed if not job.critical]
             for job in (*criticals, *others):
                 kind = "CRITICAL job" if job.critical else "non-critical job"
-                exc = job.record.exception
+                exc = record_of(job).exception
                 assert exc is not None
                 out.append(f"----- {kind} {job.repr_id()} {job.repr_short()} {job.repr_main()}")
                 out.extend(

@@ -133,7 +133,8 @@ class Progress:
         for job in self.scheduler.iterate_jobs():
             self._states[job] = "idle"
             self.counts["idle"] += 1
-        self._unsubscribe = self.scheduler.subscribe(self)
+        # the native method: a subclass (the asynciojobs drop-in's) may own the name
+        self._unsubscribe = Scheduler.subscribe(self.scheduler, self)
         if self.live:
             from rich.live import Live
 

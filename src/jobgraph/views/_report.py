@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jobgraph import CycleError, JobState, Scheduler
+from jobgraph.lowlevel import failure_of, record_of, requirements_of
 
 from ._listing import _number_any
 from ._paths import checked_path
@@ -29,7 +30,7 @@ def _exception_report(exc: BaseException | None) -> dict[str, Any] | None:
 
 
 def _build_report(scheduler: Scheduler) -> dict[str, Any]:
-    record = scheduler.record
+    record = record_of(scheduler)
     origin = record.started_at
 
     def since(moment: float | None) -> float | None:
@@ -45,7 +46,7 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
         except CycleError:
             order = list(level.jobs)
         for job in order:
-            job_record = job.record
+            job_record = record_of(job)
             succeeded = job_record.succeeded
             jobs.append(
                 {
@@ -65,7 +66,7 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
                     "attempts": job_record.attempts,
                     "result": repr(job_record.result) if succeeded else None,
                     "exception": _exception_report(job_record.exception),
-                    "requires": [requirement.repr_id() for requirement in job.requirements],
+                    "requires": [requirement.repr_id() for requirement in requirements_of(job)],
                     "details": job.details(),
                 }
             )
@@ -77,9 +78,9 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
     ran = record.state is JobState.DONE
     return {
         "label": scheduler.label,
-        "ok": (scheduler.failure is None and not record.cancelled) if ran else None,
+        "ok": (failure_of(scheduler) is None and not record.cancelled) if ran else None,
         "why": scheduler.why(),
-        "failure": _exception_report(scheduler.failure),
+        "failure": _exception_report(failure_of(scheduler)),
         "jobs_window": scheduler.jobs_window,
         "timeout": scheduler.timeout,
         "duration": record.duration,

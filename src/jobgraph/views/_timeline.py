@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from jobgraph import AbstractJob, CycleError, Scheduler
+from jobgraph.lowlevel import record_of
 
 from ._dot import OUTCOME_COLOURS
 from ._listing import _number_any
@@ -81,11 +82,12 @@ def timeline_svg(scheduler: Scheduler) -> str:
     """
     _number_any(scheduler)
     rows = _rows(scheduler)
-    record = scheduler.record
+    record = record_of(scheduler)
     times = [
         moment
         for job, _ in rows
-        for moment in (job.record.scheduled_at, job.record.started_at, job.record.ended_at)
+        for job_record in (record_of(job),)
+        for moment in (job_record.scheduled_at, job_record.started_at, job_record.ended_at)
         if moment is not None
     ]
     origin = record.started_at if record.started_at is not None else min(times, default=0.0)
@@ -150,7 +152,7 @@ def timeline_svg(scheduler: Scheduler) -> str:
 
     bars = ET.SubElement(svg, "g", {"class": "jobs"})
     for index, (job, depth) in enumerate(rows):
-        job_record = job.record
+        job_record = record_of(job)
         y = _TOP + index * _ROW
         row = ET.SubElement(
             bars, "g", {"class": "row", "data-job": job.repr_id(), "data-label": job.label}

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, KeysView
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar
 
 import anyio
 import sniffio
@@ -70,7 +70,85 @@ def _close_if_unstarted(awaitable: object) -> None:
         awaitable.close()
 
 
+# -- names left to subclasses --------------------------------------------------------
+class _Free:
+    """Gives a name back to subclasses: on compat classes it is an ordinary attribute,
+    which the class's own code may set before or after ``super().__init__()``. Until it
+    does, the name reads as the native one (``job.state``, ``scheduler.failure``...).
+    The engine itself only reads private fields, so a subclass's value disturbs nothing.
+    """
+
+    __slots__ = ("fallback", "name")
+
+    def __init__(self, name: str, fallback: Any) -> None:
+        self.name = name
+        self.fallback = fallback
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        # a non-data descriptor: reached only when the instance has no value of its own
+        if instance is None:
+            return self
+        getter = getattr(self.fallback, "__get__", None)
+        return self.fallback if getter is None else getter(instance, owner)
+
+
+# native names that asynciojobs jobs and schedulers do not have
+_FREE_NAMES = (
+    "scheduler",
+    "record",
+    "state",
+    "exception",
+    "cancelled",
+    "started_at",
+    "ended_at",
+    "attempts",
+    "requirements",
+    "retry",
+    "on_failed_requirement",
+    "default_label",
+)
+
+
+def free_names(*names: str) -> Callable[[type[_T]], type[_T]]:
+    """A class decorator that leaves ``names`` (and :data:`_FREE_NAMES`) to subclasses."""
+
+    def decorate(cls: type[_T]) -> type[_T]:
+        for name in (*_FREE_NAMES, *names):
+            setattr(cls, name, _Free(name, inspect.getattr_static(cls, name)))
+        return cls
+
+    return decorate
+
+
+def computed_label(job: Any) -> str:
+    """The label of a job given none: ``text_label()``, else ``NOLABEL``."""
+    text: str | None = job.text_label()
+    return text if text is not None else "NOLABEL"
+
+
+def compat_label(job: Any) -> str:
+    """The label given, else the computed one, as asynciojobs shows it."""
+    given: str | None = job._label
+    return given if given is not None else computed_label(job)
+
+
+def _required_jobs(requirements: tuple[Any, ...]) -> list[_native_job.AbstractJob]:
+    """The jobs that ``requires(*requirements)`` means (a sequence counts as its last)."""
+    native_job = _native_job.AbstractJob
+    # the usual cases first: jobs, and a list (or tuple) of jobs, as in required=[a, b]
+    if len(requirements) == 1 and type(requirements[0]) in (list, tuple):
+        requirements = requirements[0]
+    if all(isinstance(item, native_job) for item in requirements):
+        return list(requirements)
+    return [
+        job
+        for item in flatten_schedulables(requirements, "requires()")
+        for job in item._tail_jobs()
+    ]
+
+
 # -- jobs --------------------------------------------------------------------------------
+@free_names("timeout")
 class AbstractJob(_native_job.AbstractJob):
     """The base of asynciojobs-style jobs: subclasses implement ``co_run()`` and
     ``co_shutdown()`` as coroutines.
@@ -80,6 +158,20 @@ class AbstractJob(_native_job.AbstractJob):
     scheduler to add the job to) mean what they mean in asynciojobs. A job that
     requires a ``forever`` job starts only if that job ever returns.
     """
+
+    if TYPE_CHECKING:  # names left to subclasses (see free_names): plain attributes
+        scheduler: Any
+        record: Any
+        state: Any
+        exception: Any
+        cancelled: Any
+        started_at: Any
+        ended_at: Any
+        attempts: Any
+        requirements: Any
+        retry: Any
+        on_failed_requirement: Any
+        timeout: Any
 
     def __init__(
         self,
@@ -102,14 +194,13 @@ class AbstractJob(_native_job.AbstractJob):
             self.requires(required)
 
     @property
-    def timeout(self) -> Any:
-        """A plain attribute: asynciojobs jobs have no timeout of their own, so job
-        classes may use this name for their own purposes (it sets no native timeout)."""
-        return self.__dict__.get("_compat_timeout")
+    def label(self) -> str:
+        """The label given (or set later), else the one ``text_label()`` computes."""
+        return compat_label(self)
 
-    @timeout.setter
-    def timeout(self, value: Any) -> None:
-        self.__dict__["_compat_timeout"] = value
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
 
     # -- what subclasses implement ---------------------------------------------------
     async def co_run(self) -> Any:
@@ -121,6 +212,8 @@ class AbstractJob(_native_job.AbstractJob):
         print(f"AbstractJob.co_shutdown() is not implemented on class {type(self).__name__}")
 
     # -- how the native engine runs it -----------------------------------------------
+    _plain_co_shutdown: ClassVar[bool] = False  # see Job
+
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         del status, run
         return await self.co_run()
@@ -144,13 +237,20 @@ class AbstractJob(_native_job.AbstractJob):
         so is the job itself. Removing a requirement that is not there raises
         ``KeyError``.
         """
-        jobs = [
-            job
-            for item in flatten_schedulables(requirements, "requires()")
-            for job in item._tail_jobs()
-            if job is not self
-        ]
-        return super().requires(jobs, remove=remove)
+        jobs = _required_jobs(requirements)
+        if self in jobs:
+            jobs = [job for job in jobs if job is not self]
+        mine = self._requires
+        if not remove:
+            for job in jobs:
+                mine[job] = None
+            return self
+        for job in jobs:  # all checked before any is dropped: a refused call changes nothing
+            if job not in mine:
+                raise KeyError(f"job {self.label!r} does not require {job.label!r}")
+        for job in jobs:
+            mine.pop(job, None)
+        return self
 
     @property
     def required(self) -> KeysView[_native_job.AbstractJob]:
@@ -197,8 +297,7 @@ class AbstractJob(_native_job.AbstractJob):
         return None
 
     def default_label(self) -> str:
-        text = self.text_label()
-        return text if text is not None else "NOLABEL"
+        return computed_label(self)
 
     def repr_result(self) -> str:
         """The job's result, its exception, or ``[not done]`` (cancelled jobs too)."""
@@ -233,6 +332,22 @@ class Job(AbstractJob):
         self.corun = corun
         self.coshutdown = coshutdown
         super().__init__(*args, **kwds)
+
+    # whether co_run() / co_shutdown() are Job's own: the engine then awaits the
+    # coroutine directly, and the scheduler's co_shutdown() skips a job without one
+    _plain_co_run: ClassVar[bool] = True
+    _plain_co_shutdown: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain_co_run = cls.co_run is Job.co_run
+        cls._plain_co_shutdown = cls.co_shutdown is Job.co_shutdown
+
+    async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
+        del status, run
+        if self._plain_co_run:
+            return await self.corun
+        return await self.co_run()
 
     def text_label(self) -> str:
         name = getattr(self.corun, "__name__", None)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 from collections.abc import Callable, Iterator, KeysView
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
+import anyio.abc
+import anyio.lowlevel
 
 import jobgraph as _native_job
-from jobgraph import CriticalJobError, JobState, SchedulerTimeoutError, TaskStatusLike, views
+from jobgraph import (
+    CriticalJobError,
+    CycleError,
+    JobState,
+    SchedulerTimeoutError,
+    TaskStatusLike,
+    views,
+)
 from jobgraph import Scheduler as _NativeScheduler
-from jobgraph.lowlevel import Requirement
+from jobgraph.lowlevel import Requirement, record_of, requirements_of
 
-from ._jobs import AbstractJob, run_sync
+from ._jobs import AbstractJob, compat_label, computed_label, free_names, run_sync
 from ._watch import Watch
 
 __all__ = ["PureScheduler", "Scheduler", "set_debug"]
@@ -21,6 +32,8 @@ __all__ = ["PureScheduler", "Scheduler", "set_debug"]
 logger = logging.getLogger("jobgraph.compat.asynciojobs")
 
 _DEBUG = False
+_STARTED = frozenset((JobState.RUNNING, JobState.DONE))
+_STREAK = 256  # co_shutdown() calls a worker makes back to back before it lets others run
 
 
 def set_debug(debug: bool) -> None:
@@ -30,6 +43,7 @@ def set_debug(debug: bool) -> None:
 
 
 # -- schedulers --------------------------------------------------------------------------
+@free_names("failure", "stragglers")
 class PureScheduler(_NativeScheduler):
     """A set of jobs run in an order that respects their requirements.
 
@@ -42,6 +56,21 @@ class PureScheduler(_NativeScheduler):
 
     _did_shutdown = False
     _shutdown_outcome: bool | None = None
+
+    if TYPE_CHECKING:  # names left to subclasses (see free_names): plain attributes
+        scheduler: Any
+        record: Any
+        state: Any
+        exception: Any
+        cancelled: Any
+        started_at: Any
+        ended_at: Any
+        attempts: Any
+        requirements: Any
+        retry: Any
+        on_failed_requirement: Any
+        failure: Any
+        stragglers: Any
 
     def __init__(
         self,
@@ -75,12 +104,33 @@ class PureScheduler(_NativeScheduler):
         """The scheduler's jobs, as a read-only, live set view."""
         return self._jobs.keys()
 
+    @property
+    def label(self) -> str:
+        """The label given (or set later), else the one ``text_label()`` computes."""
+        return compat_label(self)
+
+    @label.setter
+    def label(self, value: str | None) -> None:
+        self._label = value
+
     def default_label(self) -> str:
-        text = self.text_label()
-        return text if text is not None else "NOLABEL"
+        return computed_label(self)
 
     def text_label(self) -> str | None:
         return None
+
+    # -- listings (through the native text methods, whose names subclasses own) --------
+    def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print the jobs in topological order with their status."""
+        print(_NativeScheduler.list_text(self, details, silence_done_jobs), end="")
+
+    def list_safe(self, silence_done_jobs: bool = False) -> None:
+        """Print the jobs in insertion order (works when the jobs form a cycle)."""
+        print(_NativeScheduler.list_safe_text(self, silence_done_jobs), end="")
+
+    def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
+        """Print why the run failed, the counts, the listing and the exceptions."""
+        print(_NativeScheduler.debrief_text(self, details, silence_done_jobs), end="")
 
     # -- running ---------------------------------------------------------------------
     def run(self, *args: Any, **kwds: Any) -> bool:  # type: ignore[override]
@@ -97,9 +147,9 @@ class PureScheduler(_NativeScheduler):
         already ran then fails, since a coroutine runs once).
         """
         if self._record.state is not JobState.IDLE:
-            self.reset()
+            _NativeScheduler.reset(self)  # (reset is a name left to subclasses)
         self._did_shutdown = False
-        if self.check_cycles():
+        with contextlib.suppress(CycleError):  # the run raises it, naming the cycle
             views.number_jobs(self)
         unsubscribe = self._subscribe_feedback()
         if self.verbose or _DEBUG:
@@ -154,7 +204,7 @@ class PureScheduler(_NativeScheduler):
                 f"{job.repr_main()} {job.repr_result()} {job.repr_requires()}"
             )
 
-        return self.subscribe(show)
+        return _NativeScheduler.subscribe(self, show)
 
     def shutdown(self) -> bool | None:  # type: ignore[override]
         """Run :meth:`co_shutdown` in a new event loop and return what it returns."""
@@ -174,19 +224,40 @@ class PureScheduler(_NativeScheduler):
         if self._jobs and (self.verbose or _DEBUG):
             self._feedback("scheduler is shutting down...")
 
-        async def one(job: Any) -> None:
-            nonlocal fine
-            try:
-                await job.co_shutdown()
-            except Exception:
-                logger.exception("co_shutdown() of job %r failed", job.label)
-                fine = False
+        # The jobs' co_shutdown() run concurrently, yet without a task per job (most
+        # return at once): as the engine does with jobs, a worker about to call one
+        # starts a spare worker unless one is pending, so one that blocks hands the
+        # rest over. A Job without a coshutdown coroutine has nothing to do.
+        queue: Iterator[Any] = iter(tuple(self._jobs))  # shared: each job taken once
+        spare = 0
+
+        async def worker(tg: anyio.abc.TaskGroup, *, started: bool) -> None:
+            nonlocal fine, spare
+            if started:
+                spare -= 1
+            streak = 0
+            for job in queue:
+                plain = getattr(job, "_plain_co_shutdown", None)
+                if plain is None and not hasattr(job, "co_shutdown"):
+                    continue  # a native job nested here
+                if plain and job.coshutdown is None:
+                    continue
+                if not spare:
+                    spare += 1
+                    tg.start_soon(functools.partial(worker, tg, started=True))
+                try:
+                    await job.co_shutdown()
+                except Exception:
+                    logger.exception("co_shutdown() of job %r failed", job.label)
+                    fine = False
+                streak += 1
+                if streak == _STREAK:  # jobs that never block: let others run now and then
+                    streak = 0
+                    await anyio.lowlevel.checkpoint()
 
         with anyio.move_on_after(self.shutdown_timeout) as scope:
             async with anyio.create_task_group() as tg:
-                for job in self._jobs:
-                    if hasattr(job, "co_shutdown"):
-                        tg.start_soon(one, job)
+                await worker(tg, started=False)
         self._shutdown_outcome = fine and not scope.cancelled_caught
         return self._shutdown_outcome
 
@@ -200,6 +271,17 @@ class PureScheduler(_NativeScheduler):
         here in O(edges + jobs log jobs). Raises
         :class:`~jobgraph.CycleError` (a ``ValueError``) if the jobs form a cycle.
         """
+        jobs = self._jobs
+        taken: set[Any] = set()
+        for job in jobs:
+            for required in requirements_of(job):
+                if required not in taken and required in jobs:
+                    return self._scanned_order()
+            taken.add(job)
+        # every job comes after its requirements: the first scan takes them all
+        return iter(tuple(jobs))
+
+    def _scanned_order(self) -> Iterator[Any]:
         # the scan in which a job is taken: after those of its requirements, and one
         # scan later for a requirement that comes after it in insertion order
         position = {job: index for index, job in enumerate(self._jobs)}
@@ -207,7 +289,7 @@ class PureScheduler(_NativeScheduler):
         for job in super().topological_order():  # raises CycleError
             here = position[job]
             scan[job] = max(
-                (scan[r] + (position[r] > here) for r in job._requires if r in position),
+                (scan[r] + (position[r] > here) for r in requirements_of(job) if r in position),
                 default=0,
             )
         return iter(sorted(scan, key=lambda job: (scan[job], position[job])))
@@ -254,8 +336,9 @@ class PureScheduler(_NativeScheduler):
             if isinstance(job, AbstractJob):
                 is_done, is_running = job.is_done(), job.is_running()
             else:  # a native job or scheduler nested in a compat one
-                is_done = job.state is JobState.DONE and not job.cancelled
-                is_running = job.state in (JobState.RUNNING, JobState.DONE)
+                record = record_of(job)
+                is_done = record.state is JobState.DONE and not record.cancelled
+                is_running = record.state in _STARTED
             done += is_done
             running += is_running
         total = len(self._jobs)
@@ -277,9 +360,9 @@ class PureScheduler(_NativeScheduler):
             for scheduler in self.iterate_jobs(scan_schedulers=True):
                 if not isinstance(scheduler, _NativeScheduler):
                     continue
-                members = scheduler._jobs
+                members = dict.fromkeys(scheduler.jobs)
                 for job in members:
-                    foreign = sum(1 for required in job._requires if required not in members)
+                    foreign = sum(1 for required in requirements_of(job) if required not in members)
                     if foreign:
                         print(
                             f"{10 * '*'} WARNING: job {job!r} in {scheduler.label} "
@@ -300,9 +383,14 @@ class PureScheduler(_NativeScheduler):
                 job.close()
 
     def _jobs_not_started(self) -> Iterator[AbstractJob]:
-        for job in self.iterate_jobs():
-            if isinstance(job, AbstractJob) and not job.is_running():
-                yield job
+        """The jobs (at any depth, nested schedulers excepted) that never started."""
+        levels: list[Any] = [self]
+        while levels:
+            for job in levels.pop().jobs:
+                if isinstance(job, _NativeScheduler):
+                    levels.append(job)
+                elif record_of(job).state not in _STARTED and isinstance(job, AbstractJob):
+                    yield job
 
     def iterate_jobs(self, scan_schedulers: bool = False) -> Iterator[Any]:
         """Yield every job at any depth; nested schedulers too with ``scan_schedulers``.
