@@ -683,18 +683,6 @@ class Scheduler(AbstractJob):
 
         views.bypass_and_remove(self, job)
 
-    def repr_entries(self) -> str:
-        """Like ``entries={3}``: the jobs of this scheduler that require nothing."""
-        from jobgraph import views
-
-        return views.entries_repr(self)
-
-    def repr_exits(self) -> str:
-        """Like ``exits={6}``: the (finite) jobs that no other job requires."""
-        from jobgraph import views
-
-        return views.exits_repr(self)
-
     def list_text(
         self,
         details: bool = False,

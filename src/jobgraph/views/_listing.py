@@ -289,11 +289,11 @@ def _list_lines(
         if isinstance(job, Scheduler):
             lines.append(
                 f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
-                f"{job.repr_result()} {job.repr_requires()} -> {job.repr_entries()}"
+                f"{job.repr_result()} {job.repr_requires()} -> {entries_repr(job)}"
             )
             _list_lines(job, lines, details, depth + 1, silence_done)
             lines.append(
-                f"{job.repr_id()} --end-- {'<' * (depth + 1)} {job.repr_main()} {job.repr_exits()}"
+                f"{job.repr_id()} --end-- {'<' * (depth + 1)} {job.repr_main()} {exits_repr(job)}"
             )
             continue
         if silence_done and _listed_as_done(job):

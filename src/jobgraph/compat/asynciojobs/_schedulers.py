@@ -75,6 +75,14 @@ class PureScheduler(_NativeScheduler):
         """The scheduler's jobs, as a read-only, live set view."""
         return self._jobs.keys()
 
+    def repr_entries(self) -> str:
+        """Like ``entries={3}``: the jobs of this scheduler that require nothing."""
+        return views.entries_repr(self)
+
+    def repr_exits(self) -> str:
+        """Like ``exits={6}``: the (finite) jobs that no other job requires."""
+        return views.exits_repr(self)
+
     def default_label(self) -> str:
         text = self.text_label()
         return text if text is not None else "NOLABEL"
