@@ -6,7 +6,7 @@ level, under ``if TYPE_CHECKING:`` or inside a function):
 
 - the engine room, ``jobgraph._core``, imports nothing of jobgraph outside itself, with
   one exception: a method may import the public package ``jobgraph.views`` *inside its
-  body* (``from jobgraph import views``), which is how the documented methods
+  body* (``import jobgraph.views``), which is how the documented methods
   ``Scheduler.list()``, ``s.dot_format()``... delegate to their views without the engine
   depending on them at import time;
 - outer code (``jobgraph.views``, ``jobgraph.services``, ``jobgraph.compat``,
