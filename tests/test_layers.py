@@ -1,11 +1,12 @@
-"""Imports flow one way: the engine room, then the seam, then views and outer packages.
+"""Imports flow one way: the engine room, then the seam, then views and outer packages;
+views read the engine through public accessors only.
 
 The rules, checked on the source (with :mod:`ast`, every ``import`` statement, at module
 level, under ``if TYPE_CHECKING:`` or inside a function):
 
 - the engine room, ``jobgraph._core``, imports nothing of jobgraph outside itself, with
   one exception: a method may import the public package ``jobgraph.views`` *inside its
-  body* (``from jobgraph import views``), which is how the documented methods
+  body* (``import jobgraph.views``), which is how the documented methods
   ``Scheduler.list()``, ``s.dot_format()``... delegate to their views without the engine
   depending on them at import time;
 - outer code (``jobgraph.views``, ``jobgraph.services``, ``jobgraph.compat``,
@@ -276,3 +277,31 @@ def test_outer_code_reads_engine_fields_through_the_seam() -> None:
 )
 def test_field_checker_catches_a_planted_read(module: str, source: str, found: int) -> None:
     assert len(check_field_reads(module, source)) == found
+
+
+# -- views read public accessors only ------------------------------------------------------------
+def private_attribute_reads(source: str) -> list[str]:
+    """``obj._name`` accesses in ``source`` where ``obj`` is not ``self`` (or ``cls``)."""
+    return [
+        f"{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    ]
+
+
+def test_views_read_no_private_attribute_of_the_engine() -> None:
+    views = sorted((SRC / "jobgraph" / "views").glob("*.py"))
+    assert views
+    for path in views:
+        problems = private_attribute_reads(path.read_text(encoding="utf-8"))
+        assert problems == [], f"{path.name}: {problems}"
+
+
+def test_private_attribute_check_catches_a_planted_read() -> None:
+    assert private_attribute_reads("def f(job):\n    return job._requires\n") == [
+        "2: job._requires"
+    ]
+    assert private_attribute_reads("def f(self):\n    return self._x, x.__class__\n") == []

@@ -49,7 +49,9 @@ def run(
             (``pip install 'jobgraph[progress]'``).
 
     Cancellation:
-        A ``KeyboardInterrupt`` cancels the running jobs, as with :func:`anyio.run`.
+        Nothing outside can cancel a synchronous call: it returns when the run ends
+        (the scheduler's ``timeout`` bounds it). A ``KeyboardInterrupt`` reaches the
+        run as :func:`anyio.run` delivers it on the chosen backend.
     """
     from ._core._scheduler import Scheduler
 

@@ -310,23 +310,23 @@ class AbstractJob(Schedulable):
     # depend on its views)
     def repr_id(self) -> str:
         """The job's number in the last listing (or drawing) of its scheduler, or ``??``."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.job_number(self)
+        return jobgraph.views.job_number(self)
 
     def repr_short(self) -> str:
         """The four status columns of a listing: critical, raised or fine, life cycle,
         forever (see :mod:`jobgraph.views`)."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.status_columns(self)
+        return jobgraph.views.status_columns(self)
 
     def text_label(self) -> str | None:
         """A one-line description of the job: its label on one line unless a job kind
         computes something better (None: nothing to say)."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.text_label(self)
+        return jobgraph.views.text_label(self)
 
     def graph_label(self) -> str | None:
         """The label of the job in drawings (may hold newlines); None means
@@ -335,21 +335,21 @@ class AbstractJob(Schedulable):
 
     def repr_main(self) -> str:
         """The job's kind and label, like ``<Job `fetch`>``."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.main_repr(self)
+        return jobgraph.views.main_repr(self)
 
     def repr_result(self) -> str:
         """The job's result, its exception, or where it stands if it has neither."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.result_repr(self)
+        return jobgraph.views.result_repr(self)
 
     def repr_requires(self) -> str:
         """Like ``requires={1, 2}`` (numbers of the last listing), or empty."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.requires_repr(self)
+        return jobgraph.views.requires_repr(self)
 
     def dot_style(self) -> dict[str, str | list[str]]:
         """DOT attributes for the job's node (or a nested scheduler's cluster).
@@ -358,9 +358,9 @@ class AbstractJob(Schedulable):
         square corners while other jobs are rounded. Once the job's scheduler has run,
         the fill colour tells the outcome (see :data:`jobgraph.views.OUTCOME_COLOURS`).
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.job_dot_style(self)
+        return jobgraph.views.job_dot_style(self)
 
     @property
     def scheduler(self) -> Scheduler | None:

@@ -526,9 +526,9 @@ class Scheduler(AbstractJob):
         skipped); idle includes scheduled jobs waiting for a window slot. Listings,
         :meth:`stats` and reports use it; a subclass may count otherwise.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.counts(self)
+        return jobgraph.views.counts(self)
 
     def __repr__(self) -> str:
         done, running, idle, total = self.counts()
@@ -547,9 +547,9 @@ class Scheduler(AbstractJob):
         Args:
             scan_schedulers: also yield nested schedulers (before their jobs).
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.iterate_jobs(self, scan_schedulers=scan_schedulers)
+        return jobgraph.views.iterate_jobs(self, scan_schedulers=scan_schedulers)
 
     def topological_order(self) -> Iterator[AbstractJob]:
         """Yield this scheduler's jobs, requirements first (ties in insertion order).
@@ -559,15 +559,15 @@ class Scheduler(AbstractJob):
         Raises:
             CycleError: the jobs form a cycle.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.topological_order(self)
+        return jobgraph.views.topological_order(self)
 
     def check_cycles(self) -> bool:
         """True if neither this scheduler nor any nested one has a cycle."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.check_cycles(self)
+        return jobgraph.views.check_cycles(self)
 
     def sanitize(self) -> bool:
         """Drop requirements on jobs that are not in the same scheduler (at every level).
@@ -575,15 +575,15 @@ class Scheduler(AbstractJob):
         Returns:
             True if nothing had to be dropped.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.sanitize(self)
+        return jobgraph.views.sanitize(self)
 
     def entry_jobs(self) -> Iterator[AbstractJob]:
         """Yield the jobs that require no job of this scheduler, in insertion order."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.entry_jobs(self)
+        return jobgraph.views.entry_jobs(self)
 
     def exit_jobs(self, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
         """Yield the jobs that no job of this scheduler requires, in insertion order.
@@ -592,9 +592,9 @@ class Scheduler(AbstractJob):
             discard_forever: leave forever jobs out (the default): they seldom have
                 dependents, and are seldom what one means by the end of a graph.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.exit_jobs(self, discard_forever=discard_forever)
+        return jobgraph.views.exit_jobs(self, discard_forever=discard_forever)
 
     def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """The jobs of this scheduler that any of ``jobs`` directly requires.
@@ -602,9 +602,9 @@ class Scheduler(AbstractJob):
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.predecessors(self, *jobs)
+        return jobgraph.views.predecessors(self, *jobs)
 
     def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """The jobs of this scheduler that directly require any of ``jobs``.
@@ -612,9 +612,9 @@ class Scheduler(AbstractJob):
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.successors(self, *jobs)
+        return jobgraph.views.successors(self, *jobs)
 
     def predecessors_upstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """Every job of this scheduler that any of ``jobs`` requires, directly or not.
@@ -624,9 +624,9 @@ class Scheduler(AbstractJob):
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.predecessors_upstream(self, *jobs)
+        return jobgraph.views.predecessors_upstream(self, *jobs)
 
     def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """Every job of this scheduler that requires any of ``jobs``, directly or not.
@@ -634,9 +634,9 @@ class Scheduler(AbstractJob):
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.successors_downstream(self, *jobs)
+        return jobgraph.views.successors_downstream(self, *jobs)
 
     def keep_only(self, jobs: Any) -> None:
         """Remove every job not in ``jobs`` (jobs or sequences; others are ignored),
@@ -645,9 +645,9 @@ class Scheduler(AbstractJob):
         Raises:
             RunStateError: the scheduler is running.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        views.keep_only(self, jobs)
+        jobgraph.views.keep_only(self, jobs)
 
     def keep_only_between(
         self,
@@ -668,9 +668,9 @@ class Scheduler(AbstractJob):
         Raises:
             RunStateError: the scheduler is running.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        views.keep_only_between(
+        jobgraph.views.keep_only_between(
             self, starts=starts, ends=ends, keep_starts=keep_starts, keep_ends=keep_ends
         )
 
@@ -682,21 +682,9 @@ class Scheduler(AbstractJob):
                 not count).
             RunStateError: the scheduler is running.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        views.bypass_and_remove(self, job)
-
-    def repr_entries(self) -> str:
-        """Like ``entries={3}``: the jobs of this scheduler that require nothing."""
-        from jobgraph import views
-
-        return views.entries_repr(self)
-
-    def repr_exits(self) -> str:
-        """Like ``exits={6}``: the (finite) jobs that no other job requires."""
-        from jobgraph import views
-
-        return views.exits_repr(self)
+        jobgraph.views.bypass_and_remove(self, job)
 
     def list_text(
         self,
@@ -716,9 +704,9 @@ class Scheduler(AbstractJob):
         Raises:
             CycleError: the jobs form a cycle (see :meth:`list_safe_text`).
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.list_text(self, details, silence_done_jobs, ascii=ascii)
+        return jobgraph.views.list_text(self, details, silence_done_jobs, ascii=ascii)
 
     def list_safe_text(self, silence_done_jobs: bool = False, *, ascii: bool | None = None) -> str:
         """Like :meth:`list_text`, in insertion order, so it works on graphs with cycles.
@@ -726,9 +714,9 @@ class Scheduler(AbstractJob):
         Jobs are numbered ``1``, ``2``... and the jobs of a nested scheduler numbered
         ``2`` are ``2.1``, ``2.2``...
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.list_safe_text(self, silence_done_jobs, ascii=ascii)
+        return jobgraph.views.list_safe_text(self, silence_done_jobs, ascii=ascii)
 
     def list_safe(self, silence_done_jobs: bool = False) -> None:
         """Print :meth:`list_safe_text`."""
@@ -737,9 +725,9 @@ class Scheduler(AbstractJob):
     def stats(self) -> str:
         """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
         running, idle (or scheduled), and in total."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.stats(self)
+        return jobgraph.views.stats(self)
 
     def debrief_text(
         self,
@@ -750,9 +738,9 @@ class Scheduler(AbstractJob):
     ) -> str:
         """What :meth:`debrief` prints: why the run failed, the counts, the listing,
         then the traceback of every exception, critical ones first."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.debrief_text(self, details, silence_done_jobs, ascii=ascii)
+        return jobgraph.views.debrief_text(self, details, silence_done_jobs, ascii=ascii)
 
     def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print :meth:`debrief_text`: meant for a scheduler whose run failed."""
@@ -761,15 +749,15 @@ class Scheduler(AbstractJob):
     def report(self) -> dict[str, Any]:
         """A JSON-ready description of the scheduler and its last run (see
         :func:`jobgraph.views.report`)."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.report(self)
+        return jobgraph.views.report(self)
 
     def export_report(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`report` as JSON to ``path``; returns the path."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.export_report(self, path)
+        return jobgraph.views.export_report(self, path)
 
     def dot_format(self) -> str:
         """The graph of jobs in graphviz's DOT language (no graphviz needed).
@@ -777,21 +765,21 @@ class Scheduler(AbstractJob):
         Raises:
             CycleError: the jobs form a cycle.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.dot_format(self)
+        return jobgraph.views.dot_format(self)
 
     def export_as_dotfile(self, filename: str | os.PathLike[str]) -> str:
         """Write :meth:`dot_format` to ``filename``; returns a message saying so."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.export_as_dotfile(self, filename)
+        return jobgraph.views.export_as_dotfile(self, filename)
 
     def graph(self) -> Any:
         """The graph as a ``pydot.Dot`` (needs the ``pydot`` package)."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.pydot_graph(self)
+        return jobgraph.views.pydot_graph(self)
 
     def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
         """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>`` (``svg``,
@@ -802,9 +790,9 @@ class Scheduler(AbstractJob):
                 ``apt-get install graphviz``).
             RuntimeError: ``dot`` failed.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.export_as_graphic(self, filename, suffix)
+        return jobgraph.views.export_as_graphic(self, filename, suffix)
 
     def export_as_svgfile(self, filename: str | os.PathLike[str]) -> str:
         """:meth:`export_as_graphic` with ``suffix="svg"``."""
@@ -816,9 +804,9 @@ class Scheduler(AbstractJob):
 
     def _repr_svg_(self) -> str | None:
         """The graph as SVG for Jupyter, or None (text display) without graphviz."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.svg_text(self)
+        return jobgraph.views.svg_text(self)
 
     def export_timeline_svg(self, path: str | os.PathLike[str]) -> Path:
         """Write a Gantt chart of the last run as an SVG file; returns the path.
@@ -826,15 +814,15 @@ class Scheduler(AbstractJob):
         One bar per job from start to end, coloured by outcome, with the wait for a
         window slot (from ``scheduled_at`` to ``started_at``) drawn before it.
         """
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.export_timeline_svg(self, path)
+        return jobgraph.views.export_timeline_svg(self, path)
 
     def timeline_svg(self) -> str:
         """The Gantt chart of :meth:`export_timeline_svg`, as SVG text."""
-        from jobgraph import views
+        import jobgraph.views
 
-        return views.timeline_svg(self)
+        return jobgraph.views.timeline_svg(self)
 
     # defined last: inside the class body, the name shadows the builtin ``list``
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:

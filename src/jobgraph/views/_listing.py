@@ -134,13 +134,32 @@ def _ids(jobs: Iterable[AbstractJob]) -> str:
 
 
 # -- numbers ---------------------------------------------------------------------------
-# the number of each job in the last listing or drawing of its scheduler
-_NUMBERS: weakref.WeakKeyDictionary[AbstractJob, str] = weakref.WeakKeyDictionary()
+# The number of each job in the last listing or drawing of its scheduler, kept here rather
+# than in the job. Keyed by id() with a weak reference that tells whether the entry is still
+# about the same job: reading is a dict lookup (listings read every number several times),
+# and entries of dead jobs are dropped in bulk once they could outnumber the live ones.
+_NUMBERS: dict[int, tuple[weakref.ref[AbstractJob], str]] = {}
+_PURGE_AT = [4096]  # purge dead entries when the table grows past this size
 
 
 def job_number(job: AbstractJob) -> str:
     """The job's number in the last listing (or drawing) of its scheduler, or ``??``."""
-    return _NUMBERS.get(job, "??")
+    entry = _NUMBERS.get(id(job))
+    if entry is not None and entry[0]() is job:
+        return entry[1]
+    return "??"
+
+
+def _set_number(job: AbstractJob, number: str) -> None:
+    _NUMBERS[id(job)] = (weakref.ref(job), number)
+
+
+def _purge_numbers() -> None:
+    """Drop the entries of jobs that no longer exist (amortized: the threshold doubles)."""
+    if len(_NUMBERS) > _PURGE_AT[0]:
+        for key in [key for key, (ref, _) in _NUMBERS.items() if ref() is None]:
+            del _NUMBERS[key]
+        _PURGE_AT[0] = max(4096, 2 * len(_NUMBERS))
 
 
 def _total_for_ids(scheduler: Scheduler) -> int:
@@ -164,12 +183,13 @@ def number_jobs(scheduler: Scheduler, start: int = 1, width: int | None = None) 
     Raises:
         CycleError: a scheduler has a cycle.
     """
-    if width is None:
+    if width is None:  # the top of the tree
+        _purge_numbers()
         total = _total_for_ids(scheduler)
         width = 1 if total <= 9 else math.floor(math.log10(total - 1)) + 1
     number = start
     for job in scheduler.topological_order():
-        _NUMBERS[job] = f"{number:0{width}d}"
+        _set_number(job, f"{number:0{width}d}")
         number += 1
         if isinstance(job, Scheduler):
             number = number_jobs(job, number, width)
@@ -179,8 +199,10 @@ def number_jobs(scheduler: Scheduler, start: int = 1, width: int | None = None) 
 def number_jobs_safe(scheduler: Scheduler, prefix: str = "") -> None:
     """Number the jobs in insertion order (works on cyclic graphs): ``1``, ``2``, and
     ``2.1``, ``2.2`` for the jobs of a nested scheduler numbered ``2``."""
+    if not prefix:  # the top of the tree
+        _purge_numbers()
     for index, job in enumerate(scheduler.jobs, 1):
-        _NUMBERS[job] = f"{prefix}{index}"
+        _set_number(job, f"{prefix}{index}")
         if isinstance(job, Scheduler):
             number_jobs_safe(job, f"{prefix}{index}.")
 
@@ -290,11 +312,11 @@ def _list_lines(
         if isinstance(job, Scheduler):
             lines.append(
                 f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
-                f"{job.repr_result()} {job.repr_requires()} -> {job.repr_entries()}"
+                f"{job.repr_result()} {job.repr_requires()} -> {entries_repr(job)}"
             )
             _list_lines(job, lines, details, depth + 1, silence_done)
             lines.append(
-                f"{job.repr_id()} --end-- {'<' * (depth + 1)} {job.repr_main()} {job.repr_exits()}"
+                f"{job.repr_id()} --end-- {'<' * (depth + 1)} {job.repr_main()} {exits_repr(job)}"
             )
             continue
         if silence_done and _listed_as_done(job):

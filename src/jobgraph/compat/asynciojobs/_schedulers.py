@@ -113,6 +113,14 @@ class PureScheduler(_NativeScheduler):
     def label(self, value: str | None) -> None:
         self._label = value
 
+    def repr_entries(self) -> str:
+        """Like ``entries={3}``: the jobs of this scheduler that require nothing."""
+        return views.entries_repr(self)
+
+    def repr_exits(self) -> str:
+        """Like ``exits={6}``: the (finite) jobs that no other job requires."""
+        return views.exits_repr(self)
+
     def default_label(self) -> str:
         return computed_label(self)
 
