@@ -435,6 +435,9 @@ class _Run:
                     await self.settle()
                 except self.cancelled_exc:
                     self.stopping = True
+                    # an asyncio-native cancellation (task.cancel(), wait_for) reaches
+                    # this task only: cancel the jobs now, before waiting for them
+                    tg.cancel_scope.cancel()
                     await self.settle()
                     raise
                 finally:
