@@ -41,5 +41,14 @@ def run(
         from ._progress import Progress
 
         with Progress(scheduler):
-            return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
-    return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
+            return _run(scheduler, backend, backend_options)
+    return _run(scheduler, backend, backend_options)
+
+
+def _run(scheduler: Scheduler, backend: str, backend_options: dict[str, Any] | None) -> bool:
+    try:
+        return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
+    except KeyboardInterrupt as exc:
+        # under asyncio, Ctrl-C cancels the run and only then becomes this exception
+        scheduler._interrupted_by(exc)
+        raise

@@ -124,6 +124,7 @@ class _Run:
         "failure",
         "finite_left",
         "forever_left",
+        "interrupt",
         "live",
         "now",
         "quiet",
@@ -150,6 +151,7 @@ class _Run:
         self.forever_left = 0
         self.stopping = False
         self.failure: BaseException | None = None
+        self.interrupt: BaseException | None = None  # KeyboardInterrupt, SystemExit
         self.done = anyio.Event()
         self.quiet: anyio.Event | None = None
         self.cancelled_exc = anyio.get_cancelled_exc_class()
@@ -305,13 +307,13 @@ class _Run:
         record.state = _RUNNING
         record.started_at = self.now()
         self.live += 1
-        if self.subscribers:
-            self.emit(EventKind.STARTED, job)
-        if status is _IGNORED and job.forever:
-            # nobody will say "ready": dependents may start now that it runs (after its
-            # STARTED event, so that no dependent is scheduled before it has started)
-            self.release(job, failed=False, kick=True)
-        try:
+        try:  # from here on (under trio, Ctrl-C may land in a subscriber)
+            if self.subscribers:
+                self.emit(EventKind.STARTED, job)
+            if status is _IGNORED and job.forever:
+                # nobody will say "ready": dependents may start now that it runs (after
+                # its STARTED event, so that no dependent is scheduled before it started)
+                self.release(job, failed=False, kick=True)
             if job.retry is None and job._timeout is None:
                 record.attempts = 1
                 result = await job._invoke(status, self)
@@ -328,7 +330,18 @@ class _Run:
                 self.abort(job, exc)
             else:
                 self.release(job, failed=True, kick=job.forever)
-        except BaseException as exc:  # KeyboardInterrupt and the like: record, then let go
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C landed here: interrupted
+                record.cancelled = True
+                self._ended(job, record, EventKind.CANCELLED)
+            else:  # SystemExit: the job's own doing
+                record.exception = exc
+                self._ended(job, record, EventKind.FAILED, exception=exc)
+            # raised by the run's host task once the jobs are cancelled: raising it from
+            # this task would wrap it in a group (or, under asyncio, stop the event loop
+            # with the run still pending)
+            self.interrupted(exc)
+        except BaseException as exc:  # anything stranger: record, then let go
             record.exception = exc
             self._ended(job, record, EventKind.FAILED, exception=exc)
             raise
@@ -387,6 +400,13 @@ class _Run:
         self.stopping = True
         self.scope.cancel()
 
+    def interrupted(self, exc: BaseException) -> None:
+        """A KeyboardInterrupt or SystemExit: cancel the run, which then raises it."""
+        if self.interrupt is None:
+            self.interrupt = exc
+        self.stopping = True
+        self.scope.cancel()
+
     async def settle(self) -> None:
         """Wait (shielded, at most ``shutdown_timeout``) for cancelled jobs to end."""
         if not self.live:
@@ -440,9 +460,15 @@ class _Run:
                     tg.cancel_scope.cancel()
                     await self.settle()
                     raise
+                except (KeyboardInterrupt, SystemExit) as exc:  # trio's Ctrl-C lands here
+                    self.interrupted(exc)
+                    tg.cancel_scope.cancel()
+                    await self.settle()
                 finally:
                     if self.daemons is not None:
                         self.daemons.cancel_scope.cancel()
+        if self.interrupt is not None:
+            raise self.interrupt
         if self.failure is None and scope.cancelled_caught:
             assert scheduler.timeout is not None
             self.failure = SchedulerTimeoutError(scheduler, scheduler.timeout)
@@ -491,6 +517,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         self._subscribers: tuple[Subscriber, ...] = ()
         self._failure: BaseException | None = None
         self._stragglers: tuple[AbstractJob, ...] = ()
+        self._interrupt: BaseException | None = None
         self._running = False
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
@@ -650,6 +677,9 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         except anyio.get_cancelled_exc_class():
             record.cancelled = True
             raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            self._interrupted_by(exc)
+            raise
         finally:
             record.state = _DONE
             record.ended_at = anyio.current_time()
@@ -673,17 +703,27 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         run = _Run(self, subscribers)
         self._failure = None
         self._stragglers = ()
+        self._interrupt = None
         self._running = True
         if subscribers:
             run.emit(EventKind.RUN_STARTED, self)
         try:
             await run.orchestrate()
+        except BaseExceptionGroup as group:
+            # a Ctrl-C that trio delivered in the engine's own code, in a worker task
+            interrupt = _interrupt_in(group)
+            if interrupt is None:
+                raise
+            if run.interrupt is None:
+                run.interrupt = interrupt
+            raise interrupt from None
         finally:
             self._running = False
             if run.finite_left or run.forever_left:
                 for job in self._jobs:  # drop the bookkeeping of jobs that never ended
                     job._record.successors = None
             self._failure = run.failure
+            self._interrupt = run.interrupt
             if subscribers:
                 run.emit(EventKind.RUN_FINISHED, self, exception=run.failure)
         return run.failure is None
@@ -749,6 +789,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
     def _reset_jobs(self) -> None:
         self._failure = None
         self._stragglers = ()
+        self._interrupt = None
         for job in self._jobs:
             if job._is_scheduler:
                 job._reset_jobs()  # type: ignore[attr-defined]
@@ -786,6 +827,12 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         """Jobs that kept running ``shutdown_timeout`` after being cancelled."""
         return self._stragglers
 
+    def _interrupted_by(self, exc: BaseException) -> None:
+        """Record that a KeyboardInterrupt or SystemExit ended the run (the asyncio
+        entry sees Ctrl-C only as a cancellation, then as the KeyboardInterrupt)."""
+        self._interrupt = exc
+        self._record.exception = exc
+
     def failed_critical(self) -> bool:
         """True if the last run was aborted by a critical job's exception."""
         return isinstance(self._failure, CriticalJobError)
@@ -801,6 +848,8 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             return f"scheduler {self.label!r} has not run"
         if record.state is _RUNNING:
             return f"scheduler {self.label!r} is running"
+        if self._interrupt is not None:
+            return self._why_interrupted(self._interrupt)
         if record.cancelled:
             return f"scheduler {self.label!r} was cancelled from outside"
         if self._failure is None:
@@ -813,3 +862,47 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             names = ", ".join(repr(job.label) for job in self._stragglers)
             text += f" (jobs ignoring cancellation: {names})"
         return text
+
+    def _why_interrupted(self, exc: BaseException) -> str:
+        cause = type(exc).__name__
+        cancelled: list[str] = []
+        never_ran: list[str] = []
+        for job in self.iterate_jobs():
+            job_record = job._record
+            if job_record.exception is exc:
+                cause += f" in job {job.label!r}"
+            elif job_record.cancelled:
+                cancelled.append(repr(job.label))
+            elif job_record.state is _IDLE or job_record.state is _SCHEDULED:
+                never_ran.append(repr(job.label))
+        text = f"scheduler {self.label!r} was interrupted ({cause})"
+        parts = [
+            f"{len(names)} {what}: {_some(names)}"
+            for what, names in (("cancelled", cancelled), ("never ran", never_ran))
+            if names
+        ]
+        if parts:
+            text += "; " + "; ".join(parts)
+        if self._stragglers:
+            names = ", ".join(repr(job.label) for job in self._stragglers)
+            text += f" (jobs ignoring cancellation: {names})"
+        return text
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """The first ``shown`` names, and how many more."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f" and {len(names) - shown} more"
+
+
+def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first KeyboardInterrupt or SystemExit in a (nested) exception group."""
+    for exc in group.exceptions:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _interrupt_in(exc)
+            if found is not None:
+                return found
+    return None
