@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import sniffio
 
-from ._exceptions import InvalidOptionError, JobDefinitionError
+from ._exceptions import InvalidOptionError, JobDefinitionError, RunStateError
 
 if TYPE_CHECKING:
     from ._scheduler import Scheduler
@@ -37,6 +38,16 @@ def run(
         )
     if backend not in _BACKENDS:
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
+    try:
+        running = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        pass
+    else:
+        raise RunStateError(
+            f"jobgraph.run() starts an event loop, but {running} is already running in this "
+            f"thread: inside async code, use 'await scheduler.run()' to run scheduler "
+            f"{scheduler.label!r}"
+        )
     if progress:
         from ._progress import Progress
 
