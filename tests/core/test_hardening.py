@@ -4,13 +4,14 @@ requirements, type hints, outcomes at a glance, readable reprs and event times."
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import jobgraph as jg
 
 
 async def noop() -> None:
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
 
 
 # -- item 4: jobgraph.run() inside a running event loop --------------------------------
