@@ -62,6 +62,9 @@ class CycleError(GraphError):
 
     def __init__(self, cycle: Sequence[AbstractJob]) -> None:
         self.cycle = tuple(cycle)
+        if len(self.cycle) == 1:
+            super().__init__(f"job {_name(self.cycle[0])} cannot require itself")
+            return
         path = " -> ".join(_name(job) for job in (*self.cycle, self.cycle[0]))
         super().__init__(f"requirements form a cycle: {path} (each job requires the next)")
 

@@ -12,12 +12,12 @@ import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Never, Protocol, Self
 
 from ._exceptions import (
+    CycleError,
     InvalidOptionError,
     JobDefinitionError,
-    OwnershipError,
     RunStateError,
 )
 from ._policy import OnFailedRequirement, Retry, _check_duration
@@ -192,7 +192,7 @@ class AbstractJob(JobViewsMixin, Schedulable):
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", value)
+        _check_duration(f"timeout of job {_safe_label(self)!r}", value)
         self._timeout = value
 
     # -- description -----------------------------------------------------------------
@@ -235,7 +235,7 @@ class AbstractJob(JobViewsMixin, Schedulable):
             if remove and job not in self._requires:
                 raise KeyError(f"job {self.label!r} does not require {job.label!r}")
             if not remove and job is self:
-                raise OwnershipError(f"job {self.label!r} cannot require itself")
+                raise CycleError([self])
         for job in jobs:
             if remove:
                 self._requires.pop(job, None)
@@ -307,6 +307,15 @@ class AbstractJob(JobViewsMixin, Schedulable):
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
+def _safe_label(job: AbstractJob) -> str:
+    """The job's label, even while it is being built (a subclass's ``default_label()``
+    may read attributes not set yet)."""
+    try:
+        return job.label
+    except Exception:  # noqa: BLE001 - a half-built job: name its class
+        return type(job).__name__
+
+
 def _check_scheduler(scheduler: object) -> None:
     """Refuse a ``scheduler=`` option that is not a scheduler (before anything changes)."""
     if not getattr(scheduler, "_is_scheduler", False):
@@ -326,6 +335,16 @@ def _callable_name(function: Any) -> str:
     while isinstance(function, functools.partial):
         function = function.func
     return str(getattr(function, "__qualname__", None) or type(function).__qualname__)
+
+
+def _refuse_keywords(function: Any, label: str | None, unexpected: Mapping[str, Any]) -> None:
+    names = ", ".join(repr(name) for name in unexpected)
+    plural = "s" if len(unexpected) > 1 else ""
+    name = label if label is not None else _callable_name(function)
+    raise JobDefinitionError(
+        f"Job() got unexpected keyword argument{plural} {names} (job {name!r}): keyword "
+        f"arguments for the function go in kwargs=, as in Job(f, x, kwargs={dict(unexpected)!r})"
+    )
 
 
 class Job(AbstractJob):
@@ -351,7 +370,10 @@ class Job(AbstractJob):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        **unexpected: Never,
     ) -> None:
+        if unexpected:
+            _refuse_keywords(function, label, unexpected)
         if inspect.iscoroutine(function):
             function.close()  # type: ignore[unreachable]  # typed callers cannot, others do
             raise JobDefinitionError(

@@ -519,8 +519,9 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         self._stragglers: tuple[AbstractJob, ...] = ()
         self._interrupt: BaseException | None = None
         self._running = False
+        self._label = None if label is None else str(label)  # for the messages below
         self.jobs_window = jobs_window
-        _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
+        _check_duration(f"shutdown_timeout of scheduler {self.label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
         super().__init__(
             label=label,
@@ -545,10 +546,13 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
     @jobs_window.setter
     def jobs_window(self, value: int | None) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise JobDefinitionError(f"jobs_window must be an int or None, not {value!r}")
+            raise JobDefinitionError(
+                f"jobs_window of scheduler {self.label!r} must be an int or None, not {value!r}"
+            )
         if value is not None and value < 1:
             raise InvalidOptionError(
-                f"jobs_window must be >= 1 (or None for no limit), not {value}"
+                f"jobs_window of scheduler {self.label!r} must be >= 1 (or None for no limit), "
+                f"not {value}"
             )
         self._jobs_window = value
 
@@ -559,7 +563,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        _check_duration(f"timeout of scheduler {self._label or 'Scheduler'!r}", value)
+        _check_duration(f"timeout of scheduler {self.label!r}", value)
         self._run_timeout = value
 
     # -- membership ----------------------------------------------------------------

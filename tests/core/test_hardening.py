@@ -27,3 +27,83 @@ async def test_run_entry_inside_a_running_loop_says_to_await_run() -> None:
     assert "'await scheduler.run()'" in message and "'nightly'" in message
     assert scheduler.state is jg.JobState.IDLE
     assert await scheduler.run()  # the advice works
+
+
+# -- item 6: messages name the culprit --------------------------------------------------
+
+
+async def work(x: int, *, fail_times: int = 0) -> int:
+    await anyio.lowlevel.checkpoint()
+    return x + fail_times
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        (
+            {"jobs_window": 0, "label": "lab"},
+            jg.InvalidOptionError,
+            "jobs_window of scheduler 'lab' must be >= 1 (or None for no limit), not 0",
+        ),
+        (
+            {"jobs_window": "3", "label": "lab"},
+            jg.JobDefinitionError,
+            "jobs_window of scheduler 'lab' must be an int or None, not '3'",
+        ),
+        (
+            {"shutdown_timeout": -1},
+            jg.InvalidOptionError,
+            "shutdown_timeout of scheduler 'Scheduler' must be >= 0, not -1",
+        ),
+        (
+            {"shutdown_timeout": -1, "label": "lab"},
+            jg.InvalidOptionError,
+            "shutdown_timeout of scheduler 'lab' must be >= 0, not -1",
+        ),
+        (
+            {"timeout": -1},
+            jg.InvalidOptionError,
+            "timeout of scheduler 'Scheduler' must be >= 0, not -1",
+        ),
+    ],
+)
+def test_scheduler_option_errors_name_the_scheduler(
+    options: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as info:
+        jg.Scheduler(**options)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_job_option_errors_use_the_label_the_job_has_everywhere() -> None:
+    with pytest.raises(jg.InvalidOptionError) as info:
+        jg.Job(work, 1, timeout=-1)
+    assert str(info.value) == "timeout of job 'work' must be >= 0, not -1"
+    assert jg.Job(work, 1).label == "work"
+    with pytest.raises(jg.InvalidOptionError, match="timeout of job 'w1' must be"):
+        jg.Job(work, 1, timeout=-1, label="w1")
+
+
+def test_self_requirement_is_a_cycle() -> None:
+    job = jg.Job(noop, label="narcissus")
+    with pytest.raises(jg.CycleError) as info:
+        job.requires(job)
+    assert info.value.cycle == (job,)
+    assert "'narcissus'" in str(info.value) and "itself" in str(info.value)
+    assert job.requirements == ()
+    other = jg.Job(noop, label="other")
+    with pytest.raises(jg.CycleError, match="'other' cannot require itself"):
+        other.requires(job, other)
+    assert other.requirements == ()  # a refused call changes nothing
+
+
+def test_unknown_keyword_to_job_points_to_kwargs() -> None:
+    with pytest.raises(jg.JobDefinitionError) as info:
+        jg.Job(work, 1, fail_times=1)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert "'fail_times'" in message and "'work'" in message
+    assert "kwargs={'fail_times': 1}" in message
+    assert isinstance(info.value, TypeError)  # still what Python raises for a bad keyword
+    job = jg.Job(work, 1, kwargs={"fail_times": 1})
+    assert jg.run(jg.Scheduler(job))
+    assert job.result() == 2
