@@ -9,6 +9,9 @@ What the drawing says:
 - critical jobs have a thick red border, forever jobs a dashed one;
 - schedulers have square corners, other jobs rounded ones; a nested scheduler is a
   cluster holding its jobs, and edges to or from it end at the cluster's border;
+- a requirement that :meth:`~jobgraph.Scheduler.run` refuses (on a job that is not in
+  the same scheduler, such as a job inside a nested scheduler) is a red dashed edge
+  labelled "refused", as :meth:`~jobgraph.Scheduler.list` flags it;
 - once a job's scheduler has run, its fill colour tells the outcome
   (:data:`OUTCOME_COLOURS`); before, nodes are white.
 """
@@ -141,9 +144,16 @@ def _anchor(job: AbstractJob, *, entry: bool) -> str:
     return _node(job)
 
 
-def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str]) -> None:
+def _body(
+    scheduler: Scheduler,
+    lines: list[str],
+    anchors: dict[AbstractJob, str],
+    drawn: set[AbstractJob],
+) -> None:
     """Append the DOT statements of a scheduler's jobs; ``anchors`` caches the exit
-    anchors of nested schedulers, which may be required by many jobs."""
+    anchors of nested schedulers, which may be required by many jobs (and the
+    placeholder nodes of required jobs outside the drawing); ``drawn`` is every job of
+    the drawing."""
 
     def exit_anchor(job: AbstractJob) -> str:
         anchor = anchors.get(job)
@@ -151,9 +161,39 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
             anchor = anchors[job] = _anchor(job, entry=False)
         return anchor
 
+    def refused(job: AbstractJob, head: str, lhead: str | None) -> None:
+        """Red dashed edges for the requirements that run() refuses (see list())."""
+        from ._exceptions import nested_holder
+
+        for requirement in job._requires:
+            if requirement in members:
+                continue
+            holder = nested_holder(scheduler, requirement)
+            label = (
+                f"refused: require {holder.repr_id()}"
+                if holder is not None
+                else "refused: not in this scheduler"
+            )
+            attributes = [] if lhead is None else [f"lhead={lhead}"]
+            if requirement in drawn:
+                tail = exit_anchor(requirement)
+                if requirement._is_scheduler:
+                    attributes.append(f"ltail={_cluster(requirement)}")
+            else:
+                tail = anchors.get(requirement, "")
+                if not tail:
+                    tail = anchors[requirement] = dot_quote(f"outside-{len(anchors)}")
+                    lines.append(
+                        f"{tail} [label={dot_quote(repr(requirement.label))}, "
+                        'shape="plaintext", fontcolor="red"];'
+                    )
+            attributes += ['color="red"', 'fontcolor="red"', 'style="dashed"']
+            attributes.append(f"label={dot_quote(label)}")
+            lines.append(f"{tail} -> {head} [{', '.join(attributes)}];")
+
     members = scheduler._jobs
     for job in scheduler.topological_order():
-        # requirements on jobs of other schedulers would draw phantom nodes: left out
+        # requirements on jobs of other schedulers are drawn apart, as refused
         requirements = [r for r in job._requires if r in members]
         if job._is_scheduler:
             nested = cast("Scheduler", job)
@@ -162,9 +202,11 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
             lines.append(f"graph [{_attributes(style)}];")
             if not nested._jobs:
                 lines.append(f'{_empty_node(job)} [label="(empty)", shape="plaintext"];')
-            _body(nested, lines, anchors)
+            _body(nested, lines, anchors, drawn)
             lines.append("}")
             head = _anchor(job, entry=True)
+            if len(requirements) < len(job._requires):
+                refused(job, head, _cluster(job))
             for requirement in requirements:
                 edge = f"{exit_anchor(requirement)} -> {head} [lhead={_cluster(job)}"
                 if requirement._is_scheduler:
@@ -180,6 +222,8 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
                     )
                 else:
                     lines.append(f"{_node(requirement)} -> {_node(job)};")
+            if len(requirements) < len(job._requires):
+                refused(job, _node(job), None)
 
 
 def dot_format(scheduler: Scheduler) -> str:
@@ -193,7 +237,7 @@ def dot_format(scheduler: Scheduler) -> str:
         lines.append(f'graph [label={dot_quote(scheduler._label)}, labelloc="t"];')
     lines.append('graph [fontname="Helvetica"];')
     lines.append('node [fontname="Helvetica"];')
-    _body(scheduler, lines, {})
+    _body(scheduler, lines, {}, set(scheduler.iterate_jobs(scan_schedulers=True)))
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -126,6 +126,27 @@ def _ids(jobs: Iterator[Any] | tuple[Any, ...]) -> str:
     return "{" + ", ".join(job.repr_id() for job in jobs) + "}"
 
 
+def _refused(job: AbstractJob) -> str:
+    """The requirements of ``job`` that ``run()`` refuses (not in its scheduler), as the
+    end of its listing line, or an empty string."""
+    from ._exceptions import nested_holder
+
+    level = job.scheduler
+    if level is None:
+        return ""
+    members = level._jobs
+    notes = []
+    for requirement in job._requires:
+        if requirement in members:
+            continue
+        holder = nested_holder(level, requirement)
+        if holder is not None:
+            notes.append(f"{requirement.repr_id()} is inside nested scheduler {holder.repr_id()}")
+        else:
+            notes.append(f"{requirement.label!r} is not in this scheduler")
+    return " !! refused by run(): " + "; ".join(notes) if notes else ""
+
+
 class JobViewsMixin:
     """Per-job pieces of listings and drawings; a base class of AbstractJob.
 
@@ -374,6 +395,7 @@ class SchedulerViewsMixin:
                 lines.append(
                     f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
                     f"{job.repr_result()} {job.repr_requires()} -> {nested.repr_entries()}"
+                    f"{_refused(job)}"
                 )
                 nested._list_lines(lines, details, depth + 1, silence_done)
                 lines.append(
@@ -385,7 +407,7 @@ class SchedulerViewsMixin:
                 continue
             lines.append(
                 f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
-                f"{job.repr_result()} {job.repr_requires()}"
+                f"{job.repr_result()} {job.repr_requires()}{_refused(job)}"
             )
             if details:
                 extra = job.details()
@@ -422,6 +444,7 @@ class SchedulerViewsMixin:
                 continue
             lines.append(
                 f"{job.repr_short()} {job.repr_id()} {job.repr_main()} {job.repr_requires()}"
+                f"{_refused(job)}"
             )
             if job._is_scheduler:
                 cast("Scheduler", job)._list_safe_lines(lines, silence_done)

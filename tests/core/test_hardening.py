@@ -107,3 +107,74 @@ def test_unknown_keyword_to_job_points_to_kwargs() -> None:
     job = jg.Job(work, 1, kwargs={"fail_times": 1})
     assert jg.run(jg.Scheduler(job))
     assert job.result() == 2
+
+
+# -- item 7: a requirement on a job inside a nested scheduler ----------------------------
+
+
+def release_graph() -> tuple[jg.Scheduler, jg.Job, jg.Scheduler]:
+    fetches = [jg.Job(noop, label=f"fetch source #{i}") for i in range(2)]
+    fetchers = jg.Scheduler(*fetches, label="fetchers")
+    build = jg.Job(noop, label="build", requires=fetches[0])
+    release = jg.Scheduler(fetchers, build, label="release")
+    return release, build, fetchers
+
+
+@pytest.mark.anyio
+async def test_requirement_inside_a_nested_scheduler_says_to_require_the_nested_one() -> None:
+    release, build, fetchers = release_graph()
+    with pytest.raises(jg.UnknownRequirementError) as info:
+        await release.run()
+    assert str(info.value) == (
+        "job 'build' requires 'fetch source #0', which is inside 'fetchers', a scheduler "
+        "nested in 'release': require 'fetchers' instead (a job can require only jobs of "
+        "its own scheduler), or call sanitize() to drop such requirements"
+    )
+    build.requires(fetchers)  # the advice works
+    assert release.sanitize() is False  # drops the refused edge, keeps the good one
+    assert build.requirements == (fetchers,)
+    assert await release.run()
+
+
+@pytest.mark.anyio
+async def test_requirement_on_an_enclosing_job_says_which_scheduler_to_give_it() -> None:
+    a = jg.Job(noop, label="a")
+    inner_job = jg.Job(noop, label="inner-job", requires=a)
+    inner = jg.Scheduler(inner_job, label="inner")
+    outer = jg.Scheduler(a, inner, label="outer")
+    with pytest.raises(jg.UnknownRequirementError) as info:
+        await outer.run()
+    assert str(info.value) == (
+        "job 'inner-job' requires 'a', which is in scheduler 'outer', not in 'inner': "
+        "make 'inner' require it instead, or call sanitize() to drop such requirements"
+    )
+
+
+def test_listing_and_drawing_flag_the_requirements_run_refuses() -> None:
+    release, build, fetchers = release_graph()
+    outsider = jg.Job(noop, label="outsider")
+    other = jg.Job(noop, label="other", requires=outsider, scheduler=release)
+    listing = release.list_text(ascii=True)
+    fetch0 = fetchers.jobs[0].repr_id()
+    line = next(line for line in listing.splitlines() if "`build`" in line)
+    assert line.endswith(
+        f"requires={{{fetch0}}} !! refused by run(): {fetch0} is inside nested scheduler "
+        f"{fetchers.repr_id()}"
+    )
+    line = next(line for line in listing.splitlines() if "`other`" in line)
+    assert line.endswith("!! refused by run(): 'outsider' is not in this scheduler")
+    safe = release.list_safe_text(ascii=True)  # numbers in insertion order, same flags
+    assert safe.count("!! refused by run()") == 2 and "1.1 is inside nested scheduler 1" in safe
+    dot = release.dot_format()
+    # the refused edge is drawn, red and dashed, from the inner job; the outsider is a
+    # placeholder node
+    refused = [line for line in dot.splitlines() if "refused" in line and "->" in line]
+    assert len(refused) == 2, dot
+    assert refused[0].startswith(f'"{fetch0}" -> "{build.repr_id()}"')
+    assert 'style="dashed"' in refused[0] and 'color="red"' in refused[0]
+    assert f"require {fetchers.repr_id()}" in refused[0]
+    assert "'outsider'" in dot and f'-> "{other.repr_id()}"' in refused[1]
+    release.sanitize()  # all three agree again: nothing refused, nothing flagged
+    assert "refused" not in release.list_text(ascii=True)
+    assert "refused" not in release.dot_format()
+    assert jg.run(release)
