@@ -350,6 +350,11 @@ def _refuse_keywords(function: Any, label: str | None, unexpected: Mapping[str, 
 class Job(AbstractJob):
     """A job made of an async callable and the arguments to call it with.
 
+    The callable is an ``async def`` function (or a ``functools.partial`` of one, or an
+    object with an ``async def __call__``), or any callable that returns an awaitable,
+    such as ``lambda: fetch(url)``; one that returns something else fails its job with a
+    :class:`~jobgraph.JobDefinitionError` naming the job.
+
     ``Job(fetch, url, label="fetch", timeout=10)`` calls ``await fetch(url)`` when the
     job runs; keyword arguments for the callable go in ``kwargs``. Because the job
     keeps the callable rather than a coroutine object, it can be retried and its
@@ -381,11 +386,13 @@ class Job(AbstractJob):
                 f"({function!r}): write Job(f, x) rather than Job(f(x)); code that builds "
                 "jobs from coroutine objects can use jobgraph.compat.asynciojobs"
             )
-        if not _is_async_callable(function):
+        if not callable(function):
             raise JobDefinitionError(
                 f"Job() needs an async function (async def), not {function!r}"
                 + (f" (label {label!r})" if label else "")
             )
+        # a plain callable (a lambda returning a coroutine...) is checked when called
+        self._plain = not _is_async_callable(function)
         self.function = function
         self.args = args
         if kwargs is not None and not isinstance(kwargs, Mapping):
@@ -410,7 +417,19 @@ class Job(AbstractJob):
 
     async def run(self) -> Any:
         """Call the function with the job's arguments."""
+        if self._plain:
+            return await self._awaitable(self.function(*self.args, **self.kwargs))
         return await self.function(*self.args, **self.kwargs)
+
+    def _awaitable(self, result: Any) -> Awaitable[Any]:
+        """What a plain callable returned, if it can be awaited."""
+        if inspect.isawaitable(result):
+            return result
+        raise JobDefinitionError(
+            f"job {self.label!r}: {_callable_name(self.function)} returned {result!r}, "
+            "not an awaitable; Job() needs an async function (async def), or a callable "
+            "that returns a coroutine"
+        )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -424,6 +443,9 @@ class Job(AbstractJob):
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         if self._custom_run:  # a subclass overrode run(): honour it
             return await super()._invoke(status, run)
+        if self._plain:
+            kwargs = {**self.kwargs, "task_status": status} if self._takes_status else self.kwargs
+            return await self._awaitable(self.function(*self.args, **kwargs))
         if self._takes_status:
             return await self.function(*self.args, task_status=status, **self.kwargs)
         return await self.function(*self.args, **self.kwargs)

@@ -178,3 +178,49 @@ def test_listing_and_drawing_flag_the_requirements_run_refuses() -> None:
     assert "refused" not in release.list_text(ascii=True)
     assert "refused" not in release.dot_format()
     assert jg.run(release)
+
+
+# -- item 9: what the type hints accept, the runtime accepts -----------------------------
+
+
+@pytest.mark.anyio
+async def test_a_lambda_returning_a_coroutine_is_a_job() -> None:
+    # Job's annotation, Callable[..., Awaitable[Any]], accepts it: so does the runtime
+    plain = jg.Job(lambda: work(1, fail_times=2), label="lambda")
+    with_args = jg.Job(lambda x, y: work(x + y), 3, kwargs={"y": 4})
+    scheduler = jg.Scheduler(plain, with_args)
+    assert await scheduler.run()
+    assert plain.result() == 3 and with_args.result() == 7
+    scheduler.reset()  # the job keeps the callable: it runs again
+    assert await scheduler.run()
+    assert plain.result() == 3
+
+
+@pytest.mark.anyio
+async def test_a_forever_lambda_gets_its_task_status() -> None:
+    async def serve(port: int, task_status: jg.TaskStatusLike) -> None:
+        task_status.started(port)
+        await anyio.sleep_forever()
+
+    daemon = jg.Job(lambda task_status: serve(80, task_status), forever=True, label="daemon")
+    client = jg.Job(work, 5, requires=daemon)
+    with anyio.fail_after(5):
+        assert await jg.Scheduler(daemon, client).run()
+    assert client.result() == 5 and daemon.cancelled
+
+
+@pytest.mark.anyio
+async def test_a_callable_returning_no_awaitable_fails_its_job_by_name() -> None:
+    def not_async(x: int) -> int:
+        return x
+
+    job = jg.Job(not_async, 1, label="sync")  # type: ignore[arg-type]
+    scheduler = jg.Scheduler(job)
+    assert not await scheduler.run()
+    assert isinstance(job.exception, jg.JobDefinitionError)
+    assert str(job.exception) == (
+        "job 'sync': test_a_callable_returning_no_awaitable_fails_its_job_by_name.<locals>."
+        "not_async returned 1, not an awaitable; Job() needs an async function (async def), "
+        "or a callable that returns a coroutine"
+    )
+    assert "critical job 'sync'" in scheduler.why()
