@@ -12,7 +12,7 @@ import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Never, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Never, Protocol, Self, overload
 
 from ._exceptions import (
     CycleError,
@@ -90,6 +90,26 @@ def _takes_task_status(function: Callable[..., Any]) -> bool:
     with contextlib.suppress(TypeError):
         _TAKES_STATUS[function] = takes
     return takes
+
+
+class _View:
+    """A read-only attribute computed by a method of the job, which a subclass may still
+    shadow with an attribute of its own (asynciojobs-style code sets attributes freely):
+    a non-data descriptor, unlike a property."""
+
+    __slots__ = ("method",)
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    @overload
+    def __get__(self, job: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, job: AbstractJob, owner: type) -> Any: ...
+    def __get__(self, job: AbstractJob | None, owner: type) -> Any:
+        if job is None:
+            return self
+        return getattr(job, self.method)()
 
 
 class AbstractJob(JobViewsMixin, Schedulable):
@@ -264,6 +284,33 @@ class AbstractJob(JobViewsMixin, Schedulable):
     def state(self) -> JobState:
         """idle → scheduled → running → done, or skipped."""
         return self._record.state
+
+    if TYPE_CHECKING:
+
+        @property
+        def ok(self) -> bool | None:
+            """True if the job completed (without raising, not cancelled); False if it
+            failed, was cancelled or skipped; None while it has not ended."""
+
+        @property
+        def outcome(self) -> str:
+            """One word: ``ok``, ``failed`` (timeouts included), ``cancelled`` or
+            ``skipped``; ``idle``, ``scheduled`` or ``running`` while it has not ended."""
+
+    else:
+        ok = _View("_ok")
+        outcome = _View("_outcome")
+
+    def _outcome(self) -> str:
+        return self._record.outcome
+
+    def _ok(self) -> bool | None:
+        outcome = self._outcome()
+        if outcome == "ok":
+            return True
+        if outcome in ("idle", "scheduled", "running"):
+            return None
+        return False
 
     @property
     def exception(self) -> BaseException | None:

@@ -831,6 +831,12 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         """Jobs that kept running ``shutdown_timeout`` after being cancelled."""
         return self._stragglers
 
+    def _outcome(self) -> str:
+        outcome = self._record.outcome
+        if outcome == "ok" and self._failure is not None:
+            return "failed"  # a top-level run returns False rather than raise
+        return outcome
+
     def _interrupted_by(self, exc: BaseException) -> None:
         """Record that a KeyboardInterrupt or SystemExit ended the run (the asyncio
         entry sees Ctrl-C only as a cancellation, then as the KeyboardInterrupt)."""
@@ -858,6 +864,12 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             return f"scheduler {self.label!r} was cancelled from outside"
         if self._failure is None:
             text = f"scheduler {self.label!r} succeeded"
+            failed, skipped = self._non_critical_losses()
+            if failed:
+                text += f", {_jobs(len(failed), 'non-critical ')} failed: {_some(failed)}"
+            if skipped:
+                text += ";" if failed else ","
+                text += f" {_jobs(len(skipped))} skipped: {_some(skipped)}"
         elif isinstance(self._failure, CriticalJobError):
             text = f"run aborted: {self._failure}"
         else:
@@ -866,6 +878,23 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             names = ", ".join(repr(job.label) for job in self._stragglers)
             text += f" (jobs ignoring cancellation: {names})"
         return text
+
+    def _non_critical_losses(self) -> tuple[list[str], list[str]]:
+        """The labels of the jobs that failed and of those skipped, in a run that
+        succeeded (nested schedulers that succeeded included)."""
+        failed: list[str] = []
+        skipped: list[str] = []
+        levels: list[Scheduler] = [self]
+        while levels:
+            for job in levels.pop(0)._jobs:
+                record = job._record
+                if record.exception is not None:
+                    failed.append(repr(job.label))
+                elif record.state is _SKIPPED:
+                    skipped.append(repr(job.label))
+                elif job._is_scheduler and record.state is _DONE and not record.cancelled:
+                    levels.append(job)  # type: ignore[arg-type]
+        return failed, skipped
 
     def _why_interrupted(self, exc: BaseException) -> str:
         cause = type(exc).__name__
@@ -891,6 +920,10 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
             names = ", ".join(repr(job.label) for job in self._stragglers)
             text += f" (jobs ignoring cancellation: {names})"
         return text
+
+
+def _jobs(count: int, kind: str = "") -> str:
+    return f"{count} {kind}job" if count == 1 else f"{count} {kind}jobs"
 
 
 def _some(names: list[str], shown: int = 10) -> str:

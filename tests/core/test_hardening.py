@@ -224,3 +224,74 @@ async def test_a_callable_returning_no_awaitable_fails_its_job_by_name() -> None
         "or a callable that returns a coroutine"
     )
     assert "critical job 'sync'" in scheduler.why()
+
+
+# -- item 10: a job's outcome at a glance; why() tells non-critical failures --------------
+
+
+async def fail(message: str) -> None:
+    await anyio.lowlevel.checkpoint()
+    raise RuntimeError(message)
+
+
+@pytest.mark.anyio
+async def test_ok_and_outcome_at_a_glance() -> None:
+    good = jg.Job(work, 1, label="good")
+    bad = jg.Job(fail, "no", label="bad", critical=False)
+    skipped = jg.Job(work, 2, label="skipped", requires=bad, on_failed_requirement="skip")
+    slow = jg.Job(anyio.sleep, 0.05, label="slow", timeout=0.01, critical=False)
+    daemon = jg.Job(anyio.sleep_forever, forever=True, label="daemon")
+    scheduler = jg.Scheduler(good, bad, skipped, slow, daemon, label="glance")
+    jobs = (good, bad, skipped, slow, daemon)
+    assert [job.ok for job in jobs] == [None] * 5
+    assert [job.outcome for job in jobs] == ["idle"] * 5
+    assert scheduler.ok is None and scheduler.outcome == "idle"
+    with anyio.fail_after(5):
+        assert await scheduler.run()
+    assert [job.outcome for job in jobs] == ["ok", "failed", "skipped", "failed", "cancelled"]
+    assert [job.ok for job in jobs] == [True, False, False, False, False]
+    assert isinstance(slow.exception, jg.JobTimeoutError)  # what "failed" was
+    after: tuple[object, str] = (scheduler.ok, scheduler.outcome)  # mypy narrowed it to None
+    assert after == (True, "ok")
+
+
+@pytest.mark.anyio
+async def test_a_failed_run_is_not_ok_even_at_the_top() -> None:
+    scheduler = jg.Scheduler(jg.Job(fail, "down", label="critical"), label="top")
+    assert not await scheduler.run()
+    assert scheduler.ok is False and scheduler.outcome == "failed"
+
+
+def test_subclasses_may_use_the_names_ok_and_outcome_for_their_own_attributes() -> None:
+    class Probe(jg.AbstractJob):
+        def __init__(self) -> None:
+            self.ok = "mine"  # type: ignore[misc, assignment]  # asynciojobs-style code
+            self.outcome = 3  # type: ignore[misc, assignment]
+            super().__init__(label="probe")
+
+        async def run(self) -> None:
+            return None
+
+    probe = Probe()
+    mine: tuple[object, object] = (probe.ok, probe.outcome)
+    assert mine == ("mine", 3)
+
+
+@pytest.mark.anyio
+async def test_why_names_non_critical_failures_of_a_successful_run() -> None:
+    bad = [jg.Job(fail, str(i), label=f"bad{i}", critical=False) for i in range(2)]
+    after = jg.Job(work, 1, label="after", requires=bad[0], on_failed_requirement="skip")
+    inner_bad = jg.Job(fail, "x", label="inner-bad", critical=False)
+    inner = jg.Scheduler(inner_bad, jg.Job(work, 2), label="inner")
+    scheduler = jg.Scheduler(*bad, after, inner, jg.Job(work, 3), label="nightly")
+    assert await scheduler.run()
+    assert scheduler.why() == (
+        "scheduler 'nightly' succeeded, 3 non-critical jobs failed: 'bad0', 'bad1', "
+        "'inner-bad'; 1 job skipped: 'after'"
+    )
+    one = jg.Scheduler(jg.Job(fail, "x", label="lone", critical=False), label="one")
+    assert await one.run()
+    assert one.why() == "scheduler 'one' succeeded, 1 non-critical job failed: 'lone'"
+    clean = jg.Scheduler(jg.Job(work, 1), label="clean")
+    assert await clean.run()
+    assert clean.why() == "scheduler 'clean' succeeded"
