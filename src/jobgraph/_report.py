@@ -496,11 +496,13 @@ class SchedulerViewsMixin:
         return f"{done}D + {running}R + {idle}I = {total}"
 
     def __repr__(self) -> str:
+        label = self._me()._label
+        name = type(self).__name__ if label is None else f"{type(self).__name__} {label!r}"
+        return f"{name} {self._counts_repr()}"
+
+    def _counts_repr(self) -> str:
         done, running, idle, total = self._counts()
-        return (
-            f"{type(self).__name__} with {done} done + {running} ongoing + {idle} idle"
-            f" = {total} job(s)"
-        )
+        return f"with {done} done + {running} ongoing + {idle} idle = {total} job(s)"
 
     # -- debrief -------------------------------------------------------------------
     def debrief_text(

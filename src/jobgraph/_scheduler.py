@@ -127,6 +127,7 @@ class _Run:
         "interrupt",
         "live",
         "now",
+        "origin",
         "quiet",
         "ready",
         "running",
@@ -139,7 +140,12 @@ class _Run:
         "window",
     )
 
-    def __init__(self, scheduler: Scheduler, subscribers: tuple[Subscriber, ...]) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        subscribers: tuple[Subscriber, ...],
+        origin: float | None = None,
+    ) -> None:
         self.scheduler = scheduler
         self.subscribers = subscribers
         self.window: int | None = scheduler.jobs_window
@@ -156,12 +162,15 @@ class _Run:
         self.quiet: anyio.Event | None = None
         self.cancelled_exc = anyio.get_cancelled_exc_class()
         self.now, self.deadline = _backend_clock()
+        # when the outermost run started: events count their time from there
+        self.origin = self.now() if origin is None else origin
         self.tg: anyio.abc.TaskGroup
         self.daemons: anyio.abc.TaskGroup | None = None
         self.scope: anyio.CancelScope
 
     def emit(self, kind: EventKind, job: AbstractJob, **fields: Any) -> None:
-        event = JobEvent(kind, job, self.scheduler, self.now(), **fields)
+        now = self.now()
+        event = JobEvent(kind, job, self.scheduler, now, elapsed=now - self.origin, **fields)
         deliver(self.subscribers, event)
 
     # -- readiness ---------------------------------------------------------------
@@ -677,7 +686,7 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         record.started_at = anyio.current_time()
         record.attempts = 1
         try:
-            ok = await self._orchestrate(self._subscribers)
+            ok = await self._orchestrate(self._subscribers, record.started_at)
         except anyio.get_cancelled_exc_class():
             record.cancelled = True
             raise
@@ -697,14 +706,16 @@ class Scheduler(SchedulerViewsMixin, GraphMixin, AbstractJob):
         if self._record.attempts > 1:  # retried: start afresh
             self._reset_jobs()
             self._prepare()
-        ok = await self._orchestrate(run.subscribers + self._subscribers)
+        ok = await self._orchestrate(run.subscribers + self._subscribers, run.origin)
         if not ok:
             assert self._failure is not None
             raise self._failure
         return ok
 
-    async def _orchestrate(self, subscribers: tuple[Subscriber, ...]) -> bool:
-        run = _Run(self, subscribers)
+    async def _orchestrate(
+        self, subscribers: tuple[Subscriber, ...], origin: float | None = None
+    ) -> bool:
+        run = _Run(self, subscribers, origin)
         self._failure = None
         self._stragglers = ()
         self._interrupt = None

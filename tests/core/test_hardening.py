@@ -295,3 +295,48 @@ async def test_why_names_non_critical_failures_of_a_successful_run() -> None:
     clean = jg.Scheduler(jg.Job(work, 1), label="clean")
     assert await clean.run()
     assert clean.why() == "scheduler 'clean' succeeded"
+
+
+# -- item 11: repr(scheduler) names it; event times read from the run's start -------------
+
+
+def test_repr_of_a_scheduler_names_it() -> None:
+    scheduler = jg.Scheduler(jg.Job(work, 1), jg.Job(work, 2), label="release")
+    assert repr(scheduler) == "Scheduler 'release' with 0 done + 0 ongoing + 2 idle = 2 job(s)"
+    assert repr(jg.Scheduler()) == "Scheduler with 0 done + 0 ongoing + 0 idle = 0 job(s)"
+
+
+@pytest.mark.timing
+async def test_event_times_read_from_the_start_of_the_run(mock_clock: bool) -> None:
+    events: list[jg.JobEvent] = []
+    first = jg.Job(anyio.sleep, 0.2, label="first")
+    inner = jg.Scheduler(jg.Job(anyio.sleep, 0.1, label="inner-job"), label="inner")
+    bad = jg.Job(fail, "no", label="bad", critical=False, requires=inner)
+    inner.requires(first)
+    scheduler = jg.Scheduler(first, inner, bad, label="outer")
+    scheduler.subscribe(events.append)
+    await anyio.sleep(0.05)  # the loop's clock is not at zero when the run starts
+    assert await scheduler.run()
+    assert events[0].kind is jg.EventKind.RUN_STARTED
+    assert 0 <= events[0].elapsed < (1e-9 if mock_clock else 0.05)
+    started = {e.job.label: e.elapsed for e in events if e.kind is jg.EventKind.STARTED}
+    # nested events count from the start of the outermost run, like the others
+    expected = {"first": 0.0, "inner": 0.2, "inner-job": 0.2, "bad": 0.3}
+    for label, elapsed in expected.items():
+        if mock_clock:
+            assert started[label] == pytest.approx(elapsed, abs=1e-9)
+        else:
+            assert elapsed <= started[label] < elapsed + 0.15
+    for event in events:  # the same origin as the times of report()
+        assert scheduler.started_at is not None
+        assert event.elapsed == pytest.approx(event.time - scheduler.started_at)
+    failed = next(e for e in events if e.kind is jg.EventKind.FAILED)
+    text = str(failed)
+    assert text.startswith("+0.3") and text.endswith("s failed 'bad' in 'outer': RuntimeError: no")
+    assert repr(failed) == f"<JobEvent {text}>"
+    retry = jg.JobEvent(
+        jg.EventKind.RETRYING, bad, scheduler, 12.0, RuntimeError("x"), 2, 0.5, elapsed=1.25
+    )
+    assert (
+        str(retry) == "+1.250s retrying 'bad' in 'outer' (attempt 2, next in 0.5s): RuntimeError: x"
+    )

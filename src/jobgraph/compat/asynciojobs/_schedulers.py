@@ -80,6 +80,9 @@ class PureScheduler(_NativeScheduler):
         text = self.text_label()
         return text if text is not None else "NOLABEL"
 
+    def __repr__(self) -> str:  # asynciojobs' own, which never shows the label
+        return f"{type(self).__name__} {self._counts_repr()}"
+
     def text_label(self) -> str | None:
         return None
 
