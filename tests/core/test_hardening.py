@@ -326,7 +326,7 @@ async def test_event_times_read_from_the_start_of_the_run(mock_clock: bool) -> N
         if mock_clock:
             assert started[label] == pytest.approx(elapsed, abs=1e-9)
         else:
-            assert elapsed <= started[label] < elapsed + 0.15
+            assert elapsed - 0.01 <= started[label] < elapsed + 0.3
     for event in events:  # the same origin as the times of report()
         assert scheduler.started_at is not None
         assert event.elapsed == pytest.approx(event.time - scheduler.started_at)
