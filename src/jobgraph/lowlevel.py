@@ -18,12 +18,15 @@ What is here:
   :class:`JobEvent`, :class:`EventKind`, :data:`Subscriber`, and :func:`deliver`, which
   calls subscribers the way the engine does (a failing subscriber is logged);
 - graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
+  :func:`nested_holder`, which finds the job of a scheduler that holds a job nested
+  deeper (how the engine explains a requirement it refuses);
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
 
 from ._core._cycles import find_cycle, topological_sort
 from ._core._events import EventKind, JobEvent, Subscriber, deliver
+from ._core._exceptions import nested_holder
 from ._core._job import (
     AbstractJob,
     Requirement,
@@ -52,6 +55,7 @@ __all__ = [
     "fixup_module_metadata",
     "flatten_schedulables",
     "jobs_of",
+    "nested_holder",
     "topological_sort",
 ]
 

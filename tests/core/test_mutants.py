@@ -437,7 +437,8 @@ async def test_non_critical_failure_does_not_abort_and_critical_one_does() -> No
     assert await jg.Scheduler(bad, after).run()
     assert after.result() == 1
 
-    worse = jg.Job(fail, critical=True, label="worse")
+    # worse fails once victim runs (trio may start victim's worker after a sleep(0))
+    worse = jg.Job(fail, "failed", 0.05, critical=True, label="worse")
     victim = jg.Job(value, 1, 5, label="victim")
     never = jg.Job(value, 2, requires=victim, label="never")
     scheduler = jg.Scheduler(worse, victim, never)

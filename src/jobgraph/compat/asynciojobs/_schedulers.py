@@ -79,6 +79,13 @@ class PureScheduler(_NativeScheduler):
         text = self.text_label()
         return text if text is not None else "NOLABEL"
 
+    def __repr__(self) -> str:  # asynciojobs' own, which never shows the label
+        done, running, idle, total = self.counts()
+        return (
+            f"{type(self).__name__} with {done} done + {running} ongoing + {idle} idle"
+            f" = {total} job(s)"
+        )
+
     def text_label(self) -> str | None:
         return None
 
