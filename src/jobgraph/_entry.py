@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import sniffio
 
-from ._core._exceptions import InvalidOptionError, JobDefinitionError, require
+from ._core._exceptions import InvalidOptionError, JobDefinitionError, RunStateError, require
 
 if TYPE_CHECKING:
     from ._core._scheduler import Scheduler
@@ -44,14 +45,19 @@ def run(
             :class:`~jobgraph.RunStateError`.
         JobDefinitionError: ``scheduler`` is not a :class:`~jobgraph.Scheduler`.
         InvalidOptionError: ``backend`` is neither ``"asyncio"`` nor ``"trio"``.
+        RunStateError: an event loop already runs in this thread (inside async code,
+            ``await scheduler.run()``).
         MissingDependencyError: ``backend="trio"`` without trio installed
             (``pip install 'jobgraph[trio]'``), or ``progress=True`` without rich
             (``pip install 'jobgraph[progress]'``).
 
     Cancellation:
         Nothing outside can cancel a synchronous call: it returns when the run ends
-        (the scheduler's ``timeout`` bounds it). A ``KeyboardInterrupt`` reaches the
-        run as :func:`anyio.run` delivers it on the chosen backend.
+        (the scheduler's ``timeout`` bounds it).
+        A ``KeyboardInterrupt`` (Ctrl-C), or a ``SystemExit`` raised by a job, cancels
+        the running jobs, waits for them (at most ``shutdown_timeout``), then propagates
+        as itself, on both backends; :meth:`Scheduler.why` then says the run was
+        interrupted.
     """
     from ._core._scheduler import Scheduler
 
@@ -63,9 +69,28 @@ def run(
         raise InvalidOptionError(f"backend must be one of {_BACKENDS}, not {backend!r}")
     if backend == "trio":
         require("trio", 'jobgraph.run(..., backend="trio")', "trio")
+    try:
+        running = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        pass
+    else:
+        raise RunStateError(
+            f"jobgraph.run() starts an event loop, but {running} is already running in this "
+            f"thread: inside async code, use 'await scheduler.run()' to run scheduler "
+            f"{scheduler.label!r}"
+        )
     if progress:
         from .views import Progress
 
         with Progress(scheduler):
-            return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
-    return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
+            return _run(scheduler, backend, backend_options)
+    return _run(scheduler, backend, backend_options)
+
+
+def _run(scheduler: Scheduler, backend: str, backend_options: dict[str, Any] | None) -> bool:
+    try:
+        return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
+    except KeyboardInterrupt as exc:
+        # under asyncio, Ctrl-C cancels the run and only then becomes this exception
+        scheduler._interrupted_by(exc)
+        raise

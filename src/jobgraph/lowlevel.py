@@ -24,12 +24,15 @@ What is here:
   ``scheduler.stragglers``, names that a job class may own for its own purposes (as
   asynciojobs-style subclasses do), and that no subclass can redefine;
 - graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
+  :func:`nested_holder`, which finds the job of a scheduler that holds a job nested
+  deeper (how the engine explains a requirement it refuses);
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
 
 from ._core._cycles import find_cycle, topological_sort
 from ._core._events import EventKind, JobEvent, Subscriber, deliver
+from ._core._exceptions import nested_holder
 from ._core._job import (
     AbstractJob,
     Requirement,
@@ -63,6 +66,7 @@ __all__ = [
     "fixup_module_metadata",
     "flatten_schedulables",
     "jobs_of",
+    "nested_holder",
     "owner_of",
     "record_of",
     "requirements_of",

@@ -158,7 +158,7 @@ async def test_non_critical_failure_lets_the_run_proceed_example_e(mock_clock: b
     assert e3.result() == 300.0
     assert isinstance(e2.exception, ValueError)
     assert str(e2.exception) == "boom after 0.2s"
-    assert scheduler.why() == "scheduler 'Scheduler' succeeded"
+    assert scheduler.why() == ("scheduler 'Scheduler' succeeded, 1 non-critical job failed: 'boom'")
 
 
 async def test_critical_failure_aborts_the_run_example_f(mock_clock: bool) -> None:

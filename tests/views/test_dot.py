@@ -271,12 +271,26 @@ def test_rendering_failure_is_reported(tmp_path: Path) -> None:
         scheduler.export_as_graphic(tmp_path / "graph", "no-such-format")
 
 
-def test_dot_leaves_out_requirements_on_other_schedulers() -> None:
+def test_dot_flags_requirements_on_other_schedulers_as_refused() -> None:
+    # run() refuses them and list() flags them: the drawing shows them as refused, from
+    # a placeholder that is not a job of the drawing
     stranger = jg.Job(value, 0, label="stranger")
     scheduler = jg.Scheduler(jg.Job(value, 1, label="mine", requires=stranger))
     parsed = Parsed(scheduler.dot_format())
-    assert set(parsed.nodes) == {"1"}
-    assert parsed.edges == []
+    assert set(parsed.nodes) == {"1", "outside-0"}
+    assert parsed.nodes["outside-0"]["label"] == "'stranger'"
+    assert parsed.edges == [
+        (
+            "outside-0",
+            "1",
+            {
+                "color": "red",
+                "fontcolor": "red",
+                "style": "dashed",
+                "label": "refused: not in this scheduler",
+            },
+        )
+    ]
 
 
 @pytest.mark.timeout(60)

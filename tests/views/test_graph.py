@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import jobgraph as jg
+from jobgraph import lowlevel, views
 
 pytestmark = pytest.mark.anyio
 
@@ -357,3 +358,22 @@ def test_keep_only_between_matches_a_naive_model(
     )
     assert numbers(scheduler.jobs) == expected
     assert scheduler.sanitize()  # nothing left pointing outside
+
+
+def test_refused_requirements_name_the_job_to_require_instead() -> None:
+    deep = job("deep")
+    middle = jg.Scheduler(jg.Scheduler(deep, label="inner"), label="middle")
+    inner = middle.jobs[0]
+    outsider = job("outsider")
+    fine = job("fine")
+    user = job("user", requires=[fine, deep, outsider])
+    top = jg.Scheduler(middle, fine, user, label="top")
+    assert views.refused_requirements(user) == [(deep, middle), (outsider, None)]
+    assert views.refused_requirements(fine) == []
+    assert views.refused_requirements(outsider) == []  # in no scheduler: nothing to refuse
+    assert lowlevel.nested_holder(top, deep) is middle
+    assert lowlevel.nested_holder(middle, deep) is inner
+    assert lowlevel.nested_holder(inner, deep) is None  # a member is not nested
+    assert lowlevel.nested_holder(None, deep) is None
+    user.requires(middle).requires(deep, outsider, remove=True)
+    assert views.refused_requirements(user) == []

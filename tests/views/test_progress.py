@@ -52,7 +52,7 @@ async def test_plain_lines_when_output_is_not_a_terminal() -> None:
     assert "ValueError: no route" in failed
     assert failed.endswith("[1 ok, 1 failed of 2]")
     assert progress.failures == [(bad, bad.exception)]
-    assert lines[-1] == "scheduler 'pipeline' succeeded"
+    assert lines[-1] == "scheduler 'pipeline' succeeded, 1 non-critical job failed: 'upload'"
 
 
 async def test_summary_table_counts_outcomes_and_jobs_never_run() -> None:

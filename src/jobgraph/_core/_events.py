@@ -39,13 +39,15 @@ class EventKind(StrEnum):
     RUN_FINISHED = "run_finished"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class JobEvent:
     """One event: its kind, the job concerned, the scheduler that ran it, and when.
 
-    ``time`` is the event loop's clock (``anyio.current_time()``). ``exception`` is set
-    for ``FAILED`` and ``RETRYING``; ``attempt`` counts tries from 1; ``delay`` is the
-    wait before the next try for ``RETRYING``.
+    ``time`` is the event loop's clock (``anyio.current_time()``); ``elapsed`` is the
+    seconds since the start of the run (of the outermost scheduler, for the events of
+    nested ones), which is what ``str(event)`` shows. ``exception`` is set for
+    ``FAILED`` and ``RETRYING``; ``attempt`` counts tries from 1; ``delay`` is the wait
+    before the next try for ``RETRYING``.
     """
 
     kind: EventKind
@@ -55,6 +57,20 @@ class JobEvent:
     exception: BaseException | None = None
     attempt: int = 0
     delay: float = 0.0
+    elapsed: float = 0.0
+
+    def __str__(self) -> str:
+        text = f"+{self.elapsed:.3f}s {self.kind} {self.job.label!r}"
+        if self.job is not self.scheduler:
+            text += f" in {self.scheduler.label!r}"
+        if self.kind is EventKind.RETRYING:
+            text += f" (attempt {self.attempt}, next in {self.delay:g}s)"
+        if self.exception is not None:
+            text += f": {type(self.exception).__name__}: {self.exception}"
+        return text
+
+    def __repr__(self) -> str:
+        return f"<JobEvent {self}>"
 
 
 Subscriber = Callable[[JobEvent], object]

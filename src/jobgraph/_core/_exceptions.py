@@ -105,6 +105,9 @@ class CycleError(GraphError):
 
     def __init__(self, cycle: Sequence[AbstractJob]) -> None:
         self.cycle = tuple(cycle)
+        if len(self.cycle) == 1:
+            super().__init__(f"job {_name(self.cycle[0])} cannot require itself")
+            return
         path = " -> ".join(_name(job) for job in (*self.cycle, self.cycle[0]))
         super().__init__(f"requirements form a cycle: {path} (each job requires the next)")
 
@@ -121,10 +124,39 @@ class UnknownRequirementError(GraphError):
     def __init__(self, job: AbstractJob, requirement: AbstractJob, scheduler: AbstractJob) -> None:
         self.job = job
         self.requirement = requirement
-        super().__init__(
-            f"job {_name(job)} requires {_name(requirement)}, which is not in scheduler "
-            f"{_name(scheduler)}; add it, or call sanitize() to drop such requirements"
-        )
+        self.scheduler = scheduler
+        what = f"job {_name(job)} requires {_name(requirement)}"
+        holder = nested_holder(scheduler, requirement)
+        if holder is not None:
+            advice = (
+                f"{what}, which is inside {_name(holder)}, a scheduler nested in "
+                f"{_name(scheduler)}: require {_name(holder)} instead (a job can require "
+                "only jobs of its own scheduler)"
+            )
+        else:
+            home = requirement.scheduler
+            giver = nested_holder(home, job)
+            if home is not None and giver is not None:
+                advice = (
+                    f"{what}, which is in scheduler {_name(home)}, not in "
+                    f"{_name(scheduler)}: make {_name(giver)} require it instead"
+                )
+            else:
+                advice = f"{what}, which is not in scheduler {_name(scheduler)}; add it"
+        super().__init__(f"{advice}, or call sanitize() to drop such requirements")
+
+
+def nested_holder(scheduler: AbstractJob | None, job: AbstractJob) -> AbstractJob | None:
+    """The job of ``scheduler`` that holds ``job`` in a nested scheduler (at any depth),
+    or None if ``job`` is not in a scheduler nested in ``scheduler``."""
+    if scheduler is None:
+        return None
+    owner = job.scheduler
+    while owner is not None:
+        if owner.scheduler is scheduler:
+            return owner
+        owner = owner.scheduler
+    return None
 
 
 class OwnershipError(GraphError):

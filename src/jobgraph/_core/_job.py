@@ -12,12 +12,12 @@ import inspect
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Never, Protocol, Self, overload
 
 from ._exceptions import (
+    CycleError,
     InvalidOptionError,
     JobDefinitionError,
-    OwnershipError,
     RunStateError,
 )
 from ._policy import OnFailedRequirement, Retry, _check_duration
@@ -117,6 +117,26 @@ def _takes_task_status(function: Callable[..., Any]) -> bool:
     return takes
 
 
+class _View:
+    """A read-only attribute computed by a method of the job, which a subclass may still
+    shadow with an attribute of its own (asynciojobs-style code sets attributes freely):
+    a non-data descriptor, unlike a property."""
+
+    __slots__ = ("method",)
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    @overload
+    def __get__(self, job: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, job: AbstractJob, owner: type) -> Any: ...
+    def __get__(self, job: AbstractJob | None, owner: type) -> Any:
+        if job is None:
+            return self
+        return getattr(job, self.method)()
+
+
 class AbstractJob(Schedulable):
     """The base of every job kind. Subclasses implement :meth:`run`.
 
@@ -143,7 +163,7 @@ class AbstractJob(Schedulable):
         JobDefinitionError: an option is of the wrong type.
         InvalidOptionError: an option is out of range (a negative timeout, an unknown
             ``on_failed_requirement``...).
-        OwnershipError: the job would require itself.
+        CycleError: the job would require itself.
     """
 
     _run_takes_status: ClassVar[bool] = False
@@ -173,7 +193,7 @@ class AbstractJob(Schedulable):
         self.forever = bool(forever)
         # per attempt; stored, not set through the ``timeout`` property, which a
         # subclass may redefine (a Scheduler's ``timeout`` is its whole run's)
-        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", timeout)
+        _check_duration(f"timeout of job {_safe_label(self)!r}", timeout)
         self._timeout = timeout
         self._retry = self._check_retry(retry)
         self._on_failed_requirement = self._check_on_failed_requirement(on_failed_requirement)
@@ -278,7 +298,7 @@ class AbstractJob(Schedulable):
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        _check_duration(f"timeout of job {self._label or type(self).__name__!r}", value)
+        _check_duration(f"timeout of job {_safe_label(self)!r}", value)
         self._timeout = value
 
     # -- description -----------------------------------------------------------------
@@ -382,7 +402,7 @@ class AbstractJob(Schedulable):
 
         Raises:
             JobDefinitionError: an item is neither a job, a sequence nor an iterable.
-            OwnershipError: the job would require itself.
+            CycleError: the job would require itself.
             KeyError: with ``remove=True``, a job that is not a requirement.
         """
         # all checked before any is changed: a refused call changes nothing
@@ -395,7 +415,7 @@ class AbstractJob(Schedulable):
             if remove and job not in self._requires:
                 raise KeyError(f"job {self.label!r} does not require {job.label!r}")
             if not remove and job is self:
-                raise OwnershipError(f"job {self.label!r} cannot require itself")
+                raise CycleError([self])
         for job in jobs:
             if remove:
                 self._requires.pop(job, None)
@@ -424,6 +444,33 @@ class AbstractJob(Schedulable):
     def state(self) -> JobState:
         """idle → scheduled → running → done, or skipped."""
         return self._record.state
+
+    if TYPE_CHECKING:
+
+        @property
+        def ok(self) -> bool | None:
+            """True if the job completed (without raising, not cancelled); False if it
+            failed, was cancelled or skipped; None while it has not ended."""
+
+        @property
+        def outcome(self) -> str:
+            """One word: ``ok``, ``failed`` (timeouts included), ``cancelled`` or
+            ``skipped``; ``idle``, ``scheduled`` or ``running`` while it has not ended."""
+
+    else:
+        ok = _View("_ok")
+        outcome = _View("_outcome")
+
+    def _outcome(self) -> str:
+        return self._record.outcome
+
+    def _ok(self) -> bool | None:
+        outcome = self._outcome()
+        if outcome == "ok":
+            return True
+        if outcome in ("idle", "scheduled", "running"):
+            return None
+        return False
 
     @property
     def exception(self) -> BaseException | None:
@@ -494,6 +541,15 @@ def requirements_of(job: AbstractJob) -> tuple[AbstractJob, ...]:
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
+def _safe_label(job: AbstractJob) -> str:
+    """The job's label, even while it is being built (a subclass's ``default_label()``
+    may read attributes not set yet)."""
+    try:
+        return job.label
+    except Exception:  # noqa: BLE001 - a half-built job: name its class
+        return type(job).__name__
+
+
 def _check_scheduler(scheduler: object) -> None:
     """Refuse a ``scheduler=`` option that is not a scheduler (before anything changes)."""
     if not getattr(scheduler, "_is_scheduler", False):
@@ -515,8 +571,23 @@ def _callable_name(function: Any) -> str:
     return str(getattr(function, "__qualname__", None) or type(function).__qualname__)
 
 
+def _refuse_keywords(function: Any, label: str | None, unexpected: Mapping[str, Any]) -> None:
+    names = ", ".join(repr(name) for name in unexpected)
+    plural = "s" if len(unexpected) > 1 else ""
+    name = label if label is not None else _callable_name(function)
+    raise JobDefinitionError(
+        f"Job() got unexpected keyword argument{plural} {names} (job {name!r}): keyword "
+        f"arguments for the function go in kwargs=, as in Job(f, x, kwargs={dict(unexpected)!r})"
+    )
+
+
 class Job(AbstractJob):
     """A job made of an async callable and the arguments to call it with.
+
+    The callable is an ``async def`` function (or a ``functools.partial`` of one, or an
+    object with an ``async def __call__``), or any callable that returns an awaitable,
+    such as ``lambda: fetch(url)``; one that returns something else fails its job with a
+    :class:`~jobgraph.JobDefinitionError` naming the job.
 
     ``Job(fetch, url, label="fetch", timeout=10)`` calls ``await fetch(url)`` when the
     job runs. Because the job keeps the callable rather than a coroutine object, it can
@@ -524,8 +595,9 @@ class Job(AbstractJob):
 
     Args:
         function: an async callable (``async def`` function, a partial of one, or an
-            object whose ``__call__`` is ``async def``). If it has a ``task_status``
-            parameter, the job passes one (see :meth:`AbstractJob.run`).
+            object whose ``__call__`` is ``async def``), or any callable returning an
+            awaitable. If it has a ``task_status`` parameter, the job passes one (see
+            :meth:`AbstractJob.run`).
         *args: positional arguments for ``function``.
         kwargs: keyword arguments for ``function`` (a mapping, copied).
         label: the job's label; default, the function's qualified name.
@@ -539,7 +611,9 @@ class Job(AbstractJob):
 
     Raises:
         JobDefinitionError: ``function`` is a coroutine object (write ``Job(f, x)``,
-            not ``Job(f(x))``) or not an async callable, or ``kwargs`` is not a mapping.
+            not ``Job(f(x))``) or not callable, ``kwargs`` is not a mapping, or an
+            unknown keyword was given (keyword arguments for ``function`` go in
+            ``kwargs=``).
         InvalidOptionError: an option is out of range.
 
     Cancellation:
@@ -559,7 +633,10 @@ class Job(AbstractJob):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        **unexpected: Never,
     ) -> None:
+        if unexpected:
+            _refuse_keywords(function, label, unexpected)
         if inspect.iscoroutine(function):
             function.close()  # type: ignore[unreachable]  # typed callers cannot, others do
             raise JobDefinitionError(
@@ -567,11 +644,13 @@ class Job(AbstractJob):
                 f"({function!r}): write Job(f, x) rather than Job(f(x)); code that builds "
                 "jobs from coroutine objects can use jobgraph.compat.asynciojobs"
             )
-        if not _is_async_callable(function):
+        if not callable(function):
             raise JobDefinitionError(
                 f"Job() needs an async function (async def), not {function!r}"
                 + (f" (label {label!r})" if label else "")
             )
+        # a plain callable (a lambda returning a coroutine...) is checked when called
+        self._plain = not _is_async_callable(function)
         self.function = function
         self.args = args
         if kwargs is not None and not isinstance(kwargs, Mapping):
@@ -596,7 +675,19 @@ class Job(AbstractJob):
 
     async def run(self) -> Any:
         """Call the function with the job's arguments."""
+        if self._plain:
+            return await self._awaitable(self.function(*self.args, **self.kwargs))
         return await self.function(*self.args, **self.kwargs)
+
+    def _awaitable(self, result: Any) -> Awaitable[Any]:
+        """What a plain callable returned, if it can be awaited."""
+        if inspect.isawaitable(result):
+            return result
+        raise JobDefinitionError(
+            f"job {self.label!r}: {_callable_name(self.function)} returned {result!r}, "
+            "not an awaitable; Job() needs an async function (async def), or a callable "
+            "that returns a coroutine"
+        )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -610,6 +701,9 @@ class Job(AbstractJob):
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         if self._custom_run:  # a subclass overrode run(): honour it
             return await super()._invoke(status, run)
+        if self._plain:
+            kwargs = {**self.kwargs, "task_status": status} if self._takes_status else self.kwargs
+            return await self._awaitable(self.function(*self.args, **kwargs))
         if self._takes_status:
             return await self.function(*self.args, task_status=status, **self.kwargs)
         return await self.function(*self.args, **self.kwargs)

@@ -8,6 +8,7 @@ feature                     scope                            where
 ==========================  ===============================  ================================
 scheduler ``timeout``       ``scope`` (deadline)             ``_Run.orchestrate``
 critical abort              ``scope.cancel()``               ``_Run.abort``
+Ctrl-C, ``SystemExit``      ``scope.cancel()``, then raised  ``_Run.interrupted``
 forever jobs                ``daemons.cancel_scope``         ``_Run.host_daemons``, cancelled
                                                              in ``_Run.orchestrate``
 job ``timeout`` (attempt)   a scope per attempt              ``_Run.attempts``
@@ -26,8 +27,13 @@ O(jobs + edges). Forever jobs get a task each in the daemon task group, since th
 by definition.
 
 The scheduler creates a :class:`_Run`, awaits :meth:`_Run.orchestrate`, and reads the
-outcome back from the run (``failure``, ``stragglers``); the run reads nothing of the
-scheduler but its options (window, run timeout, shutdown timeout).
+outcome back from the run (``failure``, ``stragglers``, ``interrupt``); the run reads
+nothing of the scheduler but its options (window, run timeout, shutdown timeout).
+
+A ``KeyboardInterrupt`` (Ctrl-C) or ``SystemExit`` that lands in a job, or in the run's
+own code, cancels the run like an abort (:meth:`_Run.interrupted`); once the jobs are
+cancelled and settled, :meth:`_Run.orchestrate` raises it as itself, never inside an
+exception group, and keeps it in ``interrupt``.
 
 The engine reads the fields behind the public names (``job._record``, ``job._retry``,
 ``job._on_failed_requirement``, ``job._owner``, ``scheduler._run_timeout``...), never the
@@ -84,9 +90,11 @@ class _Run:
         "failure",
         "finite_left",
         "forever_left",
+        "interrupt",
         "jobs",
         "live",
         "now",
+        "origin",
         "quiet",
         "ready",
         "running",
@@ -107,6 +115,7 @@ class _Run:
         scheduler: Scheduler,
         jobs: Collection[AbstractJob],
         subscribers: tuple[Subscriber, ...],
+        origin: float | None = None,
     ) -> None:
         self.scheduler = scheduler  # named in events and errors; its fields are not touched
         self.jobs = jobs  # the scheduler's own jobs, prepared (see Scheduler._prepare)
@@ -117,6 +126,7 @@ class _Run:
         # the outcome, read back by the scheduler when the run ends
         self.failure: BaseException | None = None
         self.stragglers: tuple[AbstractJob, ...] = ()
+        self.interrupt: BaseException | None = None  # KeyboardInterrupt, SystemExit
         self.ready: deque[AbstractJob] = deque()
         self.running = 0  # finite jobs holding a window slot
         self.spare = 0  # workers started that have not yet taken a job
@@ -128,12 +138,15 @@ class _Run:
         self.quiet: anyio.Event | None = None
         self.cancelled_exc = anyio.get_cancelled_exc_class()
         self.now, self.deadline = _backend_clock()
+        # when the outermost run started: events count their time from there
+        self.origin = self.now() if origin is None else origin
         self.tg: anyio.abc.TaskGroup
         self.daemons: anyio.abc.TaskGroup | None = None
         self.scope: anyio.CancelScope
 
     def emit(self, kind: EventKind, job: AbstractJob, **fields: Any) -> None:
-        event = JobEvent(kind, job, self.scheduler, self.now(), **fields)
+        now = self.now()
+        event = JobEvent(kind, job, self.scheduler, now, elapsed=now - self.origin, **fields)
         deliver(self.subscribers, event)
 
     # -- readiness ---------------------------------------------------------------
@@ -279,13 +292,13 @@ class _Run:
         record.state = _RUNNING
         record.started_at = self.now()
         self.live += 1
-        if self.subscribers:
-            self.emit(EventKind.STARTED, job)
-        if status is _IGNORED and job.forever:
-            # nobody will say "ready": dependents may start now that it runs (after its
-            # STARTED event, so that no dependent is scheduled before it has started)
-            self.release(job, failed=False, kick=True)
-        try:
+        try:  # from here on (under trio, Ctrl-C may land in a subscriber)
+            if self.subscribers:
+                self.emit(EventKind.STARTED, job)
+            if status is _IGNORED and job.forever:
+                # nobody will say "ready": dependents may start now that it runs (after
+                # its STARTED event, so that no dependent is scheduled before it started)
+                self.release(job, failed=False, kick=True)
             if job._retry is None and job._timeout is None:
                 record.attempts = 1
                 result = await job._invoke(status, self)
@@ -302,7 +315,18 @@ class _Run:
                 self.abort(job, exc)
             else:
                 self.release(job, failed=True, kick=job.forever)
-        except BaseException as exc:  # KeyboardInterrupt and the like: record, then let go
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if isinstance(exc, KeyboardInterrupt):  # Ctrl-C landed here: interrupted
+                record.cancelled = True
+                self._ended(job, record, EventKind.CANCELLED)
+            else:  # SystemExit: the job's own doing
+                record.exception = exc
+                self._ended(job, record, EventKind.FAILED, exception=exc)
+            # raised by the run's host task once the jobs are cancelled: raising it from
+            # this task would wrap it in a group (or, under asyncio, stop the event loop
+            # with the run still pending)
+            self.interrupted(exc)
+        except BaseException as exc:  # anything stranger: record, then let go
             record.exception = exc
             self._ended(job, record, EventKind.FAILED, exception=exc)
             raise
@@ -361,6 +385,13 @@ class _Run:
         self.stopping = True
         self.scope.cancel()
 
+    def interrupted(self, exc: BaseException) -> None:
+        """A KeyboardInterrupt or SystemExit: cancel the run, which then raises it."""
+        if self.interrupt is None:
+            self.interrupt = exc
+        self.stopping = True
+        self.scope.cancel()
+
     async def settle(self) -> None:
         """Wait (shielded, at most ``shutdown_timeout``) for cancelled jobs to end."""
         if not self.live:
@@ -411,15 +442,44 @@ class _Run:
                         await self.settle()
                     except self.cancelled_exc:
                         self.stopping = True
+                        # an asyncio-native cancellation (task.cancel(), wait_for) reaches
+                        # this task only: cancel the jobs now, before waiting for them
+                        tg.cancel_scope.cancel()
                         await self.settle()
                         raise
+                    except (KeyboardInterrupt, SystemExit) as exc:  # trio's Ctrl-C lands here
+                        self.interrupted(exc)
+                        tg.cancel_scope.cancel()
+                        await self.settle()
                     finally:
                         if self.daemons is not None:
                             self.daemons.cancel_scope.cancel()
+            if self.interrupt is not None:
+                raise self.interrupt
             if self.failure is None and scope.cancelled_caught:
                 assert self.timeout is not None
                 self.failure = SchedulerTimeoutError(self.scheduler, self.timeout)
+        except BaseExceptionGroup as group:
+            # a Ctrl-C that trio delivered in the engine's own code, in a worker task
+            interrupt = _interrupt_in(group)
+            if interrupt is None:
+                raise
+            if self.interrupt is None:
+                self.interrupt = interrupt
+            raise interrupt from None
         finally:
             if self.finite_left or self.forever_left:
                 for job in self.jobs:  # drop the bookkeeping of jobs that never ended
                     job._record.successors = None
+
+
+def _interrupt_in(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The first KeyboardInterrupt or SystemExit in a (nested) exception group."""
+    for exc in group.exceptions:
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _interrupt_in(exc)
+            if found is not None:
+                return found
+    return None

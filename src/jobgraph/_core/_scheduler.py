@@ -37,7 +37,13 @@ __all__ = ["Scheduler", "failure_of", "stragglers_of"]
 
 logger = logging.getLogger("jobgraph")
 
-_IDLE, _RUNNING, _DONE = JobState.IDLE, JobState.RUNNING, JobState.DONE
+_IDLE, _SCHEDULED, _RUNNING, _DONE, _SKIPPED = (
+    JobState.IDLE,
+    JobState.SCHEDULED,
+    JobState.RUNNING,
+    JobState.DONE,
+    JobState.SKIPPED,
+)
 
 
 class Scheduler(AbstractJob):
@@ -94,9 +100,11 @@ class Scheduler(AbstractJob):
         self._subscribers: tuple[Subscriber, ...] = ()
         self._failure: BaseException | None = None
         self._stragglers: tuple[AbstractJob, ...] = ()
+        self._interrupt: BaseException | None = None  # KeyboardInterrupt, SystemExit
         self._running = False
+        self._label = None if label is None else str(label)  # named by the checks below
         self.jobs_window = jobs_window
-        _check_duration(f"shutdown_timeout of scheduler {label!r}", shutdown_timeout)
+        _check_duration(f"shutdown_timeout of scheduler {self.label!r}", shutdown_timeout)
         self.shutdown_timeout = shutdown_timeout
         # the whole run's timeout is the scheduler's own (``_run_timeout``, which the run
         # loop reads): AbstractJob's per-attempt one stays None (a retried nested
@@ -127,10 +135,13 @@ class Scheduler(AbstractJob):
     @jobs_window.setter
     def jobs_window(self, value: int | None) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise JobDefinitionError(f"jobs_window must be an int or None, not {value!r}")
+            raise JobDefinitionError(
+                f"jobs_window of scheduler {self.label!r} must be an int or None, not {value!r}"
+            )
         if value is not None and value < 1:
             raise InvalidOptionError(
-                f"jobs_window must be >= 1 (or None for no limit), not {value}"
+                f"jobs_window of scheduler {self.label!r} must be >= 1 (or None for no limit), "
+                f"not {value}"
             )
         self._jobs_window = value
 
@@ -147,7 +158,7 @@ class Scheduler(AbstractJob):
 
     @timeout.setter
     def timeout(self, value: float | None) -> None:
-        _check_duration(f"timeout of scheduler {self._label or 'Scheduler'!r}", value)
+        _check_duration(f"timeout of scheduler {self.label!r}", value)
         self._run_timeout = value
 
     # -- membership ----------------------------------------------------------------
@@ -313,10 +324,14 @@ class Scheduler(AbstractJob):
         Nothing runs when one of these is raised.
 
         Cancellation:
-            If the caller's cancel scope is cancelled, running jobs are cancelled and
-            waited for (shielded, at most ``shutdown_timeout``; later ones are reported
-            as :attr:`stragglers`), then the cancellation propagates; the scheduler's
-            record says ``cancelled``.
+            If the caller's cancel scope is cancelled (or, under asyncio, the task is
+            cancelled with ``task.cancel()`` or ``asyncio.wait_for``), running jobs are
+            cancelled and waited for (shielded, at most ``shutdown_timeout``; later ones
+            are reported as :attr:`stragglers`), then the cancellation propagates; the
+            scheduler's record says ``cancelled``. A ``KeyboardInterrupt`` (Ctrl-C) or a
+            ``SystemExit`` raised by a job cancels the run the same way, then propagates
+            as itself (never inside an exception group); :meth:`why` says the run was
+            interrupted.
         """
         record = self._record
         if record.state is not _IDLE or self._running:
@@ -328,9 +343,12 @@ class Scheduler(AbstractJob):
         record.started_at = anyio.current_time()
         record.attempts = 1
         try:
-            ok = await self._orchestrate(self._subscribers)
+            ok = await self._orchestrate(self._subscribers, record.started_at)
         except anyio.get_cancelled_exc_class():
             record.cancelled = True
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            self._interrupted_by(exc)
             raise
         finally:
             record.state = _DONE
@@ -345,16 +363,19 @@ class Scheduler(AbstractJob):
         if self._record.attempts > 1:  # retried: start afresh
             self._reset_jobs()
             self._prepare()
-        ok = await self._orchestrate(run.subscribers + self._subscribers)
+        ok = await self._orchestrate(run.subscribers + self._subscribers, run.origin)
         if not ok:
             assert self._failure is not None
             raise self._failure
         return ok
 
-    async def _orchestrate(self, subscribers: tuple[Subscriber, ...]) -> bool:
-        run = _Run(self, self._jobs, subscribers)
+    async def _orchestrate(
+        self, subscribers: tuple[Subscriber, ...], origin: float | None = None
+    ) -> bool:
+        run = _Run(self, self._jobs, subscribers, origin)
         self._failure = None
         self._stragglers = ()
+        self._interrupt = None
         self._running = True
         if subscribers:
             run.emit(EventKind.RUN_STARTED, self)
@@ -365,6 +386,7 @@ class Scheduler(AbstractJob):
             # the run hands its outcome back (also when it was cancelled from outside)
             self._failure = run.failure
             self._stragglers = run.stragglers
+            self._interrupt = run.interrupt
             if subscribers:
                 run.emit(EventKind.RUN_FINISHED, self, exception=run.failure)
         return run.failure is None
@@ -441,6 +463,7 @@ class Scheduler(AbstractJob):
     def _reset_jobs(self) -> None:
         self._failure = None
         self._stragglers = ()
+        self._interrupt = None
         for job in self._jobs:
             if isinstance(job, Scheduler):
                 job._reset_jobs()
@@ -485,6 +508,18 @@ class Scheduler(AbstractJob):
         """Jobs that kept running ``shutdown_timeout`` after being cancelled."""
         return self._stragglers
 
+    def _outcome(self) -> str:
+        outcome = self._record.outcome
+        if outcome == "ok" and self._failure is not None:
+            return "failed"  # a top-level run returns False rather than raise
+        return outcome
+
+    def _interrupted_by(self, exc: BaseException) -> None:
+        """Record that a KeyboardInterrupt or SystemExit ended the run (the asyncio
+        entry sees Ctrl-C only as a cancellation, then as the KeyboardInterrupt)."""
+        self._interrupt = exc
+        self._record.exception = exc
+
     def failed_critical(self) -> bool:
         """True if the last run was aborted by a critical job's exception."""
         return isinstance(self._failure, CriticalJobError)
@@ -498,22 +533,76 @@ class Scheduler(AbstractJob):
 
         Returns:
             A sentence naming the culprit (the critical job and its exception, the
-            timeout), or saying the scheduler succeeded, is running, has not run or was
-            cancelled from outside; stragglers are named too.
+            timeout), or saying the scheduler succeeded (naming the non-critical jobs
+            that failed and the jobs skipped), is running, has not run, was interrupted
+            (Ctrl-C, ``SystemExit``: naming the jobs cancelled and those that never ran)
+            or was cancelled from outside; stragglers are named too.
         """
         record = self._record
         if record.state is _IDLE:
             return f"scheduler {self.label!r} has not run"
         if record.state is _RUNNING:
             return f"scheduler {self.label!r} is running"
+        if self._interrupt is not None:
+            return self._why_interrupted(self._interrupt)
         if record.cancelled:
             return f"scheduler {self.label!r} was cancelled from outside"
         if self._failure is None:
             text = f"scheduler {self.label!r} succeeded"
+            failed, skipped = self._non_critical_losses()
+            if failed:
+                text += f", {_jobs(len(failed), 'non-critical ')} failed: {_some(failed)}"
+            if skipped:
+                text += ";" if failed else ","
+                text += f" {_jobs(len(skipped))} skipped: {_some(skipped)}"
         elif isinstance(self._failure, CriticalJobError):
             text = f"run aborted: {self._failure}"
         else:
             text = f"run failed: {self._failure}"
+        if self._stragglers:
+            names = ", ".join(repr(job.label) for job in self._stragglers)
+            text += f" (jobs ignoring cancellation: {names})"
+        return text
+
+    def _non_critical_losses(self) -> tuple[list[str], list[str]]:
+        """The labels of the jobs that failed and of those skipped, in a run that
+        succeeded (nested schedulers that succeeded included)."""
+        failed: list[str] = []
+        skipped: list[str] = []
+        levels: list[Scheduler] = [self]
+        while levels:
+            for job in levels.pop(0)._jobs:
+                record = job._record
+                if record.exception is not None:
+                    failed.append(repr(job.label))
+                elif record.state is _SKIPPED:
+                    skipped.append(repr(job.label))
+                elif isinstance(job, Scheduler) and record.state is _DONE and not record.cancelled:
+                    levels.append(job)
+        return failed, skipped
+
+    def _why_interrupted(self, exc: BaseException) -> str:
+        cause = type(exc).__name__
+        cancelled: list[str] = []
+        never_ran: list[str] = []
+        for job in self._every_job():
+            if isinstance(job, Scheduler):
+                continue  # its jobs tell the story
+            job_record = job._record
+            if job_record.exception is exc:
+                cause += f" in job {job.label!r}"
+            elif job_record.cancelled:
+                cancelled.append(repr(job.label))
+            elif job_record.state is _IDLE or job_record.state is _SCHEDULED:
+                never_ran.append(repr(job.label))
+        text = f"scheduler {self.label!r} was interrupted ({cause})"
+        parts = [
+            f"{len(names)} {what}: {_some(names)}"
+            for what, names in (("cancelled", cancelled), ("never ran", never_ran))
+            if names
+        ]
+        if parts:
+            text += "; " + "; ".join(parts)
         if self._stragglers:
             names = ", ".join(repr(job.label) for job in self._stragglers)
             text += f" (jobs ignoring cancellation: {names})"
@@ -532,10 +621,10 @@ class Scheduler(AbstractJob):
 
     def __repr__(self) -> str:
         done, running, idle, total = self.counts()
-        return (
-            f"{type(self).__name__} with {done} done + {running} ongoing + {idle} idle"
-            f" = {total} job(s)"
-        )
+        name = type(self).__name__
+        if self._label is not None:
+            name += f" {self._label!r}"
+        return f"{name} with {done} done + {running} ongoing + {idle} idle = {total} job(s)"
 
     # -- views ---------------------------------------------------------------------
     # One-line delegates to jobgraph.views, imported when called (the engine does not
@@ -841,3 +930,14 @@ def stragglers_of(scheduler: Scheduler) -> tuple[AbstractJob, ...]:
     """The jobs of the last run that ignored cancellation (see
     :attr:`Scheduler.stragglers`)."""
     return scheduler._stragglers
+
+
+def _jobs(count: int, kind: str = "") -> str:
+    return f"{count} {kind}job" if count == 1 else f"{count} {kind}jobs"
+
+
+def _some(names: list[str], shown: int = 10) -> str:
+    """The first ``shown`` names, and how many more."""
+    if len(names) <= shown:
+        return ", ".join(names)
+    return ", ".join(names[:shown]) + f" and {len(names) - shown} more"

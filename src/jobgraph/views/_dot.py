@@ -9,6 +9,9 @@ What the drawing says:
 - critical jobs have a thick red border, forever jobs a dashed one;
 - schedulers have square corners, other jobs rounded ones; a nested scheduler is a
   cluster holding its jobs, and edges to or from it end at the cluster's border;
+- a requirement that :meth:`~jobgraph.Scheduler.run` refuses (on a job that is not in
+  the same scheduler, such as a job inside a nested scheduler) is a red dashed edge
+  labelled "refused", as :meth:`~jobgraph.Scheduler.list` flags it;
 - once a job's scheduler has run, its fill colour tells the outcome
   (:data:`OUTCOME_COLOURS`); before, nodes are white.
 """
@@ -33,6 +36,7 @@ from jobgraph import (
 )
 from jobgraph.lowlevel import owner_of, record_of, requirements_of
 
+from ._graph import refused_requirements
 from ._listing import number_jobs
 from ._paths import GRAPHVIZ_SUFFIX, checked_path
 
@@ -150,9 +154,16 @@ def _anchor(job: AbstractJob, *, entry: bool) -> str:
     return _node(job)
 
 
-def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str]) -> None:
+def _body(
+    scheduler: Scheduler,
+    lines: list[str],
+    anchors: dict[AbstractJob, str],
+    drawn: set[AbstractJob],
+) -> None:
     """Append the DOT statements of a scheduler's jobs; ``anchors`` caches the exit
-    anchors of nested schedulers, which may be required by many jobs."""
+    anchors of nested schedulers, which may be required by many jobs (and the
+    placeholder nodes of required jobs outside the drawing); ``drawn`` is every job of
+    the drawing."""
 
     def exit_anchor(job: AbstractJob) -> str:
         anchor = anchors.get(job)
@@ -160,10 +171,36 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
             anchor = anchors[job] = _anchor(job, entry=False)
         return anchor
 
+    def draw_refused(job: AbstractJob, head: str, lhead: str | None) -> None:
+        """Red dashed edges for the requirements that run() refuses (see list())."""
+        for requirement, holder in refused_requirements(job):
+            label = (
+                f"refused: require {holder.repr_id()}"
+                if holder is not None
+                else "refused: not in this scheduler"
+            )
+            attributes = [] if lhead is None else [f"lhead={lhead}"]
+            if requirement in drawn:
+                tail = exit_anchor(requirement)
+                if isinstance(requirement, Scheduler):
+                    attributes.append(f"ltail={_cluster(requirement)}")
+            else:
+                tail = anchors.get(requirement, "")
+                if not tail:
+                    tail = anchors[requirement] = dot_quote(f"outside-{len(anchors)}")
+                    lines.append(
+                        f"{tail} [label={dot_quote(repr(requirement.label))}, "
+                        'shape="plaintext", fontcolor="red"];'
+                    )
+            attributes += ['color="red"', 'fontcolor="red"', 'style="dashed"']
+            attributes.append(f"label={dot_quote(label)}")
+            lines.append(f"{tail} -> {head} [{', '.join(attributes)}];")
+
     members = dict.fromkeys(scheduler.jobs)
     for job in scheduler.topological_order():
-        # requirements on jobs of other schedulers would draw phantom nodes: left out
-        requirements = [r for r in requirements_of(job) if r in members]
+        # requirements on jobs of other schedulers are drawn apart, as refused
+        all_requirements = requirements_of(job)
+        requirements = [r for r in all_requirements if r in members]
         if isinstance(job, Scheduler):
             nested = job
             lines.append(f"subgraph {_cluster(job)} {{")
@@ -171,9 +208,11 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
             lines.append(f"graph [{_attributes(style)}];")
             if not nested.jobs:
                 lines.append(f'{_empty_node(job)} [label="(empty)", shape="plaintext"];')
-            _body(nested, lines, anchors)
+            _body(nested, lines, anchors, drawn)
             lines.append("}")
             head = _anchor(job, entry=True)
+            if len(requirements) < len(all_requirements):
+                draw_refused(job, head, _cluster(job))
             for requirement in requirements:
                 edge = f"{exit_anchor(requirement)} -> {head} [lhead={_cluster(job)}"
                 if isinstance(requirement, Scheduler):
@@ -189,6 +228,8 @@ def _body(scheduler: Scheduler, lines: list[str], anchors: dict[AbstractJob, str
                     )
                 else:
                     lines.append(f"{_node(requirement)} -> {_node(job)};")
+            if len(requirements) < len(all_requirements):
+                draw_refused(job, _node(job), None)
 
 
 def dot_format(scheduler: Scheduler) -> str:
@@ -209,7 +250,7 @@ def dot_format(scheduler: Scheduler) -> str:
         lines.append(f'graph [label={dot_quote(label)}, labelloc="t"];')
     lines.append('graph [fontname="Helvetica"];')
     lines.append('node [fontname="Helvetica"];')
-    _body(scheduler, lines, {})
+    _body(scheduler, lines, {}, set(scheduler.iterate_jobs(scan_schedulers=True)))
     lines.append("}")
     return "\n".join(lines) + "\n"
 

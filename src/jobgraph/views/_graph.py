@@ -17,6 +17,8 @@ from jobgraph.lowlevel import (
     Schedulable,
     find_cycle,
     jobs_of,
+    nested_holder,
+    owner_of,
     requirements_of,
     topological_sort,
 )
@@ -31,6 +33,7 @@ __all__ = [
     "keep_only_between",
     "predecessors",
     "predecessors_upstream",
+    "refused_requirements",
     "sanitize",
     "successors",
     "successors_downstream",
@@ -55,6 +58,28 @@ def _schedulers(scheduler: Scheduler) -> Iterator[Scheduler]:
         level = stack.pop()
         yield level
         stack.extend(job for job in level.jobs if isinstance(job, Scheduler))
+
+
+def refused_requirements(job: AbstractJob) -> list[tuple[AbstractJob, AbstractJob | None]]:
+    """The requirements of ``job`` that :meth:`~jobgraph.Scheduler.run` refuses.
+
+    A job may require only jobs of its own scheduler; listings and drawings flag the
+    others rather than drop them.
+
+    Returns:
+        For each requirement outside the job's scheduler, in order: the requirement and
+        the job of that scheduler holding it in a nested scheduler (the job to require
+        instead), or None when the requirement is elsewhere. Empty for a job that is
+        in no scheduler.
+    """
+    level = owner_of(job)
+    if level is None:
+        return []
+    return [
+        (requirement, nested_holder(level, requirement))
+        for requirement in requirements_of(job)
+        if requirement not in level
+    ]
 
 
 def iterate_jobs(scheduler: Scheduler, *, scan_schedulers: bool = False) -> Iterator[AbstractJob]:

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from jobgraph import AbstractJob, CriticalJobError, CycleError, JobState, Scheduler
 from jobgraph.lowlevel import record_of, requirements_of
 
+from ._graph import refused_requirements
+
 __all__ = [
     "Symbols",
     "counts",
@@ -289,6 +291,18 @@ def exits_repr(scheduler: Scheduler) -> str:
     return "exits=" + (_ids(exits) if exits else "")
 
 
+def _refused(job: AbstractJob) -> str:
+    """The end of the job's listing line that flags the requirements ``run()`` refuses
+    (see :func:`~jobgraph.views.refused_requirements`), or an empty string."""
+    notes = [
+        f"{requirement.repr_id()} is inside nested scheduler {holder.repr_id()}"
+        if holder is not None
+        else f"{requirement.label!r} is not in this scheduler"
+        for requirement, holder in refused_requirements(job)
+    ]
+    return " !! refused by run(): " + "; ".join(notes) if notes else ""
+
+
 def _listed_as_done(job: AbstractJob) -> bool:
     """Whether ``silence_done_jobs`` hides the job."""
     record = record_of(job)
@@ -313,6 +327,7 @@ def _list_lines(
             lines.append(
                 f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
                 f"{job.repr_result()} {job.repr_requires()} -> {entries_repr(job)}"
+                f"{_refused(job)}"
             )
             _list_lines(job, lines, details, depth + 1, silence_done)
             lines.append(
@@ -323,7 +338,7 @@ def _list_lines(
             continue
         lines.append(
             f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
-            f"{job.repr_result()} {job.repr_requires()}"
+            f"{job.repr_result()} {job.repr_requires()}{_refused(job)}"
         )
         if details:
             extra = job.details()
@@ -367,7 +382,10 @@ def _list_safe_lines(scheduler: Scheduler, lines: list[str], silence_done: bool)
     for job in scheduler.jobs:
         if silence_done and not isinstance(job, Scheduler) and _listed_as_done(job):
             continue
-        lines.append(f"{job.repr_short()} {job.repr_id()} {job.repr_main()} {job.repr_requires()}")
+        lines.append(
+            f"{job.repr_short()} {job.repr_id()} {job.repr_main()} {job.repr_requires()}"
+            f"{_refused(job)}"
+        )
         if isinstance(job, Scheduler):
             _list_safe_lines(job, lines, silence_done)
             lines.append(f"--end-- {job.repr_id()}")

@@ -78,7 +78,9 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
     ran = record.state is JobState.DONE
     return {
         "label": scheduler.label,
-        "ok": (failure_of(scheduler) is None and not record.cancelled) if ran else None,
+        "ok": (failure_of(scheduler) is None and not record.cancelled and record.exception is None)
+        if ran
+        else None,
         "why": scheduler.why(),
         "failure": _exception_report(failure_of(scheduler)),
         "jobs_window": scheduler.jobs_window,

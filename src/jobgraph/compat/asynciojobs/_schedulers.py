@@ -124,6 +124,13 @@ class PureScheduler(_NativeScheduler):
     def default_label(self) -> str:
         return computed_label(self)
 
+    def __repr__(self) -> str:  # asynciojobs' own, which never shows the label
+        done, running, idle, total = self.counts()
+        return (
+            f"{type(self).__name__} with {done} done + {running} ongoing + {idle} idle"
+            f" = {total} job(s)"
+        )
+
     def text_label(self) -> str | None:
         return None
 
