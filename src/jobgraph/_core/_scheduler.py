@@ -629,7 +629,9 @@ class Scheduler(AbstractJob):
 
     def list_safe(self, silence_done_jobs: bool = False) -> None:
         """Print :meth:`list_safe_text`."""
-        print(self.list_safe_text(silence_done_jobs), end="")  # noqa: T201 - its purpose
+        from jobgraph import views
+
+        views.print_text(self.list_safe_text(silence_done_jobs))
 
     def stats(self) -> str:
         """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
@@ -653,7 +655,9 @@ class Scheduler(AbstractJob):
 
     def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print :meth:`debrief_text`: meant for a scheduler whose run failed."""
-        print(self.debrief_text(details, silence_done_jobs), end="")  # noqa: T201
+        from jobgraph import views
+
+        views.print_text(self.debrief_text(details, silence_done_jobs))
 
     def report(self) -> dict[str, Any]:
         """A JSON-ready description of the scheduler and its last run (see
@@ -736,4 +740,6 @@ class Scheduler(AbstractJob):
     # defined last: inside the class body, the name shadows the builtin ``list``
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print the jobs in topological order with their status (see :meth:`list_text`)."""
-        print(self.list_text(details, silence_done_jobs), end="")  # noqa: T201
+        from jobgraph import views
+
+        views.print_text(self.list_text(details, silence_done_jobs))

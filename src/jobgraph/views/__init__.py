@@ -54,6 +54,7 @@ from ._listing import (
     symbols,
     text_label,
 )
+from ._output import print_text
 from ._progress import Progress
 from ._report import export_report, report
 from ._timeline import export_timeline_svg, timeline_svg
@@ -87,6 +88,7 @@ __all__ = [
     "number_jobs_safe",
     "predecessors",
     "predecessors_upstream",
+    "print_text",
     "pydot_graph",
     "report",
     "requires_repr",
