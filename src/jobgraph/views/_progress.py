@@ -78,8 +78,10 @@ _ASCII_GLYPHS = ("x", ">", "...", "#", "-")
 
 
 def _duration(seconds: float) -> str:
-    """``42s``, ``3m07s``, ``2h05m``."""
-    whole = max(0, round(seconds))
+    """``4.2s``, ``42s``, ``3m07s``, ``2h05m``."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
+    whole = round(seconds)
     if whole < 60:
         return f"{whole}s"
     minutes, secs = divmod(whole, 60)
