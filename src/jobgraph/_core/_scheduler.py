@@ -721,21 +721,26 @@ class Scheduler(AbstractJob):
 
         return views.svg_text(self)
 
-    def export_timeline_svg(self, path: str | os.PathLike[str]) -> Path:
+    def export_timeline_svg(
+        self, path: str | os.PathLike[str], *, max_jobs: int | None = 1000
+    ) -> Path:
         """Write a Gantt chart of the last run as an SVG file; returns the path.
 
-        One bar per job from start to end, coloured by outcome, with the wait for a
-        window slot (from ``scheduled_at`` to ``started_at``) drawn before it.
+        One bar per job from start to end (a segment per attempt if it was retried),
+        coloured by outcome, with the wait for a window slot (from ``scheduled_at`` to
+        ``started_at``) drawn before it. At most ``max_jobs`` rows are drawn, with a
+        note of what was left out (None: every job); see
+        :func:`jobgraph.views.timeline_svg`.
         """
         from jobgraph import views
 
-        return views.export_timeline_svg(self, path)
+        return views.export_timeline_svg(self, path, max_jobs=max_jobs)
 
-    def timeline_svg(self) -> str:
+    def timeline_svg(self, *, max_jobs: int | None = 1000) -> str:
         """The Gantt chart of :meth:`export_timeline_svg`, as SVG text."""
         from jobgraph import views
 
-        return views.timeline_svg(self)
+        return views.timeline_svg(self, max_jobs=max_jobs)
 
     # defined last: inside the class body, the name shadows the builtin ``list``
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
