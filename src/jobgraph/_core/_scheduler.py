@@ -696,7 +696,7 @@ class Scheduler(AbstractJob):
 
     def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
         """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>`` (``svg``,
-        ``png``, ``pdf``...), next to ``<filename>.dot``; returns the file's name.
+        ``png``, ``pdf``...); returns the file's name. No other file is written.
 
         Raises:
             FileNotFoundError: ``dot`` is not installed (Debian and Ubuntu:
