@@ -309,3 +309,43 @@ def test_max_jobs_must_be_a_positive_int_or_none(bad: Any, tmp_path: Path) -> No
     with pytest.raises(jg.InvalidOptionError, match=r"export_timeline_svg\(\): max_jobs"):
         scheduler.export_timeline_svg(tmp_path / "t.svg", max_jobs=bad)
     assert not (tmp_path / "t.svg").exists()
+
+
+@pytest.mark.timing
+async def test_a_job_that_gives_up_shows_every_attempt_and_its_last_exception(
+    mock_clock: bool,
+) -> None:
+    async def hangs() -> None:
+        await anyio.sleep(10)
+
+    async def down() -> None:
+        await anyio.sleep(0.1)
+        raise OSError("host down")
+
+    slow = jg.Job(hangs, label="slow", critical=False, timeout=0.2, retry=jg.Retry(attempts=2))
+    gone = jg.Job(down, label="gone", critical=False, retry=jg.Retry(attempts=3, backoff=0.1))
+    plain = jg.Job(value, 1, 0.1, label="plain")
+    scheduler = jg.Scheduler(slow, gone, plain)
+    assert await scheduler.run()
+    assert plain.record.attempt_log is None  # no retry policy: nothing logged
+    slow_log = slow.record.attempt_log
+    assert slow_log is not None
+    assert [type(a.exception).__name__ for a in slow_log] == ["JobTimeoutError"] * 2
+    root = parse(scheduler.timeline_svg())
+    for job, tries, text in ((slow, 2, "JobTimeoutError"), (gone, 3, "OSError: host down")):
+        number = job.repr_id()
+        segments = [
+            rect
+            for rect in root.iter(f"{SVG}rect")
+            if rect.get("data-job") == number and rect.get("class") in ("attempt", "bar")
+        ]
+        assert [rect.get("data-attempt") for rect in segments] == [
+            str(n) for n in range(1, tries + 1)
+        ]
+        assert [rect.get("data-outcome") for rect in segments] == ["failed"] * tries
+        last = titles_of(segments[-1])
+        assert last.startswith(f"{job.label}: failed on attempt {tries} of {tries}, from ")
+        assert text in last
+    if mock_clock:
+        times = [moment for a in slow_log for moment in (a.started_at, a.ended_at)]
+        assert times == pytest.approx([0.0, 0.2, 0.2, 0.4])
