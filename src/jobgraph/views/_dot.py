@@ -232,7 +232,9 @@ def dot_format(scheduler: Scheduler) -> str:
     Raises :class:`~jobgraph.CycleError` if the jobs form a cycle.
     """
     number_jobs(scheduler)
-    lines = ["digraph jobgraph {", "compound=true;"]
+    # compound: edges may end at a cluster's border; no second crossing minimization
+    # over the whole graph, which would undo the order of rows inside clusters
+    lines = ["digraph jobgraph {", "compound=true;", "remincross=false;"]
     label = scheduler.explicit_label
     if label is not None:
         lines.append(f'graph [label={dot_quote(label)}, labelloc="t"];')
