@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -292,8 +293,11 @@ def test_huge_runs_are_cut_with_a_note_of_what_was_left_out() -> None:
     everything = parse(scheduler.timeline_svg(max_jobs=None))
     assert len([g for g in everything.iter(f"{SVG}g") if g.get("class") == "row"]) == 61
     assert not [text for text in everything.iter(f"{SVG}text") if text.get("class") == "note"]
-    # the default cap keeps a large run's picture small
+    # the default cap keeps a large run's picture small, the same through the methods
     assert _timeline.TIMELINE_MAX_JOBS == 1000
+    for method in (jg.Scheduler.timeline_svg, jg.Scheduler.export_timeline_svg):
+        default = inspect.signature(method).parameters["max_jobs"].default
+        assert default == _timeline.TIMELINE_MAX_JOBS
     big = jg.Scheduler(*(jg.Job(value, n) for n in range(1500)))
     assert jg.run(big)
     root = parse(big.timeline_svg())
