@@ -309,6 +309,36 @@ async def test_report_describes_every_job_of_the_run(tmp_path: Path) -> None:
     assert json.loads(path.read_text(encoding="utf-8")) == report
 
 
+@pytest.mark.timing
+async def test_report_logs_each_attempt_of_a_retried_job(mock_clock: bool) -> None:
+    tries: list[int] = []
+
+    async def flaky() -> str:
+        tries.append(1)
+        await anyio.sleep(0.1)
+        if len(tries) == 1:
+            raise TimeoutError("slow mirror")
+        return "fetched"
+
+    job = jg.Job(flaky, label="fetch", retry=jg.Retry(attempts=2, backoff=0.5))
+    plain = jg.Job(value, 1, label="plain")
+    scheduler = jg.Scheduler(job, plain)
+    assert await scheduler.run()
+    report = scheduler.report()
+    assert json.loads(json.dumps(report)) == report
+    jobs = {entry["label"]: entry for entry in report["jobs"]}
+    assert jobs["plain"]["attempt_log"] is None
+    first, second = jobs["fetch"]["attempt_log"]
+    assert first["exception"]["type"] == "TimeoutError"
+    assert first["exception"]["message"] == "slow mirror"
+    assert second["exception"] is None
+    assert first["ended_at"] <= second["started_at"] <= second["ended_at"]
+    assert second["ended_at"] == jobs["fetch"]["ended_at"]
+    if mock_clock:
+        assert [first["started_at"], first["ended_at"]] == pytest.approx([0.0, 0.1])
+        assert [second["started_at"], second["ended_at"]] == pytest.approx([0.6, 0.7])
+
+
 def test_report_before_a_run_has_no_outcome() -> None:
     report = nested_example().report()
     assert report["ok"] is None
