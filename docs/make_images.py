@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import shutil
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -60,13 +61,34 @@ def pipeline() -> jg.Scheduler:
     return jg.Scheduler(fetch, build, lint, report, watch, tests, deploy, label="pipeline")
 
 
+def flaky(name: str, seconds: float, failures: int) -> Callable[[], Awaitable[str]]:
+    """A step that fails its first ``failures`` tries (a mirror that is down)."""
+    tries = 0
+
+    async def attempt() -> str:
+        nonlocal tries
+        tries += 1
+        await anyio.sleep(seconds)
+        if tries <= failures:
+            raise ConnectionError(f"mirror unreachable (try {tries})")
+        return f"{name} ok"
+
+    return attempt
+
+
 def doomed() -> jg.Scheduler:
-    """A run aborted by a critical failure: what comes after never runs."""
+    """A run aborted by a critical failure: what comes after never runs. The download
+    succeeds on its third try."""
     prepare = jg.Job(step, "prepare", 0.5, label="prepare")
-    migrate = jg.Job(fail, "database is locked", 1.0, label="migrate", requires=prepare)
+    download = jg.Job(
+        flaky("download", 0.3, failures=2),
+        label="download packages",
+        retry=jg.Retry(attempts=3, backoff=0.2),
+    )
+    migrate = jg.Job(fail, "database is locked", 1.0, label="migrate", requires=[prepare, download])
     warm = jg.Job(step, "warm", 3.0, label="warm caches", requires=prepare)
     restart = jg.Job(step, "restart", 0.5, label="restart", requires=[migrate, warm])
-    return jg.Scheduler(prepare, migrate, warm, restart, label="upgrade")
+    return jg.Scheduler(prepare, download, migrate, warm, restart, label="upgrade")
 
 
 def fan_out() -> jg.Scheduler:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Sets up a development environment from a fresh clone, then runs a real example.
 #   - system programs the tests use: graphviz's `dot` (Debian package graphviz),
-#     installed with apt-get when missing and we are root;
+#     installed with apt-get when missing and we are root; rsvg-convert (librsvg2-bin),
+#     to look at the SVG pictures of docs/images as PNG (no test needs it);
 #   - a virtual environment in .venv with jobgraph and its dev dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v dot >/dev/null 2>&1 || need+=(graphviz)
+command -v rsvg-convert >/dev/null 2>&1 || need+=(librsvg2-bin)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "setup: installing ${need[*]} (Debian packages)"

@@ -3,7 +3,9 @@ rendering through graphviz's ``dot`` (when it is installed)."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -52,6 +54,7 @@ class Parsed:
         self.graph = graphs[0]
         self.nodes: dict[str, dict[str, str]] = {}
         self.edges: list[tuple[str, str, dict[str, str]]] = []
+        self.invisible: list[tuple[str, str]] = []  # layout hints, not requirements
         self.clusters: dict[str, dict[str, str]] = {}
         self._collect(self.graph)
 
@@ -62,9 +65,11 @@ class Parsed:
                 self.nodes[name] = {k: unquote(v) for k, v in node.get_attributes().items()}
         for edge in graph.get_edges():
             attributes = {k: unquote(v) for k, v in edge.get_attributes().items()}
-            self.edges.append(
-                (unquote(edge.get_source()), unquote(edge.get_destination()), attributes)
-            )
+            ends = (unquote(edge.get_source()), unquote(edge.get_destination()))
+            if attributes.get("style") == "invis":
+                self.invisible.append(ends)
+            else:
+                self.edges.append((*ends, attributes))
         for sub in graph.get_subgraphs():
             defaults: dict[str, str] = {}
             for chunk in sub.get_graph_defaults():
@@ -237,7 +242,7 @@ def test_svg_file_is_rendered_by_dot(tmp_path: Path) -> None:
     scheduler, _ = example()
     written = scheduler.export_as_svgfile(tmp_path / "graph")
     assert written == str(tmp_path / "graph.svg")
-    assert (tmp_path / "graph.dot").read_text(encoding="utf-8") == scheduler.dot_format()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["graph.svg"]  # no graph.dot
     root = ET.parse(written).getroot()
     texts = {text.text for text in root.iter(f"{SVG}text")}
     assert {"1: init", "3: critical job", "4: nested", "7: after"} <= texts
@@ -302,7 +307,9 @@ def test_dot_of_many_jobs_requiring_one_nested_scheduler() -> None:
     assert text.count("[ltail=") == size
     assert text.count("subgraph ") == 1
     middle = f'"{size // 2 + 1:05d}"'  # the anchor: the middle exit of the cluster
-    assert text.count(f"{middle} -> ") == size
+    out_of_cluster = [line for line in text.splitlines() if line.startswith(f"{middle} -> ")]
+    assert len(out_of_cluster) == size
+    assert all(line.endswith('[ltail="cluster_00001"];') for line in out_of_cluster)
 
 
 @needs_dot
@@ -313,3 +320,99 @@ def test_notebooks_show_text_for_graphs_too_big_to_draw() -> None:
     assert fits._repr_svg_() is not None
     fits.add(jg.Job(value, 1))
     assert fits._repr_svg_() is None
+
+
+def layout(scheduler: jg.Scheduler) -> dict[str, Any]:
+    """Where graphviz's ``dot`` puts things: node centres by name, cluster boxes by
+    name, and each edge's points (from its tail to the tip of its arrow)."""
+    dot = shutil.which("dot")
+    assert dot is not None
+    completed = subprocess.run(
+        [dot, "-Tjson"],
+        input=scheduler.dot_format().encode("utf-8"),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    drawn = json.loads(completed.stdout)
+    names = {obj["_gvid"]: obj["name"] for obj in drawn["objects"]}
+    nodes = {
+        obj["name"]: tuple(float(v) for v in obj["pos"].split(","))
+        for obj in drawn["objects"]
+        if "pos" in obj
+    }
+    clusters = {
+        obj["name"]: tuple(float(v) for v in obj["bb"].split(","))
+        for obj in drawn["objects"]
+        if obj["name"].startswith("cluster_")
+    }
+    edges = {}
+    for edge in drawn["edges"]:
+        if edge.get("style") == "invis":
+            continue
+        points = edge["pos"].split()
+        tip = [tuple(float(v) for v in p[2:].split(",")) for p in points if p.startswith("e,")]
+        spline = [tuple(float(v) for v in p.split(",")) for p in points if p[:2] != "e,"]
+        edges[names[edge["tail"]], names[edge["head"]]] = [*spline, *tip]
+    return {"nodes": nodes, "clusters": clusters, "edges": edges}
+
+
+def pipeline() -> tuple[jg.Scheduler, list[jg.AbstractJob]]:
+    fetch = jg.Job(value, 0, label="fetch")
+    compiles = [jg.Job(value, n, label=f"compile {n}") for n in range(1, 5)]
+    link = jg.Job(value, 5, label="link", requires=compiles)
+    inner = [jg.Job(value, n, label=f"inner {n}") for n in range(3)]
+    nested = jg.Scheduler(*inner, label="deep")
+    build = jg.Scheduler(*compiles, link, nested, label="build", requires=fetch)
+    tests = jg.Job(value, 6, label="tests", requires=build)
+    lint = jg.Job(value, 7, label="lint", requires=fetch)
+    return jg.Scheduler(fetch, build, tests, lint, label="pipeline"), [*compiles, *inner]
+
+
+@needs_dot
+def test_jobs_of_nested_clusters_keep_their_order_left_to_right() -> None:
+    scheduler, rows = pipeline()
+    drawn = layout(scheduler)
+    compiles, inner = rows[:4], rows[4:]
+    for row in (compiles, inner):
+        xs = [drawn["nodes"][job.repr_id()][0] for job in row]
+        ys = {drawn["nodes"][job.repr_id()][1] for job in row}
+        assert xs == sorted(xs), [job.label for job in row]  # numbers grow left to right
+        assert len(ys) == 1  # on one row
+
+
+@needs_dot
+def test_edges_to_and_from_a_nested_scheduler_stop_at_its_border() -> None:
+    scheduler, _ = pipeline()
+    drawn = layout(scheduler)
+    fetch, build, tests = list(scheduler.jobs)[:3]
+    assert isinstance(build, jg.Scheduler)
+    inside = {job.repr_id() for job in build.iterate_jobs(scan_schedulers=True)}
+    left, bottom, right, top = drawn["clusters"][f"cluster_{build.repr_id()}"]
+    (into,) = [
+        points
+        for (tail, head), points in drawn["edges"].items()
+        if tail == fetch.repr_id() and head in inside
+    ]
+    # the arrow into the cluster ends on its top border, not on a job inside
+    assert into[-1][1] == pytest.approx(top, abs=1.0)
+    assert left <= into[-1][0] <= right
+    (out,) = [
+        points
+        for (tail, head), points in drawn["edges"].items()
+        if head == tests.repr_id() and tail in inside
+    ]
+    # the edge out of the cluster starts on its bottom border
+    assert out[0][1] == pytest.approx(bottom, abs=1.0)
+    assert left <= out[0][0] <= right
+
+
+def test_png_export_leaves_no_dot_file_behind(tmp_path: Path) -> None:
+    if not HAS_DOT:
+        pytest.skip("graphviz's dot is not installed")
+    scheduler, _ = pipeline()
+    assert scheduler.export_as_pngfile(str(tmp_path / "x.png")) == str(tmp_path / "x.png")
+    assert scheduler.export_as_pngfile(tmp_path / "y") == str(tmp_path / "y.png")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["x.png", "y.png"]
+    jg.views.export_as_graphic(scheduler, tmp_path / "z", "svg", keep_dot=True)
+    assert (tmp_path / "z.dot").read_text(encoding="utf-8") == scheduler.dot_format()

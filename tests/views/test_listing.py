@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -308,6 +309,36 @@ async def test_report_describes_every_job_of_the_run(tmp_path: Path) -> None:
     assert json.loads(path.read_text(encoding="utf-8")) == report
 
 
+@pytest.mark.timing
+async def test_report_logs_each_attempt_of_a_retried_job(mock_clock: bool) -> None:
+    tries: list[int] = []
+
+    async def flaky() -> str:
+        tries.append(1)
+        await anyio.sleep(0.1)
+        if len(tries) == 1:
+            raise TimeoutError("slow mirror")
+        return "fetched"
+
+    job = jg.Job(flaky, label="fetch", retry=jg.Retry(attempts=2, backoff=0.5))
+    plain = jg.Job(value, 1, label="plain")
+    scheduler = jg.Scheduler(job, plain)
+    assert await scheduler.run()
+    report = scheduler.report()
+    assert json.loads(json.dumps(report)) == report
+    jobs = {entry["label"]: entry for entry in report["jobs"]}
+    assert jobs["plain"]["attempt_log"] is None
+    first, second = jobs["fetch"]["attempt_log"]
+    assert first["exception"]["type"] == "TimeoutError"
+    assert first["exception"]["message"] == "slow mirror"
+    assert second["exception"] is None
+    assert first["ended_at"] <= second["started_at"] <= second["ended_at"]
+    assert second["ended_at"] == jobs["fetch"]["ended_at"]
+    if mock_clock:
+        assert [first["started_at"], first["ended_at"]] == pytest.approx([0.0, 0.1])
+        assert [second["started_at"], second["ended_at"]] == pytest.approx([0.6, 0.7])
+
+
 def test_report_before_a_run_has_no_outcome() -> None:
     report = nested_example().report()
     assert report["ok"] is None
@@ -326,3 +357,71 @@ def test_listing_and_report_of_a_large_nested_graph() -> None:
     assert lines[0].endswith(f"-> entries={{{', '.join(f'{i:05d}' for i in range(2, size + 2))}}}")
     assert lines[-1].endswith(f"requires={{{1:05d}}}")
     assert len(scheduler.report()["jobs"]) == 2 * size + 1
+
+
+def reversed_insertion() -> jg.Scheduler:
+    """Jobs added dependents first: insertion order is the reverse of the topological
+    order, at the top and in a nested scheduler."""
+    first = jg.Job(value, 1, label="first")
+    second = jg.Job(value, 2, label="second", requires=first)
+    inner_a = jg.Job(value, 3, label="inner a")
+    inner_b = jg.Job(value, 4, label="inner b", requires=inner_a)
+    nested = jg.Scheduler(inner_b, inner_a, label="nested", requires=second)
+    last = jg.Job(value, 5, label="last", requires=nested)
+    return jg.Scheduler(last, nested, second, first, label="backwards")
+
+
+ORDER = ["first", "second", "nested", "inner a", "inner b", "last"]
+
+
+def test_listing_follows_requirements_not_insertion_order() -> None:
+    scheduler = reversed_insertion()
+    assert scheduler.list_text(ascii=True) == (
+        "1 !    >   <Job `first`> [not done] \n"
+        "2 !    >   <Job `second`> [not done] requires={1}\n"
+        "3 !    >   <Scheduler `nested`> [not done] requires={2} -> entries={4}\n"
+        "4 !    >   > <Job `inner a`> [not done] \n"
+        "5 !    >   > <Job `inner b`> [not done] requires={4}\n"
+        "3 --end-- < <Scheduler `nested`> exits={5}\n"
+        "6 !    >   <Job `last`> [not done] requires={3}\n"
+    )
+    # list_safe is the one listing in insertion order (it works on cycles)
+    safe = scheduler.list_safe_text(ascii=True).splitlines()
+    assert [line.split("`")[1] for line in safe if "`" in line] == [
+        "last",
+        "nested",
+        "inner b",
+        "inner a",
+        "second",
+        "first",
+    ]
+
+
+async def test_debrief_report_timeline_and_drawing_follow_requirements_too() -> None:
+    scheduler = reversed_insertion()
+    assert await scheduler.run()
+    debrief = scheduler.debrief_text(ascii=True)
+    assert [line.split("`")[1] for line in debrief.splitlines() if "<Job" in line] == [
+        "first",
+        "second",
+        "inner a",
+        "inner b",
+        "last",
+    ]
+    report = scheduler.report()
+    assert [job["label"] for job in report["jobs"]] == ORDER
+    assert [job["id"] for job in report["jobs"]] == ["1", "2", "3", "4", "5", "6"]
+    assert report["jobs"][1]["requires"] == ["1"]
+    timeline = ET.fromstring(scheduler.timeline_svg())
+    rows = [
+        g.attrib["data-label"]
+        for g in timeline.iter("{http://www.w3.org/2000/svg}g")
+        if g.get("class") == "row"
+    ]
+    assert rows == ORDER
+    dot = scheduler.dot_format()
+    labels = [f'"{n}: {label}"' for n, label in enumerate(ORDER, 1) if label != "nested"]
+    assert all(f"label={label}" in dot for label in labels)
+    assert [dot.index(f"label={label}") for label in labels] == sorted(
+        dot.index(f"label={label}") for label in labels
+    )

@@ -185,3 +185,126 @@ def test_live_panel_lists_running_jobs_longest_first() -> None:
     assert "↺ job0 " in text and "↺ job11 " in text
     assert "↺ job12 " not in text
     assert "… and 3 more" in text
+
+
+def frame(progress: jg.Progress) -> str:
+    """The live panel as it would be drawn now, as text."""
+    screen, out = console(terminal=False)
+    screen.print(progress._render())
+    return out.getvalue()
+
+
+async def test_live_panel_shows_a_bar_the_percentage_done_and_an_eta() -> None:
+    frames: list[str] = []
+
+    async def step(number: int) -> int:
+        await anyio.sleep(0.01)
+        frames.append(frame(progress))
+        return number
+
+    jobs: list[jg.Job] = []
+    for number in range(4):
+        jobs.append(jg.Job(step, number, label=f"step {number}", requires=jobs[-1:]))
+    scheduler = jg.Scheduler(*jobs, label="steps")
+    screen, _ = console(terminal=True)
+    progress = jg.Progress(scheduler, console=screen, refresh_per_second=50)
+    with progress:
+        assert await scheduler.run()
+    bars = [line for text in frames for line in text.splitlines() if "done" in line]
+    assert len(bars) == 4
+    # the bar of 30 cells, the share, the count and the time left at the pace so far
+    assert re.search(r"^steps  [\d.]+s  ░{30}   0%  0/4 done  ETA --$", bars[0])
+    assert re.search(r"^steps  [\d.]+s  █{15}░{15}  50%  2/4 done  ETA [\d.]+s$", bars[2])
+    assert re.search(r"^steps  [\d.]+s  █{22}░{8}  75%  3/4 done  ETA [\d.]+s$", bars[3])
+    assert progress.bar_text() == "█" * 30 + " 100%  4/4 done"  # no ETA once done
+    assert progress.fraction_done() == (4, 4)
+    assert progress.eta() == 0.0
+
+
+async def test_the_bar_counts_skipped_jobs_as_done_and_leaves_forever_jobs_out() -> None:
+    async def monitor() -> None:
+        await anyio.sleep_forever()
+
+    bad = jg.Job(boom, label="bad", critical=False)
+    skipped = [
+        jg.Job(value, n, label=f"skipped {n}", requires=bad, on_failed_requirement="skip")
+        for n in range(3)
+    ]
+    last = jg.Job(value, 0, 0.05, label="last", requires=skipped, on_failed_requirement="run")
+    seen: list[tuple[int, int]] = []
+
+    async def watch() -> None:
+        await anyio.sleep(0.02)
+        seen.append(progress.fraction_done())
+
+    watcher = jg.Job(watch, label="watch")
+    scheduler = jg.Scheduler(
+        bad, *skipped, last, watcher, jg.Job(monitor, label="monitor", forever=True)
+    )
+    screen, _ = console(terminal=False)
+    progress = jg.Progress(scheduler, console=screen, summary=False)
+    with progress:
+        assert await scheduler.run()
+    assert seen == [(4, 6)]  # bad and the 3 skipped jobs are done; the forever job is not counted
+    assert progress.counts["skipped"] == 3
+    assert "skipped" in progress.stats()
+    assert progress.fraction_done() == (6, 6)
+
+
+async def test_counts_are_right_from_the_start_of_a_large_flat_run() -> None:
+    """200k jobs take the same path: every job is counted before the first starts, also
+    when the view is subscribed directly rather than used as a ``with`` block."""
+    size = 3000
+    first_frames: list[tuple[dict[str, int], str]] = []
+
+    async def quick(number: int) -> int:
+        if not first_frames:
+            counts = {state: n for state, n in progress.counts.items() if n}
+            first_frames.append((counts, progress.bar_text()))
+        await anyio.lowlevel.checkpoint()
+        return number
+
+    scheduler = jg.Scheduler(*(jg.Job(quick, n) for n in range(size)), jobs_window=10)
+    screen, _ = console(terminal=False)
+    progress = jg.Progress(scheduler, console=screen, live=True, summary=False)
+    unsubscribe = scheduler.subscribe(progress)  # no with block
+    try:
+        assert await scheduler.run()
+    finally:
+        unsubscribe()
+    [(counts, bar)] = first_frames
+    assert counts == {"running": 1, "scheduled": size - 1}
+    assert bar.endswith(f"  0%  0/{size} done  ETA --")
+    assert progress.counts["ok"] == size
+    assert progress.stats() == f"{size} ok of {size}"
+
+
+async def test_a_second_run_starts_the_counts_afresh() -> None:
+    bad = jg.Job(boom, label="flaky", critical=False)
+    scheduler = jg.Scheduler(bad, jg.Job(value, 1, label="fine"))
+    screen, _ = console(terminal=False)
+    progress = jg.Progress(scheduler, console=screen, summary=False)
+    with progress:
+        assert await scheduler.run()
+        assert progress.stats() == "1 ok, 1 failed of 2"
+        scheduler.reset()
+        seen: list[str] = []
+        unsubscribe = scheduler.subscribe(lambda event: seen.append(progress.stats()))
+        assert await scheduler.run()
+        unsubscribe()
+    assert seen[0] == "2 idle of 2"  # the run started: nothing from the first run is left
+    assert progress.stats() == "1 ok, 1 failed of 2"
+    assert len(progress.failures) == 1  # this run's failure only
+
+
+async def test_plain_lines_report_skipped_jobs() -> None:
+    bad = jg.Job(boom, label="bad", critical=False)
+    after = jg.Job(value, 1, label="after", requires=bad, on_failed_requirement="skip")
+    scheduler = jg.Scheduler(bad, after, label="skips")
+    screen, out = console(terminal=False)
+    with jg.Progress(scheduler, console=screen):
+        assert await scheduler.run()
+    lines = out.getvalue().splitlines()
+    skipped = next(line for line in lines if line.split()[1:3] == ["skipped", "after"])
+    assert skipped.endswith("[1 failed, 1 skipped of 2]")
+    assert any(line.startswith("│ skipped ") and "│    1 │" in line for line in lines)

@@ -8,12 +8,12 @@ so the description itself is never changed by running it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from ._job import AbstractJob
 
-__all__ = ["JobRecord", "JobState"]
+__all__ = ["Attempt", "JobRecord", "JobState"]
 
 
 class JobState(StrEnum):
@@ -31,10 +31,21 @@ class JobState(StrEnum):
     SKIPPED = "skipped"
 
 
+class Attempt(NamedTuple):
+    """One attempt of a job with a retry policy: when it started, when it failed and
+    what it raised. The last attempt's ``ended_at`` is None unless it failed: it ends
+    with the job (:attr:`JobRecord.ended_at`)."""
+
+    started_at: float
+    ended_at: float | None
+    exception: BaseException | None
+
+
 class JobRecord:
     """The outcome of one job in one run. Times come from the event loop's clock."""
 
     __slots__ = (
+        "attempt_log",
         "attempts",
         "cancelled",
         "ended_at",
@@ -57,6 +68,8 @@ class JobRecord:
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self.attempts = 0
+        # for a job with a retry policy: every attempt, in order (see Attempt)
+        self.attempt_log: list[Attempt] | None = None
         # run-time bookkeeping of the scheduler: requirements not yet done, and the
         # jobs to notify when this one is; dropped when the run ends
         self.pending = 0

@@ -57,7 +57,7 @@ from ._events import EventKind, JobEvent, Subscriber, deliver
 from ._exceptions import CriticalJobError, JobTimeoutError, SchedulerTimeoutError
 from ._job import AbstractJob, TaskStatusLike
 from ._policy import OnFailedRequirement
-from ._record import JobRecord, JobState
+from ._record import Attempt, JobRecord, JobState
 from ._runtools import _IGNORED, _backend_clock, _Ready
 
 if TYPE_CHECKING:
@@ -351,8 +351,12 @@ class _Run:
         retry = job._retry
         timeout = job._timeout
         previous_delay = 0.0
+        log: list[Attempt] | None = None if retry is None else []
+        record.attempt_log = log
         while True:
             record.attempts += 1
+            if log is not None:  # each attempt's times and exception, for the timeline
+                log.append(Attempt(self.now(), None, None))
             try:
                 if timeout is None:
                     return await job._invoke(status, self)
@@ -364,6 +368,8 @@ class _Run:
             except self.cancelled_exc:
                 raise
             except Exception as exc:
+                if log is not None:
+                    log[-1] = log[-1]._replace(ended_at=self.now(), exception=exc)
                 if retry is None or record.attempts >= retry.attempts or not retry.retries(exc):
                     raise
                 delay = max(previous_delay, retry.delay(record.attempts))

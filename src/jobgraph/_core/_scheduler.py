@@ -809,7 +809,9 @@ class Scheduler(AbstractJob):
 
     def list_safe(self, silence_done_jobs: bool = False) -> None:
         """Print :meth:`list_safe_text`."""
-        print(self.list_safe_text(silence_done_jobs), end="")  # noqa: T201 - its purpose
+        from jobgraph import views
+
+        views.print_text(self.list_safe_text(silence_done_jobs))
 
     def stats(self) -> str:
         """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
@@ -833,7 +835,9 @@ class Scheduler(AbstractJob):
 
     def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print :meth:`debrief_text`: meant for a scheduler whose run failed."""
-        print(self.debrief_text(details, silence_done_jobs), end="")  # noqa: T201
+        from jobgraph import views
+
+        views.print_text(self.debrief_text(details, silence_done_jobs))
 
     def report(self) -> dict[str, Any]:
         """A JSON-ready description of the scheduler and its last run (see
@@ -872,7 +876,7 @@ class Scheduler(AbstractJob):
 
     def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
         """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>`` (``svg``,
-        ``png``, ``pdf``...), next to ``<filename>.dot``; returns the file's name.
+        ``png``, ``pdf``...); returns the file's name. No other file is written.
 
         Raises:
             FileNotFoundError: ``dot`` is not installed (Debian and Ubuntu:
@@ -897,26 +901,33 @@ class Scheduler(AbstractJob):
 
         return jobgraph.views.svg_text(self)
 
-    def export_timeline_svg(self, path: str | os.PathLike[str]) -> Path:
+    def export_timeline_svg(
+        self, path: str | os.PathLike[str], *, max_jobs: int | None = 1000
+    ) -> Path:
         """Write a Gantt chart of the last run as an SVG file; returns the path.
 
-        One bar per job from start to end, coloured by outcome, with the wait for a
-        window slot (from ``scheduled_at`` to ``started_at``) drawn before it.
+        One bar per job from start to end (a segment per attempt if it was retried),
+        coloured by outcome, with the wait for a window slot (from ``scheduled_at`` to
+        ``started_at``) drawn before it. At most ``max_jobs`` rows are drawn, with a
+        note of what was left out (None: every job); see
+        :func:`jobgraph.views.timeline_svg`.
         """
         import jobgraph.views
 
-        return jobgraph.views.export_timeline_svg(self, path)
+        return jobgraph.views.export_timeline_svg(self, path, max_jobs=max_jobs)
 
-    def timeline_svg(self) -> str:
+    def timeline_svg(self, *, max_jobs: int | None = 1000) -> str:
         """The Gantt chart of :meth:`export_timeline_svg`, as SVG text."""
         import jobgraph.views
 
-        return jobgraph.views.timeline_svg(self)
+        return jobgraph.views.timeline_svg(self, max_jobs=max_jobs)
 
     # defined last: inside the class body, the name shadows the builtin ``list``
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print the jobs in topological order with their status (see :meth:`list_text`)."""
-        print(self.list_text(details, silence_done_jobs), end="")  # noqa: T201
+        import jobgraph.views
+
+        jobgraph.views.print_text(self.list_text(details, silence_done_jobs))
 
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``

@@ -57,12 +57,14 @@ from ._listing import (
     symbols,
     text_label,
 )
+from ._output import print_text
 from ._progress import Progress
 from ._report import export_report, report
-from ._timeline import export_timeline_svg, timeline_svg
+from ._timeline import TIMELINE_MAX_JOBS, export_timeline_svg, timeline_svg
 
 __all__ = [
     "OUTCOME_COLOURS",
+    "TIMELINE_MAX_JOBS",
     "Progress",
     "Symbols",
     "bypass_and_remove",
@@ -90,6 +92,7 @@ __all__ = [
     "number_jobs_safe",
     "predecessors",
     "predecessors_upstream",
+    "print_text",
     "pydot_graph",
     "refused_requirements",
     "report",

@@ -154,16 +154,44 @@ def _anchor(job: AbstractJob, *, entry: bool) -> str:
     return _node(job)
 
 
+def _ranks(scheduler: Scheduler, heights: dict[AbstractJob, int]) -> dict[AbstractJob, int]:
+    """The row where graphviz puts each job of the scheduler, counted from the
+    scheduler's first row: below all its requirements, a nested scheduler taking as
+    many rows as its jobs do (``heights`` caches those)."""
+    members = dict.fromkeys(scheduler.jobs)
+    ranks: dict[AbstractJob, int] = {}
+    for job in scheduler.topological_order():
+        ranks[job] = max(
+            (ranks[r] + _height(r, heights) for r in requirements_of(job) if r in members),
+            default=0,
+        )
+    return ranks
+
+
+def _height(job: AbstractJob, heights: dict[AbstractJob, int]) -> int:
+    """How many rows a job takes: 1, or the rows of a nested scheduler's jobs."""
+    if not isinstance(job, Scheduler):
+        return 1
+    height = heights.get(job)
+    if height is None:
+        ranks = _ranks(job, heights)
+        height = heights[job] = max(
+            (rank + _height(inner, heights) for inner, rank in ranks.items()), default=1
+        )
+    return height
+
+
 def _body(
     scheduler: Scheduler,
     lines: list[str],
     anchors: dict[AbstractJob, str],
     drawn: set[AbstractJob],
+    heights: dict[AbstractJob, int],
 ) -> None:
     """Append the DOT statements of a scheduler's jobs; ``anchors`` caches the exit
     anchors of nested schedulers, which may be required by many jobs (and the
-    placeholder nodes of required jobs outside the drawing); ``drawn`` is every job of
-    the drawing."""
+    placeholder nodes of required jobs outside the drawing), ``heights`` the rows
+    nested schedulers take; ``drawn`` is every job of the drawing."""
 
     def exit_anchor(job: AbstractJob) -> str:
         anchor = anchors.get(job)
@@ -197,10 +225,14 @@ def _body(
             lines.append(f"{tail} -> {head} [{', '.join(attributes)}];")
 
     members = dict.fromkeys(scheduler.jobs)
+    ranks = _ranks(scheduler, heights)
+    by_rank: dict[int, list[AbstractJob]] = {}
     for job in scheduler.topological_order():
         # requirements on jobs of other schedulers are drawn apart, as refused
         all_requirements = requirements_of(job)
         requirements = [r for r in all_requirements if r in members]
+        if not isinstance(job, Scheduler):
+            by_rank.setdefault(ranks[job], []).append(job)
         if isinstance(job, Scheduler):
             nested = job
             lines.append(f"subgraph {_cluster(job)} {{")
@@ -208,7 +240,7 @@ def _body(
             lines.append(f"graph [{_attributes(style)}];")
             if not nested.jobs:
                 lines.append(f'{_empty_node(job)} [label="(empty)", shape="plaintext"];')
-            _body(nested, lines, anchors, drawn)
+            _body(nested, lines, anchors, drawn, heights)
             lines.append("}")
             head = _anchor(job, entry=True)
             if len(requirements) < len(all_requirements):
@@ -230,6 +262,12 @@ def _body(
                     lines.append(f"{_node(requirement)} -> {_node(job)};")
             if len(requirements) < len(all_requirements):
                 draw_refused(job, _node(job), None)
+    # the jobs of a row side by side in the order of their numbers: graphviz would
+    # otherwise shuffle them (reversing a cluster's first row, say)
+    for row in by_rank.values():
+        if len(row) > 1:
+            chain = " -> ".join(_node(job) for job in row)
+            lines.append(f"{{rank=same; {chain} [style=invis];}}")
 
 
 def dot_format(scheduler: Scheduler) -> str:
@@ -244,13 +282,15 @@ def dot_format(scheduler: Scheduler) -> str:
         CycleError: the jobs form a cycle.
     """
     number_jobs(scheduler)
-    lines = ["digraph jobgraph {", "compound=true;"]
+    # compound: edges may end at a cluster's border; no second crossing minimization
+    # over the whole graph, which would undo the order of rows inside clusters
+    lines = ["digraph jobgraph {", "compound=true;", "remincross=false;"]
     label = scheduler.explicit_label
     if label is not None:
         lines.append(f'graph [label={dot_quote(label)}, labelloc="t"];')
     lines.append('graph [fontname="Helvetica"];')
     lines.append('node [fontname="Helvetica"];')
-    _body(scheduler, lines, {}, set(scheduler.iterate_jobs(scan_schedulers=True)))
+    _body(scheduler, lines, {}, set(scheduler.iterate_jobs(scan_schedulers=True)), {})
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -292,26 +332,37 @@ def _dot_program() -> str:
     return program
 
 
-def render(scheduler: Scheduler, filename: str | os.PathLike[str], suffix: str) -> str:
-    """Write ``<filename>.dot`` and render it into ``<filename>.<suffix>`` with ``dot``.
+def render(
+    scheduler: Scheduler,
+    filename: str | os.PathLike[str],
+    suffix: str,
+    *,
+    keep_dot: bool = False,
+) -> str:
+    """Render the scheduler's DOT text into ``<filename>.<suffix>`` with ``dot``.
 
-    ``filename`` may already end with ``.<suffix>``. Returns the rendered file's name.
+    ``filename`` may already end with ``.<suffix>``. The DOT text goes to ``dot``
+    through a pipe; ``keep_dot=True`` also writes it to ``<filename>.dot``. Returns
+    the rendered file's name.
     """
     suffix = suffix.lstrip(".")
     base = os.fspath(filename)
     if base.endswith(f".{suffix}"):
         base = base[: -len(suffix) - 1]
-    dotfile = Path(f"{base}.dot")
     output = f"{base}.{suffix}"
-    dotfile.write_text(dot_format(scheduler), encoding="utf-8")
-    completed = subprocess.run(  # noqa: S603 - a fixed program on our own file
-        [_dot_program(), f"-T{suffix}", str(dotfile), "-o", output],
+    source = dot_format(scheduler)
+    program = _dot_program()
+    if keep_dot:
+        Path(f"{base}.dot").write_text(source, encoding="utf-8")
+    completed = subprocess.run(  # noqa: S603 - a fixed program fed our own text
+        [program, f"-T{suffix}", "-o", output],
+        input=source.encode("utf-8"),
         capture_output=True,
-        text=True,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"dot failed to render {dotfile}: {completed.stderr.strip()}")
+        error = completed.stderr.decode("utf-8", "replace").strip()
+        raise RuntimeError(f"dot failed to render {output}: {error}")
     return output
 
 
@@ -366,15 +417,23 @@ def export_as_dotfile(scheduler: Scheduler, filename: str | os.PathLike[str]) ->
     return f"(Over)wrote {filename}"
 
 
-def export_as_graphic(scheduler: Scheduler, filename: str | os.PathLike[str], suffix: str) -> str:
+def export_as_graphic(
+    scheduler: Scheduler,
+    filename: str | os.PathLike[str],
+    suffix: str,
+    *,
+    keep_dot: bool = False,
+) -> str:
     """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>``.
 
-    The DOT source is left next to it, in ``<filename>.dot``.
+    Nothing else is written, unless ``keep_dot`` asks for the DOT source next to it,
+    in ``<filename>.dot`` (as asynciojobs does).
 
     Args:
         scheduler: the scheduler to draw.
         filename: the file to write, with or without its suffix.
         suffix: a graphviz output format: ``svg``, ``png``, ``pdf``...
+        keep_dot: also write the DOT source to ``<filename>.dot``.
 
     Returns:
         The rendered file's name.
@@ -392,4 +451,4 @@ def export_as_graphic(scheduler: Scheduler, filename: str | os.PathLike[str], su
             f"export_as_graphic(): suffix must name a graphviz format such as 'svg' or "
             f"'png', not {suffix!r}"
         )
-    return render(scheduler, filename, suffix)
+    return render(scheduler, filename, suffix, keep_dot=keep_dot)

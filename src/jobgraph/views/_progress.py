@@ -1,11 +1,16 @@
 """A live view of a run, drawn with ``rich`` from the engine's events only.
 
 ``with jobgraph.Progress(scheduler): await scheduler.run()`` (or
-``jobgraph.run(scheduler, progress=True)``) shows, while the run goes on, how many jobs
-are in each state, the running jobs with their elapsed time, and each failure as it
-happens; at the end it prints a summary table. When the output is not a terminal, the
-live panel gives way to one plain line per event. Nothing of this exists unless asked
-for: the engine builds no event when nobody subscribes.
+``jobgraph.run(scheduler, progress=True)``) shows, while the run goes on, a bar with
+the share of jobs done and an estimate of the time left, how many jobs are in each
+state, the running jobs with their elapsed time, and each failure as it happens; at the
+end it prints a summary table. When the output is not a terminal, the live panel gives
+way to one plain line per event. Nothing of this exists unless asked for: the engine
+builds no event when nobody subscribes.
+
+The view never turns a run into an error: characters the output cannot encode are
+written as backslash escapes (its own symbols fall back to ASCII), and a failure to
+draw is logged, not raised.
 
 Counts cover the jobs at every depth; nested schedulers are not counted as jobs, but
 their failures (a timeout, say) are reported like those of jobs.
@@ -13,11 +18,15 @@ their failures (a timeout, say) are reported like those of jobs.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from jobgraph import CriticalJobError, EventKind, JobEvent, MissingDependencyError, Scheduler
+
+from ._output import degrade, encodes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,6 +37,8 @@ if TYPE_CHECKING:
     from jobgraph import AbstractJob
 
 __all__ = ["Progress"]
+
+logger = logging.getLogger("jobgraph")
 
 # what each event makes of a job, in the words of JobRecord.outcome
 _NEXT_STATE = {
@@ -59,6 +70,25 @@ _PLAIN_WORDS = {
     EventKind.STRAGGLING: "STRAGGLING",
 }
 _MAX_RUNNING_SHOWN = 12
+_FINAL = frozenset(("ok", "failed", "cancelled", "skipped"))
+_BAR_WIDTH = 30
+# the view's own symbols: failed, running, more, bar done, bar to do
+_UNICODE_GLYPHS = ("\u2717", "\u21ba", "\u2026", "\u2588", "\u2591")
+_ASCII_GLYPHS = ("x", ">", "...", "#", "-")
+
+
+def _duration(seconds: float) -> str:
+    """``4.2s``, ``42s``, ``3m07s``, ``2h05m``."""
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
 
 
 def _one_line(text: str) -> str:
@@ -86,8 +116,14 @@ class Progress:
         MissingDependencyError: rich is not installed (``pip install
             'jobgraph[progress]'``).
 
+    The panel shows the run's elapsed time, a bar of the finite jobs done (whatever
+    their outcome: ok, failed, cancelled or skipped) out of all of them, the percentage,
+    an estimate of the time left (from the pace so far), the counts by state and the
+    running jobs.
+
     The object is itself the subscriber (a callable taking a :class:`~jobgraph.JobEvent`),
-    so it can also be given to :meth:`Scheduler.subscribe` directly.
+    so it can also be given to :meth:`Scheduler.subscribe` directly; its counts then
+    start from the run's first event.
     """
 
     def __init__(
@@ -112,19 +148,31 @@ class Progress:
         self.counts: dict[str, int] = dict.fromkeys(_ORDER, 0)
         self.failures: list[tuple[AbstractJob, BaseException | None]] = []
         self._states: dict[AbstractJob, str] = {}
+        self._forever: set[AbstractJob] = set()
+        self._finite_done = 0  # finite jobs in a final state, for the bar
         self._running: dict[AbstractJob, float] = {}  # job -> monotonic start, for the panel
         self._started: dict[AbstractJob, float] = {}  # job -> loop time of its start
         self._durations: dict[AbstractJob, float] = {}  # loop seconds from start to end
         self._origin = time.monotonic()
         self._t0: float | None = None  # loop time of the first event
+        self._counted = False  # whether the jobs were counted as idle
         self._unsubscribe: Callable[[], None] | None = None
         self._panel: Live | None = None
+        unicode = encodes("".join(_UNICODE_GLYPHS), self.console.encoding)
+        self._glyphs = _UNICODE_GLYPHS if unicode else _ASCII_GLYPHS
 
-    # -- context manager -----------------------------------------------------------
-    def __enter__(self) -> Self:
+    def _text(self, text: str) -> str:
+        """``text`` on one line, with backslash escapes for what the console cannot
+        encode."""
+        return degrade(_one_line(text), self.console.encoding)
+
+    def _reset(self) -> None:
+        """Every job idle: before a run, or when one starts."""
         self._origin = time.monotonic()
         self.counts = dict.fromkeys(_ORDER, 0)
         self._states = {}
+        self._forever = set()
+        self._finite_done = 0
         self._running = {}
         self._started = {}
         self._durations = {}
@@ -132,19 +180,33 @@ class Progress:
         self.failures = []
         for job in self.scheduler.iterate_jobs():
             self._states[job] = "idle"
-            self.counts["idle"] += 1
+            if job.forever:
+                self._forever.add(job)
+        self.counts["idle"] = len(self._states)
+        self._counted = True
+
+    # -- context manager -----------------------------------------------------------
+    def __enter__(self) -> Self:
+        self._reset()
         # the native method: a subclass (the asynciojobs drop-in's) may own the name
         self._unsubscribe = Scheduler.subscribe(self.scheduler, self)
         if self.live:
             from rich.live import Live
 
-            self._panel = Live(
+            panel = Live(
                 get_renderable=self._render,
                 console=self.console,
                 refresh_per_second=self.refresh_per_second,
                 transient=True,
             )
-            self._panel.start()
+            try:
+                panel.start()
+            except Exception:  # the run goes on without the panel
+                logger.exception("jobgraph progress view failed to start its live panel")
+                with contextlib.suppress(Exception):
+                    panel.stop()
+            else:
+                self._panel = panel
         return self
 
     def __exit__(
@@ -156,17 +218,25 @@ class Progress:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._panel is not None:
-            self._panel.stop()
-            self._panel = None
-        if self.summary:
-            self.console.print(self.summary_table())
-            self.console.print(self.scheduler.why())
+        try:
+            if self._panel is not None:
+                panel, self._panel = self._panel, None
+                panel.stop()
+            if self.summary:
+                self.console.print(self.summary_table())
+                self.console.print(self._text(self.scheduler.why()), markup=False)
+        except Exception:
+            # a view never turns a run into an error
+            logger.exception("jobgraph progress view failed to draw its summary")
 
     # -- events --------------------------------------------------------------------
     def __call__(self, event: JobEvent) -> None:
         kind = event.kind
         job = event.job
+        if kind is EventKind.RUN_STARTED and job is self.scheduler:
+            self._reset()  # a new run: every job idle again, whatever came before
+        elif not self._counted:
+            self._reset()  # subscribed directly, first seen in the middle of a run
         if self._t0 is None:
             self._t0 = event.time
         if kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED):
@@ -201,6 +271,8 @@ class Progress:
         old = self._states.get(job)
         if old is not None:
             self.counts[old] -= 1
+        if job not in self._forever:
+            self._finite_done += (state in _FINAL) - (old in _FINAL)
         self._states[job] = state
         self.counts[state] += 1
 
@@ -212,6 +284,19 @@ class Progress:
         shown = [f"{self.counts[state]} {state}" for state in _ORDER if self.counts[state]]
         return ", ".join(shown) + f" of {sum(self.counts.values())}"
 
+    def fraction_done(self) -> tuple[int, int]:
+        """(done, total) among the finite jobs (forever jobs end with the run): done
+        means finished whatever the outcome, skipped included."""
+        return self._finite_done, len(self._states) - len(self._forever)
+
+    def eta(self) -> float | None:
+        """Seconds left at the pace so far (by the wall clock), or None before the
+        first job is done."""
+        done, total = self.fraction_done()
+        if done == 0 or total == 0:
+            return None
+        return self._elapsed() * (total - done) / done
+
     def _plain(self, event: JobEvent, extra: str) -> None:
         word = _PLAIN_WORDS.get(event.kind, event.kind.value)
         since = event.time - (self._t0 if self._t0 is not None else event.time)
@@ -219,7 +304,10 @@ class Progress:
         if extra:
             line += f"  {extra}"
         self.console.print(
-            line + f"  [{self.stats()}]", markup=False, highlight=False, soft_wrap=True
+            degrade(line + f"  [{self.stats()}]", self.console.encoding),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
 
     def _say(self, event: JobEvent, markup: str, detail: str) -> None:
@@ -229,7 +317,11 @@ class Progress:
         else:
             from rich.markup import escape
 
-            self._panel.console.print(markup.format(label=escape(job.label), detail=escape(detail)))
+            self._panel.console.print(
+                markup.format(
+                    label=escape(self._text(job.label)), detail=escape(self._text(detail))
+                )
+            )
 
     def _say_failure(self, event: JobEvent) -> None:
         text = _exception_text(event.exception)
@@ -241,11 +333,35 @@ class Progress:
             job = event.job
             critical = "critical " if job.critical else ""
             self._panel.console.print(
-                f"[bold red]✗ {critical}job {escape(job.label)} failed:[/] {escape(text)}"
+                f"[bold red]{self._glyphs[0]} {critical}job {escape(self._text(job.label))} "
+                f"failed:[/] {escape(self._text(text))}"
             )
 
     # -- drawing -------------------------------------------------------------------
+    def bar_text(self) -> str:
+        """The progress line of the panel, like
+        ``[######--------]  42%  84/200 done  ETA 1m05s``."""
+        done, total = self.fraction_done()
+        share = done / total if total else 1.0
+        filled = min(_BAR_WIDTH, int(share * _BAR_WIDTH))
+        full, empty = self._glyphs[3], self._glyphs[4]
+        bar = full * filled + empty * (_BAR_WIDTH - filled)
+        eta = self.eta()
+        left = "ETA --" if eta is None else f"ETA {_duration(eta)}"
+        if done == total:
+            left = ""
+        return f"{bar} {share:4.0%}  {done}/{total} done  {left}".rstrip()
+
     def _render(self) -> RenderableType:
+        from rich.text import Text
+
+        try:
+            return self._draw()
+        except Exception:  # drawn from rich's thread: a failure must not stop the run
+            logger.exception("jobgraph progress view failed to draw")
+            return Text(self._text(self.stats()))
+
+    def _draw(self) -> RenderableType:
         from rich.console import Group
         from rich.table import Table
         from rich.text import Text
@@ -253,27 +369,30 @@ class Progress:
         counts = self.counts.copy()  # drawn from rich's thread: work on copies
         running = self._running.copy()
         now = time.monotonic()
-        head = Text(f"{self.scheduler.label}  {self._elapsed():.1f}s  ")
+        head = Text(f"{self._text(self.scheduler.label)}  {_duration(self._elapsed())}  ")
+        head.append(self.bar_text(), style="bold")
+        states = Text()
         for state in _ORDER:
             if counts[state]:
-                head.append(f"{counts[state]} {state}", style=_STYLE[state])
-                head.append("  ")
+                states.append(f"{counts[state]} {state}", style=_STYLE[state])
+                states.append("  ")
         table = Table(box=None, show_header=False, padding=(0, 1))
         table.add_column("job")
         table.add_column("elapsed", justify="right")
         by_start = sorted(running.items(), key=lambda item: item[1])
         for job, started in by_start[:_MAX_RUNNING_SHOWN]:
-            table.add_row(f"↺ {_one_line(job.label)}", f"{now - started:.1f}s")
+            table.add_row(f"{self._glyphs[1]} {self._text(job.label)}", f"{now - started:.1f}s")
         if len(by_start) > _MAX_RUNNING_SHOWN:
-            table.add_row(f"… and {len(by_start) - _MAX_RUNNING_SHOWN} more", "")
-        return Group(head, table)
+            table.add_row(f"{self._glyphs[2]} and {len(by_start) - _MAX_RUNNING_SHOWN} more", "")
+        return Group(head, states, table)
 
     def summary_table(self) -> Any:
         """A ``rich.table.Table`` of the jobs by outcome: how many, their busy time
         (from start to end, by the event loop's clock) and the longest of them."""
+        from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=_one_line(self.scheduler.label), caption=self.stats())
+        table = Table(title=escape(self._text(self.scheduler.label)), caption=self.stats())
         table.add_column("outcome")
         table.add_column("jobs", justify="right")
         table.add_column("busy time", justify="right")
@@ -291,7 +410,7 @@ class Progress:
             longest = ""
             if timed:
                 seconds, job = max(timed, key=lambda pair: pair[0])
-                longest = f"{_one_line(job.label)} ({seconds:.2f}s)"
+                longest = escape(f"{self._text(job.label)} ({seconds:.2f}s)")
             style = _STYLE.get(outcome, "grey70")
             table.add_row(f"[{style}]{outcome}[/]", str(len(jobs)), busy, longest)
         return table

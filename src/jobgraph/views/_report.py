@@ -64,6 +64,23 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
                     "ended_at": since(job_record.ended_at),
                     "duration": job_record.duration,
                     "attempts": job_record.attempts,
+                    "attempt_log": (
+                        None
+                        if job_record.attempt_log is None
+                        else [
+                            {
+                                "started_at": since(attempt.started_at),
+                                # the last attempt ends with the job
+                                "ended_at": since(
+                                    attempt.ended_at
+                                    if attempt.ended_at is not None
+                                    else job_record.ended_at
+                                ),
+                                "exception": _exception_report(attempt.exception),
+                            }
+                            for attempt in job_record.attempt_log
+                        ]
+                    ),
                     "result": repr(job_record.result) if succeeded else None,
                     "exception": _exception_report(job_record.exception),
                     "requires": [requirement.repr_id() for requirement in requirements_of(job)],
@@ -97,7 +114,8 @@ def report(scheduler: Scheduler) -> dict[str, Any]:
     Times are seconds since the run started (None when the event did not happen).
     Each job (nested ones included, in listing order) has its number (``id``, as in
     listings), ``parent`` (the number of its nested scheduler, None at the top),
-    label, kind, flags, state, outcome, times, attempts, result (its ``repr``),
+    label, kind, flags, state, outcome, times, attempts (and, for a job with a retry
+    policy, ``attempt_log``: each attempt's times and exception), result (its ``repr``),
     exception (type, message and traceback lines) and requirements (numbers).
     """
     _number_any(scheduler)

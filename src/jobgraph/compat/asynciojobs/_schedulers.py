@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterator, KeysView
 from typing import TYPE_CHECKING, Any, Self
 
@@ -326,6 +327,11 @@ class PureScheduler(_NativeScheduler):
         """The jobs that require any of ``starts``, directly or not."""
         del compute_backlinks
         return super().successors_downstream(*starts)
+
+    def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
+        """As asynciojobs: the DOT source is also left next to the picture, in
+        ``<filename>.dot``."""
+        return views.export_as_graphic(self, filename, suffix, keep_dot=True)
 
     def graph(self) -> Any:
         """The graph of jobs: a ``graphviz.Source`` when the ``graphviz`` package is
