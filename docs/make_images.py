@@ -102,7 +102,7 @@ def fan_out() -> jg.Scheduler:
     return jg.Scheduler(split, *chunks, merge, jobs_window=3, label="map-reduce")
 
 
-def flaky(failures: int, seconds: float) -> object:
+def failing_then_ok(failures: int, seconds: float) -> object:
     """A job body that fails ``failures`` times, then succeeds."""
     calls = 0
 
@@ -120,7 +120,7 @@ def flaky(failures: int, seconds: float) -> object:
 def retries() -> jg.Scheduler:
     """Retries with a backoff, a per-job timeout, and a job skipped after a failure."""
     mirror = jg.Job(
-        flaky(2, 0.3), label="fetch from mirror", retry=jg.Retry(attempts=4, backoff=0.5)
+        failing_then_ok(2, 0.3), label="fetch from mirror", retry=jg.Retry(attempts=4, backoff=0.5)
     )
     slow = jg.Job(
         step,
