@@ -9,6 +9,7 @@ run or are skipped, the events, the retry delays and the records.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import anyio
@@ -299,6 +300,68 @@ async def test_started_after_the_run_is_over_releases_nothing() -> None:
     assert not [e for e in events if e.kind is jg.EventKind.READY]
 
 
+@pytest.mark.timing
+@pytest.mark.parametrize("ending", ["fails", "returns"])
+async def test_forever_job_ending_before_started_releases_its_dependents(ending: str) -> None:
+    """Bugs: a forever job that fails, or returns, before calling ``started()`` releases
+    its dependents without making sure a worker takes them: the run hangs."""
+
+    async def server(*, task_status: jg.TaskStatusLike) -> None:
+        await anyio.sleep(0.01)
+        if ending == "fails":
+            raise OSError("port in use")
+
+    srv = jg.Job(server, forever=True, critical=False, label="server")
+    client = jg.Job(value, "ran", requires=srv, label="client")
+    skipper = jg.Job(value, 0, requires=srv, on_failed_requirement="skip", label="skipper")
+    scheduler = jg.Scheduler(srv, client, skipper, timeout=5)
+    assert await scheduler.run(), scheduler.why()
+    assert client.result() == "ran"
+    if ending == "fails":
+        assert isinstance(srv.exception, OSError)
+        assert skipper.state is jg.JobState.SKIPPED
+    else:
+        assert skipper.result() == 0
+
+
+@pytest.mark.timing
+async def test_forever_job_ready_after_the_last_finite_job_never_starts() -> None:
+    """Bug: a forever job whose requirements end with the last finite job is still
+    scheduled (a SCHEDULED event, a SCHEDULED state) though it will never start."""
+
+    async def daemon() -> None:
+        await anyio.sleep_forever()
+
+    last = jg.Job(value, 1, 0.01, label="last")
+    late = jg.Job(daemon, forever=True, requires=last, label="late daemon")
+    scheduler = jg.Scheduler(last, late, timeout=5)
+    events: list[jg.JobEvent] = []
+    scheduler.subscribe(events.append)
+    assert await scheduler.run()
+    assert late.state is jg.JobState.IDLE
+    assert [e.kind for e in events if e.job is late] == []
+
+
+async def test_dependents_are_scheduled_when_their_last_requirement_ended() -> None:
+    """Bug: ``scheduled_at`` stamped when the dependent was queued (after the events of
+    the requirement's end were delivered) rather than when the requirement ended."""
+
+    def slow_subscriber(event: jg.JobEvent) -> None:
+        if event.kind is jg.EventKind.FINISHED:
+            deadline = time.monotonic() + 0.005  # a subscriber doing some work
+            while time.monotonic() < deadline:
+                pass
+
+    first = jg.Job(value, 1, 0.01, label="first")
+    second = jg.Job(value, 2, 0.02, label="second")
+    after = jg.Job(value, 3, requires=(first, second), label="after")
+    scheduler = jg.Scheduler(first, second, after)
+    scheduler.subscribe(slow_subscriber)
+    assert await scheduler.run()
+    assert after.record.scheduled_at == second.record.ended_at
+    assert first.record.scheduled_at == second.record.scheduled_at
+
+
 # -- retries and timeouts ------------------------------------------------------------
 
 
@@ -437,7 +500,7 @@ async def test_non_critical_failure_does_not_abort_and_critical_one_does() -> No
     assert await jg.Scheduler(bad, after).run()
     assert after.result() == 1
 
-    worse = jg.Job(fail, critical=True, label="worse")
+    worse = jg.Job(fail, "worse", 0.01, critical=True, label="worse")
     victim = jg.Job(value, 1, 5, label="victim")
     never = jg.Job(value, 2, requires=victim, label="never")
     scheduler = jg.Scheduler(worse, victim, never)
