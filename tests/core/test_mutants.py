@@ -229,6 +229,23 @@ async def test_run_policy_runs_after_a_failed_requirement_and_skips_nothing() ->
     assert [after_good.result(), after_bad.result(), then.result()] == [1, 2, 3]
 
 
+@pytest.mark.timing
+async def test_job_starts_once_after_the_last_of_its_requirements() -> None:
+    """Bug: the readiness count off by one: a job starts while one requirement is still
+    running, and again when it ends."""
+    runs: list[float] = []
+
+    async def join() -> int:
+        runs.append(anyio.current_time())
+        return len(runs)
+
+    parts = [jg.Job(value, i, 0.01 * (i + 1), label=f"part {i}") for i in range(3)]
+    joined = jg.Job(join, requires=parts, label="join")
+    assert await jg.Scheduler(joined, *parts).run()
+    assert len(runs) == 1 and joined.result() == 1
+    assert all(part.ended_at is not None and part.ended_at <= runs[0] for part in parts)
+
+
 # -- readiness of forever jobs -------------------------------------------------------
 
 
