@@ -196,6 +196,30 @@ MUTANTS = [
         "if job.forever and (self.stopping or self.deadline() == _CANCELLED):",
         "if job.forever and self.deadline() == _CANCELLED:",
     ),
+    Mutant(
+        "timeout-as-success",
+        "an attempt cut by its timeout counts as a success",
+        "                if not scope.cancelled_caught:\n                    return result\n",
+        "                return result\n",
+    ),
+    Mutant(
+        "retry-any-exception",
+        "every exception is retried, whatever the policy's ``on``",
+        "or not retry.retries(exc):",
+        "or False:",
+    ),
+    Mutant(
+        "critical-ignored",
+        "a critical job's failure does not abort the run",
+        "            if job.critical:\n                self.abort(job, exc)",
+        "            if False:\n                self.abort(job, exc)",
+    ),
+    Mutant(
+        "ready-one-early",
+        "a job starts when one requirement is still pending",
+        "if srecord.pending == 0 and self._make_ready",
+        "if srecord.pending <= 1 and self._make_ready",
+    ),
     # -- views
     Mutant(
         "progress-skip-ignored",

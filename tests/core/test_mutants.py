@@ -9,6 +9,7 @@ run or are skipped, the events, the retry delays and the records.
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
 import anyio
@@ -228,6 +229,23 @@ async def test_run_policy_runs_after_a_failed_requirement_and_skips_nothing() ->
     assert [after_good.result(), after_bad.result(), then.result()] == [1, 2, 3]
 
 
+@pytest.mark.timing
+async def test_job_starts_once_after_the_last_of_its_requirements() -> None:
+    """Bug: the readiness count off by one: a job starts while one requirement is still
+    running, and again when it ends."""
+    runs: list[float] = []
+
+    async def join() -> int:
+        runs.append(anyio.current_time())
+        return len(runs)
+
+    parts = [jg.Job(value, i, 0.01 * (i + 1), label=f"part {i}") for i in range(3)]
+    joined = jg.Job(join, requires=parts, label="join")
+    assert await jg.Scheduler(joined, *parts).run()
+    assert len(runs) == 1 and joined.result() == 1
+    assert all(part.ended_at is not None and part.ended_at <= runs[0] for part in parts)
+
+
 # -- readiness of forever jobs -------------------------------------------------------
 
 
@@ -297,6 +315,71 @@ async def test_started_after_the_run_is_over_releases_nothing() -> None:
     assert await scheduler.run()
     assert done.is_set()
     assert not [e for e in events if e.kind is jg.EventKind.READY]
+
+
+@pytest.mark.timing
+@pytest.mark.parametrize("ending", ["fails", "returns"])
+async def test_forever_job_ending_before_started_releases_its_dependents(ending: str) -> None:
+    """Bugs: a forever job that fails, or returns, before calling ``started()`` releases
+    its dependents without making sure a worker takes them: the run hangs."""
+
+    async def server(*, task_status: jg.TaskStatusLike) -> None:
+        await anyio.sleep(0.01)
+        if ending == "fails":
+            raise OSError("port in use")
+
+    srv = jg.Job(server, forever=True, critical=False, label="server")
+    client = jg.Job(value, "ran", requires=srv, label="client")
+    skipper = jg.Job(value, 0, requires=srv, on_failed_requirement="skip", label="skipper")
+    scheduler = jg.Scheduler(srv, client, skipper, timeout=5)
+    assert await scheduler.run(), scheduler.why()
+    assert client.result() == "ran"
+    if ending == "fails":
+        assert isinstance(srv.exception, OSError)
+        assert skipper.state is jg.JobState.SKIPPED
+    else:
+        assert skipper.result() == 0
+
+
+@pytest.mark.timing
+async def test_forever_job_ready_after_the_last_finite_job_never_starts() -> None:
+    """Bug: a forever job whose requirements end with the last finite job is still
+    scheduled (a SCHEDULED event, a SCHEDULED state) though it will never start."""
+
+    async def daemon() -> None:
+        await anyio.sleep_forever()
+
+    last = jg.Job(value, 1, 0.01, label="last")
+    late = jg.Job(daemon, forever=True, requires=last, label="late daemon")
+    scheduler = jg.Scheduler(last, late, timeout=5)
+    events: list[jg.JobEvent] = []
+    scheduler.subscribe(events.append)
+    assert await scheduler.run()
+    assert late.state is jg.JobState.IDLE
+    assert [e.kind for e in events if e.job is late] == []
+
+
+async def test_dependents_are_scheduled_when_their_last_requirement_ended() -> None:
+    """Bug: ``scheduled_at`` stamped when the dependent was queued (after the events of
+    the requirement's end were delivered) rather than when the requirement ended."""
+
+    def slow_subscriber(event: jg.JobEvent) -> None:
+        if event.kind is jg.EventKind.FINISHED:
+            deadline = time.monotonic() + 0.005  # a subscriber doing some work
+            while time.monotonic() < deadline:
+                pass
+
+    first = jg.Job(value, 1, 0.01, label="first")
+    second = jg.Job(value, 2, 0.02, label="second")
+    after = jg.Job(value, 3, requires=(first, second), label="after")
+    scheduler = jg.Scheduler(first, second, after)
+    scheduler.subscribe(slow_subscriber)
+    assert await scheduler.run()
+    # the last to end (on a loaded machine trio may end both in one batch, in any order)
+    ends = [job.record.ended_at for job in (first, second)]
+    assert None not in ends
+    assert after.record.scheduled_at == max(end for end in ends if end is not None)
+    assert first.record.scheduled_at == second.record.scheduled_at
 
 
 # -- retries and timeouts ------------------------------------------------------------

@@ -95,7 +95,7 @@ async def test_progress_counts_every_state_while_the_run_goes_on() -> None:
     bad = jg.Job(boom, label="bad", critical=False)
     skipped = jg.Job(value, 0, label="skipped", requires=bad, on_failed_requirement="skip")
     watcher = jg.Job(look, label="watcher", requires=skipped)
-    waiting = jg.Job(value, 1, label="waiting")  # no slot left while the watcher runs
+    waiting = jg.Job(value, 1, label="waiting")  # a root: runs first, in the only slot
     scheduler = jg.Scheduler(watcher, waiting, skipped, bad, jobs_window=1)
     screen, _ = plain_console()
     progress = jg.Progress(scheduler, console=screen, summary=False)
