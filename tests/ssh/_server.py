@@ -223,7 +223,7 @@ class Session(SSHServerStreamSession):  # type: ignore[type-arg]
             self.pending.append(None)
         else:
             self._feed(None)
-        return False
+        return True  # half-close: the command may still write its output
 
     def _kill(self, signum: int) -> None:
         if self.proc is not None and self.proc.returncode is None:

@@ -1,0 +1,405 @@
+"""The asyncssh side: shared lazy connections, limiters, host keys, remote processes.
+
+Everything here runs on an asyncio loop (the running one under asyncio, the
+background one under trio: see :mod:`._glue`); nodes reach it through
+:func:`._glue.call` only. asyncio objects (locks, semaphores, connections) belong
+to one loop, so each node keeps one :class:`Link` per loop it was used on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from . import _glue
+from ._errors import (
+    AuthError,
+    CommandTimeoutError,
+    ConnectError,
+    ConnectionLostError,
+    HostKeyError,
+    KeyFileError,
+)
+
+if TYPE_CHECKING:
+    from ._formatters import Formatter
+    from ._node import SshNode
+
+__all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "link_for"]
+
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+STDERR_TAIL_LINES = 10
+
+
+@dataclass
+class Limits:
+    """Process-wide defaults (see :func:`jobgraph_ssh.set_limits`).
+
+    Attributes:
+        handshakes: SSH handshakes in flight at once, in the whole process (below
+            OpenSSH's ``MaxStartups`` 10, past which sshd drops new connections).
+        channels: open channels (commands, SFTP) per connection, unless a node says
+            otherwise (below OpenSSH's ``MaxSessions`` 10).
+    """
+
+    handshakes: int = 8
+    channels: int = 8
+
+
+limits = Limits()
+
+_handshake_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+_in_flight = 0  # handshakes in flight in this process (all loops), for tests
+_in_flight_max = 0
+
+
+def handshake_counts() -> tuple[int, int]:
+    """(handshakes in flight now, maximum seen) in this process."""
+    return _in_flight, _in_flight_max
+
+
+def _handshake_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _handshake_gates.get(loop)
+    if gate is None:
+        gate = _handshake_gates[loop] = asyncio.Semaphore(limits.handshakes)
+    return gate
+
+
+def _encryption_algs() -> list[str]:
+    defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
+    first = [alg for alg in PREFERRED_CIPHERS if alg in defaults]
+    return first + [alg for alg in defaults if alg not in first]
+
+
+_known_hosts_lock = threading.Lock()
+
+
+class _Client(asyncssh.SSHClient):
+    """Remembers the host key offered, and records it under ``accept-new``."""
+
+    def __init__(self, node: SshNode, known: asyncssh.SSHKnownHosts | None) -> None:
+        self.node = node
+        self.known = known
+        self.offered: asyncssh.SSHKey | None = None
+        self.changed = False
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.offered = key
+        listed = self.known.match(host, addr, port)[0] if self.known is not None else []
+        self.changed = bool(listed)
+        if self.changed or self.node.host_key_policy != "accept-new":
+            return False
+        path = self.node.known_hosts_path
+        name = host if port == 22 else f"[{host}]:{port}"
+        line = f"{name} {key.export_public_key('openssh').decode().strip()}\n"
+        with _known_hosts_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as file:
+                file.write(line)
+        return True
+
+
+class Link:
+    """A node's connection on one asyncio loop: opened once, lazily, then shared."""
+
+    def __init__(self, node: SshNode) -> None:
+        self.node = node
+        self.lock = asyncio.Lock()
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.channels = asyncio.Semaphore(node.max_channels or limits.channels)
+        self.handshakes = 0  # how many handshakes this link made (for tests)
+
+    def alive(self) -> bool:
+        return self.conn is not None and not self.conn.is_closed()
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The open connection, opened if needed (one handshake for many callers)."""
+        if self.conn is not None and not self.conn.is_closed():
+            return self.conn
+        async with self.lock:
+            if self.conn is not None and not self.conn.is_closed():
+                return self.conn
+            tunnel = None
+            if self.node.gateway is not None:
+                tunnel = await link_for(self.node.gateway).connection()
+            self.conn = await self._connect(tunnel)
+            return self.conn
+
+    async def _connect(
+        self, tunnel: asyncssh.SSHClientConnection | None
+    ) -> asyncssh.SSHClientConnection:
+        global _in_flight, _in_flight_max
+        node = self.node
+        options: dict[str, Any] = {
+            "port": node.port,
+            "tunnel": tunnel,
+            "connect_timeout": node.connect_timeout,
+            "encryption_algs": _encryption_algs(),
+            "keepalive_interval": node.keepalive_interval,
+        }
+        if node.username is not None:
+            options["username"] = node.username
+        if node.keys is not None:
+            options["client_keys"] = [self._load_key(path) for path in node.keys]
+            options["agent_path"] = None
+        known: asyncssh.SSHKnownHosts | None = None
+        if node.host_key_policy == "ignore":
+            options["known_hosts"] = None
+        else:
+            path = node.known_hosts_path
+            try:
+                text = path.read_text() if path.exists() else ""
+                known = asyncssh.import_known_hosts(text)
+            except (OSError, ValueError) as exc:
+                raise ConnectError(node.name, f"cannot read known_hosts {path}: {exc}") from exc
+            options["known_hosts"] = known
+        client = _Client(node, known)
+        via = f" (via gateway {node.gateway.name})" if node.gateway is not None else ""
+        async with _handshake_gate():
+            _in_flight += 1
+            _in_flight_max = max(_in_flight_max, _in_flight)
+            try:
+                self.handshakes += 1
+                conn, _ = await asyncssh.create_connection(lambda: client, node.hostname, **options)
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise self._host_key_error(client, via) from exc
+            except asyncssh.PermissionDenied as exc:
+                raise AuthError(
+                    node.name, f"authentication refused{via}: {exc.reason or exc}"
+                ) from exc
+            except TimeoutError as exc:
+                raise ConnectError(
+                    node.name, f"connection timed out after {node.connect_timeout:g} s{via}"
+                ) from exc
+            except (OSError, asyncssh.Error) as exc:
+                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+                raise ConnectError(node.name, f"cannot connect{via}: {reason}") from exc
+            finally:
+                _in_flight -= 1
+        return conn
+
+    def _load_key(self, path: str) -> asyncssh.SSHKey:
+        try:
+            return asyncssh.read_private_key(path, self.node.passphrase)
+        except asyncssh.KeyImportError as exc:
+            hint = (
+                " (it is encrypted: give passphrase=)"
+                if "assphrase" in str(exc) and self.node.passphrase is None
+                else ""
+            )
+            raise KeyFileError(
+                self.node.name, f"cannot use key file {path}: {exc}{hint}", path=path
+            ) from exc
+        except OSError as exc:
+            raise KeyFileError(
+                self.node.name, f"cannot read key file {path}: {exc.strerror or exc}", path=path
+            ) from exc
+
+    def _host_key_error(self, client: _Client, via: str) -> HostKeyError:
+        node = self.node
+        key = client.offered
+        fingerprint = key.get_fingerprint("sha256") if key is not None else "(no key seen)"
+        where = node.known_hosts_path
+        if client.changed:
+            what = f"host key CHANGED: the host offers {fingerprint}, {where} lists another key"
+        else:
+            what = f"host key {fingerprint} is unknown: not in {where}"
+            if node.host_key_policy == "strict":
+                what += " (host_key_policy='accept-new' records new keys)"
+        return HostKeyError(node.name, what + via, fingerprint=fingerprint, changed=client.changed)
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), timeout=_glue.SETTLE_TIMEOUT)
+
+
+# every link, per loop, to close them all when the background loop stops
+_links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[Link]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def link_for(node: SshNode) -> Link:
+    """The node's link on the running loop, made on first use."""
+    loop = asyncio.get_running_loop()
+    link = node._links.get(loop)
+    if link is None:
+        link = node._links[loop] = Link(node)
+        _links.setdefault(loop, weakref.WeakSet()).add(link)
+    return link
+
+
+async def close_link(node: SshNode) -> None:
+    """Close the node's connection on the running loop, if open."""
+    link = node._links.get(asyncio.get_running_loop())
+    if link is not None:
+        await link.close()
+
+
+def open_connections() -> int:
+    """How many connections are open on the running loop (for tests)."""
+    links = _links.get(asyncio.get_running_loop(), ())
+    return sum(1 for link in links if link.alive())
+
+
+async def _close_every_link() -> None:
+    links = list(_links.get(asyncio.get_running_loop(), ()))
+    links.sort(key=lambda link: -link.node.depth)
+    for link in links:
+        await link.close()
+
+
+atexit.register(_glue.stop_background_loop, _close_every_link)
+
+
+@dataclass(frozen=True)
+class RawOutcome:
+    """What a remote (or local) process did, before it becomes a CommandResult."""
+
+    exit_status: int | None
+    signal: str | None
+    stdout: str | None
+    stderr: str | None
+    stderr_tail: tuple[str, ...]
+    started_at: float
+    ended_at: float
+    stdout_truncated: bool = False
+
+
+class OutputCollector:
+    """Sends lines to the formatter as they come; keeps only what was asked."""
+
+    def __init__(self, host: str, formatter: Formatter, keep: int | None) -> None:
+        self.host = host
+        self.formatter = formatter
+        self.keep = keep  # None: everything; 0: nothing; n: the last n characters
+        self.stdout: collections.deque[str] = collections.deque()
+        self.stdout_size = 0
+        self.truncated = False
+        self.stderr: list[str] = []
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+
+    def out(self, line: str) -> None:
+        self.formatter.line(self.host, "stdout", line.rstrip("\n"))
+        if self.keep == 0:
+            return
+        self.stdout.append(line)
+        self.stdout_size += len(line)
+        if self.keep is not None:
+            while self.stdout_size > self.keep and self.stdout:
+                self.stdout_size -= len(self.stdout.popleft())
+                self.truncated = True
+
+    def err(self, line: str) -> None:
+        text = line.rstrip("\n")
+        self.formatter.line(self.host, "stderr", text)
+        self.stderr_tail.append(text)
+        if self.keep != 0:
+            self.stderr.append(line)
+
+    def outcome(self, exit_status: int | None, signal: str | None, started: float) -> RawOutcome:
+        keep = self.keep != 0
+        return RawOutcome(
+            exit_status=exit_status,
+            signal=signal,
+            stdout="".join(self.stdout) if keep else None,
+            stderr="".join(self.stderr) if keep else None,
+            stderr_tail=tuple(self.stderr_tail),
+            started_at=started,
+            ended_at=time.time(),
+            stdout_truncated=self.truncated,
+        )
+
+
+async def execute(
+    node: SshNode,
+    line: str,
+    env: Mapping[str, str] | None,
+    time_limit: float | None,
+    collector: OutputCollector,
+) -> RawOutcome:
+    """Run ``line`` on the node's shared connection, streaming its output.
+
+    The channel is taken under the connection's channel limit. On timeout or
+    cancellation the remote command gets SIGTERM and its channel is closed at once
+    (no waiting), so the channel slot is free when this returns.
+    """
+    link = link_for(node)
+    conn = await link.connection()
+    started = time.time()
+    async with link.channels:
+        try:
+            process = await conn.create_process(
+                line, env=dict(env) if env else (), stdin=asyncssh.DEVNULL, errors="replace"
+            )
+        except asyncssh.ChannelOpenError as exc:
+            if conn.is_closed():
+                raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc
+            raise ConnectError(node.name, f"cannot open a channel: {exc.reason}") from exc
+        try:
+            async with asyncio.timeout(time_limit):
+                await asyncio.gather(
+                    _pump(process.stdout, collector.out), _pump(process.stderr, collector.err)
+                )
+                await process.wait_closed()
+        except TimeoutError as exc:
+            _stop(process)
+            raise CommandTimeoutError(node.name, line, time_limit or 0.0) from exc
+        except asyncssh.Error as exc:
+            _stop(process)
+            raise ConnectionLostError(
+                node.name, f"connection lost while running {line!r}: {exc}"
+            ) from exc
+        except BaseException:
+            _stop(process)
+            raise
+    signal = process.exit_signal[0] if process.exit_signal else None
+    status = process.exit_status
+    if status is not None and status < 0:
+        status = None  # asyncssh says -1 when the command ended on a signal
+    if status is None and signal is None:
+        raise ConnectionLostError(node.name, f"connection lost while running {line!r}")
+    return collector.outcome(status, signal, started)
+
+
+async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) -> None:
+    async for line in reader:
+        if line:  # asyncssh yields "" once at end of file
+            sink(line)
+
+
+def _stop(process: asyncssh.SSHClientProcess[Any]) -> None:
+    """Signal the remote command and close its channel, without waiting."""
+    with contextlib.suppress(Exception):
+        process.send_signal("TERM")
+    with contextlib.suppress(Exception):
+        process.close()
+
+
+def default_known_hosts() -> Path:
+    return Path(os.path.expanduser("~/.ssh/known_hosts"))
+
+
+def reset_handshake_gates() -> None:
+    """Forget the per-loop handshake semaphores (new ones use the new limit)."""
+    _handshake_gates.clear()
