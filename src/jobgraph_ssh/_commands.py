@@ -78,7 +78,8 @@ class Command:
     Args:
         allowed_exits: exit statuses (ints) and signal names (``"TERM"`` or
             ``"SIGTERM"``) that count as success besides 0.
-        env: environment variables to set for the command.
+        env: environment variables to set for the command (on SSH nodes, exported by
+            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter).
         timeout: seconds the command may run; it is then stopped and fails with
             :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default: its command line).
@@ -105,8 +106,11 @@ class Command:
                 names.add(_signal_name(item))
         self.allowed_codes = frozenset(codes)
         self.allowed_signals = frozenset(names)
+        for name in env or ():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise jg.InvalidOptionError(f"env: {name!r} is not a variable name")
         self.env: Mapping[str, str] | None = (
-            MappingProxyType({str(k): str(v) for k, v in env.items()}) if env else None
+            MappingProxyType({k: str(v) for k, v in env.items()}) if env else None
         )
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
             raise jg.InvalidOptionError(

@@ -13,6 +13,7 @@ import atexit
 import collections
 import contextlib
 import os
+import shlex
 import threading
 import time
 import weakref
@@ -350,7 +351,7 @@ async def execute(
     async with link.channels:
         try:
             process = await conn.create_process(
-                line, env=dict(env) if env else (), stdin=asyncssh.DEVNULL, errors="replace"
+                with_env(line, env), stdin=asyncssh.DEVNULL, errors="replace"
             )
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
@@ -380,6 +381,17 @@ async def execute(
     if status is None and signal is None:
         raise ConnectionLostError(node.name, f"connection lost while running {line!r}")
     return collector.outcome(status, signal, started)
+
+
+def with_env(line: str, env: Mapping[str, str] | None) -> str:
+    """The command line preceded by ``export NAME=value;`` for each variable.
+
+    Variables go through the remote shell rather than SSH ``env`` requests, which
+    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them.
+    """
+    if not env:
+        return line
+    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in env.items()) + line
 
 
 async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) -> None:

@@ -35,7 +35,7 @@ class Node:
     depth = 0
     gateway: SshNode | None = None
 
-    def __init__(self, *, label: str | None, formatter: Formatter | None) -> None:
+    def __init__(self, *, label: str | None = None, formatter: Formatter | None = None) -> None:
         self._label = label
         self.formatter: Formatter = formatter if formatter is not None else HostFormatter()
 
@@ -190,7 +190,12 @@ async def _ensure_connected(node: SshNode) -> None:
 
 
 class LocalNode(Node):
-    """The local host: commands run as local ``/bin/sh -c`` processes, through anyio."""
+    """The local host: commands run as local ``/bin/sh -c`` processes, through anyio.
+
+    Args:
+        formatter: where output lines go (default :class:`HostFormatter`).
+        label: how output lines are prefixed (default ``"localhost"``).
+    """
 
     @property
     def name(self) -> str:

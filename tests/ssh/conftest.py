@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,8 +32,11 @@ from typing import Any
 import asyncssh
 import pytest
 
+from jobgraph_ssh import SshNode, _connection, _glue
+
 SERVER_SCRIPT = Path(__file__).with_name("_server.py")
 SSHD = "/usr/sbin/sshd"
+POOLED_THREADS = ("Trio thread ", "asyncio_")
 
 
 @dataclass(frozen=True)
@@ -240,3 +244,47 @@ def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def make_node(servers: Servers, index: int = 0, **options: Any) -> SshNode:
+    """An SshNode for one of the servers' hosts, with the test key and known_hosts."""
+    options.setdefault("username", servers.username)
+    options.setdefault("keys", [servers.client_key])
+    options.setdefault("known_hosts", servers.known_hosts)
+    return SshNode(servers.host, port=servers.ports[index], **options)
+
+
+def open_links() -> list[str]:
+    """Names of the nodes whose connection is still open, on any loop."""
+    return [
+        link.node.name
+        for links in list(_connection._links.values())
+        for link in list(links)
+        if link.alive()
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Each SSH test leaves no connection open and no thread behind.
+
+    The background asyncio thread (one per process, used under trio) is allowed, and
+    so are pooled worker threads (trio's thread cache, asyncio's default executor),
+    which idle until reused.
+    """
+    before = set(threading.enumerate())
+    yield
+    assert open_links() == [], "connections left open (the test must close_all)"
+    deadline = time.monotonic() + 2
+    while True:
+        extra = [
+            thread
+            for thread in threading.enumerate()
+            if thread not in before
+            and thread is not _glue.background_thread()
+            and not thread.name.startswith(POOLED_THREADS)
+        ]
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.01)
+    assert extra == [], f"threads left running: {extra}"
