@@ -42,6 +42,10 @@ __all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "l
 
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 STDERR_TAIL_LINES = 10
+# the remote shell first tells its pid (= its process group: sshd starts each session
+# in a new session) on stderr, so that a cancelled command can be killed, pipelines too
+PID_MARKER = "\x1fjobgraph-pid:"
+PID_PREFIX = "printf '\\037jobgraph-pid:%d\\n' $$ >&2; "
 
 
 @dataclass
@@ -126,6 +130,7 @@ class Link:
         self.conn: asyncssh.SSHClientConnection | None = None
         self.channels = asyncio.Semaphore(node.max_channels or limits.channels)
         self.handshakes = 0  # how many handshakes this link made (for tests)
+        self.cleanups: set[asyncio.Task[None]] = set()
 
     def alive(self) -> bool:
         return self.conn is not None and not self.conn.is_closed()
@@ -226,7 +231,31 @@ class Link:
                 what += " (host_key_policy='accept-new' records new keys)"
         return HostKeyError(node.name, what + via, fingerprint=fingerprint, changed=client.changed)
 
+    def kill_group(self, pid: int) -> None:
+        """Kill a remote process group through another channel, in the background.
+
+        OpenSSH's sshd ignores signal requests on root sessions (no privilege
+        separation there) and leaves the command running when its channel closes;
+        a remote ``kill`` of the session's process group always works.
+        """
+        conn = self.conn
+        if conn is None or conn.is_closed():
+            return
+
+        async def kill() -> None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_glue.SETTLE_TIMEOUT), self.channels:
+                    await conn.run(
+                        f"kill -TERM -- -{pid} 2>/dev/null; true", stdin=asyncssh.DEVNULL
+                    )
+
+        task = asyncio.get_running_loop().create_task(kill())
+        self.cleanups.add(task)
+        task.add_done_callback(self.cleanups.discard)
+
     async def close(self) -> None:
+        if self.cleanups:  # remote kills under way finish first (bounded)
+            await asyncio.wait(list(self.cleanups), timeout=_glue.SETTLE_TIMEOUT)
         conn, self.conn = self.conn, None
         if conn is not None:
             conn.close()
@@ -299,6 +328,8 @@ class OutputCollector:
         self.truncated = False
         self.stderr: list[str] = []
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self.watch_pid = False  # the first stderr line may carry the remote pid
+        self.remote_pid: int | None = None
 
     def out(self, line: str) -> None:
         self.formatter.line(self.host, "stdout", line.rstrip("\n"))
@@ -313,6 +344,11 @@ class OutputCollector:
 
     def err(self, line: str) -> None:
         text = line.rstrip("\n")
+        if self.watch_pid and self.remote_pid is None:
+            self.watch_pid = False
+            if text.startswith(PID_MARKER) and text[len(PID_MARKER) :].isdigit():
+                self.remote_pid = int(text[len(PID_MARKER) :])
+                return
         self.formatter.line(self.host, "stderr", text)
         self.stderr_tail.append(text)
         if self.keep != 0:
@@ -350,9 +386,11 @@ async def execute(
     started = time.time()
     async with link.channels:
         try:
-            process = await conn.create_process(
-                with_env(line, env), stdin=asyncssh.DEVNULL, errors="replace"
-            )
+            sent = with_env(line, env)
+            if node.kill_group:
+                collector.watch_pid = True
+                sent = PID_PREFIX + sent
+            process = await conn.create_process(sent, stdin=asyncssh.DEVNULL, errors="replace")
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
                 raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc
@@ -364,15 +402,15 @@ async def execute(
                 )
                 await process.wait_closed()
         except TimeoutError as exc:
-            _stop(process)
+            _stop(process, link, collector.remote_pid)
             raise CommandTimeoutError(node.name, line, time_limit or 0.0) from exc
         except asyncssh.Error as exc:
-            _stop(process)
+            _stop(process, link, collector.remote_pid)
             raise ConnectionLostError(
                 node.name, f"connection lost while running {line!r}: {exc}"
             ) from exc
         except BaseException:
-            _stop(process)
+            _stop(process, link, collector.remote_pid)
             raise
     signal = process.exit_signal[0] if process.exit_signal else None
     status = process.exit_status
@@ -400,12 +438,15 @@ async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) ->
             sink(line)
 
 
-def _stop(process: asyncssh.SSHClientProcess[Any]) -> None:
-    """Signal the remote command and close its channel, without waiting."""
+def _stop(process: asyncssh.SSHClientProcess[Any], link: Link, pid: int | None) -> None:
+    """Signal the remote command and close its channel, without waiting; if its
+    process group is known, kill it through another channel (in the background)."""
     with contextlib.suppress(Exception):
         process.send_signal("TERM")
     with contextlib.suppress(Exception):
         process.close()
+    if pid is not None:
+        link.kill_group(pid)
 
 
 def default_known_hosts() -> Path:

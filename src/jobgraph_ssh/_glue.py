@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
@@ -112,27 +111,40 @@ async def call(function: Callable[..., Awaitable[T]], /, *args: Any) -> T:
 async def _call_from_trio(function: Callable[..., Awaitable[T]], *args: Any) -> T:
     import trio
 
-    async def wrapped() -> T:
-        return await function(*args)
-
     loop = background_loop()
-    future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(wrapped(), loop)
     token = trio.lowlevel.current_trio_token()
     done = trio.Event()
+    tasks: list[asyncio.Task[T]] = []
 
-    def wake(_: object) -> None:
+    def finished(_: object) -> None:
         with contextlib.suppress(trio.RunFinishedError):
             token.run_sync_soon(done.set)
 
-    future.add_done_callback(wake)
+    def start() -> None:
+        task = loop.create_task(_as_coroutine(function, *args))
+        tasks.append(task)
+        task.add_done_callback(finished)
+
+    def cancel() -> None:
+        tasks[0].cancel()  # start() ran before: callbacks run in order
+
+    loop.call_soon_threadsafe(start)
     try:
         await done.wait()
     except BaseException:
-        future.cancel()  # chained to the asyncio task: it gets CancelledError and cleans up
+        # wake only once the asyncio task has finished its clean-up (bounded)
+        loop.call_soon_threadsafe(cancel)
         with trio.move_on_after(SETTLE_TIMEOUT, shield=True):
             await done.wait()
         raise
-    return future.result()
+    task = tasks[0]
+    if task.cancelled():
+        raise RuntimeError("the background asyncio loop of jobgraph_ssh stopped during a call")
+    return task.result()
+
+
+async def _as_coroutine(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    return await function(*args)
 
 
 atexit.register(stop_background_loop)

@@ -87,6 +87,11 @@ class SshNode(Node):
         max_channels: open channels at once on this connection; None for the
             process default (:func:`set_limits`).
         keepalive_interval: seconds between keepalive messages, 0 for none.
+        kill_group: when a command is stopped (timeout, cancel), also kill its remote
+            process group with ``kill`` through another channel; the remote shell
+            then reports its pid in a first stderr line, which is filtered out.
+            Without it, the command only gets a TERM signal request, which OpenSSH
+            ignores for root sessions. Needs a POSIX login shell.
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default: :attr:`name`).
 
@@ -108,6 +113,7 @@ class SshNode(Node):
         host_key_policy: str = "strict",
         max_channels: int | None = None,
         keepalive_interval: float = 0.0,
+        kill_group: bool = True,
         formatter: Formatter | None = None,
         label: str | None = None,
     ) -> None:
@@ -148,6 +154,7 @@ class SshNode(Node):
             )
         self.max_channels = max_channels
         self.keepalive_interval = keepalive_interval
+        self.kill_group = bool(kill_group)
         self._links: weakref.WeakKeyDictionary[Any, _connection.Link] = weakref.WeakKeyDictionary()
 
     @property
