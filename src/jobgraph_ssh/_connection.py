@@ -17,7 +17,7 @@ import shlex
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -142,6 +142,7 @@ class Link:
         async with self.lock:
             if self.conn is not None and not self.conn.is_closed():
                 return self.conn
+            await _install_loop_guard()
             tunnel = None
             if self.node.gateway is not None:
                 tunnel = await link_for(self.node.gateway).connection()
@@ -181,9 +182,10 @@ class Link:
         async with _handshake_gate():
             _in_flight += 1
             _in_flight_max = max(_in_flight_max, _in_flight)
+            self._event(f"connecting{via}")
             try:
                 self.handshakes += 1
-                conn, _ = await asyncssh.create_connection(lambda: client, node.hostname, **options)
+                conn, _ = await self._connect_and_report(client, options)
             except asyncssh.HostKeyNotVerifiable as exc:
                 raise self._host_key_error(client, via) from exc
             except asyncssh.PermissionDenied as exc:
@@ -199,7 +201,21 @@ class Link:
                 raise ConnectError(node.name, f"cannot connect{via}: {reason}") from exc
             finally:
                 _in_flight -= 1
+        self._event("authenticated")
         return conn
+
+    async def _connect_and_report(
+        self, client: _Client, options: dict[str, Any]
+    ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClient]:
+        try:
+            return await asyncssh.create_connection(lambda: client, self.node.hostname, **options)
+        except (OSError, asyncssh.Error) as exc:
+            self._event(f"connection failed: {type(exc).__name__}")
+            raise
+
+    def _event(self, message: str) -> None:
+        with contextlib.suppress(Exception):  # a formatter must not break connections
+            self.node.formatter.event(self.node.label, message)
 
     def _load_key(self, path: str) -> asyncssh.SSHKey:
         try:
@@ -258,6 +274,7 @@ class Link:
             await asyncio.wait(list(self.cleanups), timeout=_glue.SETTLE_TIMEOUT)
         conn, self.conn = self.conn, None
         if conn is not None:
+            self._event("disconnected")
             conn.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.wait_closed(), timeout=_glue.SETTLE_TIMEOUT)
@@ -300,6 +317,32 @@ async def _close_every_link() -> None:
 
 
 atexit.register(_glue.stop_background_loop, _close_every_link)
+
+_guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_at_loop_end() -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await _close_every_link()
+
+
+async def _install_loop_guard() -> None:
+    """Make sure the running loop closes its connections when it ends.
+
+    asyncio finalizes the async generators it knows when it shuts down (``asyncio.run``
+    and anyio's runner call ``shutdown_asyncgens``): a generator suspended here is
+    closed then, and its ``finally`` closes the loop's connections. So a synchronous
+    ``jobgraph.run(..., backend="asyncio")`` leaves no connection behind, and does not
+    wait for one either.
+    """
+    loop = asyncio.get_running_loop()
+    if loop not in _guards:
+        guard = _guards[loop] = _close_at_loop_end()
+        await guard.asend(None)
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,8 @@ def background_loop() -> asyncio.AbstractEventLoop:
                     loop.run_forever()
                 finally:
                     _drain(loop)
+                    with contextlib.suppress(Exception):
+                        loop.run_until_complete(loop.shutdown_asyncgens())
                     loop.close()
 
             thread = threading.Thread(target=serve, name="jobgraph-ssh-asyncio", daemon=True)
