@@ -92,6 +92,22 @@ def _encryption_algs() -> list[str]:
 
 
 _known_hosts_lock = threading.Lock()
+_known_hosts_cache: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
+
+
+def _read_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """The parsed known_hosts file, cached until it changes (500 nodes, one parse)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return asyncssh.import_known_hosts("")
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _known_hosts_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    known = asyncssh.import_known_hosts(path.read_text())
+    _known_hosts_cache[path] = (stamp, known)
+    return known
 
 
 class _Client(asyncssh.SSHClient):
@@ -172,8 +188,7 @@ class Link:
         else:
             path = node.known_hosts_path
             try:
-                text = path.read_text() if path.exists() else ""
-                known = asyncssh.import_known_hosts(text)
+                known = _read_known_hosts(path)
             except (OSError, ValueError) as exc:
                 raise ConnectError(node.name, f"cannot read known_hosts {path}: {exc}") from exc
             options["known_hosts"] = known
