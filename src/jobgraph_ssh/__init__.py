@@ -19,7 +19,7 @@ a user's extension would be.
 
 from __future__ import annotations
 
-from ._commands import Command, CommandResult, Run, Shell
+from ._commands import Command, CommandResult, Pull, Push, Run, RunScript, RunString, Shell
 from ._connection import Limits
 from ._connection import limits as _limits
 from ._errors import (
@@ -84,8 +84,12 @@ __all__ = [
     "Limits",
     "LocalNode",
     "Node",
+    "Pull",
+    "Push",
     "RawFormatter",
     "Run",
+    "RunScript",
+    "RunString",
     "Shell",
     "SshError",
     "SshJob",

@@ -6,22 +6,28 @@ A command is a description (immutable once made); running it gives a
 
 from __future__ import annotations
 
+import os
 import shlex
 import signal as signals
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+import anyio
+
 import jobgraph as jg
 
-from ._connection import OutputCollector
+from ._connection import OutputCollector, TransferFailed
+from ._errors import CommandTimeoutError
 
 if TYPE_CHECKING:
     from ._formatters import Formatter
     from ._node import Node
 
-__all__ = ["Command", "CommandResult", "Run", "Shell"]
+__all__ = ["Command", "CommandResult", "Pull", "Push", "Run", "RunScript", "RunString", "Shell"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,12 +145,21 @@ class Command:
             SshError: the node could not run it (connection, timeout...). A command
                 that runs and fails is not an error here: see ``allowed``.
         """
-        line = self.command_line()
+        return await self._run(node, self.command_line(), formatter, keep)
+
+    async def _run(
+        self,
+        node: Node,
+        line: str,
+        formatter: Formatter,
+        keep: int | None,
+        shown: str | None = None,
+    ) -> CommandResult:
         collector = OutputCollector(node.label, formatter, keep)
         raw = await node.run_line(line, env=self.env, time_limit=self.timeout, collector=collector)
         return CommandResult(
             host=node.name,
-            command=line,
+            command=shown or line,
             exit_status=raw.exit_status,
             signal=raw.signal,
             stdout=raw.stdout,
@@ -203,3 +218,228 @@ class Shell(Command):
 
     def command_line(self) -> str:
         return self.line
+
+
+def _paths(
+    value: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], what: str
+) -> list[str]:
+    if isinstance(value, str | os.PathLike):
+        return [os.fspath(value)]
+    paths = [os.fspath(item) for item in value]
+    if not paths:
+        raise jg.InvalidOptionError(f"{what} needs at least one path")
+    return paths
+
+
+class _FileCommand(Command):
+    """A command that moves files; a failure is a failed result (exit status 1)."""
+
+    async def transfer(self, node: Node) -> None:
+        raise NotImplementedError
+
+    def missing_local(self) -> list[str]:
+        """Local sources that do not exist (checked before connecting)."""
+        return []
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        started = time.time()
+        missing = self.missing_local()
+        problem: str | None = f"no such local file: {', '.join(missing)}" if missing else None
+        if problem is None:
+            try:
+                with anyio.fail_after(self.timeout):
+                    await self.transfer(node)
+            except TransferFailed as exc:
+                problem = str(exc)
+            except TimeoutError as exc:
+                raise CommandTimeoutError(node.name, self.label, self.timeout or 0.0) from exc
+        if problem is not None:
+            formatter.line(node.label, "stderr", problem)
+        return CommandResult(
+            host=node.name,
+            command=self.label,
+            exit_status=0 if problem is None else 1,
+            signal=None,
+            stdout=None,
+            stderr=problem,
+            started_at=started,
+            ended_at=time.time(),
+            allowed=problem is None,
+            stderr_tail=(problem,) if problem else (),
+        )
+
+
+class Push(_FileCommand):
+    """Copy local files and directories (recursively) into a directory of the node, over
+    SFTP; permissions and times are kept unless ``preserve=False``. The remote directory
+    is made if needed. A missing local file or an unwritable remote path fails the
+    command (exit status 1, the reason in ``stderr``)."""
+
+    def __init__(
+        self,
+        local_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        remote_dir: str,
+        *,
+        preserve: bool = True,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.local_paths = _paths(local_paths, "Push")
+        self.remote_dir = str(remote_dir)
+        self.preserve = preserve
+        super().__init__(timeout=timeout, label=label)
+
+    def command_line(self) -> str:
+        return f"push {' '.join(map(shlex.quote, self.local_paths))} -> {self.remote_dir}"
+
+    def missing_local(self) -> list[str]:
+        return [path for path in self.local_paths if not os.path.exists(path)]
+
+    async def transfer(self, node: Node) -> None:
+        await node.push(self.local_paths, self.remote_dir, preserve=self.preserve)
+
+
+class Pull(_FileCommand):
+    """Copy files and directories of the node (recursively) into a local directory, over
+    SFTP; permissions and times are kept unless ``preserve=False``."""
+
+    def __init__(
+        self,
+        remote_paths: str | Iterable[str],
+        local_dir: str | os.PathLike[str],
+        *,
+        preserve: bool = True,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.remote_paths = _paths(remote_paths, "Pull")
+        self.local_dir = os.fspath(local_dir)
+        self.preserve = preserve
+        super().__init__(timeout=timeout, label=label)
+
+    def command_line(self) -> str:
+        return f"pull {' '.join(map(shlex.quote, self.remote_paths))} -> {self.local_dir}"
+
+    async def transfer(self, node: Node) -> None:
+        os.makedirs(self.local_dir, exist_ok=True)
+        await node.pull(self.remote_paths, self.local_dir, preserve=self.preserve)
+
+
+class _Staged(Command):
+    """A script copied to a fresh remote directory, run there with its arguments, removed."""
+
+    script_name: str
+
+    def __init__(
+        self,
+        args: tuple[object, ...],
+        includes: Iterable[str | os.PathLike[str]],
+        *,
+        allowed_exits: Iterable[int | str],
+        env: Mapping[str, str] | None,
+        timeout: float | None,
+        label: str | None,
+    ) -> None:
+        self.args = tuple(str(arg) for arg in args)
+        self.includes = [os.fspath(path) for path in includes]
+        super().__init__(allowed_exits=allowed_exits, env=env, timeout=timeout, label=label)
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        """(local files to copy, file contents by name) to stage."""
+        raise NotImplementedError
+
+    def missing_local(self) -> list[str]:
+        return [path for path in self.includes if not os.path.exists(path)]
+
+    def command_line(self) -> str:
+        return shlex.join([self.script_name, *self.args])
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        started = time.time()
+        missing = self.missing_local()
+        remote_dir = f"{node.staging_root}/{uuid.uuid4().hex[:16]}"
+        problem = f"no such local file: {', '.join(missing)}" if missing else None
+        if problem is None:
+            files, contents = self.files()
+            try:
+                await node.stage(remote_dir, files, contents, self.script_name)
+            except TransferFailed as exc:
+                problem = str(exc)
+        if problem is not None:
+            formatter.line(node.label, "stderr", problem)
+            return CommandResult(
+                host=node.name,
+                command=self.command_line(),
+                exit_status=1,
+                signal=None,
+                stdout=None,
+                stderr=problem,
+                started_at=started,
+                ended_at=time.time(),
+                allowed=False,
+                stderr_tail=(problem,),
+            )
+        line = shlex.join([f"{remote_dir}/{self.script_name}", *self.args])
+        try:
+            return await self._run(node, line, formatter, keep, shown=self.command_line())
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await node.unstage(remote_dir)
+
+
+class RunScript(_Staged):
+    """Copy a local script (and ``includes``, files it needs) to a fresh remote
+    directory (under ``~/.jobgraph-scripts`` on SSH nodes), run it there with ``args`` (each quoted),
+    then remove the directory. The script needs a ``#!`` line."""
+
+    def __init__(
+        self,
+        local_script: str | os.PathLike[str],
+        *args: object,
+        includes: Iterable[str | os.PathLike[str]] = (),
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.local_script = os.fspath(local_script)
+        self.script_name = os.path.basename(self.local_script)
+        super().__init__(
+            args, includes, allowed_exits=allowed_exits, env=env, timeout=timeout, label=label
+        )
+
+    def missing_local(self) -> list[str]:
+        missing = [] if os.path.isfile(self.local_script) else [self.local_script]
+        return missing + super().missing_local()
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        return [self.local_script, *self.includes], {}
+
+
+class RunString(_Staged):
+    """Like :class:`RunScript`, for a script given as a string (``body``, with its
+    ``#!`` line), stored remotely as ``remote_name``."""
+
+    def __init__(
+        self,
+        body: str,
+        *args: object,
+        remote_name: str = "script",
+        includes: Iterable[str | os.PathLike[str]] = (),
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        if "/" in remote_name or not remote_name:
+            raise jg.InvalidOptionError(
+                f"RunString: remote_name must be a file name, not {remote_name!r}"
+            )
+        self.body = body
+        self.script_name = remote_name
+        super().__init__(
+            args, includes, allowed_exits=allowed_exits, env=env, timeout=timeout, label=label
+        )
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        return list(self.includes), {self.script_name: self.body.encode()}

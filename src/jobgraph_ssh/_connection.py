@@ -514,3 +514,74 @@ def default_known_hosts() -> Path:
 def reset_handshake_gates() -> None:
     """Forget the per-loop handshake semaphores (new ones use the new limit)."""
     _handshake_gates.clear()
+
+
+# -- files over SFTP ---------------------------------------------------------------------
+
+
+class TransferFailed(Exception):  # noqa: N818 - internal, becomes a failed CommandResult
+    """A file transfer failed; the message says what and why."""
+
+
+async def _sftp_call(node: SshNode, what: str, action: Callable[[Any], Any]) -> None:
+    """Run ``action(sftp)`` on an SFTP session of the node's shared connection."""
+    link = link_for(node)
+    conn = await link.connection()
+    async with link.channels:
+        try:
+            async with conn.start_sftp_client() as sftp:
+                await action(sftp)
+        except asyncssh.SFTPError as exc:
+            raise TransferFailed(f"{what}: {exc.reason}") from exc
+        except OSError as exc:
+            raise TransferFailed(f"{what}: {exc.strerror or exc}") from exc
+        except asyncssh.Error as exc:
+            if conn.is_closed():
+                raise ConnectionLostError(node.name, f"connection lost during {what}") from exc
+            raise TransferFailed(f"{what}: {exc}") from exc
+
+
+async def sftp_put(node: SshNode, local_paths: list[str], remote_dir: str, preserve: bool) -> None:
+    """Copy local files and directories (recursively) into a remote directory."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.makedirs(remote_dir, exist_ok=True)
+        await sftp.put(local_paths, remote_dir, preserve=preserve, recurse=True)
+
+    await _sftp_call(node, f"push {', '.join(local_paths)} to {remote_dir}", action)
+
+
+async def sftp_get(node: SshNode, remote_paths: list[str], local_dir: str, preserve: bool) -> None:
+    """Copy remote files and directories (recursively) into a local directory."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.get(remote_paths, local_dir, preserve=preserve, recurse=True)
+
+    await _sftp_call(node, f"pull {', '.join(remote_paths)} to {local_dir}", action)
+
+
+async def sftp_stage(
+    node: SshNode, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+) -> None:
+    """Make ``remote_dir``, copy ``files`` and write ``contents`` into it; chmod 755 one."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.makedirs(remote_dir, exist_ok=True)
+        if files:
+            await sftp.put(files, remote_dir, preserve=True, recurse=True)
+        for name, data in contents.items():
+            async with sftp.open(f"{remote_dir}/{name}", "wb") as file:
+                await file.write(data)
+        await sftp.chmod(f"{remote_dir}/{executable}", 0o755)
+
+    await _sftp_call(node, f"copy script to {remote_dir}", action)
+
+
+async def sftp_remove_tree(node: SshNode, remote_dir: str) -> None:
+    """Remove a remote directory and what it holds (errors ignored)."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.rmtree(remote_dir, ignore_errors=True)
+
+    with contextlib.suppress(TransferFailed, ConnectionLostError):
+        await _sftp_call(node, f"remove {remote_dir}", action)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal as signals
 import subprocess
+import tempfile
 import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 
 import jobgraph as jg
 
@@ -34,6 +37,7 @@ class Node:
 
     depth = 0
     gateway: SshNode | None = None
+    staging_root = ".jobgraph-scripts"  # where scripts are copied (relative: home)
 
     def __init__(self, *, label: str | None = None, formatter: Formatter | None = None) -> None:
         self._label = label
@@ -58,6 +62,29 @@ class Node:
         collector: OutputCollector,
     ) -> RawOutcome:
         """Run a shell command line on the node (commands call this)."""
+        raise NotImplementedError
+
+    async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
+        """Copy local files and directories (recursively) into a directory of the node.
+
+        Raises:
+            TransferFailed: saying what failed and why.
+        """
+        raise NotImplementedError
+
+    async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
+        """Copy files and directories of the node (recursively) into a local directory."""
+        raise NotImplementedError
+
+    async def stage(
+        self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+    ) -> None:
+        """Make a directory on the node holding ``files`` and ``contents`` (name: bytes);
+        make ``executable`` (one of them) executable."""
+        raise NotImplementedError
+
+    async def unstage(self, remote_dir: str) -> None:
+        """Remove a directory made by :meth:`stage` (errors ignored)."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -191,6 +218,20 @@ class SshNode(Node):
     ) -> RawOutcome:
         return await _glue.call(_connection.execute, self, line, env, time_limit, collector)
 
+    async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
+        await _glue.call(_connection.sftp_put, self, local_paths, remote_dir, preserve)
+
+    async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
+        await _glue.call(_connection.sftp_get, self, remote_paths, local_dir, preserve)
+
+    async def stage(
+        self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+    ) -> None:
+        await _glue.call(_connection.sftp_stage, self, remote_dir, files, contents, executable)
+
+    async def unstage(self, remote_dir: str) -> None:
+        await _glue.call(_connection.sftp_remove_tree, self, remote_dir)
+
 
 async def _ensure_connected(node: SshNode) -> None:
     await _connection.link_for(node).connection()
@@ -203,6 +244,8 @@ class LocalNode(Node):
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default ``"localhost"``).
     """
+
+    staging_root = os.path.join(tempfile.gettempdir(), "jobgraph-scripts")
 
     @property
     def name(self) -> str:
@@ -249,6 +292,46 @@ class LocalNode(Node):
                 None, signals.Signals(-status).name.removeprefix("SIG"), started
             )
         return collector.outcome(status, None, started)
+
+    async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: _copy_into(local_paths, remote_dir, preserve=preserve)
+        )
+
+    async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: _copy_into(remote_paths, local_dir, preserve=preserve)
+        )
+
+    async def stage(
+        self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+    ) -> None:
+        def work() -> None:
+            _copy_into(files, remote_dir, preserve=True)
+            for name, data in contents.items():
+                Path(remote_dir, name).write_bytes(data)
+            Path(remote_dir, executable).chmod(0o755)
+
+        await anyio.to_thread.run_sync(work)
+
+    async def unstage(self, remote_dir: str) -> None:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(remote_dir, ignore_errors=True))
+
+
+def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
+    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``."""
+    copy = shutil.copy2 if preserve else shutil.copy
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            target = Path(directory, Path(source).name)
+            if Path(source).is_dir():
+                shutil.copytree(source, target, copy_function=copy, dirs_exist_ok=True)
+            else:
+                copy(source, target)
+    except OSError as exc:
+        what = f"copy {', '.join(sources)} to {directory}"
+        raise _connection.TransferFailed(f"{what}: {exc.strerror or exc}") from exc
 
 
 def _kill_group(process: anyio.abc.Process) -> None:

@@ -257,6 +257,7 @@ async def main() -> None:
     parser.add_argument("--forwarding", action="store_true")
     parser.add_argument("--auth-delay", type=float, default=0.0)
     options = parser.parse_args()
+    os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here
 
     stats = Stats(options.stats)
     servers = []
