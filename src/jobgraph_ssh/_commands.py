@@ -389,8 +389,8 @@ class _Staged(Command):
 
 class RunScript(_Staged):
     """Copy a local script (and ``includes``, files it needs) to a fresh remote
-    directory (under ``~/.jobgraph-scripts`` on SSH nodes), run it there with ``args`` (each quoted),
-    then remove the directory. The script needs a ``#!`` line."""
+    directory (under ``~/.jobgraph-scripts`` on SSH nodes), run it with ``args`` (each
+    quoted), then remove the directory. The script needs a ``#!`` line."""
 
     def __init__(
         self,
