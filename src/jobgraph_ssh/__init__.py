@@ -32,9 +32,18 @@ from ._errors import (
     KeyFileError,
     SshError,
 )
-from ._formatters import CaptureFormatter, Formatter, HostFormatter, RawFormatter, Stream
+from ._formatters import (
+    CaptureFormatter,
+    FilePerHostFormatter,
+    Formatter,
+    HostFormatter,
+    RawFormatter,
+    Stream,
+    TimestampFormatter,
+)
 from ._job import SshJob
 from ._node import LocalNode, Node, SshNode, close_all
+from ._topology import topology_dot, write_topology
 
 
 def set_limits(*, handshakes: int | None = None, channels: int | None = None) -> Limits:
@@ -77,6 +86,7 @@ __all__ = [
     "CommandTimeoutError",
     "ConnectError",
     "ConnectionLostError",
+    "FilePerHostFormatter",
     "Formatter",
     "HostFormatter",
     "HostKeyError",
@@ -95,8 +105,11 @@ __all__ = [
     "SshJob",
     "SshNode",
     "Stream",
+    "TimestampFormatter",
     "close_all",
     "set_limits",
+    "topology_dot",
+    "write_topology",
 ]
 
 for _name in __all__:

@@ -9,16 +9,21 @@ that runs asyncssh, so they must be thread-safe (printing and appending to a lis
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Literal, Protocol, TextIO, runtime_checkable
 
 __all__ = [
     "CaptureFormatter",
+    "FilePerHostFormatter",
     "Formatter",
     "HostFormatter",
     "RawFormatter",
     "Stream",
+    "TimestampFormatter",
 ]
 
 Stream = Literal["stdout", "stderr"]
@@ -98,3 +103,64 @@ class CaptureFormatter:
             for where, which, text in self.lines
             if which == stream and (host is None or where == host)
         )
+
+
+class TimestampFormatter(_Writer):
+    """``HH:MM:SS host: line``, the wall-clock time each line arrived (local time)."""
+
+    def __init__(
+        self,
+        *,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        verbose: bool = False,
+        time_format: str = "%H:%M:%S",
+    ) -> None:
+        super().__init__(out=out, err=err, verbose=verbose)
+        self.time_format = time_format
+
+    def line(self, host: str, stream: Stream, text: str) -> None:
+        self._write(stream, f"{time.strftime(self.time_format)} {host}: {text}")
+
+
+class FilePerHostFormatter:
+    """Each host's lines go to a file of its own in ``directory``: ``<host>.out`` for
+    stdout and ``<host>.err`` for stderr (made on the first line; ``/`` in a host name
+    becomes ``_``). Files are opened in append mode and kept open until :meth:`close`
+    (also a context manager).
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._files: dict[tuple[str, Stream], TextIO] = {}
+        self._lock = threading.Lock()
+
+    def path(self, host: str, stream: Stream = "stdout") -> Path:
+        """The file that receives ``host``'s lines of ``stream``."""
+        suffix = ".err" if stream == "stderr" else ".out"
+        return self.directory / (host.replace("/", "_") + suffix)
+
+    def line(self, host: str, stream: Stream, text: str) -> None:
+        with self._lock:
+            file = self._files.get((host, stream))
+            if file is None:
+                file = self._files[host, stream] = self.path(host, stream).open("a")
+            file.write(text + "\n")
+            file.flush()
+
+    def event(self, host: str, message: str) -> None:
+        """Connection events are not written (see the other formatters' ``verbose``)."""
+
+    def close(self) -> None:
+        """Close every file."""
+        with self._lock:
+            for file in self._files.values():
+                file.close()
+            self._files.clear()
+
+    def __enter__(self) -> FilePerHostFormatter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -362,6 +362,20 @@ def _nodes_of(things: Iterable[Any], found: dict[Node, None]) -> None:
             _nodes_of(thing, found)
 
 
+def nodes_of(things: Iterable[Any], *, with_gateways: bool) -> list[Node]:
+    """The nodes of nodes, jobs with a ``node``, schedulers (nested too), iterables of
+    these; with their gateways (at any depth) if asked. In order, without repeats."""
+    found: dict[Node, None] = {}
+    _nodes_of(things, found)
+    if with_gateways:
+        for node in list(found):
+            gateway = node.gateway
+            while gateway is not None:
+                found[gateway] = None
+                gateway = gateway.gateway
+    return list(found)
+
+
 async def close_all(*things: Any) -> None:
     """Close the connections of nodes, remotest first (a gateway after the nodes behind it).
 
@@ -369,15 +383,8 @@ async def close_all(*things: Any) -> None:
     schedulers included) and iterables of these. Gateways of the nodes found are
     closed too. Nodes at the same depth close concurrently.
     """
-    found: dict[Node, None] = {}
-    _nodes_of(things, found)
-    for node in list(found):
-        gateway = node.gateway
-        while gateway is not None:
-            found[gateway] = None
-            gateway = gateway.gateway
     by_depth: dict[int, list[Node]] = {}
-    for node in found:
+    for node in nodes_of(things, with_gateways=True):
         by_depth.setdefault(node.depth, []).append(node)
     for depth in sorted(by_depth, reverse=True):
         async with anyio.create_task_group() as group:
