@@ -92,6 +92,7 @@ def _encryption_algs() -> list[str]:
 
 
 _known_hosts_lock = threading.Lock()
+_key_cache: dict[tuple[str, str | None, int, int], asyncssh.SSHKey] = {}
 _known_hosts_cache: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
 
 
@@ -180,7 +181,7 @@ class Link:
         if node.username is not None:
             options["username"] = node.username
         if node.keys is not None:
-            options["client_keys"] = [self._load_key(path) for path in node.keys]
+            options["client_keys"] = [await self._load_key(path) for path in node.keys]
             options["agent_path"] = None
         known: asyncssh.SSHKnownHosts | None = None
         if node.host_key_policy == "ignore":
@@ -232,9 +233,17 @@ class Link:
         with contextlib.suppress(Exception):  # a formatter must not break connections
             self.node.formatter.event(self.node.label, message)
 
-    def _load_key(self, path: str) -> asyncssh.SSHKey:
+    async def _load_key(self, path: str) -> asyncssh.SSHKey:
+        """The key in ``path``, read once per file version and passphrase (decrypting
+        a key is slow: it runs in a worker thread, not in the event loop)."""
+        passphrase = self.node.passphrase
         try:
-            return asyncssh.read_private_key(path, self.node.passphrase)
+            stat = os.stat(path)
+            stamp = (path, passphrase, stat.st_mtime_ns, stat.st_size)
+            key = _key_cache.get(stamp)
+            if key is None:
+                key = await asyncio.to_thread(asyncssh.read_private_key, path, passphrase)
+                _key_cache[stamp] = key
         except asyncssh.KeyImportError as exc:
             hint = (
                 " (it is encrypted: give passphrase=)"
@@ -248,6 +257,7 @@ class Link:
             raise KeyFileError(
                 self.node.name, f"cannot read key file {path}: {exc.strerror or exc}", path=path
             ) from exc
+        return key
 
     def _host_key_error(self, client: _Client, via: str) -> HostKeyError:
         node = self.node

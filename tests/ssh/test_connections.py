@@ -48,27 +48,40 @@ async def test_fifty_jobs_on_one_node_share_one_connection(servers: Servers) -> 
     assert servers.stats()["connections"] - before == 1  # one handshake for 50 jobs
 
 
-async def test_thirty_hosts_in_one_scheduler(tmp_path: Path, client_key: ClientKey) -> None:
-    with start_asyncssh(tmp_path, client_key, hosts=30) as many:
+async def test_a_hundred_hosts_in_one_scheduler(tmp_path: Path, client_key: ClientKey) -> None:
+    with start_asyncssh(tmp_path, client_key, hosts=100) as many:
         capture = CaptureFormatter()
-        nodes = [make_node(many, i, formatter=capture) for i in range(30)]
+        nodes = [make_node(many, i, formatter=capture) for i in range(100)]
         jobs = [SshJob(node, Shell("echo up; exit 0")) for node in nodes]
         assert await run_jobs(*jobs)
         assert all(job.result()[0].stdout == "up\n" for job in jobs)
         assert {host for host, _, _ in capture.lines} == {node.label for node in nodes}
-        assert many.stats()["auth_ok"] == 30
+        assert many.stats()["auth_ok"] == 100
 
 
 async def test_two_gateways_deep(servers: Servers, gateways: Servers) -> None:
     before = gateways.stats()["connections"]
-    first = make_node(gateways, 0)
-    second = make_node(gateways, 1, gateway=first)
-    target = make_node(servers, 3, gateway=second, formatter=CaptureFormatter())
+    capture = CaptureFormatter()
+    first = make_node(gateways, 0, formatter=capture, label="first")
+    second = make_node(gateways, 1, gateway=first, formatter=capture, label="second")
+    target = make_node(servers, 3, gateway=second, formatter=capture, label="target")
     assert target.depth == 2
     jobs = [SshJob(target, Shell("echo behind two")) for _ in range(3)]
     assert await run_jobs(*jobs)
     assert jobs[0].result()[0].stdout == "behind two\n"
     assert gateways.stats()["connections"] - before == 2  # one per gateway, shared
+    # opened nearest first, closed remotest first
+    assert capture.events == [
+        ("first", "connecting"),
+        ("first", "authenticated"),
+        ("second", f"connecting (via gateway tester@127.0.0.1:{gateways.ports[0]})"),
+        ("second", "authenticated"),
+        ("target", f"connecting (via gateway tester@127.0.0.1:{gateways.ports[1]})"),
+        ("target", "authenticated"),
+        ("target", "disconnected"),
+        ("second", "disconnected"),
+        ("first", "disconnected"),
+    ]
 
 
 async def test_handshake_limit_limits_handshakes_in_flight(
@@ -176,7 +189,7 @@ async def test_encrypted_key_needs_its_passphrase(
 ) -> None:
     encrypted = tmp_path / "encrypted"
     key = asyncssh.read_private_key(client_key.private)
-    encrypted.write_bytes(key.export_private_key(passphrase="s3cret"))
+    encrypted.write_bytes(key.export_private_key(passphrase="s3cret", rounds=50))  # faster KDF
     job = SshJob(make_node(servers, 0, keys=[encrypted]), Shell("true"))
     assert not await run_jobs(job)
     assert isinstance(job.exception, KeyFileError)
@@ -199,3 +212,11 @@ def test_bad_node_options_are_refused() -> None:
         SshNode("h", port=0)
     with pytest.raises(jg.InvalidOptionError, match="handshakes"):
         jobgraph_ssh.set_limits(handshakes=0)
+
+
+async def test_retried_job_runs_its_commands_again(servers: Servers, tmp_path: Path) -> None:
+    marker = tmp_path / "tried"
+    flaky = Shell(f"if [ -e {marker} ]; then echo second; else touch {marker}; exit 1; fi")
+    job = SshJob(make_node(servers, 0, formatter=CaptureFormatter()), flaky, retry=2)
+    assert await run_jobs(job)
+    assert job.attempts == 2 and job.result()[0].stdout == "second\n"
