@@ -18,6 +18,12 @@ Runners:
   host, asyncssh's default options (its default cipher order);
 * ``jobgraph-asyncio`` / ``jobgraph-trio``: one ``SshJob(node, Run(...) x N)`` per host
   in one scheduler, default limits (8 handshakes in flight), run by ``jg.run``.
+
+Two more runners (not run by default) compare the ways of calling asyncssh from trio,
+without jobgraph: the same per-host work as ``raw-asyncssh`` in a trio nursery, each
+asyncssh call handed over by ``bridge-thread-trio`` (jobgraph_ssh's background asyncio
+thread) or by ``bridge-trio-asyncio`` (``trio_asyncio.aio_as_trio`` inside
+``trio_asyncio.open_loop()``; needs ``pip install trio-asyncio``).
 """
 
 from __future__ import annotations
@@ -66,6 +72,56 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
 
         def go() -> None:
             asyncio.run(main())
+
+    elif runner in ("bridge-thread-trio", "bridge-trio-asyncio"):
+        import functools
+
+        import asyncssh
+        import trio
+
+        if runner == "bridge-thread-trio":
+            from jobgraph_ssh import _glue
+
+            async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
+                return await _glue.call(functools.partial(function, *args, **kwargs))
+
+            opener: Any = contextlib.nullcontext
+        else:
+            import trio_asyncio
+
+            async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
+                return await trio_asyncio.aio_as_trio(function)(*args, **kwargs)
+
+            opener = trio_asyncio.open_loop
+
+        async def close(conn: Any) -> None:
+            conn.close()
+            await conn.wait_closed()
+
+        async def one_trio(port: int) -> None:
+            conn = await call(
+                asyncssh.connect,
+                "127.0.0.1",
+                port,
+                username="bench",
+                client_keys=[key],
+                known_hosts=known_hosts,
+                agent_path=None,
+            )
+            try:
+                for _ in range(commands):
+                    result = await call(conn.run, " ".join(COMMAND))
+                    assert result.exit_status == 0
+            finally:
+                await call(close, conn)
+
+        async def trio_main() -> None:
+            async with opener(), trio.open_nursery() as nursery:
+                for port in ports:
+                    nursery.start_soon(one_trio, port)
+
+        def go() -> None:
+            trio.run(trio_main)
 
     else:
         import jobgraph as jg

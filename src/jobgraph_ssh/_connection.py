@@ -451,8 +451,8 @@ async def execute(
     """
     link = link_for(node)
     conn = await link.connection()
-    started = time.time()
     async with link.channels:
+        started = time.time()  # once it has a channel: waiting for one is not running
         try:
             sent = with_env(line, env)
             if node.kill_group:
