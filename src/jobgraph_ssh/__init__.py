@@ -22,6 +22,7 @@ from __future__ import annotations
 from ._commands import Command, CommandResult, Pull, Push, Run, RunScript, RunString, Shell
 from ._connection import Limits
 from ._connection import limits as _limits
+from ._deferred import Capture, Deferred, TemplateError, Variables
 from ._errors import (
     AuthError,
     CommandFailedError,
@@ -79,6 +80,7 @@ def set_limits(*, handshakes: int | None = None, channels: int | None = None) ->
 
 __all__ = [
     "AuthError",
+    "Capture",
     "CaptureFormatter",
     "Command",
     "CommandFailedError",
@@ -86,6 +88,7 @@ __all__ = [
     "CommandTimeoutError",
     "ConnectError",
     "ConnectionLostError",
+    "Deferred",
     "FilePerHostFormatter",
     "Formatter",
     "HostFormatter",
@@ -105,7 +108,9 @@ __all__ = [
     "SshJob",
     "SshNode",
     "Stream",
+    "TemplateError",
     "TimestampFormatter",
+    "Variables",
     "close_all",
     "set_limits",
     "topology_dot",

@@ -21,6 +21,7 @@ import anyio
 import jobgraph as jg
 
 from ._connection import OutputCollector, TransferFailed
+from ._deferred import Capture, Deferred, TemplateError, resolve
 from ._errors import CommandTimeoutError
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Command:
         timeout: seconds the command may run; it is then stopped and fails with
             :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default: its command line).
+        capture: where to store the command's stdout (see :class:`Capture`).
     """
 
     def __init__(
@@ -98,7 +100,11 @@ class Command:
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         label: str | None = None,
+        capture: Capture | None = None,
     ) -> None:
+        if capture is not None and not isinstance(capture, Capture):
+            raise jg.InvalidOptionError(f"capture must be a Capture or None, not {capture!r}")
+        self.capture = capture
         codes: set[int] = {0}
         names: set[str] = set()
         for item in allowed_exits:
@@ -130,8 +136,16 @@ class Command:
         return self._label if self._label is not None else self.command_line()
 
     def command_line(self) -> str:
-        """The shell command line sent to the node."""
+        """The command line, as shown (Deferred parts as their templates)."""
         raise NotImplementedError
+
+    def resolved_line(self) -> str:
+        """The command line sent to the node, Deferred parts rendered now.
+
+        Raises:
+            TemplateError: a template cannot be rendered.
+        """
+        return self.command_line()
 
     def is_allowed(self, exit_status: int | None, signal: str | None) -> bool:
         if signal is not None:
@@ -145,7 +159,11 @@ class Command:
             SshError: the node could not run it (connection, timeout...). A command
                 that runs and fails is not an error here: see ``allowed``.
         """
-        return await self._run(node, self.command_line(), formatter, keep)
+        try:
+            line = self.resolved_line()
+        except TemplateError as exc:
+            return _failed(node, self.command_line(), str(exc), time.time(), formatter)
+        return await self._run(node, line, formatter, keep)
 
     async def _run(
         self,
@@ -155,8 +173,10 @@ class Command:
         keep: int | None,
         shown: str | None = None,
     ) -> CommandResult:
-        collector = OutputCollector(node.label, formatter, keep)
+        collector = OutputCollector(node.label, formatter, None if self.capture else keep)
         raw = await node.run_line(line, env=self.env, time_limit=self.timeout, collector=collector)
+        if self.capture is not None and raw.stdout is not None:
+            self.capture.variables[self.capture.varname] = raw.stdout.rstrip("\n")
         return CommandResult(
             host=node.name,
             command=shown or line,
@@ -179,7 +199,8 @@ class Run(Command):
     """A program and its arguments; each part is quoted, so no shell syntax applies.
 
     ``Run("ls", "-l", "my file; rm -rf x")`` lists a file with that odd name.
-    Parts are converted with ``str()``.
+    Parts are converted with ``str()``; a :class:`Deferred` part is rendered just
+    before the command runs.
     """
 
     def __init__(
@@ -189,14 +210,22 @@ class Run(Command):
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         label: str | None = None,
+        capture: Capture | None = None,
     ) -> None:
         if not argv:
             raise jg.InvalidOptionError("Run() needs at least a program name")
-        self.argv = tuple(str(part) for part in argv)
-        super().__init__(allowed_exits=allowed_exits, env=env, timeout=timeout, label=label)
+        self.argv: tuple[str | Deferred, ...] = tuple(
+            part if isinstance(part, Deferred) else str(part) for part in argv
+        )
+        super().__init__(
+            allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
+        )
 
     def command_line(self) -> str:
-        return shlex.join(self.argv)
+        return shlex.join(str(part) for part in self.argv)
+
+    def resolved_line(self) -> str:
+        return shlex.join(resolve(part) for part in self.argv)
 
 
 class Shell(Command):
@@ -204,20 +233,46 @@ class Shell(Command):
 
     def __init__(
         self,
-        line: str,
+        line: str | Deferred,
         *,
         allowed_exits: Iterable[int | str] = (),
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         label: str | None = None,
+        capture: Capture | None = None,
     ) -> None:
-        if not isinstance(line, str) or not line.strip():
+        if not isinstance(line, Deferred) and (not isinstance(line, str) or not line.strip()):
             raise jg.InvalidOptionError(f"Shell() needs a non-empty command line, not {line!r}")
         self.line = line
-        super().__init__(allowed_exits=allowed_exits, env=env, timeout=timeout, label=label)
+        super().__init__(
+            allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
+        )
 
     def command_line(self) -> str:
-        return self.line
+        return str(self.line)
+
+    def resolved_line(self) -> str:
+        return resolve(self.line)
+
+
+def _failed(
+    node: Node, command: str, problem: str, started: float, formatter: Formatter
+) -> CommandResult:
+    """A command that could not run or complete on our side: exit status 1, the
+    reason on stderr (and sent to the formatter)."""
+    formatter.line(node.label, "stderr", problem)
+    return CommandResult(
+        host=node.name,
+        command=command,
+        exit_status=1,
+        signal=None,
+        stdout=None,
+        stderr=problem,
+        started_at=started,
+        ended_at=time.time(),
+        allowed=False,
+        stderr_tail=(problem,),
+    )
 
 
 def _paths(
@@ -254,18 +309,17 @@ class _FileCommand(Command):
             except TimeoutError as exc:
                 raise CommandTimeoutError(node.name, self.label, self.timeout or 0.0) from exc
         if problem is not None:
-            formatter.line(node.label, "stderr", problem)
+            return _failed(node, self.label, problem, started, formatter)
         return CommandResult(
             host=node.name,
             command=self.label,
-            exit_status=0 if problem is None else 1,
+            exit_status=0,
             signal=None,
             stdout=None,
-            stderr=problem,
+            stderr=None,
             started_at=started,
             ended_at=time.time(),
-            allowed=problem is None,
-            stderr_tail=(problem,) if problem else (),
+            allowed=True,
         )
 
 
@@ -339,10 +393,15 @@ class _Staged(Command):
         env: Mapping[str, str] | None,
         timeout: float | None,
         label: str | None,
+        capture: Capture | None,
     ) -> None:
-        self.args = tuple(str(arg) for arg in args)
+        self.args: tuple[str | Deferred, ...] = tuple(
+            arg if isinstance(arg, Deferred) else str(arg) for arg in args
+        )
         self.includes = [os.fspath(path) for path in includes]
-        super().__init__(allowed_exits=allowed_exits, env=env, timeout=timeout, label=label)
+        super().__init__(
+            allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
+        )
 
     def files(self) -> tuple[list[str], dict[str, bytes]]:
         """(local files to copy, file contents by name) to stage."""
@@ -352,13 +411,17 @@ class _Staged(Command):
         return [path for path in self.includes if not os.path.exists(path)]
 
     def command_line(self) -> str:
-        return shlex.join([self.script_name, *self.args])
+        return shlex.join([self.script_name, *map(str, self.args)])
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         started = time.time()
         missing = self.missing_local()
         remote_dir = f"{node.staging_root}/{uuid.uuid4().hex[:16]}"
         problem = f"no such local file: {', '.join(missing)}" if missing else None
+        try:
+            args = [resolve(arg) for arg in self.args]
+        except TemplateError as exc:
+            problem = str(exc)
         if problem is None:
             files, contents = self.files()
             try:
@@ -366,20 +429,8 @@ class _Staged(Command):
             except TransferFailed as exc:
                 problem = str(exc)
         if problem is not None:
-            formatter.line(node.label, "stderr", problem)
-            return CommandResult(
-                host=node.name,
-                command=self.command_line(),
-                exit_status=1,
-                signal=None,
-                stdout=None,
-                stderr=problem,
-                started_at=started,
-                ended_at=time.time(),
-                allowed=False,
-                stderr_tail=(problem,),
-            )
-        line = shlex.join([f"{remote_dir}/{self.script_name}", *self.args])
+            return _failed(node, self.command_line(), problem, started, formatter)
+        line = shlex.join([f"{remote_dir}/{self.script_name}", *args])
         try:
             return await self._run(node, line, formatter, keep, shown=self.command_line())
         finally:
@@ -401,11 +452,18 @@ class RunScript(_Staged):
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         label: str | None = None,
+        capture: Capture | None = None,
     ) -> None:
         self.local_script = os.fspath(local_script)
         self.script_name = os.path.basename(self.local_script)
         super().__init__(
-            args, includes, allowed_exits=allowed_exits, env=env, timeout=timeout, label=label
+            args,
+            includes,
+            allowed_exits=allowed_exits,
+            env=env,
+            timeout=timeout,
+            label=label,
+            capture=capture,
         )
 
     def missing_local(self) -> list[str]:
@@ -430,6 +488,7 @@ class RunString(_Staged):
         env: Mapping[str, str] | None = None,
         timeout: float | None = None,
         label: str | None = None,
+        capture: Capture | None = None,
     ) -> None:
         if "/" in remote_name or not remote_name:
             raise jg.InvalidOptionError(
@@ -438,7 +497,13 @@ class RunString(_Staged):
         self.body = body
         self.script_name = remote_name
         super().__init__(
-            args, includes, allowed_exits=allowed_exits, env=env, timeout=timeout, label=label
+            args,
+            includes,
+            allowed_exits=allowed_exits,
+            env=env,
+            timeout=timeout,
+            label=label,
+            capture=capture,
         )
 
     def files(self) -> tuple[list[str], dict[str, bytes]]:
