@@ -13,6 +13,7 @@ Every server is stopped at fixture teardown.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import json
@@ -264,6 +265,21 @@ def open_links() -> list[str]:
     ]
 
 
+def background_tasks() -> list[str]:
+    """Tasks still pending on the background asyncio loop (used under trio), if it runs."""
+    thread = _glue.background_thread()
+    if thread is None or not thread.is_alive():
+        return []
+    loop = _glue.background_loop()
+
+    async def pending() -> list[str]:
+        await asyncio.sleep(0.05)  # let tasks that are finishing finish
+        me = asyncio.current_task()
+        return [repr(task) for task in asyncio.all_tasks() if task is not me]
+
+    return asyncio.run_coroutine_threadsafe(pending(), loop).result(timeout=5)
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """Each SSH test leaves no connection open and no thread behind.
@@ -275,6 +291,7 @@ def no_leaks() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     assert open_links() == [], "connections left open (the test must close_all)"
+    assert background_tasks() == [], "tasks left running on the background asyncio loop"
     deadline = time.monotonic() + 2
     while True:
         extra = [
