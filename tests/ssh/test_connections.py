@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
 import asyncssh
@@ -220,3 +222,17 @@ async def test_retried_job_runs_its_commands_again(servers: Servers, tmp_path: P
     job = SshJob(make_node(servers, 0, formatter=CaptureFormatter()), flaky, retry=2)
     assert await run_jobs(job)
     assert job.attempts == 2 and job.result()[0].stdout == "second\n"
+
+
+async def test_silent_host_times_out_naming_the_timeout(tmp_path: Path) -> None:
+    with socket.socket() as silent:  # accepts TCP (backlog) but never speaks SSH
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        node = SshNode("127.0.0.1", port=port, connect_timeout=0.5, known_hosts=tmp_path / "kh")
+        job = SshJob(node, Shell("true"))
+        start = time.monotonic()
+        assert not await run_jobs(job)
+        assert time.monotonic() - start < 5
+    assert isinstance(job.exception, ConnectError)
+    assert "timed out after 0.5 s" in str(job.exception)
