@@ -1,0 +1,510 @@
+"""Commands: what an :class:`~jobgraph_ssh.SshJob` runs, in order, on its node.
+
+A command is a description (immutable once made); running it gives a
+:class:`CommandResult`.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal as signals
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+import anyio
+
+import jobgraph as jg
+
+from ._connection import OutputCollector, TransferFailed
+from ._deferred import Capture, Deferred, TemplateError, resolve
+from ._errors import CommandTimeoutError
+
+if TYPE_CHECKING:
+    from ._formatters import Formatter
+    from ._node import Node
+
+__all__ = ["Command", "CommandResult", "Pull", "Push", "Run", "RunScript", "RunString", "Shell"]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What one command did.
+
+    Attributes:
+        host: the node's name.
+        command: the command line as sent to the shell.
+        exit_status: the exit status, or None if the command ended on a signal.
+        signal: the signal's name without ``SIG`` (``"TERM"``), or None.
+        stdout: what it wrote on stdout, if kept (see ``keep_output`` of SshJob).
+        stderr: what it wrote on stderr, if kept.
+        started_at: wall-clock time (``time.time()``) when it started.
+        ended_at: wall-clock time when it ended.
+        allowed: whether its exit status or signal was allowed.
+        stderr_tail: the last lines written on stderr (always kept, a few lines).
+        stdout_truncated: True if only the end of stdout was kept.
+    """
+
+    host: str
+    command: str
+    exit_status: int | None
+    signal: str | None
+    stdout: str | None
+    stderr: str | None
+    started_at: float
+    ended_at: float
+    allowed: bool
+    stderr_tail: tuple[str, ...] = ()
+    stdout_truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """Same as :attr:`allowed`: the command ended as allowed."""
+        return self.allowed
+
+    @property
+    def duration(self) -> float:
+        """Seconds the command took."""
+        return self.ended_at - self.started_at
+
+
+def _signal_name(value: str) -> str:
+    name = value.upper().removeprefix("SIG")
+    if not hasattr(signals, "SIG" + name):
+        raise jg.InvalidOptionError(f"allowed_exits: unknown signal name {value!r}")
+    return name
+
+
+class Command:
+    """The base of every command kind.
+
+    Args:
+        allowed_exits: exit statuses (ints) and signal names (``"TERM"`` or
+            ``"SIGTERM"``) that count as success besides 0.
+        env: environment variables to set for the command (on SSH nodes, exported by
+            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter).
+        timeout: seconds the command may run; it is then stopped and fails with
+            :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
+        label: how listings name the command (default: its command line).
+        capture: where to store the command's stdout (see :class:`Capture`).
+    """
+
+    def __init__(
+        self,
+        *,
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+        capture: Capture | None = None,
+    ) -> None:
+        if capture is not None and not isinstance(capture, Capture):
+            raise jg.InvalidOptionError(f"capture must be a Capture or None, not {capture!r}")
+        self.capture = capture
+        codes: set[int] = {0}
+        names: set[str] = set()
+        for item in allowed_exits:
+            if isinstance(item, bool) or not isinstance(item, int | str):
+                raise jg.InvalidOptionError(
+                    f"allowed_exits takes ints and signal names, not {item!r}"
+                )
+            if isinstance(item, int):
+                codes.add(item)
+            else:
+                names.add(_signal_name(item))
+        self.allowed_codes = frozenset(codes)
+        self.allowed_signals = frozenset(names)
+        for name in env or ():
+            if not isinstance(name, str) or not name.isidentifier():
+                raise jg.InvalidOptionError(f"env: {name!r} is not a variable name")
+        self.env: Mapping[str, str] | None = (
+            MappingProxyType({k: str(v) for k, v in env.items()}) if env else None
+        )
+        if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
+            raise jg.InvalidOptionError(
+                f"timeout must be a positive number or None, not {timeout!r}"
+            )
+        self.timeout = timeout
+        self._label = label
+
+    @property
+    def label(self) -> str:
+        return self._label if self._label is not None else self.command_line()
+
+    def command_line(self) -> str:
+        """The command line, as shown (Deferred parts as their templates)."""
+        raise NotImplementedError
+
+    def resolved_line(self) -> str:
+        """The command line sent to the node, Deferred parts rendered now.
+
+        Raises:
+            TemplateError: a template cannot be rendered.
+        """
+        return self.command_line()
+
+    def is_allowed(self, exit_status: int | None, signal: str | None) -> bool:
+        if signal is not None:
+            return signal in self.allowed_signals
+        return exit_status in self.allowed_codes
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        """Run the command on ``node``; its output lines go to ``formatter``.
+
+        Raises:
+            SshError: the node could not run it (connection, timeout...). A command
+                that runs and fails is not an error here: see ``allowed``.
+        """
+        try:
+            line = self.resolved_line()
+        except TemplateError as exc:
+            return _failed(node, self.command_line(), str(exc), time.time(), formatter)
+        return await self._run(node, line, formatter, keep)
+
+    async def _run(
+        self,
+        node: Node,
+        line: str,
+        formatter: Formatter,
+        keep: int | None,
+        shown: str | None = None,
+    ) -> CommandResult:
+        collector = OutputCollector(node.label, formatter, None if self.capture else keep)
+        raw = await node.run_line(line, env=self.env, time_limit=self.timeout, collector=collector)
+        if self.capture is not None and raw.stdout is not None:
+            self.capture.variables[self.capture.varname] = raw.stdout.rstrip("\n")
+        return CommandResult(
+            host=node.name,
+            command=shown or line,
+            exit_status=raw.exit_status,
+            signal=raw.signal,
+            stdout=raw.stdout,
+            stderr=raw.stderr,
+            started_at=raw.started_at,
+            ended_at=raw.ended_at,
+            allowed=self.is_allowed(raw.exit_status, raw.signal),
+            stderr_tail=raw.stderr_tail,
+            stdout_truncated=raw.stdout_truncated,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.command_line()!r})"
+
+
+class Run(Command):
+    """A program and its arguments; each part is quoted, so no shell syntax applies.
+
+    ``Run("ls", "-l", "my file; rm -rf x")`` lists a file with that odd name.
+    Parts are converted with ``str()``; a :class:`Deferred` part is rendered just
+    before the command runs.
+    """
+
+    def __init__(
+        self,
+        *argv: object,
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+        capture: Capture | None = None,
+    ) -> None:
+        if not argv:
+            raise jg.InvalidOptionError("Run() needs at least a program name")
+        self.argv: tuple[str | Deferred, ...] = tuple(
+            part if isinstance(part, Deferred) else str(part) for part in argv
+        )
+        super().__init__(
+            allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
+        )
+
+    def command_line(self) -> str:
+        return shlex.join(str(part) for part in self.argv)
+
+    def resolved_line(self) -> str:
+        return shlex.join(resolve(part) for part in self.argv)
+
+
+class Shell(Command):
+    """A shell command line, run by the remote shell as written (pipes, globs, ``&&``)."""
+
+    def __init__(
+        self,
+        line: str | Deferred,
+        *,
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+        capture: Capture | None = None,
+    ) -> None:
+        if not isinstance(line, Deferred) and (not isinstance(line, str) or not line.strip()):
+            raise jg.InvalidOptionError(f"Shell() needs a non-empty command line, not {line!r}")
+        self.line = line
+        super().__init__(
+            allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
+        )
+
+    def command_line(self) -> str:
+        return str(self.line)
+
+    def resolved_line(self) -> str:
+        return resolve(self.line)
+
+
+def _failed(
+    node: Node, command: str, problem: str, started: float, formatter: Formatter
+) -> CommandResult:
+    """A command that could not run or complete on our side: exit status 1, the
+    reason on stderr (and sent to the formatter)."""
+    formatter.line(node.label, "stderr", problem)
+    return CommandResult(
+        host=node.name,
+        command=command,
+        exit_status=1,
+        signal=None,
+        stdout=None,
+        stderr=problem,
+        started_at=started,
+        ended_at=time.time(),
+        allowed=False,
+        stderr_tail=(problem,),
+    )
+
+
+def _paths(
+    value: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], what: str
+) -> list[str]:
+    if isinstance(value, str | os.PathLike):
+        return [os.fspath(value)]
+    paths = [os.fspath(item) for item in value]
+    if not paths:
+        raise jg.InvalidOptionError(f"{what} needs at least one path")
+    return paths
+
+
+class _FileCommand(Command):
+    """A command that moves files; a failure is a failed result (exit status 1)."""
+
+    async def transfer(self, node: Node) -> None:
+        raise NotImplementedError
+
+    def missing_local(self) -> list[str]:
+        """Local sources that do not exist (checked before connecting)."""
+        return []
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        started = time.time()
+        missing = self.missing_local()
+        problem: str | None = f"no such local file: {', '.join(missing)}" if missing else None
+        if problem is None:
+            try:
+                with anyio.fail_after(self.timeout):
+                    await self.transfer(node)
+            except TransferFailed as exc:
+                problem = str(exc)
+            except TimeoutError as exc:
+                raise CommandTimeoutError(node.name, self.label, self.timeout or 0.0) from exc
+        if problem is not None:
+            return _failed(node, self.label, problem, started, formatter)
+        return CommandResult(
+            host=node.name,
+            command=self.label,
+            exit_status=0,
+            signal=None,
+            stdout=None,
+            stderr=None,
+            started_at=started,
+            ended_at=time.time(),
+            allowed=True,
+        )
+
+
+class Push(_FileCommand):
+    """Copy local files and directories (recursively) into a directory of the node, over
+    SFTP; permissions and times are kept unless ``preserve=False``. The remote directory
+    is made if needed. A missing local file or an unwritable remote path fails the
+    command (exit status 1, the reason in ``stderr``)."""
+
+    def __init__(
+        self,
+        local_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+        remote_dir: str,
+        *,
+        preserve: bool = True,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.local_paths = _paths(local_paths, "Push")
+        self.remote_dir = str(remote_dir)
+        self.preserve = preserve
+        super().__init__(timeout=timeout, label=label)
+
+    def command_line(self) -> str:
+        return f"push {' '.join(map(shlex.quote, self.local_paths))} -> {self.remote_dir}"
+
+    def missing_local(self) -> list[str]:
+        return [path for path in self.local_paths if not os.path.exists(path)]
+
+    async def transfer(self, node: Node) -> None:
+        await node.push(self.local_paths, self.remote_dir, preserve=self.preserve)
+
+
+class Pull(_FileCommand):
+    """Copy files and directories of the node (recursively) into a local directory, over
+    SFTP; permissions and times are kept unless ``preserve=False``."""
+
+    def __init__(
+        self,
+        remote_paths: str | Iterable[str],
+        local_dir: str | os.PathLike[str],
+        *,
+        preserve: bool = True,
+        timeout: float | None = None,
+        label: str | None = None,
+    ) -> None:
+        self.remote_paths = _paths(remote_paths, "Pull")
+        self.local_dir = os.fspath(local_dir)
+        self.preserve = preserve
+        super().__init__(timeout=timeout, label=label)
+
+    def command_line(self) -> str:
+        return f"pull {' '.join(map(shlex.quote, self.remote_paths))} -> {self.local_dir}"
+
+    async def transfer(self, node: Node) -> None:
+        os.makedirs(self.local_dir, exist_ok=True)
+        await node.pull(self.remote_paths, self.local_dir, preserve=self.preserve)
+
+
+class _Staged(Command):
+    """A script copied to a fresh remote directory, run there with its arguments, removed."""
+
+    script_name: str
+
+    def __init__(
+        self,
+        args: tuple[object, ...],
+        includes: Iterable[str | os.PathLike[str]],
+        *,
+        allowed_exits: Iterable[int | str],
+        env: Mapping[str, str] | None,
+        timeout: float | None,
+        label: str | None,
+        capture: Capture | None,
+    ) -> None:
+        self.args: tuple[str | Deferred, ...] = tuple(
+            arg if isinstance(arg, Deferred) else str(arg) for arg in args
+        )
+        self.includes = [os.fspath(path) for path in includes]
+        super().__init__(
+            allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
+        )
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        """(local files to copy, file contents by name) to stage."""
+        raise NotImplementedError
+
+    def missing_local(self) -> list[str]:
+        return [path for path in self.includes if not os.path.exists(path)]
+
+    def command_line(self) -> str:
+        return shlex.join([self.script_name, *map(str, self.args)])
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        started = time.time()
+        missing = self.missing_local()
+        remote_dir = f"{node.staging_root}/{uuid.uuid4().hex[:16]}"
+        problem = f"no such local file: {', '.join(missing)}" if missing else None
+        try:
+            args = [resolve(arg) for arg in self.args]
+        except TemplateError as exc:
+            problem = str(exc)
+        if problem is None:
+            files, contents = self.files()
+            try:
+                await node.stage(remote_dir, files, contents, self.script_name)
+            except TransferFailed as exc:
+                problem = str(exc)
+        if problem is not None:
+            return _failed(node, self.command_line(), problem, started, formatter)
+        line = shlex.join([f"{remote_dir}/{self.script_name}", *args])
+        try:
+            return await self._run(node, line, formatter, keep, shown=self.command_line())
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                await node.unstage(remote_dir)
+
+
+class RunScript(_Staged):
+    """Copy a local script (and ``includes``, files it needs) to a fresh remote
+    directory (under ``~/.jobgraph-scripts`` on SSH nodes), run it with ``args`` (each
+    quoted), then remove the directory. The script needs a ``#!`` line."""
+
+    def __init__(
+        self,
+        local_script: str | os.PathLike[str],
+        *args: object,
+        includes: Iterable[str | os.PathLike[str]] = (),
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+        capture: Capture | None = None,
+    ) -> None:
+        self.local_script = os.fspath(local_script)
+        self.script_name = os.path.basename(self.local_script)
+        super().__init__(
+            args,
+            includes,
+            allowed_exits=allowed_exits,
+            env=env,
+            timeout=timeout,
+            label=label,
+            capture=capture,
+        )
+
+    def missing_local(self) -> list[str]:
+        missing = [] if os.path.isfile(self.local_script) else [self.local_script]
+        return missing + super().missing_local()
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        return [self.local_script, *self.includes], {}
+
+
+class RunString(_Staged):
+    """Like :class:`RunScript`, for a script given as a string (``body``, with its
+    ``#!`` line), stored remotely as ``remote_name``."""
+
+    def __init__(
+        self,
+        body: str,
+        *args: object,
+        remote_name: str = "script",
+        includes: Iterable[str | os.PathLike[str]] = (),
+        allowed_exits: Iterable[int | str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        label: str | None = None,
+        capture: Capture | None = None,
+    ) -> None:
+        if "/" in remote_name or not remote_name:
+            raise jg.InvalidOptionError(
+                f"RunString: remote_name must be a file name, not {remote_name!r}"
+            )
+        self.body = body
+        self.script_name = remote_name
+        super().__init__(
+            args,
+            includes,
+            allowed_exits=allowed_exits,
+            env=env,
+            timeout=timeout,
+            label=label,
+            capture=capture,
+        )
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        return list(self.includes), {self.script_name: self.body.encode()}

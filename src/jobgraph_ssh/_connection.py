@@ -1,0 +1,597 @@
+"""The asyncssh side: shared lazy connections, limiters, host keys, remote processes.
+
+Everything here runs on an asyncio loop (the running one under asyncio, the
+background one under trio: see :mod:`._glue`); nodes reach it through
+:func:`._glue.call` only. asyncio objects (locks, semaphores, connections) belong
+to one loop, so each node keeps one :class:`Link` per loop it was used on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import contextlib
+import os
+import shlex
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import asyncssh
+
+from . import _glue
+from ._errors import (
+    AuthError,
+    CommandTimeoutError,
+    ConnectError,
+    ConnectionLostError,
+    HostKeyError,
+    KeyFileError,
+)
+
+if TYPE_CHECKING:
+    from ._formatters import Formatter
+    from ._node import SshNode
+
+__all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "link_for"]
+
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
+STDERR_TAIL_LINES = 10
+# the remote shell first tells its pid (= its process group: sshd starts each session
+# in a new session) on stderr, so that a cancelled command can be killed, pipelines too
+PID_MARKER = "\x1fjobgraph-pid:"
+PID_PREFIX = "printf '\\037jobgraph-pid:%d\\n' $$ >&2; "
+
+
+@dataclass
+class Limits:
+    """Process-wide defaults (see :func:`jobgraph_ssh.set_limits`).
+
+    Attributes:
+        handshakes: SSH handshakes in flight at once, in the whole process (below
+            OpenSSH's ``MaxStartups`` 10, past which sshd drops new connections).
+        channels: open channels (commands, SFTP) per connection, unless a node says
+            otherwise (below OpenSSH's ``MaxSessions`` 10).
+    """
+
+    handshakes: int = 8
+    channels: int = 8
+
+
+limits = Limits()
+
+_handshake_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+_in_flight = 0  # handshakes in flight in this process (all loops), for tests
+_in_flight_max = 0
+
+
+def handshake_counts() -> tuple[int, int]:
+    """(handshakes in flight now, maximum seen) in this process."""
+    return _in_flight, _in_flight_max
+
+
+def _handshake_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _handshake_gates.get(loop)
+    if gate is None:
+        gate = _handshake_gates[loop] = asyncio.Semaphore(limits.handshakes)
+    return gate
+
+
+def _encryption_algs() -> list[str]:
+    defaults = [alg.decode() for alg in asyncssh.encryption.get_default_encryption_algs()]
+    first = [alg for alg in PREFERRED_CIPHERS if alg in defaults]
+    return first + [alg for alg in defaults if alg not in first]
+
+
+_known_hosts_lock = threading.Lock()
+_key_cache: dict[tuple[str, str | None, int, int], asyncssh.SSHKey] = {}
+_known_hosts_cache: dict[Path, tuple[tuple[int, int], asyncssh.SSHKnownHosts]] = {}
+
+
+def _read_known_hosts(path: Path) -> asyncssh.SSHKnownHosts:
+    """The parsed known_hosts file, cached until it changes (500 nodes, one parse)."""
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return asyncssh.import_known_hosts("")
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _known_hosts_cache.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    known = asyncssh.import_known_hosts(path.read_text())
+    _known_hosts_cache[path] = (stamp, known)
+    return known
+
+
+class _Client(asyncssh.SSHClient):
+    """Remembers the host key offered, and records it under ``accept-new``."""
+
+    def __init__(self, node: SshNode, known: asyncssh.SSHKnownHosts | None) -> None:
+        self.node = node
+        self.known = known
+        self.offered: asyncssh.SSHKey | None = None
+        self.changed = False
+
+    def validate_host_public_key(
+        self, host: str, addr: str, port: int, key: asyncssh.SSHKey
+    ) -> bool:
+        self.offered = key
+        listed = self.known.match(host, addr, port)[0] if self.known is not None else []
+        self.changed = bool(listed)
+        if self.changed or self.node.host_key_policy != "accept-new":
+            return False
+        path = self.node.known_hosts_path
+        name = host if port == 22 else f"[{host}]:{port}"
+        line = f"{name} {key.export_public_key('openssh').decode().strip()}\n"
+        with _known_hosts_lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as file:
+                file.write(line)
+        return True
+
+
+class Link:
+    """A node's connection on one asyncio loop: opened once, lazily, then shared."""
+
+    def __init__(self, node: SshNode) -> None:
+        self.node = node
+        self.lock = asyncio.Lock()
+        self.conn: asyncssh.SSHClientConnection | None = None
+        self.channels = asyncio.Semaphore(node.max_channels or limits.channels)
+        self.handshakes = 0  # how many handshakes this link made (for tests)
+        self.cleanups: set[asyncio.Task[None]] = set()
+
+    def alive(self) -> bool:
+        return self.conn is not None and not self.conn.is_closed()
+
+    async def connection(self) -> asyncssh.SSHClientConnection:
+        """The open connection, opened if needed (one handshake for many callers)."""
+        if self.conn is not None and not self.conn.is_closed():
+            return self.conn
+        async with self.lock:
+            if self.conn is not None and not self.conn.is_closed():
+                return self.conn
+            await _install_loop_guard()
+            tunnel = None
+            if self.node.gateway is not None:
+                tunnel = await link_for(self.node.gateway).connection()
+            self.conn = await self._connect(tunnel)
+            return self.conn
+
+    async def _connect(
+        self, tunnel: asyncssh.SSHClientConnection | None
+    ) -> asyncssh.SSHClientConnection:
+        global _in_flight, _in_flight_max
+        node = self.node
+        options: dict[str, Any] = {
+            "port": node.port,
+            "tunnel": tunnel,
+            "connect_timeout": node.connect_timeout,
+            "encryption_algs": _encryption_algs(),
+            "keepalive_interval": node.keepalive_interval,
+        }
+        if node.username is not None:
+            options["username"] = node.username
+        if node.keys is not None:
+            options["client_keys"] = [await self._load_key(path) for path in node.keys]
+            options["agent_path"] = None
+        known: asyncssh.SSHKnownHosts | None = None
+        if node.host_key_policy == "ignore":
+            options["known_hosts"] = None
+        else:
+            path = node.known_hosts_path
+            try:
+                known = _read_known_hosts(path)
+            except (OSError, ValueError) as exc:
+                raise ConnectError(node.name, f"cannot read known_hosts {path}: {exc}") from exc
+            options["known_hosts"] = known
+        client = _Client(node, known)
+        via = f" (via gateway {node.gateway.name})" if node.gateway is not None else ""
+        async with _handshake_gate():
+            _in_flight += 1
+            _in_flight_max = max(_in_flight_max, _in_flight)
+            self._event(f"connecting{via}")
+            try:
+                self.handshakes += 1
+                conn, _ = await self._connect_and_report(client, options)
+            except asyncssh.HostKeyNotVerifiable as exc:
+                raise self._host_key_error(client, via) from exc
+            except asyncssh.PermissionDenied as exc:
+                raise AuthError(
+                    node.name, f"authentication refused{via}: {exc.reason or exc}"
+                ) from exc
+            except TimeoutError as exc:
+                raise ConnectError(
+                    node.name, f"connection timed out after {node.connect_timeout:g} s{via}"
+                ) from exc
+            except (OSError, asyncssh.Error) as exc:
+                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+                raise ConnectError(node.name, f"cannot connect{via}: {reason}") from exc
+            finally:
+                _in_flight -= 1
+        self._event("authenticated")
+        return conn
+
+    async def _connect_and_report(
+        self, client: _Client, options: dict[str, Any]
+    ) -> tuple[asyncssh.SSHClientConnection, asyncssh.SSHClient]:
+        try:
+            return await asyncssh.create_connection(lambda: client, self.node.hostname, **options)
+        except (OSError, asyncssh.Error) as exc:
+            self._event(f"connection failed: {type(exc).__name__}")
+            raise
+
+    def _event(self, message: str) -> None:
+        with contextlib.suppress(Exception):  # a formatter must not break connections
+            self.node.formatter.event(self.node.label, message)
+
+    async def _load_key(self, path: str) -> asyncssh.SSHKey:
+        """The key in ``path``, read once per file version and passphrase (decrypting
+        a key is slow: it runs in a worker thread, not in the event loop)."""
+        passphrase = self.node.passphrase
+        try:
+            stat = os.stat(path)
+            stamp = (path, passphrase, stat.st_mtime_ns, stat.st_size)
+            key = _key_cache.get(stamp)
+            if key is None:
+                key = await asyncio.to_thread(asyncssh.read_private_key, path, passphrase)
+                _key_cache[stamp] = key
+        except asyncssh.KeyImportError as exc:
+            hint = (
+                " (it is encrypted: give passphrase=)"
+                if "assphrase" in str(exc) and self.node.passphrase is None
+                else ""
+            )
+            raise KeyFileError(
+                self.node.name, f"cannot use key file {path}: {exc}{hint}", path=path
+            ) from exc
+        except OSError as exc:
+            raise KeyFileError(
+                self.node.name, f"cannot read key file {path}: {exc.strerror or exc}", path=path
+            ) from exc
+        return key
+
+    def _host_key_error(self, client: _Client, via: str) -> HostKeyError:
+        node = self.node
+        key = client.offered
+        fingerprint = key.get_fingerprint("sha256") if key is not None else "(no key seen)"
+        where = node.known_hosts_path
+        if client.changed:
+            what = f"host key CHANGED: the host offers {fingerprint}, {where} lists another key"
+        else:
+            what = f"host key {fingerprint} is unknown: not in {where}"
+            if node.host_key_policy == "strict":
+                what += " (host_key_policy='accept-new' records new keys)"
+        return HostKeyError(node.name, what + via, fingerprint=fingerprint, changed=client.changed)
+
+    def kill_group(self, pid: int) -> None:
+        """Kill a remote process group through another channel, in the background.
+
+        OpenSSH's sshd ignores signal requests on root sessions (no privilege
+        separation there) and leaves the command running when its channel closes;
+        a remote ``kill`` of the session's process group always works.
+        """
+        conn = self.conn
+        if conn is None or conn.is_closed():
+            return
+
+        async def kill() -> None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(_glue.SETTLE_TIMEOUT), self.channels:
+                    await conn.run(
+                        f"kill -TERM -- -{pid} 2>/dev/null; true", stdin=asyncssh.DEVNULL
+                    )
+
+        task = asyncio.get_running_loop().create_task(kill())
+        self.cleanups.add(task)
+        task.add_done_callback(self.cleanups.discard)
+
+    async def close(self) -> None:
+        if self.cleanups:  # remote kills under way finish first (bounded)
+            await asyncio.wait(list(self.cleanups), timeout=_glue.SETTLE_TIMEOUT)
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            self._event("disconnected")
+            conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.wait_closed(), timeout=_glue.SETTLE_TIMEOUT)
+
+
+# every link, per loop, to close them all when the background loop stops
+_links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, weakref.WeakSet[Link]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def link_for(node: SshNode) -> Link:
+    """The node's link on the running loop, made on first use."""
+    loop = asyncio.get_running_loop()
+    link = node._links.get(loop)
+    if link is None:
+        link = node._links[loop] = Link(node)
+        _links.setdefault(loop, weakref.WeakSet()).add(link)
+    return link
+
+
+async def close_link(node: SshNode) -> None:
+    """Close the node's connection on the running loop, if open."""
+    link = node._links.get(asyncio.get_running_loop())
+    if link is not None:
+        await link.close()
+
+
+def open_connections() -> int:
+    """How many connections are open on the running loop (for tests)."""
+    links = _links.get(asyncio.get_running_loop(), ())
+    return sum(1 for link in links if link.alive())
+
+
+async def _close_every_link() -> None:
+    links = list(_links.get(asyncio.get_running_loop(), ()))
+    links.sort(key=lambda link: -link.node.depth)
+    for link in links:
+        await link.close()
+
+
+atexit.register(_glue.stop_background_loop, _close_every_link)
+
+_guards: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None, None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _close_at_loop_end() -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await _close_every_link()
+
+
+async def _install_loop_guard() -> None:
+    """Make sure the running loop closes its connections when it ends.
+
+    asyncio finalizes the async generators it knows when it shuts down (``asyncio.run``
+    and anyio's runner call ``shutdown_asyncgens``): a generator suspended here is
+    closed then, and its ``finally`` closes the loop's connections. So a synchronous
+    ``jobgraph.run(..., backend="asyncio")`` leaves no connection behind, and does not
+    wait for one either.
+    """
+    loop = asyncio.get_running_loop()
+    if loop not in _guards:
+        guard = _guards[loop] = _close_at_loop_end()
+        await guard.asend(None)
+
+
+@dataclass(frozen=True)
+class RawOutcome:
+    """What a remote (or local) process did, before it becomes a CommandResult."""
+
+    exit_status: int | None
+    signal: str | None
+    stdout: str | None
+    stderr: str | None
+    stderr_tail: tuple[str, ...]
+    started_at: float
+    ended_at: float
+    stdout_truncated: bool = False
+
+
+class OutputCollector:
+    """Sends lines to the formatter as they come; keeps only what was asked."""
+
+    def __init__(self, host: str, formatter: Formatter, keep: int | None) -> None:
+        self.host = host
+        self.formatter = formatter
+        self.keep = keep  # None: everything; 0: nothing; n: the last n characters
+        self.stdout: collections.deque[str] = collections.deque()
+        self.stdout_size = 0
+        self.truncated = False
+        self.stderr: list[str] = []
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
+        self.watch_pid = False  # the first stderr line may carry the remote pid
+        self.remote_pid: int | None = None
+
+    def out(self, line: str) -> None:
+        self.formatter.line(self.host, "stdout", line.rstrip("\n"))
+        if self.keep == 0:
+            return
+        self.stdout.append(line)
+        self.stdout_size += len(line)
+        if self.keep is not None:
+            while self.stdout_size > self.keep and self.stdout:
+                self.stdout_size -= len(self.stdout.popleft())
+                self.truncated = True
+
+    def err(self, line: str) -> None:
+        text = line.rstrip("\n")
+        if self.watch_pid and self.remote_pid is None:
+            self.watch_pid = False
+            if text.startswith(PID_MARKER) and text[len(PID_MARKER) :].isdigit():
+                self.remote_pid = int(text[len(PID_MARKER) :])
+                return
+        self.formatter.line(self.host, "stderr", text)
+        self.stderr_tail.append(text)
+        if self.keep != 0:
+            self.stderr.append(line)
+
+    def outcome(self, exit_status: int | None, signal: str | None, started: float) -> RawOutcome:
+        keep = self.keep != 0
+        return RawOutcome(
+            exit_status=exit_status,
+            signal=signal,
+            stdout="".join(self.stdout) if keep else None,
+            stderr="".join(self.stderr) if keep else None,
+            stderr_tail=tuple(self.stderr_tail),
+            started_at=started,
+            ended_at=time.time(),
+            stdout_truncated=self.truncated,
+        )
+
+
+async def execute(
+    node: SshNode,
+    line: str,
+    env: Mapping[str, str] | None,
+    time_limit: float | None,
+    collector: OutputCollector,
+) -> RawOutcome:
+    """Run ``line`` on the node's shared connection, streaming its output.
+
+    The channel is taken under the connection's channel limit. On timeout or
+    cancellation the remote command gets SIGTERM and its channel is closed at once
+    (no waiting), so the channel slot is free when this returns.
+    """
+    link = link_for(node)
+    conn = await link.connection()
+    async with link.channels:
+        started = time.time()  # once it has a channel: waiting for one is not running
+        try:
+            sent = with_env(line, env)
+            if node.kill_group:
+                collector.watch_pid = True
+                sent = PID_PREFIX + sent
+            process = await conn.create_process(sent, stdin=asyncssh.DEVNULL, errors="replace")
+        except asyncssh.ChannelOpenError as exc:
+            if conn.is_closed():
+                raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc
+            raise ConnectError(node.name, f"cannot open a channel: {exc.reason}") from exc
+        try:
+            async with asyncio.timeout(time_limit):
+                await asyncio.gather(
+                    _pump(process.stdout, collector.out), _pump(process.stderr, collector.err)
+                )
+                await process.wait_closed()
+        except TimeoutError as exc:
+            _stop(process, link, collector.remote_pid)
+            raise CommandTimeoutError(node.name, line, time_limit or 0.0) from exc
+        except asyncssh.Error as exc:
+            _stop(process, link, collector.remote_pid)
+            raise ConnectionLostError(
+                node.name, f"connection lost while running {line!r}: {exc}"
+            ) from exc
+        except BaseException:
+            _stop(process, link, collector.remote_pid)
+            raise
+    signal = process.exit_signal[0] if process.exit_signal else None
+    status = process.exit_status
+    if status is not None and status < 0:
+        status = None  # asyncssh says -1 when the command ended on a signal
+    if status is None and signal is None:
+        raise ConnectionLostError(node.name, f"connection lost while running {line!r}")
+    return collector.outcome(status, signal, started)
+
+
+def with_env(line: str, env: Mapping[str, str] | None) -> str:
+    """The command line preceded by ``export NAME=value;`` for each variable.
+
+    Variables go through the remote shell rather than SSH ``env`` requests, which
+    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them.
+    """
+    if not env:
+        return line
+    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in env.items()) + line
+
+
+async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) -> None:
+    async for line in reader:
+        if line:  # asyncssh yields "" once at end of file
+            sink(line)
+
+
+def _stop(process: asyncssh.SSHClientProcess[Any], link: Link, pid: int | None) -> None:
+    """Signal the remote command and close its channel, without waiting; if its
+    process group is known, kill it through another channel (in the background)."""
+    with contextlib.suppress(Exception):
+        process.send_signal("TERM")
+    with contextlib.suppress(Exception):
+        process.close()
+    if pid is not None:
+        link.kill_group(pid)
+
+
+def default_known_hosts() -> Path:
+    return Path(os.path.expanduser("~/.ssh/known_hosts"))
+
+
+def reset_handshake_gates() -> None:
+    """Forget the per-loop handshake semaphores (new ones use the new limit)."""
+    _handshake_gates.clear()
+
+
+# -- files over SFTP ---------------------------------------------------------------------
+
+
+class TransferFailed(Exception):  # noqa: N818 - internal, becomes a failed CommandResult
+    """A file transfer failed; the message says what and why."""
+
+
+async def _sftp_call(node: SshNode, what: str, action: Callable[[Any], Any]) -> None:
+    """Run ``action(sftp)`` on an SFTP session of the node's shared connection."""
+    link = link_for(node)
+    conn = await link.connection()
+    async with link.channels:
+        try:
+            async with conn.start_sftp_client() as sftp:
+                await action(sftp)
+        except asyncssh.SFTPError as exc:
+            raise TransferFailed(f"{what}: {exc.reason}") from exc
+        except OSError as exc:
+            raise TransferFailed(f"{what}: {exc.strerror or exc}") from exc
+        except asyncssh.Error as exc:
+            if conn.is_closed():
+                raise ConnectionLostError(node.name, f"connection lost during {what}") from exc
+            raise TransferFailed(f"{what}: {exc}") from exc
+
+
+async def sftp_put(node: SshNode, local_paths: list[str], remote_dir: str, preserve: bool) -> None:
+    """Copy local files and directories (recursively) into a remote directory."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.makedirs(remote_dir, exist_ok=True)
+        await sftp.put(local_paths, remote_dir, preserve=preserve, recurse=True)
+
+    await _sftp_call(node, f"push {', '.join(local_paths)} to {remote_dir}", action)
+
+
+async def sftp_get(node: SshNode, remote_paths: list[str], local_dir: str, preserve: bool) -> None:
+    """Copy remote files and directories (recursively) into a local directory."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.get(remote_paths, local_dir, preserve=preserve, recurse=True)
+
+    await _sftp_call(node, f"pull {', '.join(remote_paths)} to {local_dir}", action)
+
+
+async def sftp_stage(
+    node: SshNode, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+) -> None:
+    """Make ``remote_dir``, copy ``files`` and write ``contents`` into it; chmod 755 one."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.makedirs(remote_dir, exist_ok=True)
+        if files:
+            await sftp.put(files, remote_dir, preserve=True, recurse=True)
+        for name, data in contents.items():
+            async with sftp.open(f"{remote_dir}/{name}", "wb") as file:
+                await file.write(data)
+        await sftp.chmod(f"{remote_dir}/{executable}", 0o755)
+
+    await _sftp_call(node, f"copy script to {remote_dir}", action)
+
+
+async def sftp_remove_tree(node: SshNode, remote_dir: str) -> None:
+    """Remove a remote directory and what it holds (errors ignored)."""
+
+    async def action(sftp: asyncssh.SFTPClient) -> None:
+        await sftp.rmtree(remote_dir, ignore_errors=True)
+
+    with contextlib.suppress(TransferFailed, ConnectionLostError):
+        await _sftp_call(node, f"remove {remote_dir}", action)

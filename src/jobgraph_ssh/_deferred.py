@@ -1,0 +1,98 @@
+"""Values known only during a run: Variables, Capture and Deferred (jinja2 templates).
+
+A command's output can be captured into a :class:`Variables` namespace
+(``Run(..., capture=Capture("name", variables))``), and a later command can use it
+through a :class:`Deferred` template, rendered just before that command runs::
+
+    env = Variables()
+    first = SshJob(master, Run("kubectl", "get", "pod", "-o", "name", capture=Capture("pod", env)))
+    then = SshJob(master, Run("kubectl", "logs", Deferred("{{pod}}", env)), requires=first)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from jobgraph import JobGraphError
+
+__all__ = ["Capture", "Deferred", "TemplateError", "Variables"]
+
+
+class TemplateError(JobGraphError, ValueError):
+    """A template is wrong (syntax) or cannot be rendered (an undefined variable)."""
+
+
+class Variables(dict[str, Any]):
+    """A namespace filled during a run: ``v.name`` and ``v["name"]`` are the same."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __delattr__(self, name: str) -> None:
+        try:
+            del self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """Where a command's stdout goes: ``variables[varname]``, trailing newlines removed
+    (as the shell's ``$(...)`` does). The command keeps its whole stdout for that."""
+
+    varname: str
+    variables: Variables
+
+
+_environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - shell text, not HTML
+
+
+class Deferred:
+    """A jinja2 template rendered with ``variables`` just before the command using it runs.
+
+    It stands for a string in ``Run`` arguments, ``Shell`` lines and script arguments.
+    Shown as its template text until then.
+    """
+
+    def __init__(self, template: str, variables: Variables) -> None:
+        self.template = template
+        self.variables = variables
+        try:
+            self._compiled = _environment.from_string(template)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template {template!r}: {exc}") from exc
+
+    def render(self) -> str:
+        """The template rendered with the variables as they are now.
+
+        Raises:
+            TemplateError: a variable it uses is not defined (yet).
+        """
+        try:
+            return self._compiled.render(self.variables)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"cannot render {self.template!r}: {exc}") from exc
+
+    def dup_from_string(self, template: str) -> Deferred:
+        """A Deferred on the same variables, with another template."""
+        return Deferred(template, self.variables)
+
+    def __str__(self) -> str:
+        return self.template
+
+    def __repr__(self) -> str:
+        return f"Deferred({self.template!r})"
+
+
+def resolve(value: object) -> str:
+    """A Deferred rendered, anything else as ``str()``."""
+    return value.render() if isinstance(value, Deferred) else str(value)

@@ -1,0 +1,392 @@
+"""Nodes: where commands run. :class:`SshNode` (a remote host) and :class:`LocalNode`."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal as signals
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+
+import jobgraph as jg
+
+from . import _connection, _glue
+from ._errors import CommandTimeoutError
+from ._formatters import Formatter, HostFormatter
+
+if TYPE_CHECKING:
+    from ._connection import OutputCollector, RawOutcome
+
+__all__ = ["HOST_KEY_POLICIES", "LocalNode", "Node", "SshNode", "close_all"]
+
+HOST_KEY_POLICIES = ("strict", "accept-new", "ignore")
+
+
+class Node:
+    """What every node offers to commands (subclassed by SshNode and LocalNode)."""
+
+    depth = 0
+    gateway: SshNode | None = None
+    staging_root = ".jobgraph-scripts"  # where scripts are copied (relative: home)
+
+    def __init__(self, *, label: str | None = None, formatter: Formatter | None = None) -> None:
+        self._label = label
+        self.formatter: Formatter = formatter if formatter is not None else HostFormatter()
+
+    @property
+    def name(self) -> str:
+        """How errors name the node."""
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        """How output lines are prefixed (the ``label`` given, else :attr:`name`)."""
+        return self._label if self._label is not None else self.name
+
+    async def run_line(
+        self,
+        line: str,
+        *,
+        env: Mapping[str, str] | None,
+        time_limit: float | None,
+        collector: OutputCollector,
+    ) -> RawOutcome:
+        """Run a shell command line on the node (commands call this)."""
+        raise NotImplementedError
+
+    async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
+        """Copy local files and directories (recursively) into a directory of the node.
+
+        Raises:
+            TransferFailed: saying what failed and why.
+        """
+        raise NotImplementedError
+
+    async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
+        """Copy files and directories of the node (recursively) into a local directory."""
+        raise NotImplementedError
+
+    async def stage(
+        self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+    ) -> None:
+        """Make a directory on the node holding ``files`` and ``contents`` (name: bytes);
+        make ``executable`` (one of them) executable."""
+        raise NotImplementedError
+
+    async def unstage(self, remote_dir: str) -> None:
+        """Remove a directory made by :meth:`stage` (errors ignored)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Close what the node holds open (nothing for a local node)."""
+
+
+class SshNode(Node):
+    """A remote host reached over SSH, possibly through a gateway (another SshNode).
+
+    The node opens its connection lazily, the first time a command needs it, and
+    every job and command on the node shares it: when 50 jobs start at once, one
+    handshake is made. Gateways chain to any depth (asyncssh's ``tunnel=``).
+
+    Args:
+        hostname: the host name or address.
+        username: the remote user; None for the local user name.
+        port: the SSH port.
+        keys: private key files to offer (strings or paths); None for the SSH agent,
+            then the default key files (``~/.ssh/id_*``).
+        passphrase: the passphrase of encrypted key files.
+        gateway: an SshNode to reach this host through.
+        connect_timeout: seconds for the TCP connection, handshake and authentication.
+        known_hosts: the known_hosts file; None for ``~/.ssh/known_hosts``.
+        host_key_policy: ``"strict"`` (default: the key must be in known_hosts),
+            ``"accept-new"`` (an unknown host's key is recorded there; a changed key
+            still fails), or ``"ignore"`` (no check at all, asked for by name).
+        max_channels: open channels at once on this connection; None for the
+            process default (:func:`set_limits`).
+        keepalive_interval: seconds between keepalive messages, 0 for none.
+        kill_group: when a command is stopped (timeout, cancel), also kill its remote
+            process group with ``kill`` through another channel; the remote shell
+            then reports its pid in a first stderr line, which is filtered out.
+            Without it, the command only gets a TERM signal request, which OpenSSH
+            ignores for root sessions. Needs a POSIX login shell.
+        formatter: where output lines go (default :class:`HostFormatter`).
+        label: how output lines are prefixed (default: :attr:`name`).
+
+    Raises:
+        jobgraph.InvalidOptionError: for an unknown host_key_policy, a bad port or limit.
+    """
+
+    def __init__(
+        self,
+        hostname: str,
+        *,
+        username: str | None = None,
+        port: int = 22,
+        keys: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+        passphrase: str | None = None,
+        gateway: SshNode | None = None,
+        connect_timeout: float = 30.0,
+        known_hosts: str | os.PathLike[str] | None = None,
+        host_key_policy: str = "strict",
+        max_channels: int | None = None,
+        keepalive_interval: float = 0.0,
+        kill_group: bool = True,
+        formatter: Formatter | None = None,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label=label, formatter=formatter)
+        self.hostname = str(hostname)
+        self.username = username
+        if not isinstance(port, int) or not 0 < port < 65536:
+            raise jg.InvalidOptionError(
+                f"SshNode {hostname!r}: port must be 1..65535, not {port!r}"
+            )
+        self.port = port
+        if keys is None:
+            self.keys: list[str] | None = None
+        elif isinstance(keys, str | os.PathLike):
+            self.keys = [os.fspath(keys)]
+        else:
+            self.keys = [os.fspath(key) for key in keys]
+        self.passphrase = passphrase
+        if gateway is not None and not isinstance(gateway, SshNode):
+            raise jg.InvalidOptionError(
+                f"SshNode {hostname!r}: gateway must be an SshNode, not {gateway!r}"
+            )
+        self.gateway = gateway
+        self.depth = 0 if gateway is None else gateway.depth + 1
+        self.connect_timeout = connect_timeout
+        self.known_hosts_path = (
+            Path(known_hosts) if known_hosts is not None else _connection.default_known_hosts()
+        )
+        if host_key_policy not in HOST_KEY_POLICIES:
+            raise jg.InvalidOptionError(
+                f"SshNode {hostname!r}: host_key_policy must be one of "
+                f"{', '.join(map(repr, HOST_KEY_POLICIES))}, not {host_key_policy!r}"
+            )
+        self.host_key_policy = host_key_policy
+        if max_channels is not None and (not isinstance(max_channels, int) or max_channels < 1):
+            raise jg.InvalidOptionError(
+                f"SshNode {hostname!r}: max_channels must be a positive int or None"
+            )
+        self.max_channels = max_channels
+        self.keepalive_interval = keepalive_interval
+        self.kill_group = bool(kill_group)
+        self._links: weakref.WeakKeyDictionary[Any, _connection.Link] = weakref.WeakKeyDictionary()
+
+    @property
+    def name(self) -> str:
+        """``user@host:port`` (user and port shown when given / not 22)."""
+        user = f"{self.username}@" if self.username else ""
+        port = f":{self.port}" if self.port != 22 else ""
+        return f"{user}{self.hostname}{port}"
+
+    def __repr__(self) -> str:
+        via = f" via {self.gateway.name}" if self.gateway is not None else ""
+        return f"<SshNode {self.name}{via}>"
+
+    async def connect(self) -> None:
+        """Open the connection now, if it is not open (commands do it when needed).
+
+        Raises:
+            ConnectError: (or HostKeyError, AuthError) naming the host.
+            KeyFileError: a key file cannot be used.
+        """
+        await _glue.call(_ensure_connected, self)
+
+    async def close(self) -> None:
+        """Close the node's connection (its gateways stay open)."""
+        await _glue.call(_connection.close_link, self)
+
+    async def run_line(
+        self,
+        line: str,
+        *,
+        env: Mapping[str, str] | None,
+        time_limit: float | None,
+        collector: OutputCollector,
+    ) -> RawOutcome:
+        return await _glue.call(_connection.execute, self, line, env, time_limit, collector)
+
+    async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
+        await _glue.call(_connection.sftp_put, self, local_paths, remote_dir, preserve)
+
+    async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
+        await _glue.call(_connection.sftp_get, self, remote_paths, local_dir, preserve)
+
+    async def stage(
+        self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+    ) -> None:
+        await _glue.call(_connection.sftp_stage, self, remote_dir, files, contents, executable)
+
+    async def unstage(self, remote_dir: str) -> None:
+        await _glue.call(_connection.sftp_remove_tree, self, remote_dir)
+
+
+async def _ensure_connected(node: SshNode) -> None:
+    await _connection.link_for(node).connection()
+
+
+class LocalNode(Node):
+    """The local host: commands run as local ``/bin/sh -c`` processes, through anyio.
+
+    Args:
+        formatter: where output lines go (default :class:`HostFormatter`).
+        label: how output lines are prefixed (default ``"localhost"``).
+    """
+
+    staging_root = os.path.join(tempfile.gettempdir(), "jobgraph-scripts")
+
+    @property
+    def name(self) -> str:
+        return "localhost"
+
+    def __repr__(self) -> str:
+        return "<LocalNode>"
+
+    async def run_line(
+        self,
+        line: str,
+        *,
+        env: Mapping[str, str] | None,
+        time_limit: float | None,
+        collector: OutputCollector,
+    ) -> RawOutcome:
+        started = time.time()
+        full_env = {**os.environ, **env} if env else None
+        process = await anyio.open_process(
+            ["/bin/sh", "-c", line],
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+        )
+        try:
+            with anyio.fail_after(time_limit):
+                async with anyio.create_task_group() as group:
+                    assert process.stdout is not None
+                    assert process.stderr is not None
+                    group.start_soon(_read_lines, process.stdout, collector.out)
+                    group.start_soon(_read_lines, process.stderr, collector.err)
+                status = await process.wait()
+        except TimeoutError as exc:
+            _kill_group(process)
+            raise CommandTimeoutError(self.name, line, time_limit or 0.0) from exc
+        except BaseException:
+            _kill_group(process)
+            raise
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_glue.SETTLE_TIMEOUT):
+                await process.aclose()
+        if status < 0:
+            return collector.outcome(
+                None, signals.Signals(-status).name.removeprefix("SIG"), started
+            )
+        return collector.outcome(status, None, started)
+
+    async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: _copy_into(local_paths, remote_dir, preserve=preserve)
+        )
+
+    async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: _copy_into(remote_paths, local_dir, preserve=preserve)
+        )
+
+    async def stage(
+        self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
+    ) -> None:
+        def work() -> None:
+            _copy_into(files, remote_dir, preserve=True)
+            for name, data in contents.items():
+                Path(remote_dir, name).write_bytes(data)
+            Path(remote_dir, executable).chmod(0o755)
+
+        await anyio.to_thread.run_sync(work)
+
+    async def unstage(self, remote_dir: str) -> None:
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(remote_dir, ignore_errors=True))
+
+
+def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
+    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``."""
+    copy = shutil.copy2 if preserve else shutil.copy
+    try:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        for source in sources:
+            target = Path(directory, Path(source).name)
+            if Path(source).is_dir():
+                shutil.copytree(source, target, copy_function=copy, dirs_exist_ok=True)
+            else:
+                copy(source, target)
+    except OSError as exc:
+        what = f"copy {', '.join(sources)} to {directory}"
+        raise _connection.TransferFailed(f"{what}: {exc.strerror or exc}") from exc
+
+
+def _kill_group(process: anyio.abc.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signals.SIGTERM)
+
+
+async def _read_lines(stream: anyio.abc.ByteReceiveStream, sink: Any) -> None:
+    pending = b""
+    async for chunk in stream:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            sink(line.decode(errors="replace") + "\n")
+    if pending:
+        sink(pending.decode(errors="replace"))
+
+
+def _nodes_of(things: Iterable[Any], found: dict[Node, None]) -> None:
+    for thing in things:
+        if isinstance(thing, Node):
+            found[thing] = None
+        elif isinstance(thing, jg.Scheduler):
+            _nodes_of(thing.jobs, found)
+        elif isinstance(getattr(thing, "node", None), Node):
+            found[thing.node] = None
+        elif isinstance(thing, Iterable) and not isinstance(thing, str | bytes):
+            _nodes_of(thing, found)
+
+
+def nodes_of(things: Iterable[Any], *, with_gateways: bool) -> list[Node]:
+    """The nodes of nodes, jobs with a ``node``, schedulers (nested too), iterables of
+    these; with their gateways (at any depth) if asked. In order, without repeats."""
+    found: dict[Node, None] = {}
+    _nodes_of(things, found)
+    if with_gateways:
+        for node in list(found):
+            gateway = node.gateway
+            while gateway is not None:
+                found[gateway] = None
+                gateway = gateway.gateway
+    return list(found)
+
+
+async def close_all(*things: Any) -> None:
+    """Close the connections of nodes, remotest first (a gateway after the nodes behind it).
+
+    Takes nodes, jobs with a ``node`` (SshJob), schedulers (their jobs, nested
+    schedulers included) and iterables of these. Gateways of the nodes found are
+    closed too. Nodes at the same depth close concurrently.
+    """
+    by_depth: dict[int, list[Node]] = {}
+    for node in nodes_of(things, with_gateways=True):
+        by_depth.setdefault(node.depth, []).append(node)
+    for depth in sorted(by_depth, reverse=True):
+        async with anyio.create_task_group() as group:
+            for node in by_depth[depth]:
+                group.start_soon(node.close)

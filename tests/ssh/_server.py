@@ -1,0 +1,296 @@
+"""A real SSH server for the tests: asyncssh, loopback only, run in its own process.
+
+Run as ``python _server.py --hosts N --authorized-keys FILE --stats FILE [options]``.
+It listens on N loopback ports (each a "host" with its own host key, generated on
+the fly), accepts any user name with a key listed in the authorized keys file, and
+runs each command as ``/bin/sh -c COMMAND`` in a new process group: stdin, stdout,
+stderr, exit status and signals are passed through; SFTP is on; port forwarding is on
+with ``--forwarding`` (to act as a gateway).
+
+When ready it prints one JSON line on stdout::
+
+    {"ports": [...], "host_keys": ["ssh-ed25519 AAAA...", ...], "pid": 1234}
+
+Server-side counters (handshakes and exec sessions in flight, their maxima, signals
+received...) are kept in the file given by ``--stats``, rewritten on every change.
+SIGUSR1 resets the maxima to the current values. SIGTERM stops the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+import asyncssh
+from asyncssh.stream import SSHServerStreamSession
+
+
+class Stats:
+    """Counters shared by every port, written as JSON to a file on each change."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.values: dict[str, int] = {
+            "connections": 0,  # accepted TCP connections, in total
+            "connections_now": 0,
+            "handshakes_now": 0,  # between TCP accept and the end of authentication
+            "handshakes_max": 0,
+            "auth_ok": 0,
+            "sessions": 0,  # exec sessions, in total
+            "sessions_now": 0,
+            "sessions_max": 0,
+            "signals": 0,  # signal requests received from clients
+            "processes_now": 0,  # local subprocesses alive
+        }
+        self.write()
+
+    def add(self, name: str, delta: int = 1) -> None:
+        self.values[name] += delta
+        for gauge in ("handshakes", "sessions"):
+            if name == f"{gauge}_now":
+                self.values[f"{gauge}_max"] = max(self.values[f"{gauge}_max"], self.values[name])
+        self.write()
+
+    def reset_maxima(self) -> None:
+        for gauge in ("handshakes", "sessions"):
+            self.values[f"{gauge}_max"] = self.values[f"{gauge}_now"]
+        self.write()
+
+    def write(self) -> None:
+        temporary = self.path + ".tmp"
+        with open(temporary, "w") as file:
+            json.dump(self.values, file)
+        os.replace(temporary, self.path)
+
+
+class Server(asyncssh.SSHServer):
+    """One per connection: counts the handshake, allows forwarding when asked."""
+
+    def __init__(self, stats: Stats, options: argparse.Namespace) -> None:
+        self.stats = stats
+        self.options = options
+        self.in_handshake = False
+        self.counted = False
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self.counted = True
+        self.in_handshake = True
+        self.stats.add("connections")
+        self.stats.add("connections_now")
+        self.stats.add("handshakes_now")
+
+    def _end_handshake(self) -> None:
+        if self.in_handshake:
+            self.in_handshake = False
+            self.stats.add("handshakes_now", -1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end_handshake()
+        if self.counted:
+            self.counted = False
+            self.stats.add("connections_now", -1)
+
+    async def begin_auth(self, username: str) -> bool:
+        if self.options.auth_delay:
+            await asyncio.sleep(self.options.auth_delay)
+        return True
+
+    def auth_completed(self) -> None:
+        self._end_handshake()
+        self.stats.add("auth_ok")
+
+    def session_requested(self) -> Session:
+        return Session(self.stats, self.options.cwd)
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        return bool(self.options.forwarding)
+
+
+LIVE: set[Session] = set()  # sessions whose process may still run, killed at exit
+
+
+class Session(SSHServerStreamSession):  # type: ignore[type-arg]
+    """One session channel: SFTP (asyncssh's own server), or an exec session run as
+    a local ``/bin/sh -c`` process wired to the channel."""
+
+    def __init__(self, stats: Stats, cwd: str) -> None:
+        super().__init__(None, sftp_factory=asyncssh.SFTPServer, sftp_version=3)  # type: ignore[arg-type]
+        self.stats = stats
+        self.cwd = cwd
+        self.chan: Any = None
+        self.command: str | None = None
+        self.proc: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.pending: list[bytes | None] = []  # stdin received before the process started
+        self.open = False
+
+    def connection_made(self, chan: Any) -> None:
+        super().connection_made(chan)
+        self.chan = chan
+
+    def shell_requested(self) -> bool:
+        return False
+
+    def exec_requested(self, command: str) -> bool:
+        self.command = command
+        return True
+
+    def session_started(self) -> None:
+        if self.command is None:  # the SFTP subsystem
+            super().session_started()
+            return
+        self.chan.set_encoding(None)
+        self.open = True
+        LIVE.add(self)
+        self.stats.add("sessions")
+        self.stats.add("sessions_now")
+        self.task = asyncio.get_running_loop().create_task(self.serve())
+
+    async def serve(self) -> None:
+        assert self.chan is not None
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in self.chan.get_environment().items()})
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                "/bin/sh",
+                "-c",
+                self.command or "",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self.chan.write_stderr(f"cannot start: {exc}\n".encode())
+            self.chan.exit(127)
+            return
+        self.stats.add("processes_now")
+        for data in self.pending:
+            self._feed(data)
+        self.pending.clear()
+        chan = self.chan
+
+        async def pump(reader: asyncio.StreamReader, write: Any) -> None:
+            while chunk := await reader.read(65536):
+                with contextlib.suppress(Exception):
+                    write(chunk)
+
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        try:
+            await asyncio.gather(
+                pump(self.proc.stdout, chan.write), pump(self.proc.stderr, chan.write_stderr)
+            )
+            status = await self.proc.wait()
+        finally:
+            self.stats.add("processes_now", -1)
+            LIVE.discard(self)
+        with contextlib.suppress(Exception):
+            if status >= 0:
+                chan.exit(status)
+            else:
+                chan.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
+
+    def _feed(self, data: bytes | None) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        with contextlib.suppress(Exception):
+            if data is None:
+                self.proc.stdin.close()
+            else:
+                self.proc.stdin.write(data)
+
+    def data_received(self, data: Any, datatype: asyncssh.DataType) -> None:
+        if self.command is None:
+            super().data_received(data, datatype)
+        elif self.proc is None:
+            self.pending.append(data)
+        else:
+            self._feed(data)
+
+    def eof_received(self) -> bool:
+        if self.command is None:
+            return bool(super().eof_received())
+        if self.proc is None:
+            self.pending.append(None)
+        else:
+            self._feed(None)
+        return True  # half-close: the command may still write its output
+
+    def _kill(self, signum: int) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signum)
+
+    def signal_received(self, signal_name: str) -> None:
+        if self.command is None:
+            super().signal_received(signal_name)
+            return
+        self.stats.add("signals")
+        signum = getattr(signal, "SIG" + signal_name, None)
+        if isinstance(signum, int):
+            self._kill(signum)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # the channel is gone: nobody can read the output any more; like a hang-up
+        super().connection_lost(exc)
+        self._kill(signal.SIGKILL)
+        if self.open:
+            self.open = False
+            self.stats.add("sessions_now", -1)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hosts", type=int, default=1)
+    parser.add_argument("--authorized-keys", required=True)
+    parser.add_argument("--stats", required=True)
+    parser.add_argument("--cwd", default=os.getcwd())
+    parser.add_argument("--forwarding", action="store_true")
+    parser.add_argument("--auth-delay", type=float, default=0.0)
+    options = parser.parse_args()
+    os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here
+
+    stats = Stats(options.stats)
+    servers = []
+    host_keys = []
+    for _ in range(options.hosts):
+        key = asyncssh.generate_private_key("ssh-ed25519")
+        server = await asyncssh.listen(
+            "127.0.0.1",
+            0,
+            server_host_keys=[key],
+            authorized_client_keys=options.authorized_keys,
+            server_factory=lambda: Server(stats, options),
+            encoding=None,
+            login_timeout=30,
+            keepalive_interval=0,
+        )
+        servers.append(server)
+        host_keys.append(key.export_public_key("openssh").decode().strip())
+    ports = [server.sockets[0].getsockname()[1] for server in servers]
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, stats.reset_maxima)
+    print(json.dumps({"ports": ports, "host_keys": host_keys, "pid": os.getpid()}), flush=True)
+    await stop.wait()
+    for server in servers:
+        server.close()
+    for session in list(LIVE):
+        session._kill(signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    sys.exit(0)

@@ -1,0 +1,128 @@
+"""Files: Push and Pull over SFTP, RunScript and RunString, on every kind of node."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import jobgraph as jg
+from jobgraph_ssh import (
+    CaptureFormatter,
+    CommandFailedError,
+    LocalNode,
+    Node,
+    Pull,
+    Push,
+    RunScript,
+    RunString,
+    Shell,
+    SshJob,
+    close_all,
+)
+
+from .conftest import Servers, make_node
+
+pytestmark = pytest.mark.anyio
+
+NODE_KINDS = ["asyncssh", "sshd", "local"]
+
+
+@pytest.fixture(params=NODE_KINDS)
+def node(request: pytest.FixtureRequest) -> Node:
+    capture = CaptureFormatter()
+    if request.param == "local":
+        return LocalNode(formatter=capture)
+    servers: Servers = request.getfixturevalue("servers" if request.param == "asyncssh" else "sshd")
+    return make_node(servers, 3 if request.param == "asyncssh" else 0, formatter=capture)
+
+
+async def run_job(job: SshJob) -> bool:
+    try:
+        return await jg.Scheduler(job).run()
+    finally:
+        await close_all(job)
+
+
+def make_tree(root: Path) -> Path:
+    (root / "tree" / "sub").mkdir(parents=True)
+    (root / "tree" / "a.txt").write_text("alpha\n")
+    (root / "tree" / "sub" / "b.sh").write_text("#!/bin/sh\necho beta\n")
+    (root / "tree" / "sub" / "b.sh").chmod(0o741)
+    os.utime(root / "tree" / "a.txt", (1_000_000_000, 1_000_000_000))
+    (root / "single.txt").write_text("single\n")
+    return root
+
+
+async def test_push_then_pull_keeps_contents_modes_and_times(node: Node, tmp_path: Path) -> None:
+    local = make_tree(tmp_path / "local")
+    remote = tmp_path / "remote dir"  # a space: paths are not shell-parsed
+    back = tmp_path / "back"
+    job = SshJob(
+        node,
+        Push([local / "tree", local / "single.txt"], str(remote)),
+        Shell(f"stat -c %a '{remote}/tree/sub/b.sh'; '{remote}/tree/sub/b.sh'"),
+        Pull([f"{remote}/tree", f"{remote}/single.txt"], back),
+    )
+    assert await run_job(job), job.exception
+    results = job.result()
+    assert [r.exit_status for r in results] == [0, 0, 0]
+    assert results[1].stdout == "741\nbeta\n"
+    assert (back / "single.txt").read_text() == "single\n"
+    assert (back / "tree" / "sub" / "b.sh").stat().st_mode & 0o777 == 0o741
+    assert (back / "tree" / "a.txt").stat().st_mtime == 1_000_000_000
+    assert results[0].command.startswith("push ")
+
+
+async def test_run_script_with_includes_and_arguments(node: Node, tmp_path: Path) -> None:
+    script = tmp_path / "greet.sh"
+    script.write_text('#!/bin/sh\nprintf "%s|" "$@"; cat "$(dirname "$0")/data.txt"\n')
+    data = tmp_path / "data.txt"
+    data.write_text("included\n")
+    job = SshJob(node, RunScript(script, "a b", "c;d", includes=[data]))
+    assert await run_job(job), job.exception
+    result = job.result()[0]
+    assert result.stdout == "a b|c;d|included\n"
+    assert result.command == "greet.sh 'a b' 'c;d'"
+
+
+async def test_run_string_runs_a_script_body(node: Node) -> None:
+    job = SshJob(
+        node,
+        RunString('#!/bin/sh\necho "got $# args: $1"\nexit 5\n', "x y", allowed_exits=[5]),
+    )
+    assert await run_job(job), job.exception
+    assert job.result()[0].stdout == "got 1 args: x y\n"
+    assert job.result()[0].exit_status == 5
+
+
+async def test_scripts_leave_nothing_behind(servers: Servers) -> None:
+    node = make_node(servers, 3, formatter=CaptureFormatter())
+    job = SshJob(node, RunString("#!/bin/sh\ntrue\n"), RunString("#!/bin/sh\ntrue\n"))
+    assert await run_job(job)
+    staging = servers.known_hosts.parent / ".jobgraph-scripts"  # the server's home
+    assert list(staging.iterdir()) == []
+
+
+async def test_missing_local_file_fails_the_command_naming_it(node: Node, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.txt"
+    job = SshJob(node, Push([missing], str(tmp_path / "dest")), Shell("echo never"))
+    assert not await run_job(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError)
+    assert str(missing) in str(error) and node.name in str(error)
+    assert len(error.results) == 1
+
+
+async def test_unwritable_remote_path_fails_the_command(node: Node, tmp_path: Path) -> None:
+    source = tmp_path / "f.txt"
+    source.write_text("x")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file, not a directory")
+    job = SshJob(node, Push([source], str(blocker / "sub")), critical=False)
+    assert await jg.Scheduler(job).run()
+    await close_all(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError)
+    assert "blocker" in str(error)
