@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import jobgraph_call as client
+from ._push import PushFileService, PushStats, push_to_all
 from ._remote import AllowHosts, AllowJobs, RemoteCaller, host_of
 from ._tunnel import Limits as ServiceLimits
 
@@ -29,8 +30,11 @@ __all__ = [
     "CLIENT_PATH",
     "AllowHosts",
     "AllowJobs",
+    "PushFileService",
+    "PushStats",
     "RemoteCaller",
     "ServiceLimits",
     "client",
     "host_of",
+    "push_to_all",
 ]
