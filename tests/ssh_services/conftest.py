@@ -22,9 +22,12 @@ def hosts(
     tmp_path_factory: pytest.TempPathFactory,
     client_key: ClientKey,  # noqa: F811
 ) -> Iterator[Servers]:
-    """Four loopback hosts allowing remote Unix socket and TCP forwarding."""
+    """Four loopback hosts allowing remote Unix socket and TCP forwarding, and
+    forwarding to others (as gateways)."""
     directory = tmp_path_factory.mktemp("svc-hosts")
-    with start_asyncssh(directory, client_key, hosts=4, remote_forwarding="both") as running:
+    with start_asyncssh(
+        directory, client_key, hosts=4, forwarding=True, remote_forwarding="both"
+    ) as running:
         yield running
 
 

@@ -75,7 +75,7 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
             await sftp.chmod(temporary, mode)
             await _rename(sftp, temporary, path)
         except BaseException as exc:
-            await asyncio.shield(_remove_quietly(conn, temporary))
+            await _clean_up(link, conn, temporary)
             if isinstance(exc, asyncssh.SFTPError | OSError):
                 reason = getattr(exc, "reason", None) or str(exc)
                 raise TransferError(f"upload to {node.name}:{path} failed: {reason}") from exc
@@ -89,6 +89,16 @@ async def _rename(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:
         with contextlib.suppress(asyncssh.SFTPError):
             await sftp.remove(target)
         await sftp.rename(source, target)
+
+
+async def _clean_up(link: _connection.Link, conn: asyncssh.SSHClientConnection, path: str) -> None:
+    """Remove a temporary file, in a task of its own that a repeated cancellation
+    does not stop (closing the link waits for it, bounded)."""
+    task = asyncio.get_running_loop().create_task(_remove_quietly(conn, path))
+    link.cleanups.add(task)
+    task.add_done_callback(link.cleanups.discard)
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.shield(task)
 
 
 async def _remove_quietly(conn: asyncssh.SSHClientConnection, path: str) -> None:
@@ -107,7 +117,7 @@ async def rename_into_place(node: SshNode, temporary: str, path: str, mode: int)
             await sftp.chmod(temporary, mode)
             await _rename(sftp, temporary, path)
         except BaseException as exc:
-            await asyncio.shield(_remove_quietly(conn, temporary))
+            await _clean_up(link, conn, temporary)
             if isinstance(exc, asyncssh.SFTPError | OSError):
                 reason = getattr(exc, "reason", None) or str(exc)
                 raise TransferError(f"rename into {node.name}:{path} failed: {reason}") from exc
