@@ -118,7 +118,7 @@ async def test_an_interrupted_upload_leaves_no_half_written_file(
 
             group.start_soon(push)
             with anyio.fail_after(20):  # wait until the upload is under way
-                while not any(p.name.endswith(".tmp") for p in directory.iterdir()):
+                while not any(p.name.endswith(".tmp") for p in directory.iterdir()):  # noqa: ASYNC110
                     await anyio.sleep(0.005)
             group.cancel_scope.cancel()
     finally:
