@@ -148,11 +148,10 @@ class SshJob(jg.AbstractJob):
         """Run the commands in order; return their results (see the class docstring)."""
         if self.services is None:
             return await self._run_on(self.node)
-        from .services._remote import serving
+        from .services._remote import run_served
 
         try:
-            async with serving(self) as node:
-                return await self._run_on(node)
+            return await run_served(self, self._run_on)
         except SshError as exc:
             exc.job = self.label
             raise

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -26,7 +26,9 @@ if TYPE_CHECKING:
     from jobgraph_ssh._connection import OutputCollector, RawOutcome
     from jobgraph_ssh._job import SshJob
 
-__all__ = ["TRANSPORTS", "AllowHosts", "AllowJobs", "RemoteCaller", "host_of", "serving"]
+__all__ = ["TRANSPORTS", "AllowHosts", "AllowJobs", "RemoteCaller", "host_of", "run_served"]
+
+T = TypeVar("T")
 
 TRANSPORTS = ("auto", "unix", "tcp")
 RELEASE_TIMEOUT = 10.0
@@ -237,10 +239,13 @@ class _ServedNode(Node):
         await self._node.close()
 
 
-@contextlib.asynccontextmanager
-async def serving(job: SshJob) -> AsyncIterator[Node]:
-    """While the job runs: its node's endpoint knows its secret; its commands get the
-    variables that lead to it. Afterwards, its calls are refused."""
+async def run_served(job: SshJob, body: Callable[[Node], Awaitable[T]]) -> T:
+    """Run ``body(node)`` while the job's node serves its remote calls: the node's
+    endpoint knows the job's secret, and the node given to ``body`` adds the variables
+    that lead there to every command. Afterwards, the job's calls are refused.
+
+    What ``body`` raises comes out unchanged (not in an exception group).
+    """
     node = job.node
     pool = job.services
     assert pool is not None
@@ -249,9 +254,13 @@ async def serving(job: SshJob) -> AsyncIterator[Node]:
             f"job {job.label!r}: services= needs an SshNode (remote callers), not {node!r}"
         )
     session = Session(job, node, pool)
-    portal: anyio.from_thread.BlockingPortal | None = None
+    outcome: list[T] = []
+    failure: list[Exception] = []
     async with contextlib.AsyncExitStack() as stack:
+        portal: anyio.from_thread.BlockingPortal | None = None
         if sniffio.current_async_library() != "asyncio":
+            # under trio the connection lives on another thread's asyncio loop: calls
+            # come back through a portal (its tasks run in this job's task group)
             portal = await stack.enter_async_context(anyio.from_thread.BlockingPortal())
         handle = _tunnel.SessionHandle(
             secret=secrets.token_urlsafe(32),
@@ -273,8 +282,13 @@ async def serving(job: SshJob) -> AsyncIterator[Node]:
             wire.CLIENT_VARIABLE: endpoint.client_path,
         }
         try:
-            yield _ServedNode(node, env)
+            outcome.append(await body(_ServedNode(node, env)))
+        except Exception as exc:  # noqa: BLE001 - raised below, outside the portal's group
+            failure.append(exc)
         finally:
             session.end()
             with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
                 await _glue.call(_tunnel.release, node, handle)
+    if failure:
+        raise failure[0]
+    return outcome[0]
