@@ -21,6 +21,7 @@ process, remote forwarding on), on this machine: the server's CPU competes with 
 client's, so read the numbers as orders of magnitude and ratios.
 """
 
+# ruff: noqa: ASYNC240 - a benchmark script: blocking file set-up is fine
 from __future__ import annotations
 
 import argparse
