@@ -12,9 +12,9 @@ import anyio
 import pytest
 
 from jobgraph import services as sv
-from jobgraph_ssh import Shell, SshJob
+from jobgraph_ssh import Shell, SshError, SshJob
 from jobgraph_ssh.services import CLIENT_PATH, AllowHosts, AllowJobs, host_of
-from tests.ssh.conftest import Servers, make_node
+from tests.ssh.conftest import ClientKey, Servers, make_node, start_asyncssh
 
 from ._helpers import outcomes, python_script, run_jobs
 
@@ -311,3 +311,19 @@ def test_the_client_is_stdlib_only_and_python_3_8() -> None:
         "typing",
     }
     assert stat.S_ISREG(os.stat(CLIENT_PATH).st_mode)
+
+
+async def test_a_host_that_refuses_forwarding_fails_the_job_naming_it(
+    tmp_path: Path, client_key: ClientKey
+) -> None:
+    with start_asyncssh(tmp_path / "srv", client_key, hosts=1) as closed:
+        node = make_node(closed, 0)
+        pool = sv.ServicePool([Tools()])
+        job = SshJob(node, Shell("true"), services=pool, label="no-forwarding")
+        assert not await run_jobs(pool, job)
+    error = job.exception
+    assert isinstance(error, SshError)
+    assert error.host == node.name and error.job == "no-forwarding"
+    assert "cannot forward a socket back from the host for services" in str(error)
+    assert "Unix socket forwarding refused" in str(error)
+    assert "TCP port forwarding refused" in str(error)

@@ -262,33 +262,44 @@ async def run_served(job: SshJob, body: Callable[[Node], Awaitable[T]]) -> T:
             # under trio the connection lives on another thread's asyncio loop: calls
             # come back through a portal (its tasks run in this job's task group)
             portal = await stack.enter_async_context(anyio.from_thread.BlockingPortal())
-        handle = _tunnel.SessionHandle(
-            secret=secrets.token_urlsafe(32),
-            label=job.label,
-            dispatch=session.dispatch,
-            portal=portal,
-        )
-        try:
-            endpoint = await _glue.call(
-                _tunnel.acquire, node, handle, job.services_transport, job.services_limits
-            )
-        except OSError as exc:
-            raise SshError(
-                node.name, f"cannot forward a socket back from the host for services: {exc}"
-            ) from exc
-        env = {
-            wire.ADDRESS_VARIABLE: endpoint.address,
-            wire.SECRET_VARIABLE: handle.secret_path,
-            wire.CLIENT_VARIABLE: endpoint.client_path,
-        }
-        try:
-            outcome.append(await body(_ServedNode(node, env)))
-        except Exception as exc:  # noqa: BLE001 - raised below, outside the portal's group
+        try:  # what fails in here is raised below, outside the portal's task group
+            outcome.append(await _serve(job, node, session, portal, body))
+        except Exception as exc:  # noqa: BLE001
             failure.append(exc)
-        finally:
-            session.end()
-            with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
-                await _glue.call(_tunnel.release, node, handle)
     if failure:
         raise failure[0]
     return outcome[0]
+
+
+async def _serve(
+    job: SshJob,
+    node: SshNode,
+    session: Session,
+    portal: anyio.from_thread.BlockingPortal | None,
+    body: Callable[[Node], Awaitable[T]],
+) -> T:
+    handle = _tunnel.SessionHandle(
+        secret=secrets.token_urlsafe(32),
+        label=job.label,
+        dispatch=session.dispatch,
+        portal=portal,
+    )
+    try:
+        endpoint = await _glue.call(
+            _tunnel.acquire, node, handle, job.services_transport, job.services_limits
+        )
+    except OSError as exc:
+        raise SshError(
+            node.name, f"cannot forward a socket back from the host for services: {exc}"
+        ) from exc
+    env = {
+        wire.ADDRESS_VARIABLE: endpoint.address,
+        wire.SECRET_VARIABLE: handle.secret_path,
+        wire.CLIENT_VARIABLE: endpoint.client_path,
+    }
+    try:
+        return await body(_ServedNode(node, env))
+    finally:
+        session.end()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
+            await _glue.call(_tunnel.release, node, handle)
