@@ -11,7 +11,7 @@ from jobgraph.services import ServicePool
 from ._commands import Command, CommandResult
 from ._errors import CommandFailedError, SshError
 from ._formatters import Formatter
-from ._node import Node
+from ._node import Node, SshNode
 
 __all__ = ["DEFAULT_KEEP", "SshJob"]
 
@@ -116,6 +116,11 @@ class SshJob(jg.AbstractJob):
 
         if pool is not None and not isinstance(pool, ServicePool):
             raise jg.InvalidOptionError(f"services must be a ServicePool or None, not {pool!r}")
+        if pool is not None and not isinstance(self.node, SshNode):
+            raise jg.JobDefinitionError(
+                f"SshJob on {self.node.name}: services= needs an SshNode (its commands call "
+                "back through the SSH connection)"
+            )
         if transport not in _remote.TRANSPORTS:
             raise jg.InvalidOptionError(
                 f"services_transport must be one of {', '.join(map(repr, _remote.TRANSPORTS))}, "

@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+import jobgraph as jg
 from jobgraph import services as sv
-from jobgraph_ssh import Shell, SshError, SshJob
+from jobgraph_ssh import LocalNode, Shell, SshError, SshJob, SshNode
 from jobgraph_ssh.services import CLIENT_PATH, AllowHosts, AllowJobs, host_of
 from tests.ssh.conftest import ClientKey, Servers, make_node, start_asyncssh
 
@@ -327,3 +328,22 @@ async def test_a_host_that_refuses_forwarding_fails_the_job_naming_it(
     assert "cannot forward a socket back from the host for services" in str(error)
     assert "Unix socket forwarding refused" in str(error)
     assert "TCP port forwarding refused" in str(error)
+
+
+def test_services_options_are_checked_when_the_job_is_built() -> None:
+    pool = sv.ServicePool([Tools()])
+    node = SshNode("h.example.org")
+    with pytest.raises(jg.InvalidOptionError, match="services must be a ServicePool"):
+        SshJob(node, Shell("true"), services=object())  # type: ignore[arg-type]
+    with pytest.raises(jg.InvalidOptionError, match="services_transport must be one of"):
+        SshJob(node, Shell("true"), services=pool, services_transport="udp")
+    with pytest.raises(jg.InvalidOptionError, match="services_timeout must be a positive"):
+        SshJob(node, Shell("true"), services=pool, services_timeout=0)
+    with pytest.raises(jg.InvalidOptionError, match="services_limits must be a ServiceLimits"):
+        SshJob(node, Shell("true"), services=pool, services_limits={"max_message": 1})
+    with pytest.raises(jg.JobDefinitionError, match="services= needs an SshNode"):
+        SshJob(LocalNode(), Shell("true"), services=pool)
+    with pytest.raises(sv.ServiceDefinitionError, match="not the single value"):
+        AllowHosts("web1")
+    with pytest.raises(sv.ServiceDefinitionError, match="AllowJobs takes SshJob objects"):
+        AllowJobs(["job"])  # type: ignore[list-item]

@@ -267,7 +267,13 @@ class Endpoint:
         if handle.portal is None:
             reply = await handle.dispatch(request)
         else:
-            future = handle.portal.start_task_soon(handle.dispatch, request)
+            try:
+                future = handle.portal.start_task_soon(handle.dispatch, request)
+            except RuntimeError:  # the job's portal has just closed: the job has ended
+                return _reply(
+                    request.get("id"),
+                    _error(wire.ENDED, f"job {handle.label!r} has ended: its calls are refused"),
+                )
             reply = await asyncio.wrap_future(future)
         return _reply(request.get("id"), reply)
 
