@@ -120,7 +120,7 @@ class Exposure:
             self.signature.bind(**kwargs)
         except TypeError as exc:
             raise ServiceArgumentError(
-                f"{where}{self.parameters_text()}: {exc}", argument=(missing or [None])[0]
+                f"{where}{self.parameters_text()}: {exc}", argument=missing[0] if missing else None
             ) from None
         for name, wanted in self.arg_types.items():
             if name in kwargs and not isinstance(kwargs[name], wanted):
