@@ -216,3 +216,30 @@ async def test_a_hundred_remote_callers_share_one_computation(hosts: Servers) ->
     assert outcomes(job)["results"]["value"] == ["value of k"] * 100
     assert service.computed == 1
     assert pool.stats()[("Slow", "compute")].succeeded == 100
+
+
+BUSY = """
+clients = [jc.Client() for _ in range(3)]
+attempt("first", clients[0].call, "Echo", "echo", text="1")
+attempt("second", clients[1].call, "Echo", "echo", text="2")
+attempt("third", clients[2].call, "Echo", "echo", text="3")  # a third connection at once
+clients[0].close()
+import time
+time.sleep(0.3)
+attempt("later", clients[2].call, "Echo", "echo", text="3")  # a slot is free again
+"""
+
+
+async def test_connections_past_the_limit_are_turned_away(hosts: Servers) -> None:
+    pool = sv.ServicePool([Echo()])
+    job = SshJob(
+        make_node(hosts, 3),
+        python_script(BUSY),
+        services=pool,
+        services_limits=ServiceLimits(max_connections=2),
+    )
+    assert await run_jobs(pool, job)
+    seen = outcomes(job)
+    assert (seen["first"]["value"], seen["second"]["value"]) == ("1", "2")
+    assert seen["third"]["kind"] == "busy" and "ConnectionError" in seen["third"]["bases"]
+    assert seen["later"]["value"] == "3"
