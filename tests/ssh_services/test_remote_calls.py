@@ -13,7 +13,7 @@ import pytest
 
 import jobgraph as jg
 from jobgraph import services as sv
-from jobgraph_ssh import LocalNode, Shell, SshError, SshJob, SshNode
+from jobgraph_ssh import LocalNode, Shell, SshError, SshJob, SshNode, close_all
 from jobgraph_ssh.services import CLIENT_PATH, AllowHosts, AllowJobs, host_of
 from tests.ssh.conftest import ClientKey, Servers, make_node, start_asyncssh
 
@@ -347,3 +347,38 @@ def test_services_options_are_checked_when_the_job_is_built() -> None:
         AllowHosts("web1")
     with pytest.raises(sv.ServiceDefinitionError, match="AllowJobs takes SshJob objects"):
         AllowJobs(["job"])  # type: ignore[list-item]
+
+
+class Gated(sv.Service):
+    @sv.expose(sv.AllowCallers(where=lambda caller: bool(getattr(caller, "gateways", ()))))
+    def via_gateway(self) -> str:
+        return "through a gateway"
+
+    @sv.expose(sv.AllowAny())
+    async def slow(self) -> str:
+        await anyio.sleep(30)
+        return "late"
+
+
+async def test_a_job_behind_a_gateway_calls_back_under_its_job_timeout(hosts: Servers) -> None:
+    gateway = make_node(hosts, 3)
+    node = make_node(hosts, 0, gateway=gateway)
+    pool = sv.ServicePool([Gated()])
+    body = """
+attempt("via", jc.call, "Gated", "via_gateway")
+attempt("slow", jc.call, "Gated", "slow")
+"""
+    job = SshJob(node, python_script(body), services=pool, services_timeout=0.3)
+    direct = SshJob(
+        make_node(hosts, 1), python_script('attempt("via", jc.call, "Gated", "via_gateway")'),
+        services=pool,
+    )  # fmt: skip
+    try:
+        assert await run_jobs(pool, job, direct)
+    finally:
+        await close_all([gateway])
+    seen = outcomes(job)
+    assert seen["via"]["value"] == "through a gateway"
+    assert seen["slow"]["kind"] == "timeout"
+    assert "within 0.3 s" in seen["slow"]["message"]
+    assert outcomes(direct)["via"]["kind"] == "refused"
