@@ -6,11 +6,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import jobgraph as jg
+from jobgraph.services import ServicePool
 
 from ._commands import Command, CommandResult
 from ._errors import CommandFailedError, SshError
 from ._formatters import Formatter
-from ._node import Node
+from ._node import Node, SshNode
 
 __all__ = ["DEFAULT_KEEP", "SshJob"]
 
@@ -63,6 +64,14 @@ class SshJob(jg.AbstractJob):
         keep_output: how much output each :class:`CommandResult` keeps: True for
             all, False for none, an int for the last that many characters of stdout
             (and all of stderr); default 64 KiB. Lines always reach the formatter.
+        services: a :class:`jobgraph.services.ServicePool` the job's commands may call
+            from the remote host (see ``docs/remote-services.md``); the job's SSH
+            connection forwards a socket back to this process while the job runs.
+        services_transport: ``"auto"`` (a Unix socket, else a TCP port on the remote
+            127.0.0.1), ``"unix"`` or ``"tcp"``.
+        services_timeout: the longest a remote call may take, in seconds (None: no limit).
+        services_limits: a :class:`jobgraph_ssh.services.ServiceLimits` (message size,
+            request and idle timeouts, connections at once).
         **options: the engine's job options.
     """
 
@@ -72,6 +81,10 @@ class SshJob(jg.AbstractJob):
         *commands: Command | Iterable[Command],
         formatter: Formatter | None = None,
         keep_output: bool | int = DEFAULT_KEEP,
+        services: ServicePool | None = None,
+        services_transport: str = "auto",
+        services_timeout: float | None = None,
+        services_limits: Any = None,
         **options: Any,
     ) -> None:
         if not isinstance(node, Node):
@@ -93,7 +106,40 @@ class SshJob(jg.AbstractJob):
             raise jg.InvalidOptionError(
                 f"keep_output must be a bool or a non-negative int, not {keep_output!r}"
             )
+        self._set_services(services, services_transport, services_timeout, services_limits)
         super().__init__(**options)
+
+    def _set_services(
+        self, pool: ServicePool | None, transport: str, timeout: float | None, limits: Any
+    ) -> None:
+        from .services import _remote, _tunnel
+
+        if pool is not None and not isinstance(pool, ServicePool):
+            raise jg.InvalidOptionError(f"services must be a ServicePool or None, not {pool!r}")
+        if pool is not None and not isinstance(self.node, SshNode):
+            raise jg.JobDefinitionError(
+                f"SshJob on {self.node.name}: services= needs an SshNode (its commands call "
+                "back through the SSH connection)"
+            )
+        if transport not in _remote.TRANSPORTS:
+            raise jg.InvalidOptionError(
+                f"services_transport must be one of {', '.join(map(repr, _remote.TRANSPORTS))}, "
+                f"not {transport!r}"
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise jg.InvalidOptionError(
+                f"services_timeout must be a positive number or None, not {timeout!r}"
+            )
+        if limits is not None and not isinstance(limits, _tunnel.Limits):
+            raise jg.InvalidOptionError(
+                f"services_limits must be a ServiceLimits or None, not {limits!r}"
+            )
+        self.services = pool
+        self.services_transport = transport
+        self.services_timeout = timeout
+        self.services_limits = limits if limits is not None else _tunnel.Limits()
 
     def default_label(self) -> str:
         first = self.commands[0].label
@@ -105,12 +151,23 @@ class SshJob(jg.AbstractJob):
 
     async def run(self) -> list[CommandResult]:
         """Run the commands in order; return their results (see the class docstring)."""
-        formatter = self.formatter if self.formatter is not None else self.node.formatter
+        if self.services is None:
+            return await self._run_on(self.node)
+        from .services._remote import run_served
+
+        try:
+            return await run_served(self, self._run_on)
+        except SshError as exc:
+            exc.job = self.label
+            raise
+
+    async def _run_on(self, node: Node) -> list[CommandResult]:
+        formatter = self.formatter if self.formatter is not None else node.formatter
         results: list[CommandResult] = []
         failed: list[CommandResult] = []
         try:
             for command in self.commands:
-                result = await command.execute(self.node, formatter, self.keep)
+                result = await command.execute(node, formatter, self.keep)
                 results.append(result)
                 if not result.allowed:
                     failed.append(result)

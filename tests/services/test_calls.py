@@ -122,6 +122,7 @@ async def test_unexpected_argument_is_named() -> None:
     # the message shows the signature (its annotations as written) after the method
     assert message.startswith("Hosts.add(host: ")
     assert message.endswith(": unexpected argument(s) 'prot', 'user'")
+    assert info.value.argument == "prot"
 
 
 async def test_missing_argument_is_named() -> None:
@@ -130,6 +131,7 @@ async def test_missing_argument_is_named() -> None:
             await pool.call("Hosts", "add", {"port": 22})
     assert "Hosts.add" in str(info.value)
     assert "missing a required argument: 'host'" in str(info.value)
+    assert info.value.argument == "host"
 
 
 async def test_wrong_type_names_argument_expected_and_actual_types() -> None:
@@ -138,6 +140,7 @@ async def test_wrong_type_names_argument_expected_and_actual_types() -> None:
         with pytest.raises(sv.ServiceArgumentError) as info:
             await pool.call("Hosts", "add", {"host": "a", "port": "22"})
         assert str(info.value) == "Hosts.add: argument 'port' must be int, not str ('22')"
+        assert info.value.argument == "port"
         with pytest.raises(sv.ServiceArgumentError, match="must be int or float, not str"):
             await pool.call("Hosts", "double", {"value": "1"})
         assert await pool.call("Hosts", "double", {"value": 1.5}) == 3.0

@@ -5,7 +5,8 @@ It listens on N loopback ports (each a "host" with its own host key, generated o
 the fly), accepts any user name with a key listed in the authorized keys file, and
 runs each command as ``/bin/sh -c COMMAND`` in a new process group: stdin, stdout,
 stderr, exit status and signals are passed through; SFTP is on; port forwarding is on
-with ``--forwarding`` (to act as a gateway).
+with ``--forwarding`` (to act as a gateway); remote forwarding (listeners on the
+server, back to the client) with ``--remote-forwarding tcp|unix|both``.
 
 When ready it prints one JSON line on stdout::
 
@@ -112,6 +113,17 @@ class Server(asyncssh.SSHServer):
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
     ) -> bool:
         return bool(self.options.forwarding)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        # remote TCP forwarding (a listener on this host, back to the client)
+        return self.options.remote_forwarding in ("tcp", "both") and listen_host in (
+            "127.0.0.1",
+            "localhost",
+        )
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        # remote Unix socket forwarding
+        return self.options.remote_forwarding in ("unix", "both")
 
 
 LIVE: set[Session] = set()  # sessions whose process may still run, killed at exit
@@ -256,6 +268,9 @@ async def main() -> None:
     parser.add_argument("--cwd", default=os.getcwd())
     parser.add_argument("--forwarding", action="store_true")
     parser.add_argument("--auth-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--remote-forwarding", choices=("none", "tcp", "unix", "both"), default="none"
+    )
     options = parser.parse_args()
     os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here
 

@@ -111,6 +111,7 @@ def start_asyncssh(
     hosts: int = 1,
     forwarding: bool = False,
     auth_delay: float = 0.0,
+    remote_forwarding: str = "none",
 ) -> Iterator[Servers]:
     """Start ``_server.py`` serving ``hosts`` ports; stop it (and its processes) on exit."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -131,6 +132,8 @@ def start_asyncssh(
     ]
     if forwarding:
         command.append("--forwarding")
+    if remote_forwarding != "none":
+        command += ["--remote-forwarding", remote_forwarding]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -214,6 +217,8 @@ def sshd(tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey) -> Ite
         "KbdInteractiveAuthentication no\n"
         "UsePAM no\n"
         "AllowTcpForwarding yes\n"
+        "AllowStreamLocalForwarding yes\n"
+        "StreamLocalBindUnlink yes\n"
         "Subsystem sftp internal-sftp\n"
     )
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)

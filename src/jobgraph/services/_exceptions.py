@@ -56,7 +56,12 @@ class AccessDeniedError(ServiceError, PermissionError):
 
 
 class ServiceArgumentError(ServiceError, TypeError):
-    """The arguments of a call are missing, unexpected, or of the wrong type."""
+    """The arguments of a call are missing, unexpected, or of the wrong type;
+    :attr:`argument` names the first argument at fault (None when no one is)."""
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        self.argument = argument
+        super().__init__(message)
 
 
 class PoolClosedError(ServiceError, RuntimeError):

@@ -106,17 +106,28 @@ class Exposure:
             if unknown:
                 raise ServiceArgumentError(
                     f"{where}{self.parameters_text()}: unexpected argument(s) "
-                    + ", ".join(map(repr, unknown))
+                    + ", ".join(map(repr, unknown)),
+                    argument=unknown[0],
                 )
+        missing = [
+            name
+            for name, p in self.signature.parameters.items()
+            if p.default is p.empty
+            and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            and name not in kwargs
+        ]
         try:
             self.signature.bind(**kwargs)
         except TypeError as exc:
-            raise ServiceArgumentError(f"{where}{self.parameters_text()}: {exc}") from None
+            raise ServiceArgumentError(
+                f"{where}{self.parameters_text()}: {exc}", argument=missing[0] if missing else None
+            ) from None
         for name, wanted in self.arg_types.items():
             if name in kwargs and not isinstance(kwargs[name], wanted):
                 raise ServiceArgumentError(
                     f"{where}: argument {name!r} must be {_type_name(wanted)}, "
-                    f"not {type(kwargs[name]).__qualname__} ({kwargs[name]!r})"
+                    f"not {type(kwargs[name]).__qualname__} ({kwargs[name]!r})",
+                    argument=name,
                 )
 
     def describe(self) -> str:

@@ -1,0 +1,40 @@
+"""Services across SSH: commands run by an :class:`~jobgraph_ssh.SshJob` call the
+controller's :mod:`jobgraph.services`, and a service that pushes files to many hosts.
+
+- ``SshJob(node, ..., services=pool)``: while the job runs, its SSH connection
+  forwards a socket from the remote host back to this process; its commands find it
+  (and the job's secret) through environment variables, and call the pool with the
+  stdlib-only client :mod:`jobgraph_ssh.services.jobgraph_call`, copied there.
+- A remote caller is a :class:`RemoteCaller`, known by the job and node its
+  connection belongs to; :class:`AllowHosts` and :class:`AllowJobs` choose remote
+  callers by host and by job.
+- :class:`PushFileService`: push a file to many hosts, hashing it once, skipping
+  hosts that hold it already, uploading atomically, relaying through gateways.
+
+See ``docs/remote-services.md``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import jobgraph_call as client
+from ._push import PushFileService, PushStats, push_to_all
+from ._remote import AllowHosts, AllowJobs, RemoteCaller, host_of
+from ._tunnel import Limits as ServiceLimits
+
+CLIENT_PATH = Path(client.__file__)
+"""The client module's path here (the file each job copies to its remote host)."""
+
+__all__ = [
+    "CLIENT_PATH",
+    "AllowHosts",
+    "AllowJobs",
+    "PushFileService",
+    "PushStats",
+    "RemoteCaller",
+    "ServiceLimits",
+    "client",
+    "host_of",
+    "push_to_all",
+]

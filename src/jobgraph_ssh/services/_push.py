@@ -1,0 +1,252 @@
+"""PushFileService: push a file to many hosts, once per host and content."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shlex
+import stat
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.to_thread
+
+import jobgraph as jg
+from jobgraph import services as sv
+from jobgraph_ssh import _glue
+from jobgraph_ssh._node import SshNode
+
+from . import _transfer
+from ._remote import host_of
+
+__all__ = ["PushFileService", "PushStats", "push_to_all"]
+
+HASH_CHUNK = 1 << 20
+
+
+@dataclass
+class PushStats:
+    """What a :class:`PushFileService` did: hosts found up to date (``skipped``), files
+    uploaded from here (``uploaded``, ``bytes_sent``), files copied by a gateway
+    (``relayed``), files whose mode only was fixed (``mode_fixed``), files hashed here."""
+
+    skipped: int = 0
+    uploaded: int = 0
+    relayed: int = 0
+    mode_fixed: int = 0
+    bytes_sent: int = 0
+    hashed: int = 0
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class PushFileService(sv.DeduplicatingService):
+    """Push local files to the hosts of known nodes, each host and content once.
+
+    For each ``push(host, path, remote_path)``:
+
+    - the local file is hashed (SHA-256) once per version (its size and mtime);
+    - the host's copy is checked remotely (``sha256sum``, ``stat``): the same content
+      and mode is skipped; the same content with another mode gets a ``chmod``;
+    - otherwise the file is uploaded under a temporary name next to ``remote_path``,
+      given the local file's mode, and renamed over it, so the file at
+      ``remote_path`` is never half written; a failed or cancelled upload removes
+      its temporary file;
+    - with ``relay`` set, a node behind a gateway gets the file from the gateway:
+      the file is pushed (once) to the gateway's ``relay_dir``, then ``relay`` (a
+      command line run on the gateway, with ``{source}``, ``{target}``,
+      ``{hostname}``, ``{port}``, ``{user}`` filled in) copies it to the node under a
+      temporary name, which is renamed into place from here.
+
+    Concurrent equal calls (same host, path and remote path, same local version)
+    run once: it is a :class:`~jobgraph.services.DeduplicatingService`.
+
+    Args:
+        nodes: the SshNodes callers may push to, named by :func:`host_of`.
+        relay: the relay command line (see above), or None to upload every file
+            from here.
+        relay_dir: where gateways keep the files they relay.
+
+    ``push`` is allowed to callers in this process; subclass and re-expose it to
+    open it to others.
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[SshNode],
+        *,
+        relay: str | None = None,
+        relay_dir: str = ".jobgraph-relay",
+        name: str | None = None,
+    ) -> None:
+        super().__init__(name=name)
+        self.nodes: dict[str, SshNode] = {}
+        for node in nodes:
+            if not isinstance(node, SshNode):
+                raise sv.ServiceDefinitionError(f"PushFileService takes SshNodes, not {node!r}")
+            self.nodes[host_of(node)] = node
+        self.relay = relay
+        self.relay_dir = relay_dir
+        self.stats = PushStats()
+        self._digests: dict[tuple[str, int, int], str] = {}
+        self._hashing: dict[str, anyio.Lock] = {}
+        self._gateway_locks: dict[tuple[str, str], anyio.Lock] = {}
+
+    def add_node(self, node: SshNode) -> None:
+        """Let callers push to this node too."""
+        self.nodes[host_of(node)] = node
+
+    def dedup_key(self, method: str, kwargs: Mapping[str, Any]) -> Hashable:
+        path = kwargs.get("path")
+        version: tuple[int, int] | None = None
+        if isinstance(path, str):
+            try:
+                st = os.stat(path)
+                version = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                version = None
+        return (method, tuple(sorted(kwargs.items())), version)
+
+    async def digest(self, path: str) -> tuple[str, int]:
+        """(SHA-256 hex, permission bits) of a local file, hashed once per version."""
+        try:
+            st = os.stat(path)
+        except OSError as exc:
+            raise FileNotFoundError(f"cannot push {path}: {exc.strerror or exc}") from exc
+        if not stat.S_ISREG(st.st_mode):
+            raise IsADirectoryError(f"cannot push {path}: not a regular file")
+        key = (path, st.st_mtime_ns, st.st_size)
+        lock = self._hashing.setdefault(path, anyio.Lock())
+        async with lock:
+            digest = self._digests.get(key)
+            if digest is None:
+                digest = await anyio.to_thread.run_sync(_sha256, path)
+                self._digests[key] = digest
+                self.stats.hashed += 1
+        return digest, stat.S_IMODE(st.st_mode)
+
+    def _node(self, host: str) -> SshNode:
+        node = self.nodes.get(host)
+        if node is None:
+            known = ", ".join(sorted(map(repr, self.nodes))) or "none"
+            raise LookupError(f"no node {host!r} to push to (known: {known})")
+        return node
+
+    @sv.expose(sv.AllowParents())
+    @sv.arg_spec(host=str, path=str, remote_path=str)
+    async def push(self, host: str, path: str, remote_path: str) -> str:
+        """Make ``remote_path`` on ``host`` a copy of the local ``path``; return what
+        was done: ``"skipped"``, ``"mode"``, ``"uploaded"`` or ``"relayed"``."""
+        node = self._node(host)
+        digest, mode = await self.digest(path)
+        return await self._push(node, path, remote_path, digest, mode)
+
+    async def _push(
+        self, node: SshNode, path: str, remote_path: str, digest: str, mode: int
+    ) -> str:
+        there = await _glue.call(_transfer.remote_digest, node, remote_path)
+        if there is not None and there[0] == digest:
+            if there[1] == mode:
+                self.stats.skipped += 1
+                return "skipped"
+            status, _, err = await _glue.call(
+                _transfer.run, node, f"chmod {mode:o} -- {_quote(remote_path)}"
+            )
+            if status != 0:
+                raise OSError(f"chmod of {node.name}:{remote_path} failed: {err.strip()}")
+            self.stats.mode_fixed += 1
+            return "mode"
+        gateway = node.gateway
+        if self.relay is not None and gateway is not None:
+            await self._relay(
+                gateway, node, path=path, remote_path=remote_path, digest=digest, mode=mode
+            )
+            self.stats.relayed += 1
+            return "relayed"
+        await self._upload(node, path, remote_path, mode)
+        return "uploaded"
+
+    async def _upload(self, node: SshNode, path: str, remote_path: str, mode: int) -> None:
+        try:
+            await _glue.call(_transfer.put_atomic, node, path, remote_path, mode)
+        except _transfer.TransferError as exc:
+            raise OSError(str(exc)) from None
+        self.stats.uploaded += 1
+        self.stats.bytes_sent += os.stat(path).st_size
+
+    async def _relay(
+        self,
+        gateway: SshNode,
+        node: SshNode,
+        *,
+        path: str,
+        remote_path: str,
+        digest: str,
+        mode: int,
+    ) -> None:
+        assert self.relay is not None
+        source = posixpath.join(self.relay_dir, digest)
+        lock = self._gateway_locks.setdefault((gateway.name, digest), anyio.Lock())
+        async with lock:  # the gateway gets the file once, even for many nodes at once
+            await self._push(gateway, path, source, digest, mode)
+        temporary = _transfer.temporary_name(remote_path)
+        line = self.relay.format(
+            source=_quote(source),
+            target=_quote(temporary),
+            hostname=_quote(node.hostname),
+            port=node.port,
+            user=_quote(node.username or ""),
+        )
+        status, _, err = await _glue.call(_transfer.run, gateway, line)
+        if status != 0:
+            await _glue.call(_transfer.run, node, f"rm -f -- {_quote(temporary)}")
+            raise OSError(
+                f"relay of {path} from {gateway.name} to {node.name} failed "
+                f"(exit {status}): {err.strip()[-500:]}"
+            )
+        try:
+            await _glue.call(_transfer.rename_into_place, node, temporary, remote_path, mode)
+        except _transfer.TransferError as exc:
+            raise OSError(str(exc)) from None
+
+
+def _quote(text: str) -> str:
+    return shlex.quote(text)
+
+
+async def push_to_all(
+    pool: sv.ServicePool,
+    path: str,
+    remote_path: str,
+    hosts: Iterable[str | SshNode],
+    *,
+    service: str = "PushFileService",
+) -> dict[str, str | BaseException]:
+    """Push one file to many hosts at once through the pool's PushFileService; return
+    what happened on each host (its action, or the exception it raised)."""
+    names = [host_of(h) if isinstance(h, SshNode) else h for h in hosts]
+    if not names:
+        raise jg.InvalidOptionError("push_to_all: no host given")
+    outcome: dict[str, str | BaseException] = {}
+
+    async def one(host: str) -> None:
+        try:
+            outcome[host] = await pool.call(
+                service, "push", {"host": host, "path": path, "remote_path": remote_path}
+            )
+        except Exception as exc:  # noqa: BLE001 - reported per host
+            outcome[host] = exc
+
+    async with anyio.create_task_group() as group:
+        for host in names:
+            group.start_soon(one, host)
+    return outcome
