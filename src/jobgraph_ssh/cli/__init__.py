@@ -27,12 +27,21 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return its exit status:
     0 when every host succeeded, 1 when some did not, 2 for a usage error (nothing
     contacted), 128 + the signal number when interrupted (130 for Ctrl-C)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the run started, or after it ended
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from ._output import LineSink, make_display, print_summary, write_json, write_marks
     from ._run import build, execute, plan
 
