@@ -43,7 +43,9 @@ def test_gateway_chain(servers: Servers, gateways: Servers, tmp_path: Path) -> N
 
 
 def pids_of(pattern: str) -> list[str]:
-    found = subprocess.run(["pgrep", "-f", f"^{pattern}$"], capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["pgrep", "-f", f"^{pattern}$"], capture_output=True, text=True, check=False
+    )
     return found.stdout.split()
 
 
