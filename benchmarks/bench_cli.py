@@ -19,6 +19,7 @@ Tools, each one whole command run from the shell, its output thrown away:
 
 * ``jobgraph-ssh``: ``python -m jobgraph_ssh -t FILE -k KEY --known-hosts-file F true``
   (default window 100; 8 handshakes in flight at most, strict host keys);
+  ``jobgraph-ssh-h100``: the same with ``--handshakes 100``;
 * ``apssh``: ``apssh -t FILE -k KEY true`` (apssh 0.27; it does not check host keys);
 * ``xargs-ssh``: ``xargs -P K ssh -o BatchMode=yes ... true``, one ``ssh`` process per
   host, all at once; ``xargs-ssh-p10``: the same with ``-P 10``.
@@ -50,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "tests" / "ssh" / "_server.py"
 SSHD = "/usr/sbin/sshd"
-TOOLS = ("jobgraph-ssh", "apssh", "xargs-ssh", "xargs-ssh-p10")
+TOOLS = ("jobgraph-ssh", "jobgraph-ssh-h100", "apssh", "xargs-ssh", "xargs-ssh-p10")
 TICKS = os.sysconf("SC_CLK_TCK")
 PORTS_PER_SSHD = 15
 
@@ -167,10 +168,11 @@ def sshd_server(directory: Path, hosts: int) -> Iterator[Setup]:
 
 def command_for(tool: str, setup: Setup, listing: Path) -> tuple[list[str], str | None]:
     """(argv, stdin text) for one run of ``tool``."""
-    if tool == "jobgraph-ssh":
+    if tool.startswith("jobgraph-ssh"):
+        more = ["--handshakes", "100"] if tool == "jobgraph-ssh-h100" else []
         return [
             sys.executable, "-m", "jobgraph_ssh", "-t", str(listing), "-k", str(setup.key),
-            "--known-hosts-file", str(setup.known_hosts), "true",
+            "--known-hosts-file", str(setup.known_hosts), *more, "true",
         ], None  # fmt: skip
     if tool == "apssh":
         apssh = shutil.which("apssh") or str(Path(sys.executable).with_name("apssh"))

@@ -356,3 +356,27 @@ def test_live_progress_on_a_terminal_leaves_piped_stdout_alone(cli1: Cli, server
     text = drawn.decode(errors="replace")
     assert "running" in text  # the live panel was drawn on the terminal
     assert "4 ok of 4 hosts" in text  # and then the summary
+
+
+def test_formats_quiet_and_default_port(cli1: Cli, servers: Servers) -> None:
+    host = names(servers)[0]
+    raw = cli1.run("-t", host, "-f", "raw", "echo plain")
+    assert raw.stdout == "plain\n"
+    timed = cli1.run("-t", host, "--format", "time", "echo stamped")
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d {re.escape(host)}: stamped\n", timed.stdout)
+    quiet = cli1.run("-t", host, "-q", "echo hidden")
+    assert quiet.returncode == 0
+    assert quiet.stdout == ""
+    assert not any(line.startswith("[") for line in quiet.stderr.splitlines())
+    assert "1 ok of 1 hosts" in quiet.stderr
+    # -p and -u apply to hosts that give no port or user of their own
+    port = str(servers.ports[1])
+    by_option = cli1.run("-t", servers.host, "-p", port, "-u", "someone", "echo p")
+    assert by_option.returncode == 0, by_option.stderr
+    assert by_option.stdout == f"{servers.host}: p\n"
+
+
+def test_verbose_shows_connection_events(cli1: Cli, servers: Servers) -> None:
+    result = cli1.run("-t", names(servers)[0], "-v", "true")
+    assert result.returncode == 0
+    assert f"{names(servers)[0]}: [connecting" in result.stderr

@@ -80,3 +80,30 @@ def test_openssh_server_run_and_interrupt(sshd: Servers, tmp_path: Path) -> None
     while pids_of(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert pids_of(marker) == []
+
+
+@pytest.fixture(scope="module")
+def slow_logins(
+    tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey
+) -> Iterator[Servers]:
+    """Four hosts whose logins take 0.3 s, so that handshakes overlap."""
+    directory = tmp_path_factory.mktemp("cli-slow")
+    with start_asyncssh(directory, client_key, hosts=4, auth_delay=0.3) as running:
+        yield running
+
+
+def test_handshakes_in_flight_are_bounded(slow_logins: Servers, tmp_path: Path) -> None:
+    cli = Cli(
+        [sys.executable, "-m", "jobgraph_ssh"],
+        cli_env(tmp_path),
+        ["-k", str(slow_logins.client_key), "--known-hosts-file", str(slow_logins.known_hosts)],
+    )
+    targets = " ".join(names(slow_logins))
+    slow_logins.reset_maxima()
+    bounded = cli.run("-t", targets, "--handshakes", "2", "true")
+    assert bounded.returncode == 0, bounded.stderr
+    assert slow_logins.stats()["handshakes_max"] == 2
+    slow_logins.reset_maxima()
+    default = cli.run("-t", targets, "true")
+    assert default.returncode == 0, default.stderr
+    assert slow_logins.stats()["handshakes_max"] == 4

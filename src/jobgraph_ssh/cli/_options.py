@@ -68,6 +68,7 @@ class Options:
     paths: list[str] = field(default_factory=list)  # push / pull sources
     destination: str = ""  # push / pull destination directory
     window: int | None = DEFAULT_WINDOW
+    handshakes: int | None = None
     timeout: float | None = None
     command_timeout: float | None = None
     format: str = "host"
@@ -188,6 +189,11 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--command-timeout", type=_positive(float, "--command-timeout"), metavar="SECONDS",
         help="each host's time limit for its command or transfer",
     )  # fmt: skip
+    group.add_argument(
+        "--handshakes", type=_positive(int, "--handshakes"), metavar="N",
+        help="SSH handshakes in flight at once, all hosts together (default 8, below "
+        "OpenSSH's MaxStartups); raise it for many hosts, each with its own sshd",
+    )  # fmt: skip
     group = parser.add_argument_group("output")
     group.add_argument(
         "-f", "--format", choices=FORMATS, default="host",
@@ -287,6 +293,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
         known_hosts=ns.known_hosts,
         known_hosts_file=ns.known_hosts_file,
         window=ns.window or None,
+        handshakes=ns.handshakes,
         timeout=ns.timeout,
         command_timeout=ns.command_timeout,
         format=ns.format,

@@ -21,6 +21,7 @@ from jobgraph_ssh import (
     SshJob,
     SshNode,
     close_all,
+    set_limits,
 )
 
 from ._options import Options
@@ -122,6 +123,7 @@ def plan(options: Options) -> str:
         gateway = gateway.gateway
     limits = [
         f"window {options.window or 'unlimited'}",
+        f"{options.handshakes or set_limits().handshakes} handshakes at once",
         f"connect timeout {options.connect_timeout:g}s",
         f"run timeout {options.timeout:g}s" if options.timeout else "no run timeout",
         f"command timeout {options.command_timeout:g}s"
@@ -175,6 +177,8 @@ async def _run_scheduler(run: Run) -> None:
 def execute(run: Run) -> None:
     """Run the scheduler (asyncio), with the progress view unless quiet; fill
     ``run.outcomes``. Ctrl-C (or SIGTERM) stops the hosts' commands cleanly."""
+    if run.options.handshakes is not None:
+        set_limits(handshakes=run.options.handshakes)
     started = time.monotonic()
     try:
         if run.options.quiet:
