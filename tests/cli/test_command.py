@@ -159,7 +159,9 @@ def test_push_then_pull_per_host(cli: Cli, servers: Servers, tmp_path: Path) -> 
     single.write_text("one\n")
     remote = f"pushed-{os.getpid()}-{time.monotonic_ns()}"
     targets = " ".join(names(servers, [0, 1]))
-    pushed = cli.run("-t", targets, "--push", str(tree), str(single), remote)
+    # the hosts share the server's directory: one at a time (asyncssh's makedirs and
+    # recursive put check, then create: two pushes of one tree at once may collide)
+    pushed = cli.run("-t", targets, "-w", "1", "--push", str(tree), str(single), remote)
     assert pushed.returncode == 0, pushed.stderr
     home = servers.known_hosts.parent  # the server's working directory
     assert (home / remote / "tree" / "sub" / "data.txt").read_text() == "payload\n"

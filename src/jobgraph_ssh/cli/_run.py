@@ -28,14 +28,14 @@ from ._options import Options
 from ._output import HostOutcome, LineSink, ProgressView, describe_error
 from ._targets import Host
 
-__all__ = ["Run", "build", "execute", "plan"]
+__all__ = ["Session", "build", "execute", "plan"]
 
 SHUTDOWN_TIMEOUT = 5.0  # seconds given to stopped hosts to stop their remote command
 CLOSE_TIMEOUT = 5.0
 
 
 @dataclass
-class Run:
+class Session:
     """The nodes and jobs of one run, and how it ended."""
 
     options: Options
@@ -91,7 +91,7 @@ def node_for(options: Options, host: Host, gateway: SshNode | None, sink: LineSi
     )
 
 
-def build(options: Options, sink: LineSink) -> Run:
+def build(options: Options, sink: LineSink) -> Session:
     """The nodes, one job per host, and their scheduler (nothing connects yet)."""
     gateway = _gateway_chain(options)
     jobs = [
@@ -111,7 +111,7 @@ def build(options: Options, sink: LineSink) -> Run:
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         label="jobgraph-ssh",
     )
-    return Run(options, sink, jobs, scheduler)
+    return Session(options, sink, jobs, scheduler)
 
 
 def plan(options: Options) -> str:
@@ -148,7 +148,7 @@ def plan(options: Options) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def _watch_signals(run: Run, scope: anyio.CancelScope) -> None:
+async def _watch_signals(run: Session, scope: anyio.CancelScope) -> None:
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             if run.interrupted:  # a second Ctrl-C: give up on a clean stop
@@ -162,7 +162,7 @@ async def _watch_signals(run: Run, scope: anyio.CancelScope) -> None:
             scope.cancel()
 
 
-async def _run_scheduler(run: Run) -> None:
+async def _run_scheduler(run: Session) -> None:
     async with anyio.create_task_group() as group:
         with anyio.CancelScope() as scope:
             group.start_soon(_watch_signals, run, scope)
@@ -174,7 +174,7 @@ async def _run_scheduler(run: Run) -> None:
         group.cancel_scope.cancel()
 
 
-def execute(run: Run) -> None:
+def execute(run: Session) -> None:
     """Run the scheduler (asyncio), with the progress view unless quiet; fill
     ``run.outcomes``. Ctrl-C (or SIGTERM) stops the hosts' commands cleanly."""
     if run.options.handshakes is not None:
@@ -192,7 +192,7 @@ def execute(run: Run) -> None:
     run.outcomes = [outcome_of(run, job) for job in run.jobs]
 
 
-def outcome_of(run: Run, job: SshJob) -> HostOutcome:
+def outcome_of(run: Session, job: SshJob) -> HostOutcome:
     """What became of one host's job."""
     host = job.label
     record = job.record
