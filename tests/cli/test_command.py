@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from .conftest import TIMEOUT, Cli, Servers, names, stdout_lines
@@ -232,6 +233,12 @@ def test_unreadable_or_bad_key_is_a_usage_error(
     result = cli1.run("-t", names(servers)[0], "-k", str(not_a_key), "true")
     assert result.returncode == 2
     assert f"key file '{not_a_key}' is not a private key" in result.stderr
+    encrypted = tmp_path / "id_encrypted"
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    encrypted.write_bytes(key.export_private_key("openssh", passphrase="secret"))
+    result = cli1.run("-t", names(servers)[0], "-k", str(encrypted), "true")
+    assert result.returncode == 2
+    assert f"key file '{encrypted}' is encrypted" in result.stderr
 
 
 def test_interrupt_stops_remote_commands_and_prints_the_summary(cli: Cli, servers: Servers) -> None:
