@@ -260,7 +260,7 @@ def main() -> None:
         f"{platform.platform()}, {os.cpu_count()} CPUs\n"
     )
     header = (
-        f"{'server':<9} {'tool':<14} {'wall s':>7} {'client CPU s':>13} "
+        f"{'server':<9} {'tool':<18} {'wall s':>7} {'client CPU s':>13} "
         f"{'server CPU s':>13} {'failed runs':>12}"
     )
     print(header)
@@ -270,7 +270,7 @@ def main() -> None:
         assert isinstance(server_cpu, float)
         shown = "n/a" if server_cpu != server_cpu else f"{server_cpu:.2f}"
         print(
-            f"{row['server']:<9} {row['tool']:<14} {row['wall']:>7.2f} {row['cpu']:>13.2f} "
+            f"{row['server']:<9} {row['tool']:<18} {row['wall']:>7.2f} {row['cpu']:>13.2f} "
             f"{shown:>13} {row['failed_runs']:>12}"
         )
     if options.json:
