@@ -271,17 +271,20 @@ async def main() -> None:
     parser.add_argument(
         "--remote-forwarding", choices=("none", "tcp", "unix", "both"), default="none"
     )
+    # host i listens on port + i (0: each host on a free port); a fixed port serves
+    # clients that cannot be told a port (the apssh command's targets have none)
+    parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args()
     os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here
 
     stats = Stats(options.stats)
     servers = []
     host_keys = []
-    for _ in range(options.hosts):
+    for index in range(options.hosts):
         key = asyncssh.generate_private_key("ssh-ed25519")
         server = await asyncssh.listen(
             "127.0.0.1",
-            0,
+            options.port + index if options.port else 0,
             server_host_keys=[key],
             authorized_client_keys=options.authorized_keys,
             server_factory=lambda: Server(stats, options),

@@ -1,0 +1,7 @@
+"""``python -m jobgraph_ssh``: the ``jobgraph-ssh`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

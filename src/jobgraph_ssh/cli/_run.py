@@ -1,0 +1,228 @@
+"""Running: nodes and jobs from the options, one scheduler run, Ctrl-C, outcomes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+
+import anyio
+
+import jobgraph as jg
+from jobgraph_ssh import (
+    Command,
+    CommandFailedError,
+    Pull,
+    Push,
+    RunScript,
+    Shell,
+    SshJob,
+    SshNode,
+    close_all,
+    set_limits,
+)
+
+from ._options import Options
+from ._output import HostOutcome, LineSink, ProgressView, describe_error
+from ._targets import Host
+
+__all__ = ["Session", "build", "execute", "plan"]
+
+SHUTDOWN_TIMEOUT = 5.0  # seconds given to stopped hosts to stop their remote command
+CLOSE_TIMEOUT = 5.0
+
+
+@dataclass
+class Session:
+    """The nodes and jobs of one run, and how it ended."""
+
+    options: Options
+    sink: LineSink
+    jobs: list[SshJob]
+    scheduler: jg.Scheduler
+    interrupted: int = 0  # the signal that stopped the run, if one did
+    elapsed: float = 0.0
+    outcomes: list[HostOutcome] = field(default_factory=list)
+
+
+def _gateway_chain(options: Options) -> SshNode | None:
+    gateway: SshNode | None = None
+    for host in options.gateways:
+        gateway = SshNode(
+            host.hostname,
+            username=host.user or options.user,
+            port=host.port or 22,
+            keys=options.keys,
+            gateway=gateway,
+            connect_timeout=options.connect_timeout,
+            known_hosts=options.known_hosts_file,
+            host_key_policy=options.known_hosts,
+        )
+    return gateway
+
+
+def _command(options: Options, host: Host) -> Command:
+    limit = options.command_timeout
+    if options.mode == "script":
+        assert options.script is not None
+        return RunScript(options.script, *options.command, includes=options.includes, timeout=limit)
+    if options.mode == "push":
+        return Push(options.paths, options.destination, timeout=limit)
+    if options.mode == "pull":
+        local = os.path.join(options.destination, host.name.replace("/", "_"))
+        return Pull(options.paths, local, timeout=limit)
+    return Shell(" ".join(options.command), timeout=limit)
+
+
+def node_for(options: Options, host: Host, gateway: SshNode | None, sink: LineSink) -> SshNode:
+    return SshNode(
+        host.hostname,
+        username=host.user or options.user,
+        port=host.port or options.port or 22,
+        keys=options.keys,
+        gateway=gateway,
+        connect_timeout=options.connect_timeout,
+        known_hosts=options.known_hosts_file,
+        host_key_policy=options.known_hosts,
+        formatter=sink,
+        label=host.name,
+    )
+
+
+def build(options: Options, sink: LineSink) -> Session:
+    """The nodes, one job per host, and their scheduler (nothing connects yet)."""
+    gateway = _gateway_chain(options)
+    jobs = [
+        SshJob(
+            node_for(options, host, gateway, sink),
+            _command(options, host),
+            label=host.name,
+            critical=False,
+            keep_output=False,
+        )
+        for host in options.hosts
+    ]
+    scheduler = jg.Scheduler(
+        *jobs,
+        jobs_window=options.window,
+        timeout=options.timeout,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        label="jobgraph-ssh",
+    )
+    return Session(options, sink, jobs, scheduler)
+
+
+def plan(options: Options) -> str:
+    """What a run would do, in words (``--dry-run``)."""
+    gateway = _gateway_chain(options)
+    chain: list[str] = []
+    while gateway is not None:
+        chain.insert(0, gateway.name if gateway.port != 22 else f"{gateway.name}:22")
+        gateway = gateway.gateway
+    limits = [
+        f"window {options.window or 'unlimited'}",
+        f"{options.handshakes or set_limits().handshakes} handshakes at once",
+        f"connect timeout {options.connect_timeout:g}s",
+        f"run timeout {options.timeout:g}s" if options.timeout else "no run timeout",
+        f"command timeout {options.command_timeout:g}s"
+        if options.command_timeout
+        else "no command timeout",
+        f"host keys {options.known_hosts}"
+        + (f" ({options.known_hosts_file})" if options.known_hosts_file else ""),
+        f"keys {', '.join(options.keys)}" if options.keys else "keys from the agent, then ~/.ssh",
+    ]
+    lines = [
+        f"dry run: {len(options.hosts)} host{'s' if len(options.hosts) != 1 else ''}, "
+        + ", ".join(limits),
+        f"gateways: {' -> '.join(chain)}" if chain else "gateways: none (direct)",
+        f"run: {options.describe_command()}",
+        "hosts:",
+    ]
+    for host in options.hosts:
+        user = host.user or options.user
+        port = host.port or options.port or 22
+        where = f"{user + '@' if user else ''}{host.hostname}:{port}"
+        lines.append(f"  {host.name:<30} {where}")
+    return "\n".join(lines) + "\n"
+
+
+async def _watch_signals(run: Session, scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if run.interrupted:  # a second Ctrl-C: give up on a clean stop
+                sys.stderr.write("jobgraph-ssh: interrupted again, exiting at once\n")
+                sys.stderr.flush()
+                os._exit(128 + signum)
+            run.interrupted = signum
+            if not run.options.quiet:
+                sys.stderr.write("jobgraph-ssh: interrupted, stopping the remote commands...\n")
+                sys.stderr.flush()
+            scope.cancel()
+
+
+async def _run_scheduler(run: Session) -> None:
+    async with anyio.create_task_group() as group:
+        with anyio.CancelScope() as scope:
+            group.start_soon(_watch_signals, run, scope)
+            try:
+                await run.scheduler.run()
+            finally:
+                with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT):
+                    await close_all(run.jobs)
+        group.cancel_scope.cancel()
+
+
+def execute(run: Session) -> None:
+    """Run the scheduler (asyncio), with the progress view unless quiet; fill
+    ``run.outcomes``. Ctrl-C (or SIGTERM) stops the hosts' commands cleanly."""
+    if run.options.handshakes is not None:
+        set_limits(handshakes=run.options.handshakes)
+    started = time.monotonic()
+    try:
+        if run.options.quiet:
+            anyio.run(_run_scheduler, run, backend="asyncio")
+        else:
+            with ProgressView(run.scheduler).shown():
+                anyio.run(_run_scheduler, run, backend="asyncio")
+    except KeyboardInterrupt:  # before the signal receiver was in place
+        run.interrupted = signal.SIGINT
+    run.elapsed = time.monotonic() - started
+    run.outcomes = [outcome_of(run, job) for job in run.jobs]
+
+
+def outcome_of(run: Session, job: SshJob) -> HostOutcome:
+    """What became of one host's job."""
+    host = job.label
+    record = job.record
+    outcome = HostOutcome(host, "ok", duration=record.duration)
+    outcome.stdout = run.sink.text(host, "stdout")
+    outcome.stderr = run.sink.text(host, "stderr")
+    state = record.outcome
+    if state == "ok":
+        results = job.result()
+        last = results[-1]
+        outcome.exit_status, outcome.signal = last.exit_status, last.signal
+    elif state == "failed":
+        exc = record.exception
+        assert exc is not None
+        outcome.status, outcome.error = describe_error(exc)
+        if isinstance(exc, CommandFailedError):
+            outcome.exit_status, outcome.signal = exc.exit_status, exc.signal
+    elif state == "cancelled":
+        if run.interrupted:
+            outcome.status, outcome.error = "interrupted", "stopped by an interrupt"
+        elif isinstance(run.scheduler.failure, jg.SchedulerTimeoutError):
+            timeout = run.options.timeout or 0.0
+            outcome.status, outcome.error = "timeout", f"stopped by --timeout {timeout:g}s"
+        else:
+            outcome.status, outcome.error = "interrupted", "cancelled"
+    else:  # never started
+        outcome.status = "not run"
+        outcome.error = (
+            "interrupted before its turn"
+            if run.interrupted
+            else "the run timed out before its turn"
+        )
+    return outcome
