@@ -17,11 +17,18 @@ What is here:
 - records and events, for views and executors: :class:`JobRecord`, :class:`JobState`,
   :class:`JobEvent`, :class:`EventKind`, :data:`Subscriber`, and :func:`deliver`, which
   calls subscribers the way the engine does (a failing subscriber is logged);
-- graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`.
+- graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
+- results flowing between jobs, for job kinds with arguments of their own:
+  :class:`ResultOf`, :func:`find_placeholders` (the jobs to require) and
+  :func:`resolve_placeholders` (just before the job starts);
+- executors, for new kinds of them (``jobgraph.dask``): :class:`Executor`,
+  :func:`serialize_call` (pickles a call, naming the job and the culprit on failure) and
+  :func:`call_body` (runs a plain or async body synchronously where it lands).
 """
 
 from ._core._cycles import find_cycle, topological_sort
 from ._core._events import EventKind, JobEvent, Subscriber, deliver
+from ._core._executors import Executor, call_body, serialize_call
 from ._core._job import (
     AbstractJob,
     Requirement,
@@ -30,23 +37,30 @@ from ._core._job import (
     flatten_schedulables,
     jobs_of,
 )
+from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholders
 from ._core._policy import check_duration
 from ._core._record import JobRecord, JobState
 
 __all__ = [
     "AbstractJob",
     "EventKind",
+    "Executor",
     "JobEvent",
     "JobRecord",
     "JobState",
     "Requirement",
+    "ResultOf",
     "Schedulable",
     "Subscriber",
     "TaskStatusLike",
+    "call_body",
     "check_duration",
     "deliver",
     "find_cycle",
+    "find_placeholders",
     "flatten_schedulables",
     "jobs_of",
+    "resolve_placeholders",
+    "serialize_call",
     "topological_sort",
 ]

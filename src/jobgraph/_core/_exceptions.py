@@ -14,6 +14,11 @@
     ├── JobTimeoutError (also TimeoutError)   one job exceeded its own ``timeout``
     ├── SchedulerTimeoutError (also TimeoutError)
     │                                         a scheduler exceeded its global ``timeout``
+    ├── ResultUnavailableError                a ``ResultOf`` names a job that has no result
+    ├── ExecutorError                         running a job body away from the event loop
+    │   ├── SerializationError (also TypeError)  a body, argument or result cannot be pickled
+    │   ├── WorkerLostError                   the process or cluster worker died mid-job
+    │   └── ExecutorUnavailableError          the executor cannot start (cluster unreachable)
     └── ServiceError                          the service framework (``jobgraph.services``)
         ├── ServiceDefinitionError, UnknownServiceError, AccessDeniedError,
         └── ServiceArgumentError, PoolClosedError   (see ``jobgraph.services``)
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CriticalJobError",
     "CycleError",
+    "ExecutorError",
+    "ExecutorUnavailableError",
     "GraphError",
     "InvalidOptionError",
     "JobDefinitionError",
@@ -41,7 +48,9 @@ __all__ = [
     "OwnershipError",
     "RunStateError",
     "SchedulerTimeoutError",
+    "SerializationError",
     "UnknownRequirementError",
+    "WorkerLostError",
 ]
 
 
@@ -128,3 +137,46 @@ class SchedulerTimeoutError(JobGraphError, TimeoutError):
         self.scheduler = scheduler
         self.timeout = timeout
         super().__init__(f"scheduler {_name(scheduler)} timed out after {timeout:g}s")
+
+
+class ExecutorError(JobGraphError):
+    """Running a job body through an executor (threads, processes, a cluster) failed."""
+
+
+class SerializationError(ExecutorError, TypeError):
+    """A job's body, one of its arguments or its result cannot be sent to where it runs.
+
+    :attr:`job` is the job, :attr:`what` says which part (``"body"``, ``"argument 1"``,
+    ``"keyword argument 'x'"``, ``"result"``) and :attr:`obj` is the object at fault.
+    """
+
+    def __init__(self, job: AbstractJob, what: str, obj: object, reason: BaseException) -> None:
+        self.job = job
+        self.what = what
+        self.obj = obj
+        text = repr(obj)
+        if len(text) > 80:
+            text = text[:77] + "..."
+        super().__init__(
+            f"job {_name(job)}: its {what} {text} cannot be pickled to run it away from the "
+            f"event loop ({type(reason).__name__}: {reason})"
+        )
+
+
+class WorkerLostError(ExecutorError):
+    """The process or cluster worker that ran a job died before the job ended.
+
+    Retried like any failure when the job's :class:`~jobgraph.Retry` policy says so.
+    """
+
+    def __init__(self, job: AbstractJob, where: str, detail: str = "") -> None:
+        self.job = job
+        self.where = where
+        super().__init__(
+            f"job {_name(job)}: the worker running it ({where}) died"
+            + (f": {detail}" if detail else "")
+        )
+
+
+class ExecutorUnavailableError(ExecutorError):
+    """An executor could not start: a cluster cannot be reached, a pool cannot start."""

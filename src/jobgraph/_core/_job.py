@@ -20,6 +20,8 @@ from ._exceptions import (
     OwnershipError,
     RunStateError,
 )
+from ._executors import Executor, check_executor
+from ._placeholders import find_placeholders, resolve_placeholders
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
 
@@ -372,6 +374,12 @@ class AbstractJob(Schedulable):
     def attempts(self) -> int:
         return self._record.attempts
 
+    @property
+    def worker(self) -> str | None:
+        """Where the body ran in the last run, when an executor ran it away from the
+        event loop (a thread, ``"pid 1234"``, a Dask worker's address); else None."""
+        return self._record.worker
+
     def result(self) -> Any:
         """The value the job returned.
 
@@ -421,6 +429,15 @@ class Job(AbstractJob):
     keeps the callable rather than a coroutine object, it can be retried and its
     scheduler reset and run again. If the callable has a ``task_status`` parameter,
     the job passes one (see :meth:`AbstractJob.run`).
+
+    Arguments may hold :class:`~jobgraph.ResultOf` placeholders (also inside lists,
+    tuples, sets and dicts): each adds its job to the requirements and is replaced by
+    that job's result just before this one starts.
+
+    ``executor``: where the body runs (see :mod:`jobgraph.executors`); None (the
+    default) inherits the scheduler's, which is the event loop unless a scheduler says
+    otherwise. With an executor other than the event loop, the body may also be a plain
+    (synchronous) function.
     """
 
     def __init__(
@@ -436,7 +453,9 @@ class Job(AbstractJob):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        self.executor = check_executor(executor, f"Job() (label {label!r})")
         if inspect.iscoroutine(function):
             function.close()  # type: ignore[unreachable]  # typed callers cannot, others do
             raise JobDefinitionError(
@@ -444,10 +463,17 @@ class Job(AbstractJob):
                 f"({function!r}): write Job(f, x) rather than Job(f(x)); code that builds "
                 "jobs from coroutine objects can use jobgraph.compat.asynciojobs"
             )
-        if not _is_async_callable(function):
+        if not _is_async_callable(function) and (
+            executor is None or executor.in_loop or not callable(function)
+        ):
             raise JobDefinitionError(
                 f"Job() needs an async function (async def), not {function!r}"
                 + (f" (label {label!r})" if label else "")
+                + (
+                    "; a plain function needs an executor= (threads, processes...)"
+                    if callable(function)
+                    else ""
+                )
             )
         self.function = function
         self.args = args
@@ -457,11 +483,18 @@ class Job(AbstractJob):
             )
         self.kwargs: Mapping[str, Any] = MappingProxyType(dict(kwargs)) if kwargs else _NO_KWARGS
         self._takes_status = _takes_task_status(function)
+        if self._takes_status and executor is not None and not executor.in_loop:
+            raise JobDefinitionError(
+                f"Job() with executor {executor!r}: the body cannot take task_status "
+                "(it runs away from the event loop)" + (f" (label {label!r})" if label else "")
+            )
+        placeholders = [p.job for p in find_placeholders((args, tuple(self.kwargs.values())))]
+        self._placeholders = bool(placeholders)
         super().__init__(
             label=label,
             critical=critical,
             forever=forever,
-            requires=requires,
+            requires=(requires, placeholders) if placeholders else requires,
             timeout=timeout,
             retry=retry,
             on_failed_requirement=on_failed_requirement,
@@ -472,7 +505,11 @@ class Job(AbstractJob):
         return _callable_name(self.function)
 
     async def run(self) -> Any:
-        """Call the function with the job's arguments."""
+        """Call the function with the job's arguments (placeholders resolved)."""
+        if self._placeholders:
+            args = resolve_placeholders(self.args, self)
+            kwargs = resolve_placeholders(dict(self.kwargs), self)
+            return await self.function(*args, **kwargs)
         return await self.function(*self.args, **self.kwargs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -487,6 +524,27 @@ class Job(AbstractJob):
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         if self._custom_run:  # a subclass overrode run(): honour it
             return await super()._invoke(status, run)
+        executor = self.executor or getattr(run, "executor", None)
+        if executor is None and not self._placeholders:  # the common case, kept fast
+            if self._takes_status:
+                return await self.function(*self.args, task_status=status, **self.kwargs)
+            return await self.function(*self.args, **self.kwargs)
+        args, kwargs = self.args, self.kwargs
+        if self._placeholders:
+            args = resolve_placeholders(args, self)
+            kwargs = resolve_placeholders(dict(kwargs), self)
+        if executor is None or executor.in_loop:
+            if not _is_async_callable(self.function):
+                raise JobDefinitionError(
+                    f"job {self.label!r}: its body {self.function!r} is a plain function, "
+                    "which needs an executor other than the event loop"
+                )
+            if self._takes_status:
+                return await self.function(*args, task_status=status, **kwargs)
+            return await self.function(*args, **kwargs)
         if self._takes_status:
-            return await self.function(*self.args, task_status=status, **self.kwargs)
-        return await self.function(*self.args, **self.kwargs)
+            raise JobDefinitionError(
+                f"job {self.label!r}: a body taking task_status runs in the event loop, "
+                f"not on {executor!r}"
+            )
+        return await executor.call(self, self.function, args, kwargs)

@@ -11,6 +11,7 @@ import logging
 import os
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ from ._exceptions import (
     SchedulerTimeoutError,
     UnknownRequirementError,
 )
+from ._executors import Executor, check_executor
 from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, jobs_of
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
@@ -51,6 +53,9 @@ class Scheduler(AbstractJob):
     - ``timeout``: seconds the whole run may last; ``None``, no limit.
     - ``shutdown_timeout``: seconds given to cancelled jobs to end (and to the jobs'
       ``shutdown()`` hooks in :meth:`shutdown`) before they are reported.
+    - ``executor``: where the bodies of its jobs (:class:`~jobgraph.Job`) run unless a job
+      says otherwise (see :mod:`jobgraph.executors`); nested schedulers inherit it.
+      None: the enclosing scheduler's, or the event loop.
 
     A scheduler is a job, so it can be added to another scheduler: its window and
     timeout then apply to its own jobs only, and if it fails (a critical job in it
@@ -77,7 +82,9 @@ class Scheduler(AbstractJob):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        self.executor = check_executor(executor, f"Scheduler() (label {label!r})")
         self._jobs: dict[AbstractJob, None] = {}
         self._selfref = weakref.ref(self)
         self._subscribers: tuple[Subscriber, ...] = ()
@@ -247,7 +254,14 @@ class Scheduler(AbstractJob):
         record.started_at = anyio.current_time()
         record.attempts = 1
         try:
-            ok = await self._orchestrate(self._subscribers)
+            executors = self._executors()
+            if executors:
+                async with AsyncExitStack() as stack:
+                    for executor in executors:
+                        await stack.enter_async_context(executor.session())
+                    ok = await self._orchestrate(self._subscribers)
+            else:
+                ok = await self._orchestrate(self._subscribers)
         except anyio.get_cancelled_exc_class():
             record.cancelled = True
             raise
@@ -264,14 +278,29 @@ class Scheduler(AbstractJob):
         if self._record.attempts > 1:  # retried: start afresh
             self._reset_jobs()
             self._prepare()
-        ok = await self._orchestrate(run.subscribers + self._subscribers)
+        ok = await self._orchestrate(
+            run.subscribers + self._subscribers, self.executor or getattr(run, "executor", None)
+        )
         if not ok:
             assert self._failure is not None
             raise self._failure
         return ok
 
-    async def _orchestrate(self, subscribers: tuple[Subscriber, ...]) -> bool:
-        run = _Run(self, self._jobs, subscribers)
+    def _executors(self) -> list[Executor]:
+        """Every executor a run of this tree may use (started around the run)."""
+        found: dict[Executor, None] = {}
+        if self.executor is not None:
+            found[self.executor] = None
+        for job in self._every_job():
+            executor = getattr(job, "executor", None)
+            if isinstance(executor, Executor):
+                found[executor] = None
+        return list(found)
+
+    async def _orchestrate(
+        self, subscribers: tuple[Subscriber, ...], executor: Executor | None = None
+    ) -> bool:
+        run = _Run(self, self._jobs, subscribers, executor or self.executor)
         self._failure = None
         self._stragglers = ()
         self._running = True
