@@ -1,0 +1,68 @@
+"""What runs on a Dask worker: a job's body, and the interruption of a cancelled one.
+
+A task of jobgraph records the thread that runs it; when the controller cancels the job
+(its timeout, an abort), :func:`interrupt` raises :class:`Interrupted` in that thread,
+so that a busy pure-Python body stops and the worker is free again (a body blocked in C
+code stops when it returns to Python).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import pickle
+import threading
+from typing import Any
+
+from jobgraph.lowlevel import call_body
+
+__all__ = ["Interrupted", "interrupt", "run_on_worker"]
+
+_lock = threading.Lock()
+_threads: dict[str, int] = {}  # task key -> ident of the thread running it
+
+
+class Interrupted(BaseException):  # noqa: N818 - what happened, not an error of the job
+    """Raised in a task's thread when the controller cancelled its job."""
+
+
+def _where() -> str:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except ValueError:  # not on a worker (a test calls it directly)
+        return "local"
+
+
+def run_on_worker(payload: bytes, backend: str, key: str) -> tuple[str, bool, Any]:
+    """Run a pickled call; return (worker address, succeeded, result or exception)."""
+    where = _where()
+    with _lock:
+        _threads[key] = threading.get_ident()
+    try:
+        try:
+            function, args, kwargs = pickle.loads(payload)  # noqa: S301 - from our controller
+            value = call_body(function, args, kwargs, backend)
+        except Exception as exc:  # noqa: BLE001 - the job's failure travels back
+            outcome: tuple[str, bool, Any] = (where, False, exc)
+        else:
+            outcome = (where, True, value)
+        finally:
+            with _lock:
+                _threads.pop(key, None)
+    except Interrupted:
+        return where, False, None  # nobody waits for it any more
+    return outcome
+
+
+def interrupt(key: str) -> bool:
+    """Raise :class:`Interrupted` in the thread running task ``key``, if it runs here."""
+    with _lock:
+        ident = _threads.pop(key, None)
+        if ident is None:
+            return False
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(ident), ctypes.py_object(Interrupted)
+        )
+    return True
+
