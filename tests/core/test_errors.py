@@ -187,7 +187,7 @@ def test_sync_function_is_refused() -> None:
         return None
 
     with pytest.raises(jg.JobDefinitionError, match=r"needs an async function.*label 'x'"):
-        jg.Job(not_async, label="x")  # type: ignore[arg-type]
+        jg.Job(not_async, label="x")  # a plain function needs an executor=
 
 
 def test_coroutine_object_is_refused_and_closed() -> None:

@@ -442,7 +442,7 @@ class Job(AbstractJob):
 
     def __init__(
         self,
-        function: Callable[..., Awaitable[Any]],
+        function: Callable[..., Awaitable[Any]] | Callable[..., Any],
         *args: Any,
         kwargs: Mapping[str, Any] | None = None,
         label: str | None = None,

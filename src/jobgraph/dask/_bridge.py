@@ -13,6 +13,7 @@ This is the one module of ``jobgraph.dask`` that imports asyncio and trio.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
@@ -85,10 +86,8 @@ class _LoopThread(Portal):
         done = trio.Event()
 
         def wake(_: Future[T]) -> None:
-            try:
+            with contextlib.suppress(trio.RunFinishedError):  # the run is gone: nobody to wake
                 token.run_sync_soon(done.set)
-            except trio.RunFinishedError:  # the trio run is gone: nobody to wake
-                pass
 
         future.add_done_callback(wake)
         try:

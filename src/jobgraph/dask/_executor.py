@@ -126,7 +126,7 @@ class DaskExecutor(Executor):
                     )
                 self._client, self._own_client = given, False
                 return
-            address = given.scheduler.address
+            address = str(given.scheduler_info()["address"])
         elif self.address is not None:
             address = self.address
         else:
@@ -168,7 +168,7 @@ class DaskExecutor(Executor):
                 await client.close()
         finally:
             if cluster is not None:
-                await cluster.close()
+                await cluster.close()  # type: ignore[misc]
 
     # -- running a body ------------------------------------------------------------------
     async def call(
@@ -212,14 +212,14 @@ class DaskExecutor(Executor):
             return "a Dask worker", False, exc
         return outcome
 
-    async def _cancel(self, future: Future, key: str) -> None:
+    async def _cancel(self, future: Future[Any], key: str) -> None:
         client = self._client
         if client is None:
             return
         try:
             await client.run(interrupt, key, on_error="ignore")
             await client.cancel([future], force=True)
-        except Exception:  # noqa: BLE001 - best effort: the job is already over for us
+        except Exception:
             logger.debug("cancelling Dask task %s failed", key, exc_info=True)
 
     def __repr__(self) -> str:
@@ -228,4 +228,3 @@ class DaskExecutor(Executor):
         if self.given_client is not None:
             return f"DaskExecutor(client={self.given_client!r})"
         return "DaskExecutor()"
-

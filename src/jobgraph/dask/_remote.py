@@ -21,7 +21,7 @@ _lock = threading.Lock()
 _threads: dict[str, int] = {}  # task key -> ident of the thread running it
 
 
-class Interrupted(BaseException):  # noqa: N818 - what happened, not an error of the job
+class Interrupted(BaseException):
     """Raised in a task's thread when the controller cancelled its job."""
 
 
@@ -65,4 +65,3 @@ def interrupt(key: str) -> bool:
             ctypes.c_ulong(ident), ctypes.py_object(Interrupted)
         )
     return True
-
