@@ -32,32 +32,15 @@ class Portal:
     async def run(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         raise NotImplementedError
 
-    def spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        """Start a coroutine in the client's loop without waiting for it (fire and
-        forget: used to cancel work on the cluster while the caller moves on)."""
-        raise NotImplementedError
-
     async def aclose(self) -> None:
-        """Stop the loop (after the pending background coroutines, at most 5 s)."""
+        """Stop the loop, if the portal runs one."""
 
 
 class _SameLoop(Portal):
     """asyncio: the client shares the run's loop."""
 
-    def __init__(self) -> None:
-        self._background: set[asyncio.Task[Any]] = set()
-
     async def run(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
         return await function(*args)
-
-    def spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        task = asyncio.ensure_future(function(*args))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def aclose(self) -> None:
-        if self._background:
-            await asyncio.wait(set(self._background), timeout=5)
 
 
 class _LoopThread(Portal):
@@ -68,7 +51,6 @@ class _LoopThread(Portal):
         self._thread = threading.Thread(
             target=self._serve, name="jobgraph-dask-asyncio", daemon=True
         )
-        self._background: set[asyncio.Task[Any]] = set()
         self._thread.start()
 
     def _serve(self) -> None:
@@ -97,29 +79,14 @@ class _LoopThread(Portal):
             raise
         return future.result()
 
-    def spawn(self, function: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        def start() -> None:
-            task = asyncio.ensure_future(function(*args))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-        self.loop.call_soon_threadsafe(start)
-
     async def aclose(self) -> None:
         import trio
 
-        async def drain() -> None:
-            if self._background:
-                await asyncio.wait(set(self._background), timeout=5)
-
-        try:
-            with trio.CancelScope(shield=True):
-                await self.run(drain)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(self._thread.join, 5)
-            if not self._thread.is_alive():
-                self.loop.close()
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 def open_portal() -> Portal:

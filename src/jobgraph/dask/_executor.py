@@ -89,6 +89,7 @@ class DaskExecutor(Executor):
         self._own_client = False
         self._cluster: LocalCluster | None = None
         self._backend = "asyncio"
+        self._cancelling: set[asyncio.Task[None]] = set()
 
     @property
     def client(self) -> Client:
@@ -161,6 +162,8 @@ class DaskExecutor(Executor):
             await portal.aclose()
 
     async def _disconnect(self) -> None:
+        if self._cancelling:  # let the cancellations reach the cluster first (at most 5 s)
+            await asyncio.wait(set(self._cancelling), timeout=5)
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
         try:
@@ -202,9 +205,10 @@ class DaskExecutor(Executor):
         try:
             outcome: tuple[str, bool, Any] = await future
         except asyncio.CancelledError:
-            portal = self._portal
-            if portal is not None:
-                portal.spawn(self._cancel, future, key)
+            # cancel on the cluster in the background: the caller does not wait
+            task = asyncio.ensure_future(self._cancel(future, key))
+            self._cancelling.add(task)
+            task.add_done_callback(self._cancelling.discard)
             raise
         except KilledWorker as exc:
             return "a Dask worker", False, _Lost(str(exc))
@@ -217,8 +221,8 @@ class DaskExecutor(Executor):
         if client is None:
             return
         try:
-            await client.run(interrupt, key, on_error="ignore")
-            await client.cancel([future], force=True)
+            await client.cancel([future], force=True)  # not started: it never will
+            await client.run(interrupt, key, on_error="ignore")  # started: interrupt it
         except Exception:
             logger.debug("cancelling Dask task %s failed", key, exc_info=True)
 
