@@ -23,7 +23,10 @@ What is here:
   :func:`resolve_placeholders` (just before the job starts);
 - executors, for new kinds of them (``jobgraph.dask``): :class:`Executor`,
   :func:`serialize_call` (pickles a call, naming the job and the culprit on failure) and
-  :func:`call_body` (runs a plain or async body synchronously where it lands).
+  :func:`call_body` (runs a plain or async body synchronously where it lands), and
+  :func:`set_record`, which brings back the outcome of jobs that ran elsewhere (jobs
+  and schedulers pickle: a pickled scheduler takes its jobs along, a job leaves its
+  scheduler behind).
 """
 
 from ._core._cycles import find_cycle, topological_sort
@@ -36,6 +39,7 @@ from ._core._job import (
     TaskStatusLike,
     flatten_schedulables,
     jobs_of,
+    set_record,
 )
 from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholders
 from ._core._policy import check_duration
@@ -62,5 +66,6 @@ __all__ = [
     "jobs_of",
     "resolve_placeholders",
     "serialize_call",
+    "set_record",
     "topological_sort",
 ]

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 from distributed import Client, LocalCluster
 
 import dask
 import jobgraph as jg
-from jobgraph.dask import DaskExecutor
+from jobgraph.dask import DaskExecutor, Shard
 
 pytestmark = pytest.mark.anyio
 
@@ -231,3 +232,54 @@ async def test_given_asynchronous_client(cluster: LocalCluster) -> None:
         assert await jg.Scheduler(job).run()
         assert job.result() == 36
         assert client.status == "running"  # a client given is not closed by the run
+
+
+async def inner_value(i: int) -> int:
+    await anyio.lowlevel.checkpoint()
+    return i
+
+
+async def inner_fail() -> None:
+    raise ValueError("inner boom")
+
+
+async def test_shard_runs_whole_on_a_worker_and_its_records_come_back(
+    dask_executor: DaskExecutor,
+) -> None:
+    first = jg.Job(inner_value, 1, label="first")
+    second = jg.Job(inner_value, 2, label="second", requires=first)
+    nested = jg.Scheduler(jg.Job(inner_value, 3, label="deep"), label="nested")
+    shard = Shard(first, second, nested, executor=dask_executor, label="shard", jobs_window=1)
+    after = jg.Job(inner_value, 4, label="after", requires=shard)
+    top = jg.Scheduler(shard, after)
+    assert await top.run()
+    assert shard.worker is not None and shard.worker.startswith("tcp://")
+    assert (first.result(), second.result()) == (1, 2)
+    deep = nested.jobs[0]
+    assert deep.result() == 3 and deep.worker == shard.worker
+    # times moved onto this run's clock: inside the shard's span, in order
+    assert shard.started_at is not None and shard.ended_at is not None
+    assert first.started_at is not None and second.started_at is not None
+    assert shard.started_at <= first.started_at <= second.started_at <= shard.ended_at + 0.5
+    report = top.report()
+    labels = {entry["label"]: entry for entry in report["jobs"]}
+    assert {"shard", "first", "second", "nested", "deep", "after"} <= set(labels)
+    assert labels["second"]["outcome"] == "ok" and labels["second"]["worker"] == shard.worker
+    assert "second" in top.list_text(ascii=True)
+
+
+async def test_failing_shard_names_its_inner_job(dask_executor: DaskExecutor) -> None:
+    bad = jg.Job(inner_fail, label="inner-bad")
+    fine = jg.Job(inner_value, 1, label="fine", critical=False)
+    shard = Shard(bad, fine, executor=dask_executor, label="shard")
+    top = jg.Scheduler(shard, label="top")
+    assert not await top.run()
+    assert "'inner-bad'" in top.why() and "'shard'" in top.why()
+    assert isinstance(top.failure, jg.CriticalJobError) and top.failure.job is bad
+    assert isinstance(bad.exception, ValueError)
+    assert "'inner-bad'" in shard.why()
+
+
+def test_shard_needs_a_dask_executor() -> None:
+    with pytest.raises(jg.JobDefinitionError, match="DaskExecutor"):
+        Shard(executor=jg.ProcessExecutor())  # type: ignore[arg-type]

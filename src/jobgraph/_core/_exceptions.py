@@ -28,7 +28,7 @@ Every message names the job(s) at fault by label.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -59,7 +59,28 @@ def _name(job: AbstractJob) -> str:
 
 
 class JobGraphError(Exception):
-    """Root of every exception raised by jobgraph itself."""
+    """Root of every exception raised by jobgraph itself.
+
+    Errors pickle (to come back from a process or a cluster worker) with their message
+    and attributes, except the jobs and schedulers they name, which become None: a job
+    is not copied along with an error about it.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            name: None if getattr(value, "_is_scheduler", None) is not None else value
+            for name, value in self.__dict__.items()
+        }
+        if isinstance(state.get("cycle"), tuple):
+            state["cycle"] = ()
+        return (_rebuild, (type(self), self.args, state))
+
+
+def _rebuild(cls: type[JobGraphError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class GraphError(JobGraphError, ValueError):

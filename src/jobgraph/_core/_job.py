@@ -36,6 +36,7 @@ __all__ = [
     "TaskStatusLike",
     "flatten_schedulables",
     "jobs_of",
+    "set_record",
 ]
 
 
@@ -184,6 +185,14 @@ class AbstractJob(Schedulable):
         if isinstance(retry, int) and not isinstance(retry, bool):
             return Retry(attempts=retry)
         raise JobDefinitionError(f"retry must be a Retry, an int or None, not {retry!r}")
+
+    # -- pickling (to run a job, or a whole scheduler, in another process) ------------
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled job leaves its scheduler behind (a pickled scheduler re-owns its
+        jobs when unpickled)."""
+        state = self.__dict__.copy()
+        state["_owner"] = None
+        return state
 
     # -- the one method to implement -------------------------------------------------
     async def run(self) -> Any:
@@ -395,6 +404,14 @@ class AbstractJob(Schedulable):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.label!r} {self._record.outcome}>"
+
+
+def set_record(job: AbstractJob, record: JobRecord) -> None:
+    """Make ``record`` the job's current record: how a job kind that runs jobs elsewhere
+    (a scheduler run whole on a cluster worker) brings their outcome back."""
+    if not isinstance(record, JobRecord):
+        raise JobDefinitionError(f"set_record() takes a JobRecord, not {record!r}")
+    job._record = record
 
 
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})

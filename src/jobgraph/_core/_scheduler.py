@@ -109,6 +109,19 @@ class Scheduler(AbstractJob):
     def default_label(self) -> str:
         return "Scheduler"
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        del state["_selfref"]
+        state["_subscribers"] = ()  # callbacks stay with the process that subscribed them
+        state["_running"] = False
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._selfref = weakref.ref(self)
+        for job in self._jobs:
+            job._owner = self._selfref
+
     @property
     def jobs_window(self) -> int | None:
         """At most this many finite jobs run at once; None for no limit."""

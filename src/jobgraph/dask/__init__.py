@@ -10,9 +10,12 @@
     total = jg.Job(sum_all, [jg.ResultOf(job) for job in jobs])
     jg.run(jg.Scheduler(*jobs, total))
 
-See ``docs/executors.md``.
+A :class:`Shard` is a nested scheduler sent whole to one worker (a big fan-out split
+into a few shards); its jobs' records come back into the local tree. See
+``docs/executors.md``.
 """
 
 from ._executor import DaskExecutor
+from ._shard import Shard
 
-__all__ = ["DaskExecutor"]
+__all__ = ["DaskExecutor", "Shard"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from jobgraph.lowlevel import call_body
 
-__all__ = ["Interrupted", "interrupt", "run_on_worker"]
+__all__ = ["Interrupted", "current_worker", "interrupt", "run_on_worker"]
 
 _lock = threading.Lock()
 _threads: dict[str, int] = {}  # task key -> ident of the thread running it
@@ -25,7 +25,8 @@ class Interrupted(BaseException):
     """Raised in a task's thread when the controller cancelled its job."""
 
 
-def _where() -> str:
+def current_worker() -> str:
+    """The address of the Dask worker running the caller, or "local"."""
     try:
         from distributed import get_worker
 
@@ -36,7 +37,7 @@ def _where() -> str:
 
 def run_on_worker(payload: bytes, backend: str, key: str) -> tuple[str, bool, Any]:
     """Run a pickled call; return (worker address, succeeded, result or exception)."""
-    where = _where()
+    where = current_worker()
     with _lock:
         _threads[key] = threading.get_ident()
     try:

@@ -63,6 +63,7 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
                     "ended_at": since(job_record.ended_at),
                     "duration": job_record.duration,
                     "attempts": job_record.attempts,
+                    "worker": job_record.worker,
                     "result": repr(job_record.result) if succeeded else None,
                     "exception": _exception_report(job_record.exception),
                     "requires": [requirement.repr_id() for requirement in job.requirements],
@@ -94,8 +95,9 @@ def report(scheduler: Scheduler) -> dict[str, Any]:
     Times are seconds since the run started (None when the event did not happen).
     Each job (nested ones included, in listing order) has its number (``id``, as in
     listings), ``parent`` (the number of its nested scheduler, None at the top),
-    label, kind, flags, state, outcome, times, attempts, result (its ``repr``),
-    exception (type, message and traceback lines) and requirements (numbers).
+    label, kind, flags, state, outcome, times, attempts, ``worker`` (where an executor
+    ran its body, None in the event loop), result (its ``repr``), exception (type,
+    message and traceback lines) and requirements (numbers).
     """
     _number_any(scheduler)
     return _build_report(scheduler)

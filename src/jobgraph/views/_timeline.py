@@ -201,6 +201,7 @@ def timeline_svg(scheduler: Scheduler) -> str:
                 f"{job.label}: {outcome}, from {_fmt(started - origin)} "
                 f"to {_fmt(stop - origin)} ({_fmt(stop - started)})"
                 + (f", {job_record.attempts} attempts" if job_record.attempts > 1 else "")
+                + (f", on {job_record.worker}" if job_record.worker else "")
             )
         elif outcome == "skipped" and ended is not None:
             mark = ET.SubElement(
