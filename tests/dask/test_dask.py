@@ -283,3 +283,23 @@ async def test_failing_shard_names_its_inner_job(dask_executor: DaskExecutor) ->
 def test_shard_needs_a_dask_executor() -> None:
     with pytest.raises(jg.JobDefinitionError, match="DaskExecutor"):
         Shard(executor=jg.ProcessExecutor())  # type: ignore[arg-type]
+
+
+def pid_and(value: Any) -> tuple[int, Any]:
+    return os.getpid(), value
+
+
+async def test_results_go_from_worker_to_worker(dask_executor: DaskExecutor) -> None:
+    producer = jg.Job(square, 9, executor=dask_executor, label="producer")
+    # the transform runs where the consumer runs: the result did not come back through
+    # the controller to be transformed here
+    consumer = jg.Job(
+        pid_and,
+        [jg.ResultOf(producer, lambda v: (v, os.getpid()))],
+        executor=dask_executor,
+    )
+    in_loop = jg.Job(value, jg.ResultOf(producer))
+    assert await jg.Scheduler(producer, consumer, in_loop).run()
+    pid, [(result, transformed_in)] = consumer.result()
+    assert result == 81 and transformed_in == pid != os.getpid()
+    assert producer.result() == 81 and in_loop.result() == 81

@@ -128,6 +128,11 @@ class Executor:
     in_loop: ClassVar[bool] = False
     """True for executors that run async bodies in the event loop (no pickling)."""
 
+    resolves_placeholders: ClassVar[bool] = False
+    """True for executors whose :meth:`call` receives the arguments with their
+    :class:`~jobgraph.ResultOf` placeholders and resolves them itself (a cluster passing
+    results between its workers); others receive the arguments resolved."""
+
     def __init__(self) -> None:
         self._sessions = 0
         self._starting: anyio.Event | None = None

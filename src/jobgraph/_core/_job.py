@@ -547,7 +547,7 @@ class Job(AbstractJob):
                 return await self.function(*self.args, task_status=status, **self.kwargs)
             return await self.function(*self.args, **self.kwargs)
         args, kwargs = self.args, self.kwargs
-        if self._placeholders:
+        if self._placeholders and not (executor is not None and executor.resolves_placeholders):
             args = resolve_placeholders(args, self)
             kwargs = resolve_placeholders(dict(kwargs), self)
         if executor is None or executor.in_loop:

@@ -94,26 +94,32 @@ def find_placeholders(value: Any) -> Iterator[ResultOf]:
             yield from find_placeholders(item)
 
 
-def resolve_placeholders(value: Any, job: AbstractJob | None = None) -> Any:
+def resolve_placeholders(
+    value: Any,
+    job: AbstractJob | None = None,
+    resolve: Callable[[ResultOf], Any] | None = None,
+) -> Any:
     """``value`` with every :class:`ResultOf` in it replaced by what it stands for.
 
     Containers holding placeholders are rebuilt (same type); anything else is returned
     as it is, not copied. ``job`` is the job whose arguments these are, named in errors.
+    ``resolve``, if given, computes the replacement of each placeholder instead (an
+    executor may put a reference to a result kept elsewhere).
 
     Raises:
         ResultUnavailableError: a placeholder's job has no result.
     """
     if isinstance(value, ResultOf):
-        return value.resolve(job)
+        return value.resolve(job) if resolve is None else resolve(value)
     if isinstance(value, _CONTAINERS):
         if not any(True for _ in find_placeholders(value)):
             return value
         if isinstance(value, dict):
             return type(value)(
-                (resolve_placeholders(k, job), resolve_placeholders(v, job))
+                (resolve_placeholders(k, job, resolve), resolve_placeholders(v, job, resolve))
                 for k, v in value.items()
             )
-        items = [resolve_placeholders(item, job) for item in value]
+        items = [resolve_placeholders(item, job, resolve) for item in value]
         if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
             return type(value)(*items)
         return type(value)(items)

@@ -13,10 +13,17 @@ import cloudpickle
 import sniffio
 
 from jobgraph import ExecutorError, ExecutorUnavailableError, WorkerLostError
-from jobgraph.lowlevel import Executor, check_duration, serialize_call
+from jobgraph.lowlevel import (
+    Executor,
+    JobRecord,
+    ResultOf,
+    check_duration,
+    resolve_placeholders,
+    serialize_call,
+)
 
 from ._bridge import Portal, open_portal
-from ._remote import interrupt, run_on_worker
+from ._remote import Remote, interrupt, run_on_worker
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
@@ -58,7 +65,13 @@ class DaskExecutor(Executor):
     cancelled on the cluster, and a busy pure-Python body is interrupted in its worker
     thread; the run does not wait for that. Under trio the (asyncio-based) client runs
     in an asyncio loop of its own in a thread.
+
+    A :class:`~jobgraph.ResultOf` naming a job that ran on the same executor in the
+    same run is passed from worker to worker by Dask (its ``transform`` applied on the
+    worker); the result also comes back to the controller, for ``job.result()``.
     """
+
+    resolves_placeholders = True
 
     def __init__(
         self,
@@ -90,6 +103,8 @@ class DaskExecutor(Executor):
         self._cluster: LocalCluster | None = None
         self._backend = "asyncio"
         self._cancelling: set[asyncio.Task[None]] = set()
+        # results kept on the cluster for the jobs that use them (ResultOf), per record
+        self._kept: dict[AbstractJob, tuple[JobRecord, Future[Any]]] = {}
 
     @property
     def client(self) -> Client:
@@ -162,6 +177,7 @@ class DaskExecutor(Executor):
             await portal.aclose()
 
     async def _disconnect(self) -> None:
+        self._kept.clear()  # releases the results kept on the cluster
         if self._cancelling:  # let the cancellations reach the cluster first (at most 5 s)
             await asyncio.wait(set(self._cancelling), timeout=5)
         client, cluster = self._client, self._cluster
@@ -184,11 +200,26 @@ class DaskExecutor(Executor):
         self.check_active(job)
         portal = self._portal
         assert portal is not None
+        inputs: list[Future[Any]] = []
+
+        def refer(placeholder: ResultOf) -> Any:
+            # a result still on the cluster goes from worker to worker, not through here
+            kept = self._kept.get(placeholder.job)
+            if kept is not None and kept[0] is placeholder.job.record:
+                inputs.append(kept[1])
+                return Remote(len(inputs) - 1, placeholder.transform)
+            return placeholder.resolve(job)
+
+        args = resolve_placeholders(args, job, refer)
+        kwargs = resolve_placeholders(dict(kwargs), job, refer)
         payload = serialize_call(job, function, args, kwargs, cloudpickle.dumps)
         key = f"jobgraph-{_UNSAFE.sub('_', job.label)[:40]}-{uuid.uuid4().hex}"
-        where, ok, value = await portal.run(self._submit, payload, key)
-        job.record.worker = where
+        where, ok, value, future = await portal.run(self._submit, payload, key, inputs)
+        record = job.record
+        record.worker = where
         if ok:
+            if record.successors and future is not None:  # jobs to come may use it: keep it
+                self._kept[job] = (record, future)
             return value
         if isinstance(value, _Lost):
             raise WorkerLostError(job, where, value.detail)
@@ -196,14 +227,18 @@ class DaskExecutor(Executor):
             raise value
         raise ExecutorError(f"job {job.label!r}: unexpected outcome from Dask: {value!r}")
 
-    async def _submit(self, payload: bytes, key: str) -> tuple[str, bool, Any]:
+    async def _submit(
+        self, payload: bytes, key: str, inputs: list[Future[Any]]
+    ) -> tuple[str, bool, Any, Future[Any] | None]:
         """In the client's loop: submit, wait; on cancellation cancel on the cluster."""
         from distributed.scheduler import KilledWorker
 
         client = self.client
-        future = client.submit(run_on_worker, payload, self._backend, key, key=key, pure=False)
+        future = client.submit(
+            run_on_worker, payload, self._backend, key, *inputs, key=key, pure=False
+        )
         try:
-            outcome: tuple[str, bool, Any] = await future
+            where, ok, value = await future
         except asyncio.CancelledError:
             # cancel on the cluster in the background: the caller does not wait
             task = asyncio.ensure_future(self._cancel(future, key))
@@ -211,10 +246,10 @@ class DaskExecutor(Executor):
             task.add_done_callback(self._cancelling.discard)
             raise
         except KilledWorker as exc:
-            return "a Dask worker", False, _Lost(str(exc))
+            return "a Dask worker", False, _Lost(str(exc)), None
         except Exception as exc:  # noqa: BLE001 - Dask's own failure (not the body's)
-            return "a Dask worker", False, exc
-        return outcome
+            return "a Dask worker", False, exc, None
+        return where, ok, value, future
 
     async def _cancel(self, future: Future[Any], key: str) -> None:
         client = self._client

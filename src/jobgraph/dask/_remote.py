@@ -11,11 +11,12 @@ from __future__ import annotations
 import ctypes
 import pickle
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from jobgraph.lowlevel import call_body
 
-__all__ = ["Interrupted", "current_worker", "interrupt", "run_on_worker"]
+__all__ = ["Interrupted", "Remote", "current_worker", "interrupt", "run_on_worker"]
 
 _lock = threading.Lock()
 _threads: dict[str, int] = {}  # task key -> ident of the thread running it
@@ -35,14 +36,47 @@ def current_worker() -> str:
         return "local"
 
 
-def run_on_worker(payload: bytes, backend: str, key: str) -> tuple[str, bool, Any]:
-    """Run a pickled call; return (worker address, succeeded, result or exception)."""
+class Remote:
+    """In a call's arguments: the result of an earlier task, passed along by Dask from
+    worker to worker (``index`` into the task's extra inputs), then ``transform``."""
+
+    __slots__ = ("index", "transform")
+
+    def __init__(self, index: int, transform: Callable[[Any], Any] | None) -> None:
+        self.index = index
+        self.transform = transform
+
+
+def _fill(value: Any, inputs: tuple[tuple[str, bool, Any], ...]) -> Any:
+    if isinstance(value, Remote):
+        result = inputs[value.index][2]
+        return result if value.transform is None else value.transform(result)
+    if isinstance(value, dict):
+        return type(value)((_fill(k, inputs), _fill(v, inputs)) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_fill(item, inputs) for item in value]
+        if isinstance(value, tuple) and hasattr(value, "_fields"):
+            return type(value)(*items)
+        return type(value)(items)
+    return value
+
+
+def run_on_worker(
+    payload: bytes, backend: str, key: str, *inputs: tuple[str, bool, Any]
+) -> tuple[str, bool, Any]:
+    """Run a pickled call; return (worker address, succeeded, result or exception).
+
+    ``inputs`` are the outcomes of earlier tasks whose results the call's arguments use
+    (:class:`Remote` markers), which Dask brings here from the workers that hold them.
+    """
     where = current_worker()
     with _lock:
         _threads[key] = threading.get_ident()
     try:
         try:
             function, args, kwargs = pickle.loads(payload)  # noqa: S301 - from our controller
+            if inputs:
+                args, kwargs = _fill(args, inputs), _fill(kwargs, inputs)
             value = call_body(function, args, kwargs, backend)
         except Exception as exc:  # noqa: BLE001 - the job's failure travels back
             outcome: tuple[str, bool, Any] = (where, False, exc)
