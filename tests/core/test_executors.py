@@ -221,3 +221,28 @@ async def test_plain_body_inheriting_the_loop_fails_clearly() -> None:
     assert await jg.Scheduler(job).run()
     assert isinstance(job.exception, jg.JobDefinitionError)
     assert "'plain'" in str(job.exception)
+
+
+async def test_progress_and_report_say_where_each_body_ran(
+    processes: jg.ProcessExecutor,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    ok = jg.Job(square, 3, executor=processes, label="remote")
+    bad = jg.Job(boom, "far", executor=processes, label="remote-bad", critical=False)
+    local = jg.Job(value, 1, label="local")
+    scheduler = jg.Scheduler(ok, bad, local)
+    out = io.StringIO()
+    with jg.Progress(scheduler, console=Console(file=out, force_terminal=False, width=200)):
+        assert await scheduler.run()
+    lines = out.getvalue().splitlines()
+    done = next(line for line in lines if "done" in line and "remote " in line + " ")
+    assert f"on {ok.worker}" in done
+    failed = next(line for line in lines if "FAILED" in line)
+    assert f"on {bad.worker}" in failed
+    assert not any(" on " in line for line in lines if "local" in line)
+    entries = {entry["label"]: entry for entry in scheduler.report()["jobs"]}
+    assert entries["remote"]["worker"] == ok.worker and entries["local"]["worker"] is None
+    assert f"on {ok.worker}" in scheduler.timeline_svg()

@@ -207,6 +207,9 @@ class Progress:
         line = f"{since:8.2f}s  {word:<10} {_one_line(event.job.label)}"
         if extra:
             line += f"  {extra}"
+        worker = event.job.record.worker  # where an executor ran the body, if one did
+        if worker and event.kind in (EventKind.FINISHED, EventKind.FAILED):
+            line += f"  on {worker}"
         self.console.print(
             line + f"  [{self.stats()}]", markup=False, highlight=False, soft_wrap=True
         )
@@ -229,8 +232,9 @@ class Progress:
 
             job = event.job
             critical = "critical " if job.critical else ""
+            where = f" (on {escape(job.record.worker)})" if job.record.worker else ""
             self._panel.console.print(
-                f"[bold red]✗ {critical}job {escape(job.label)} failed:[/] {escape(text)}"
+                f"[bold red]✗ {critical}job {escape(job.label)} failed{where}:[/] {escape(text)}"
             )
 
     # -- drawing -------------------------------------------------------------------
