@@ -59,6 +59,11 @@ __all__ = [
 ]
 
 
+created = False
+"""True once any executor was made in this process: until then a run does not look for
+executors in its tree (a process that never makes one pays nothing for them)."""
+
+
 def _is_async(function: Any) -> bool:
     while isinstance(function, functools.partial):
         function = function.func
@@ -134,6 +139,8 @@ class Executor:
     results between its workers); others receive the arguments resolved."""
 
     def __init__(self) -> None:
+        global created
+        created = True
         self._sessions = 0
         self._starting: anyio.Event | None = None
 

@@ -541,7 +541,7 @@ class Job(AbstractJob):
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         if self._custom_run:  # a subclass overrode run(): honour it
             return await super()._invoke(status, run)
-        executor = self.executor or getattr(run, "executor", None)
+        executor = self.executor or run.executor
         if executor is None and not self._placeholders:  # the common case, kept fast
             if self._takes_status:
                 return await self.function(*self.args, task_status=status, **self.kwargs)

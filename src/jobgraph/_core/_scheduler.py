@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import anyio
 
+from . import _executors as _executors_module
 from ._cycles import find_cycle
 from ._events import EventKind, Subscriber
 from ._exceptions import (
@@ -267,7 +268,7 @@ class Scheduler(AbstractJob):
         record.started_at = anyio.current_time()
         record.attempts = 1
         try:
-            executors = self._executors()
+            executors = self._executors() if _executors_module.created else ()
             if executors:
                 async with AsyncExitStack() as stack:
                     for executor in executors:
@@ -292,7 +293,7 @@ class Scheduler(AbstractJob):
             self._reset_jobs()
             self._prepare()
         ok = await self._orchestrate(
-            run.subscribers + self._subscribers, self.executor or getattr(run, "executor", None)
+            run.subscribers + self._subscribers, self.executor or run.executor
         )
         if not ok:
             assert self._failure is not None
