@@ -10,8 +10,8 @@ level, under ``if TYPE_CHECKING:`` or inside a function):
   ``Scheduler.list()``, ``s.dot_format()``... delegate to their views without the engine
   depending on them at import time;
 - outer code (``jobgraph.views``, ``jobgraph.services``, ``jobgraph.compat``,
-  ``jobgraph.testing``, and ``jobgraph_ssh``) imports no private module of jobgraph
-  (``jobgraph._core``, ``jobgraph._entry``, another package's ``_x`` module...): only
+  ``jobgraph.testing``, ``jobgraph.dask``, and ``jobgraph_ssh``) imports no private module
+  of jobgraph (``jobgraph._core``, ``jobgraph._entry``, another package's ``_x`` module...): only
   ``jobgraph``, ``jobgraph.lowlevel``, the public packages, and its own private modules.
 """
 
@@ -31,6 +31,7 @@ OUTER = (
     "jobgraph.services",
     "jobgraph.compat",
     "jobgraph.testing",
+    "jobgraph.dask",
     "jobgraph_ssh",
 )
 # what the core may import inside a function body (a delegate to its views)

@@ -14,6 +14,8 @@ from ._core._events import EventKind, JobEvent, Subscriber
 from ._core._exceptions import (
     CriticalJobError,
     CycleError,
+    ExecutorError,
+    ExecutorUnavailableError,
     GraphError,
     InvalidOptionError,
     JobDefinitionError,
@@ -23,9 +25,13 @@ from ._core._exceptions import (
     OwnershipError,
     RunStateError,
     SchedulerTimeoutError,
+    SerializationError,
     UnknownRequirementError,
+    WorkerLostError,
 )
+from ._core._executors import Executor, LoopExecutor, ProcessExecutor, ThreadExecutor
 from ._core._job import AbstractJob, Job, TaskStatusLike
+from ._core._placeholders import ResultOf, ResultUnavailableError, resolve_placeholders
 from ._core._policy import OnFailedRequirement, Retry
 from ._core._public import fixup_module_metadata as _fixup_module_metadata
 from ._core._record import JobRecord, JobState
@@ -41,6 +47,9 @@ __all__ = [
     "CriticalJobError",
     "CycleError",
     "EventKind",
+    "Executor",
+    "ExecutorError",
+    "ExecutorUnavailableError",
     "GraphError",
     "InvalidOptionError",
     "Job",
@@ -50,19 +59,27 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobTimeoutError",
+    "LoopExecutor",
     "MissingDependencyError",
     "OnFailedRequirement",
     "OwnershipError",
+    "ProcessExecutor",
     "Progress",
+    "ResultOf",
+    "ResultUnavailableError",
     "Retry",
     "RunStateError",
     "Scheduler",
     "SchedulerTimeoutError",
     "Sequence",
+    "SerializationError",
     "Subscriber",
     "TaskStatusLike",
+    "ThreadExecutor",
     "UnknownRequirementError",
+    "WorkerLostError",
     "__version__",
+    "resolve_placeholders",
     "run",
 ]
 

@@ -26,6 +26,15 @@ What is here:
 - graph algorithms over a set of jobs: :func:`find_cycle`, :func:`topological_sort`;
   :func:`nested_holder`, which finds the job of a scheduler that holds a job nested
   deeper (how the engine explains a requirement it refuses);
+- results flowing between jobs, for job kinds with arguments of their own:
+  :class:`ResultOf`, :func:`find_placeholders` (the jobs to require) and
+  :func:`resolve_placeholders` (just before the job starts);
+- executors, for new kinds of them (``jobgraph.dask``): :class:`Executor`,
+  :func:`serialize_call` (pickles a call, naming the job and the culprit on failure) and
+  :func:`call_body` (runs a plain or async body synchronously where it lands), and
+  :func:`set_record`, which brings back the outcome of jobs that ran elsewhere (jobs
+  and schedulers pickle: a pickled scheduler takes its jobs along, a job leaves its
+  scheduler behind);
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
@@ -33,6 +42,7 @@ What is here:
 from ._core._cycles import find_cycle, topological_sort
 from ._core._events import EventKind, JobEvent, Subscriber, deliver
 from ._core._exceptions import nested_holder
+from ._core._executors import Executor, call_body, serialize_call
 from ._core._job import (
     AbstractJob,
     Requirement,
@@ -43,7 +53,9 @@ from ._core._job import (
     owner_of,
     record_of,
     requirements_of,
+    set_record,
 )
+from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholders
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
@@ -52,17 +64,21 @@ from ._core._scheduler import failure_of, stragglers_of
 __all__ = [
     "AbstractJob",
     "EventKind",
+    "Executor",
     "JobEvent",
     "JobRecord",
     "JobState",
     "Requirement",
+    "ResultOf",
     "Schedulable",
     "Subscriber",
     "TaskStatusLike",
+    "call_body",
     "check_duration",
     "deliver",
     "failure_of",
     "find_cycle",
+    "find_placeholders",
     "fixup_module_metadata",
     "flatten_schedulables",
     "jobs_of",
@@ -70,6 +86,9 @@ __all__ = [
     "owner_of",
     "record_of",
     "requirements_of",
+    "resolve_placeholders",
+    "serialize_call",
+    "set_record",
     "stragglers_of",
     "topological_sort",
 ]

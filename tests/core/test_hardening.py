@@ -214,7 +214,7 @@ async def test_a_callable_returning_no_awaitable_fails_its_job_by_name() -> None
     def not_async(x: int) -> int:
         return x
 
-    job = jg.Job(not_async, 1, label="sync")  # type: ignore[arg-type]
+    job = jg.Job(not_async, 1, label="sync")
     scheduler = jg.Scheduler(job)
     assert not await scheduler.run()
     assert isinstance(job.exception, jg.JobDefinitionError)

@@ -16,6 +16,11 @@
     │                                         a scheduler exceeded its global ``timeout``
     ├── MissingDependencyError (also ImportError)
     │                                         an optional extra (trio, rich...) is not installed
+    ├── ResultUnavailableError                a ``ResultOf`` names a job that has no result
+    ├── ExecutorError                         running a job body away from the event loop
+    │   ├── SerializationError (also TypeError)  a body, argument or result cannot be pickled
+    │   ├── WorkerLostError                   the process or cluster worker died mid-job
+    │   └── ExecutorUnavailableError          the executor cannot start (cluster unreachable)
     └── ServiceError                          the service framework (``jobgraph.services``)
         ├── ServiceDefinitionError, UnknownServiceError, AccessDeniedError,
         └── ServiceArgumentError, PoolClosedError   (see ``jobgraph.services``)
@@ -25,7 +30,7 @@ Every message names the job(s) at fault by label.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -35,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CriticalJobError",
     "CycleError",
+    "ExecutorError",
+    "ExecutorUnavailableError",
     "GraphError",
     "InvalidOptionError",
     "JobDefinitionError",
@@ -44,7 +51,9 @@ __all__ = [
     "OwnershipError",
     "RunStateError",
     "SchedulerTimeoutError",
+    "SerializationError",
     "UnknownRequirementError",
+    "WorkerLostError",
 ]
 
 
@@ -53,7 +62,28 @@ def _name(job: AbstractJob) -> str:
 
 
 class JobGraphError(Exception):
-    """Root of every exception raised by jobgraph itself."""
+    """Root of every exception raised by jobgraph itself.
+
+    Errors pickle (to come back from a process or a cluster worker) with their message
+    and attributes, except the jobs and schedulers they name, which become None: a job
+    is not copied along with an error about it.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {
+            name: None if getattr(value, "_is_scheduler", None) is not None else value
+            for name, value in self.__dict__.items()
+        }
+        if isinstance(state.get("cycle"), tuple):
+            state["cycle"] = ()
+        return (_rebuild, (type(self), self.args, state))
+
+
+def _rebuild(cls: type[JobGraphError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class MissingDependencyError(JobGraphError, ImportError):
@@ -224,3 +254,46 @@ class SchedulerTimeoutError(JobGraphError, TimeoutError):
         self.scheduler = scheduler
         self.timeout = timeout
         super().__init__(f"scheduler {_name(scheduler)} timed out after {timeout:g}s")
+
+
+class ExecutorError(JobGraphError):
+    """Running a job body through an executor (threads, processes, a cluster) failed."""
+
+
+class SerializationError(ExecutorError, TypeError):
+    """A job's body, one of its arguments or its result cannot be sent to where it runs.
+
+    :attr:`job` is the job, :attr:`what` says which part (``"body"``, ``"argument 1"``,
+    ``"keyword argument 'x'"``, ``"result"``) and :attr:`obj` is the object at fault.
+    """
+
+    def __init__(self, job: AbstractJob, what: str, obj: object, reason: BaseException) -> None:
+        self.job = job
+        self.what = what
+        self.obj = obj
+        text = repr(obj)
+        if len(text) > 80:
+            text = text[:77] + "..."
+        super().__init__(
+            f"job {_name(job)}: its {what} {text} cannot be pickled to run it away from the "
+            f"event loop ({type(reason).__name__}: {reason})"
+        )
+
+
+class WorkerLostError(ExecutorError):
+    """The process or cluster worker that ran a job died before the job ended.
+
+    Retried like any failure when the job's :class:`~jobgraph.Retry` policy says so.
+    """
+
+    def __init__(self, job: AbstractJob, where: str, detail: str = "") -> None:
+        self.job = job
+        self.where = where
+        super().__init__(
+            f"job {_name(job)}: the worker running it ({where}) died"
+            + (f": {detail}" if detail else "")
+        )
+
+
+class ExecutorUnavailableError(ExecutorError):
+    """An executor could not start: a cluster cannot be reached, a pool cannot start."""

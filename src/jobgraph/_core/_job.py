@@ -20,6 +20,8 @@ from ._exceptions import (
     JobDefinitionError,
     RunStateError,
 )
+from ._executors import Executor, check_executor
+from ._placeholders import find_placeholders, resolve_placeholders
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
 
@@ -37,6 +39,7 @@ __all__ = [
     "owner_of",
     "record_of",
     "requirements_of",
+    "set_record",
 ]
 
 
@@ -240,6 +243,14 @@ class AbstractJob(Schedulable):
     @on_failed_requirement.setter
     def on_failed_requirement(self, value: OnFailedRequirement | str) -> None:
         self._on_failed_requirement = self._check_on_failed_requirement(value)
+
+    # -- pickling (to run a job, or a whole scheduler, in another process) ------------
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled job leaves its scheduler behind (a pickled scheduler re-owns its
+        jobs when unpickled)."""
+        state = self.__dict__.copy()
+        state["_owner"] = None
+        return state
 
     # -- the one method to implement -------------------------------------------------
     async def run(self) -> Any:
@@ -494,6 +505,12 @@ class AbstractJob(Schedulable):
     def attempts(self) -> int:
         return self._record.attempts
 
+    @property
+    def worker(self) -> str | None:
+        """Where the body ran in the last run, when an executor ran it away from the
+        event loop (a thread, ``"pid 1234"``, a Dask worker's address); else None."""
+        return self._record.worker
+
     def result(self) -> Any:
         """The value the job returned in the last run.
 
@@ -536,6 +553,14 @@ def requirements_of(job: AbstractJob) -> tuple[AbstractJob, ...]:
     """The jobs the job requires, in the order they were added (see
     :attr:`AbstractJob.requirements`)."""
     return tuple(job._requires)
+
+
+def set_record(job: AbstractJob, record: JobRecord) -> None:
+    """Make ``record`` the job's current record: how a job kind that runs jobs elsewhere
+    (a scheduler run whole on a cluster worker) brings their outcome back."""
+    if not isinstance(record, JobRecord):
+        raise JobDefinitionError(f"set_record() takes a JobRecord, not {record!r}")
+    job._record = record
 
 
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
@@ -593,6 +618,10 @@ class Job(AbstractJob):
     job runs. Because the job keeps the callable rather than a coroutine object, it can
     be retried and its scheduler reset and run again.
 
+    Arguments may hold :class:`~jobgraph.ResultOf` placeholders (also inside lists,
+    tuples, sets and dicts): each adds its job to the requirements and is replaced by
+    that job's result just before this one starts.
+
     Args:
         function: an async callable (``async def`` function, a partial of one, or an
             object whose ``__call__`` is ``async def``), or any callable returning an
@@ -608,6 +637,10 @@ class Job(AbstractJob):
         retry: see :class:`AbstractJob`.
         on_failed_requirement: see :class:`AbstractJob`.
         scheduler: see :class:`AbstractJob`.
+        executor: where the body runs (see :mod:`jobgraph.executors`); None (the
+            default) inherits the scheduler's, which is the event loop unless a
+            scheduler says otherwise. Away from the event loop, the body may also be a
+            plain (synchronous) function.
 
     Raises:
         JobDefinitionError: ``function`` is a coroutine object (write ``Job(f, x)``,
@@ -622,7 +655,7 @@ class Job(AbstractJob):
 
     def __init__(
         self,
-        function: Callable[..., Awaitable[Any]],
+        function: Callable[..., Awaitable[Any]] | Callable[..., Any],
         *args: Any,
         kwargs: Mapping[str, Any] | None = None,
         label: str | None = None,
@@ -633,10 +666,12 @@ class Job(AbstractJob):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        executor: Executor | None = None,
         **unexpected: Never,
     ) -> None:
         if unexpected:
             _refuse_keywords(function, label, unexpected)
+        self.executor = check_executor(executor, f"Job() (label {label!r})")
         if inspect.iscoroutine(function):
             function.close()  # type: ignore[unreachable]  # typed callers cannot, others do
             raise JobDefinitionError(
@@ -649,7 +684,8 @@ class Job(AbstractJob):
                 f"Job() needs an async function (async def), not {function!r}"
                 + (f" (label {label!r})" if label else "")
             )
-        # a plain callable (a lambda returning a coroutine...) is checked when called
+        # a plain callable (a lambda returning a coroutine...) is checked when called in
+        # the event loop; an executor away from the loop runs a plain function as it is
         self._plain = not _is_async_callable(function)
         self.function = function
         self.args = args
@@ -659,11 +695,18 @@ class Job(AbstractJob):
             )
         self.kwargs: Mapping[str, Any] = MappingProxyType(dict(kwargs)) if kwargs else _NO_KWARGS
         self._takes_status = _takes_task_status(function)
+        if self._takes_status and executor is not None and not executor.in_loop:
+            raise JobDefinitionError(
+                f"Job() with executor {executor!r}: the body cannot take task_status "
+                "(it runs away from the event loop)" + (f" (label {label!r})" if label else "")
+            )
+        placeholders = [p.job for p in find_placeholders((args, tuple(self.kwargs.values())))]
+        self._placeholders = bool(placeholders)
         super().__init__(
             label=label,
             critical=critical,
             forever=forever,
-            requires=requires,
+            requires=(requires, placeholders) if placeholders else requires,
             timeout=timeout,
             retry=retry,
             on_failed_requirement=on_failed_requirement,
@@ -674,10 +717,14 @@ class Job(AbstractJob):
         return _callable_name(self.function)
 
     async def run(self) -> Any:
-        """Call the function with the job's arguments."""
+        """Call the function with the job's arguments (placeholders resolved)."""
+        args, kwargs = self.args, self.kwargs
+        if self._placeholders:
+            args = resolve_placeholders(args, self)
+            kwargs = resolve_placeholders(dict(kwargs), self)
         if self._plain:
-            return await self._awaitable(self.function(*self.args, **self.kwargs))
-        return await self.function(*self.args, **self.kwargs)
+            return await self._awaitable(self.function(*args, **kwargs))
+        return await self.function(*args, **kwargs)
 
     def _awaitable(self, result: Any) -> Awaitable[Any]:
         """What a plain callable returned, if it can be awaited."""
@@ -686,7 +733,8 @@ class Job(AbstractJob):
         raise JobDefinitionError(
             f"job {self.label!r}: {_callable_name(self.function)} returned {result!r}, "
             "not an awaitable; Job() needs an async function (async def), or a callable "
-            "that returns a coroutine"
+            "that returns a coroutine; a plain function needs an executor= (threads, "
+            "processes...)"
         )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -701,9 +749,25 @@ class Job(AbstractJob):
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         if self._custom_run:  # a subclass overrode run(): honour it
             return await super()._invoke(status, run)
-        if self._plain:
-            kwargs = {**self.kwargs, "task_status": status} if self._takes_status else self.kwargs
-            return await self._awaitable(self.function(*self.args, **kwargs))
+        executor = self.executor or run.executor
+        if executor is None and not self._placeholders and not self._plain:
+            # the common case, kept fast
+            if self._takes_status:
+                return await self.function(*self.args, task_status=status, **self.kwargs)
+            return await self.function(*self.args, **self.kwargs)
+        args, kwargs = self.args, self.kwargs
+        if self._placeholders and not (executor is not None and executor.resolves_placeholders):
+            args = resolve_placeholders(args, self)
+            kwargs = resolve_placeholders(dict(kwargs), self)
+        if executor is None or executor.in_loop:
+            if self._takes_status:
+                kwargs = {**kwargs, "task_status": status}
+            if self._plain:
+                return await self._awaitable(self.function(*args, **kwargs))
+            return await self.function(*args, **kwargs)
         if self._takes_status:
-            return await self.function(*self.args, task_status=status, **self.kwargs)
-        return await self.function(*self.args, **self.kwargs)
+            raise JobDefinitionError(
+                f"job {self.label!r}: a body taking task_status runs in the event loop, "
+                f"not on {executor!r}"
+            )
+        return await executor.call(self, self.function, args, kwargs)

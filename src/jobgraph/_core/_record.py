@@ -57,6 +57,7 @@ class JobRecord:
         "started_at",
         "state",
         "successors",
+        "worker",
     )
 
     def __init__(self) -> None:
@@ -70,6 +71,9 @@ class JobRecord:
         self.attempts = 0
         # for a job with a retry policy: every attempt, in order (see Attempt)
         self.attempt_log: list[Attempt] | None = None
+        # where the body ran, when an executor ran it away from the event loop (a
+        # thread, "pid 1234", a Dask worker's address); None: in the event loop
+        self.worker: str | None = None
         # run-time bookkeeping of the scheduler: requirements not yet done, and the
         # jobs to notify when this one is; dropped when the run ends
         self.pending = 0

@@ -55,6 +55,7 @@ import anyio.lowlevel
 
 from ._events import EventKind, JobEvent, Subscriber, deliver
 from ._exceptions import CriticalJobError, JobTimeoutError, SchedulerTimeoutError
+from ._executors import Executor
 from ._job import AbstractJob, TaskStatusLike
 from ._policy import OnFailedRequirement
 from ._record import Attempt, JobRecord, JobState
@@ -87,6 +88,7 @@ class _Run:
         "daemons",
         "deadline",
         "done",
+        "executor",
         "failure",
         "finite_left",
         "forever_left",
@@ -116,8 +118,11 @@ class _Run:
         jobs: Collection[AbstractJob],
         subscribers: tuple[Subscriber, ...],
         origin: float | None = None,
+        executor: Executor | None = None,
     ) -> None:
         self.scheduler = scheduler  # named in events and errors; its fields are not touched
+        # where job bodies run unless a job says otherwise (None: the event loop)
+        self.executor = executor
         self.jobs = jobs  # the scheduler's own jobs, prepared (see Scheduler._prepare)
         self.subscribers = subscribers
         self.window: int | None = scheduler.jobs_window

@@ -11,11 +11,13 @@ import logging
 import os
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
 
+from . import _executors as _executors_module
 from ._cycles import find_cycle
 from ._events import EventKind, Subscriber
 from ._exceptions import (
@@ -28,6 +30,7 @@ from ._exceptions import (
     SchedulerTimeoutError,
     UnknownRequirementError,
 )
+from ._executors import Executor, check_executor
 from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, jobs_of
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
@@ -62,6 +65,9 @@ class Scheduler(AbstractJob):
         label: as for :class:`AbstractJob`, which also documents ``critical``,
             ``forever``, ``requires``, ``retry``, ``on_failed_requirement`` and
             ``scheduler`` (they matter when this scheduler is nested in another).
+        executor: where the bodies of its jobs (:class:`~jobgraph.Job`) run unless a
+            job says otherwise (see :mod:`jobgraph.executors`); nested schedulers
+            inherit it. None: the enclosing scheduler's, or the event loop.
 
     Raises:
         JobDefinitionError: an option or a job is of the wrong type.
@@ -94,7 +100,9 @@ class Scheduler(AbstractJob):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        executor: Executor | None = None,
     ) -> None:
+        self.executor = check_executor(executor, f"Scheduler() (label {label!r})")
         self._jobs: dict[AbstractJob, None] = {}
         self._selfref = weakref.ref(self)
         self._subscribers: tuple[Subscriber, ...] = ()
@@ -126,6 +134,19 @@ class Scheduler(AbstractJob):
 
     def default_label(self) -> str:
         return "Scheduler"
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        del state["_selfref"]
+        state["_subscribers"] = ()  # callbacks stay with the process that subscribed them
+        state["_running"] = False
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._selfref = weakref.ref(self)
+        for job in self._jobs:
+            job._owner = self._selfref
 
     @property
     def jobs_window(self) -> int | None:
@@ -343,7 +364,14 @@ class Scheduler(AbstractJob):
         record.started_at = anyio.current_time()
         record.attempts = 1
         try:
-            ok = await self._orchestrate(self._subscribers, record.started_at)
+            executors = self._executors() if _executors_module.created else ()
+            if executors:
+                async with AsyncExitStack() as stack:
+                    for executor in executors:
+                        await stack.enter_async_context(executor.session())
+                    ok = await self._orchestrate(self._subscribers, record.started_at)
+            else:
+                ok = await self._orchestrate(self._subscribers, record.started_at)
         except anyio.get_cancelled_exc_class():
             record.cancelled = True
             raise
@@ -363,16 +391,32 @@ class Scheduler(AbstractJob):
         if self._record.attempts > 1:  # retried: start afresh
             self._reset_jobs()
             self._prepare()
-        ok = await self._orchestrate(run.subscribers + self._subscribers, run.origin)
+        ok = await self._orchestrate(
+            run.subscribers + self._subscribers, run.origin, self.executor or run.executor
+        )
         if not ok:
             assert self._failure is not None
             raise self._failure
         return ok
 
+    def _executors(self) -> list[Executor]:
+        """Every executor a run of this tree may use (started around the run)."""
+        found: dict[Executor, None] = {}
+        if self.executor is not None:
+            found[self.executor] = None
+        for job in self._every_job():
+            executor = getattr(job, "executor", None)
+            if isinstance(executor, Executor):
+                found[executor] = None
+        return list(found)
+
     async def _orchestrate(
-        self, subscribers: tuple[Subscriber, ...], origin: float | None = None
+        self,
+        subscribers: tuple[Subscriber, ...],
+        origin: float | None = None,
+        executor: Executor | None = None,
     ) -> bool:
-        run = _Run(self, self._jobs, subscribers, origin)
+        run = _Run(self, self._jobs, subscribers, origin, executor or self.executor)
         self._failure = None
         self._stragglers = ()
         self._interrupt = None

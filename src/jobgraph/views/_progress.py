@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from jobgraph import CriticalJobError, EventKind, JobEvent, MissingDependencyError, Scheduler
+from jobgraph.lowlevel import record_of
 
 from ._output import degrade, encodes
 
@@ -303,6 +304,9 @@ class Progress:
         line = f"{since:8.2f}s  {word:<10} {_one_line(event.job.label)}"
         if extra:
             line += f"  {extra}"
+        worker = record_of(event.job).worker  # where an executor ran the body, if one did
+        if worker and event.kind in (EventKind.FINISHED, EventKind.FAILED):
+            line += f"  on {worker}"
         self.console.print(
             degrade(line + f"  [{self.stats()}]", self.console.encoding),
             markup=False,
@@ -332,9 +336,11 @@ class Progress:
 
             job = event.job
             critical = "critical " if job.critical else ""
+            worker = record_of(job).worker
+            where = f" (on {escape(worker)})" if worker else ""
             self._panel.console.print(
                 f"[bold red]{self._glyphs[0]} {critical}job {escape(self._text(job.label))} "
-                f"failed:[/] {escape(self._text(text))}"
+                f"failed{where}:[/] {escape(self._text(text))}"
             )
 
     # -- drawing -------------------------------------------------------------------

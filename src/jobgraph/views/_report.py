@@ -81,6 +81,7 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
                             for attempt in job_record.attempt_log
                         ]
                     ),
+                    "worker": job_record.worker,
                     "result": repr(job_record.result) if succeeded else None,
                     "exception": _exception_report(job_record.exception),
                     "requires": [requirement.repr_id() for requirement in requirements_of(job)],
@@ -115,8 +116,9 @@ def report(scheduler: Scheduler) -> dict[str, Any]:
     Each job (nested ones included, in listing order) has its number (``id``, as in
     listings), ``parent`` (the number of its nested scheduler, None at the top),
     label, kind, flags, state, outcome, times, attempts (and, for a job with a retry
-    policy, ``attempt_log``: each attempt's times and exception), result (its ``repr``),
-    exception (type, message and traceback lines) and requirements (numbers).
+    policy, ``attempt_log``: each attempt's times and exception), ``worker`` (where an
+    executor ran its body, None in the event loop), result (its ``repr``), exception
+    (type, message and traceback lines) and requirements (numbers).
     """
     _number_any(scheduler)
     return _build_report(scheduler)

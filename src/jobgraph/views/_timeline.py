@@ -355,6 +355,7 @@ def timeline_svg(scheduler: Scheduler, *, max_jobs: int | None = TIMELINE_MAX_JO
                     if len(log) > 1
                     else (f", {total} attempts" if total > 1 else "")
                 )
+                + (f", on {job_record.worker}" if job_record.worker else "")
                 + (f": {_exception_text(job_record.exception)}" if outcome == "failed" else "")
             )
         elif outcome == "skipped" and ended is not None:

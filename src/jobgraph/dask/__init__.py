@@ -1,0 +1,21 @@
+"""Run job bodies on a Dask cluster (the optional extra ``jobgraph[dask]``).
+
+::
+
+    import jobgraph as jg
+    from jobgraph.dask import DaskExecutor
+
+    cluster = DaskExecutor()                      # a LocalCluster for the run's duration
+    jobs = [jg.Job(crunch, part, executor=cluster) for part in parts]
+    total = jg.Job(sum_all, [jg.ResultOf(job) for job in jobs])
+    jg.run(jg.Scheduler(*jobs, total))
+
+A :class:`Shard` is a nested scheduler sent whole to one worker (a big fan-out split
+into a few shards); its jobs' records come back into the local tree. See
+``docs/executors.md``.
+"""
+
+from ._executor import DaskExecutor
+from ._shard import Shard
+
+__all__ = ["DaskExecutor", "Shard"]

@@ -1,0 +1,269 @@
+"""DaskExecutor: job bodies as tasks of a Dask cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import cloudpickle
+import sniffio
+
+from jobgraph import ExecutorError, ExecutorUnavailableError, WorkerLostError
+from jobgraph.lowlevel import (
+    Executor,
+    JobRecord,
+    ResultOf,
+    check_duration,
+    resolve_placeholders,
+    serialize_call,
+)
+
+from ._bridge import Portal, open_portal
+from ._remote import Remote, interrupt, run_on_worker
+
+if TYPE_CHECKING:
+    from distributed import Client, Future, LocalCluster
+
+    from jobgraph import AbstractJob
+
+__all__ = ["DaskExecutor"]
+
+logger = logging.getLogger("jobgraph.dask")
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+class _Lost:
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+class DaskExecutor(Executor):
+    """Run job bodies as tasks of a Dask (``distributed``) cluster.
+
+    Where the cluster comes from, in this order:
+
+    - ``client``: a ``distributed.Client`` you made. Under asyncio an asynchronous
+      client (``Client(..., asynchronous=True)``, made in the same event loop) is used
+      as it is; a synchronous client tells the executor the scheduler's address, to
+      which it connects a client of its own for the run;
+    - ``address``: a Dask scheduler's address (``"tcp://10.0.0.5:8786"``), reached
+      within ``connect_timeout`` seconds, else :class:`~jobgraph.ExecutorUnavailableError`;
+    - neither: a ``LocalCluster`` started when the run starts and closed when it ends,
+      built with ``cluster_options`` (default: loopback only, no dashboard, one thread
+      per worker) and with the scheduler's ``allowed-failures`` set to 0, so that a job
+      whose worker dies fails at once with :class:`~jobgraph.WorkerLostError` and the
+      job's own :class:`~jobgraph.Retry` policy decides.
+
+    The body, its arguments and its result travel with ``cloudpickle``; a part that
+    cannot be pickled fails the job with :class:`~jobgraph.SerializationError`. A
+    cancelled job (its timeout, the scheduler's timeout, an abort) has its task
+    cancelled on the cluster, and a busy pure-Python body is interrupted in its worker
+    thread; the run does not wait for that. Under trio the (asyncio-based) client runs
+    in an asyncio loop of its own in a thread.
+
+    A :class:`~jobgraph.ResultOf` naming a job that ran on the same executor in the
+    same run is passed from worker to worker by Dask (its ``transform`` applied on the
+    worker); the result also comes back to the controller, for ``job.result()``.
+    """
+
+    resolves_placeholders = True
+
+    def __init__(
+        self,
+        client: Client | None = None,
+        address: str | None = None,
+        *,
+        connect_timeout: float = 10.0,
+        **cluster_options: Any,
+    ) -> None:
+        super().__init__()
+        if client is not None and address is not None:
+            raise ExecutorError("DaskExecutor() takes a client or an address, not both")
+        if address is not None and not isinstance(address, str):
+            raise ExecutorError(f"DaskExecutor() address must be a string, not {address!r}")
+        check_duration("DaskExecutor() connect_timeout", connect_timeout, allow_zero=False)
+        self.given_client = client
+        self.address = address
+        self.connect_timeout = connect_timeout
+        self.cluster_options: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+            "threads_per_worker": 1,
+            "processes": True,
+            **cluster_options,
+        }
+        self._portal: Portal | None = None
+        self._client: Client | None = None
+        self._own_client = False
+        self._cluster: LocalCluster | None = None
+        self._backend = "asyncio"
+        self._cancelling: set[asyncio.Task[None]] = set()
+        # results kept on the cluster for the jobs that use them (ResultOf), per record
+        self._kept: dict[AbstractJob, tuple[JobRecord, Future[Any]]] = {}
+
+    @property
+    def client(self) -> Client:
+        """The client in use (while a run uses the executor)."""
+        if self._client is None:
+            raise ExecutorError("DaskExecutor is not started: it starts with a run using it")
+        return self._client
+
+    @property
+    def cluster(self) -> LocalCluster | None:
+        """The LocalCluster the executor started, if it started one."""
+        return self._cluster
+
+    # -- life cycle ----------------------------------------------------------------------
+    async def start(self) -> None:
+        self._backend = sniffio.current_async_library()
+        portal = open_portal()
+        try:
+            await portal.run(self._connect, self._backend == "trio")
+        except BaseException:
+            await portal.aclose()
+            raise
+        self._portal = portal
+
+    async def _connect(self, in_thread: bool) -> None:
+        from distributed import Client, LocalCluster
+
+        given = self.given_client
+        if given is not None:
+            if given.asynchronous:
+                if in_thread:
+                    raise ExecutorUnavailableError(
+                        "DaskExecutor: an asynchronous Client belongs to an asyncio loop; "
+                        "under trio give a synchronous Client or the scheduler's address"
+                    )
+                self._client, self._own_client = given, False
+                return
+            address = str(given.scheduler_info()["address"])
+        elif self.address is not None:
+            address = self.address
+        else:
+            import dask
+
+            with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                try:
+                    self._cluster = await LocalCluster(asynchronous=True, **self.cluster_options)
+                except Exception as exc:
+                    raise ExecutorUnavailableError(
+                        f"DaskExecutor: cannot start a LocalCluster: {type(exc).__name__}: {exc}"
+                    ) from exc
+            self._client = await Client(self._cluster, asynchronous=True)
+            self._own_client = True
+            return
+        try:
+            self._client = await Client(address, asynchronous=True, timeout=self.connect_timeout)
+        except Exception as exc:
+            raise ExecutorUnavailableError(
+                f"DaskExecutor: cannot reach the Dask scheduler at {address!r} within "
+                f"{self.connect_timeout:g}s: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._own_client = True
+
+    async def stop(self) -> None:
+        portal, self._portal = self._portal, None
+        if portal is None:
+            return
+        try:
+            await portal.run(self._disconnect)
+        finally:
+            await portal.aclose()
+
+    async def _disconnect(self) -> None:
+        self._kept.clear()  # releases the results kept on the cluster
+        if self._cancelling:  # let the cancellations reach the cluster first (at most 5 s)
+            await asyncio.wait(set(self._cancelling), timeout=5)
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        try:
+            if client is not None and self._own_client:
+                await client.close()
+        finally:
+            if cluster is not None:
+                await cluster.close()  # type: ignore[misc]
+
+    # -- running a body ------------------------------------------------------------------
+    async def call(
+        self,
+        job: AbstractJob,
+        function: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+    ) -> Any:
+        self.check_active(job)
+        portal = self._portal
+        assert portal is not None
+        inputs: list[Future[Any]] = []
+
+        def refer(placeholder: ResultOf) -> Any:
+            # a result still on the cluster goes from worker to worker, not through here
+            kept = self._kept.get(placeholder.job)
+            if kept is not None and kept[0] is placeholder.job.record:
+                inputs.append(kept[1])
+                return Remote(len(inputs) - 1, placeholder.transform)
+            return placeholder.resolve(job)
+
+        args = resolve_placeholders(args, job, refer)
+        kwargs = resolve_placeholders(dict(kwargs), job, refer)
+        payload = serialize_call(job, function, args, kwargs, cloudpickle.dumps)
+        key = f"jobgraph-{_UNSAFE.sub('_', job.label)[:40]}-{uuid.uuid4().hex}"
+        where, ok, value, future = await portal.run(self._submit, payload, key, inputs)
+        record = job.record
+        record.worker = where
+        if ok:
+            if record.successors and future is not None:  # jobs to come may use it: keep it
+                self._kept[job] = (record, future)
+            return value
+        if isinstance(value, _Lost):
+            raise WorkerLostError(job, where, value.detail)
+        if isinstance(value, BaseException):
+            raise value
+        raise ExecutorError(f"job {job.label!r}: unexpected outcome from Dask: {value!r}")
+
+    async def _submit(
+        self, payload: bytes, key: str, inputs: list[Future[Any]]
+    ) -> tuple[str, bool, Any, Future[Any] | None]:
+        """In the client's loop: submit, wait; on cancellation cancel on the cluster."""
+        from distributed.scheduler import KilledWorker
+
+        client = self.client
+        future = client.submit(
+            run_on_worker, payload, self._backend, key, *inputs, key=key, pure=False
+        )
+        try:
+            where, ok, value = await future
+        except asyncio.CancelledError:
+            # cancel on the cluster in the background: the caller does not wait
+            task = asyncio.ensure_future(self._cancel(future, key))
+            self._cancelling.add(task)
+            task.add_done_callback(self._cancelling.discard)
+            raise
+        except KilledWorker as exc:
+            return "a Dask worker", False, _Lost(str(exc)), None
+        except Exception as exc:  # noqa: BLE001 - Dask's own failure (not the body's)
+            return "a Dask worker", False, exc, None
+        return where, ok, value, future
+
+    async def _cancel(self, future: Future[Any], key: str) -> None:
+        client = self._client
+        if client is None:
+            return
+        try:
+            await client.cancel([future], force=True)  # not started: it never will
+            await client.run(interrupt, key, on_error="ignore")  # started: interrupt it
+        except Exception:
+            logger.debug("cancelling Dask task %s failed", key, exc_info=True)
+
+    def __repr__(self) -> str:
+        if self.address is not None:
+            return f"DaskExecutor(address={self.address!r})"
+        if self.given_client is not None:
+            return f"DaskExecutor(client={self.given_client!r})"
+        return "DaskExecutor()"
