@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import threading
 import time
@@ -190,11 +191,19 @@ async def test_thread_executor_runs_plain_and_async_bodies() -> None:
     assert plain.result() == 49 and in_thread.result() == (1, os.getpid())
 
 
+async def test_plain_function_in_the_event_loop_fails_its_job_pointing_to_executors() -> None:
+    # any callable is accepted (a lambda may return a coroutine); a plain function's
+    # job fails when it runs in the event loop, and the error says to give an executor
+    in_loop = jg.Job(square, 2, label="default", critical=False)
+    explicit = jg.Job(square, 2, label="loop", critical=False, executor=jg.LoopExecutor())
+    assert await jg.Scheduler(in_loop, explicit).run()
+    for job in (in_loop, explicit):
+        assert isinstance(job.exception, jg.JobDefinitionError)
+        assert re.search(r"async function.*executor=", str(job.exception))
+        assert repr(job.label) in str(job.exception)
+
+
 def test_options_are_checked() -> None:
-    with pytest.raises(jg.JobDefinitionError, match=r"async function.*executor="):
-        jg.Job(square, 2)
-    with pytest.raises(jg.JobDefinitionError, match="async function"):
-        jg.Job(square, 2, executor=jg.LoopExecutor())
     with pytest.raises(jg.JobDefinitionError, match="executor must be an Executor"):
         jg.Job(value, 2, executor="processes")  # type: ignore[arg-type]
     with pytest.raises(jg.JobDefinitionError, match="executor must be an Executor"):

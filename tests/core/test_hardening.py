@@ -221,7 +221,8 @@ async def test_a_callable_returning_no_awaitable_fails_its_job_by_name() -> None
     assert str(job.exception) == (
         "job 'sync': test_a_callable_returning_no_awaitable_fails_its_job_by_name.<locals>."
         "not_async returned 1, not an awaitable; Job() needs an async function (async def), "
-        "or a callable that returns a coroutine"
+        "or a callable that returns a coroutine; a plain function needs an executor= "
+        "(threads, processes...)"
     )
     assert "critical job 'sync'" in scheduler.why()
 

@@ -30,6 +30,7 @@ Every message names the job(s) at fault by label.
 
 from __future__ import annotations
 
+import copyreg
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -76,14 +77,9 @@ class JobGraphError(Exception):
         }
         if isinstance(state.get("cycle"), tuple):
             state["cycle"] = ()
-        return (_rebuild, (type(self), self.args, state))
-
-
-def _rebuild(cls: type[JobGraphError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
-    error = cls.__new__(cls)
-    Exception.__init__(error, *args)
-    error.__dict__.update(state)
-    return error
+        # rebuilt by BaseException.__new__ (which keeps the args) and the state, never
+        # by __init__ (whose signature varies); only the public class name is pickled
+        return (copyreg.__newobj__, (type(self), *self.args), state)
 
 
 class MissingDependencyError(JobGraphError, ImportError):
