@@ -79,7 +79,7 @@ class JobGraphError(Exception):
             state["cycle"] = ()
         # rebuilt by BaseException.__new__ (which keeps the args) and the state, never
         # by __init__ (whose signature varies); only the public class name is pickled
-        return (copyreg.__newobj__, (type(self), *self.args), state)
+        return (copyreg.__newobj__, (type(self), *self.args), state)  # type: ignore[attr-defined]
 
 
 class MissingDependencyError(JobGraphError, ImportError):
