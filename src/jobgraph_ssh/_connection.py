@@ -444,6 +444,7 @@ async def execute(
     env: Mapping[str, str] | None,
     time_limit: float | None,
     collector: OutputCollector,
+    *,
     x11: bool = False,
 ) -> RawOutcome:
     """Run ``line`` on the node's shared connection, streaming its output.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal as signals
@@ -222,7 +223,8 @@ class SshNode(Node):
         collector: OutputCollector,
         x11: bool = False,
     ) -> RawOutcome:
-        return await _glue.call(_connection.execute, self, line, env, time_limit, collector, x11)
+        run = functools.partial(_connection.execute, x11=x11)
+        return await _glue.call(run, self, line, env, time_limit, collector)
 
     async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
         await _glue.call(_connection.sftp_put, self, local_paths, remote_dir, preserve)
