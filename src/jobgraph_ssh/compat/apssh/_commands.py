@@ -18,7 +18,7 @@ from jobgraph_ssh._commands import Command, _Staged
 from jobgraph_ssh._deferred import resolve
 
 if TYPE_CHECKING:
-    from jobgraph_ssh import Capture, Formatter
+    from jobgraph_ssh import Capture, Formatter, Stream
 
 __all__ = [
     "AbstractCommand",
@@ -63,9 +63,28 @@ class AbstractCommand:
 
     co_run_local = co_run_remote
 
-    def _announce(self, node: Node, formatter: Formatter, line: str) -> None:
+    def _announce(self, node: Node, formatter: Formatter, line: str) -> Formatter:
+        """Show the command line (verbose); the formatter to use: a captured command's
+        stdout goes to its variable only, as in apssh."""
         if self.verbose:
             formatter.event(node.label, f"session-start {line}")
+        if getattr(self, "capture", None) is not None:
+            return _StdoutMuted(formatter)
+        return formatter
+
+
+class _StdoutMuted:
+    """A formatter that passes on everything but stdout lines."""
+
+    def __init__(self, formatter: Formatter) -> None:
+        self.formatter = formatter
+
+    def line(self, host: str, stream: Stream, text: str) -> None:
+        if stream != "stdout":
+            self.formatter.line(host, stream, text)
+
+    def event(self, host: str, message: str) -> None:
+        self.formatter.event(host, message)
 
 
 class Run(AbstractCommand, Command):
@@ -105,7 +124,7 @@ class Run(AbstractCommand, Command):
 
         if self.ignore_outputs and isinstance(node, LocalNode):
             return await _Quiet(self).execute(node, formatter, keep)
-        self._announce(node, formatter, self.command_line())
+        formatter = self._announce(node, formatter, self.command_line())
         return await super().execute(node, formatter, keep)
 
 
@@ -162,7 +181,7 @@ class RunLocalStuff(AbstractCommand, _Staged):
         return " ".join(parts)
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
-        self._announce(node, formatter, self.command_line())
+        formatter = self._announce(node, formatter, self.command_line())
         return await super().execute(node, formatter, keep)
 
 
