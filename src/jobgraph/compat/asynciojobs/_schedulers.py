@@ -235,7 +235,7 @@ class PureScheduler(_NativeScheduler):
         """The graph of jobs: a ``graphviz.Source`` when the ``graphviz`` package is
         installed (as with asynciojobs), else a ``pydot.Dot``."""
         try:
-            from graphviz import Source  # type: ignore[import-not-found]
+            from graphviz import Source  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             return super().graph()
         return Source(source=self.dot_format())
