@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import jobgraph_ssh
+from jobgraph import JobDefinitionError
 from jobgraph.compat.asynciojobs import Scheduler, Sequence
 from jobgraph_ssh.compat import apssh
 from jobgraph_ssh.compat.apssh import (
@@ -407,3 +408,12 @@ def test_yaml_builds_the_scheduler(tmp_path: Path) -> None:
     assert list(jobs["b"].required) == [jobs["a"]] and not jobs["b"].critical
     assert set(scheduler.jobs) == set(jobs.values())
     assert (tmp_path / "s.yaml").read_text().count("inner.example") == 1
+
+
+def test_badly_formed_jobs_are_refused_when_built() -> None:
+    with pytest.raises(JobDefinitionError, match="give command= or commands="):
+        SshJob(LocalNode())
+    with pytest.raises(JobDefinitionError, match="commands must be"):
+        SshJob(LocalNode(), commands=[Run("true"), "echo"])
+    with pytest.raises(JobDefinitionError, match="SshNode or a LocalNode"):
+        SshJob("host", command="true")
