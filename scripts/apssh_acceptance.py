@@ -227,6 +227,9 @@ def main() -> None:
         pristine = base / "pristine"
         shutil.copytree(root, pristine)
         print("imports rewritten in:", ", ".join(rewrite(root / "tests")))
+        # a data file the tests use that the sdist leaves out (pristine gets it too)
+        for tree in (root, pristine):
+            (tree / "tests" / "dummy-10").write_bytes(os.urandom(10 * 1024))
         sshd, home = start_sshd(base)
         run_pytest(root, home, base / "compat.xml", False, options.select)
         ours = summary(base / "compat.xml", "jobgraph_ssh.compat.apssh")

@@ -143,6 +143,8 @@ async def test_scripts_strings_and_files(servers: Servers, tmp_path: Path) -> No
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "x").write_text("x\n")
     remote = tmp_path / "remote"
+    remote.mkdir()
+    (tmp_path / "back").mkdir()
     commands = [
         RunScript(str(script), "a b", "c", includes=[str(tmp_path / "inc.txt")]),
         RunString("#!/bin/sh\necho \"$0\" | sed 's|.*/||'\n", remote_name="named.sh"),
@@ -159,6 +161,16 @@ async def test_scripts_strings_and_files(servers: Servers, tmp_path: Path) -> No
     assert await Scheduler(SshJob(here, commands=commands)).co_run()
     assert here.formatter.get_capture() == "included\n[a] [b]\nnamed.sh\n"
     assert (tmp_path / "back" / "dir" / "x").read_text() == "x\n"
+    # as asyncssh's put/get: a target that is not a directory is the copy's name
+    single = SshJob(
+        here,
+        commands=[
+            Push(str(tmp_path / "dir" / "x"), str(remote / "renamed")),
+            Pull(str(remote / "renamed"), str(tmp_path / "copy")),
+        ],
+    )
+    assert await Scheduler(single).co_run()
+    assert (tmp_path / "copy").read_text() == "x\n"
 
 
 async def test_local_node_and_ignore_outputs(tmp_path: Path) -> None:

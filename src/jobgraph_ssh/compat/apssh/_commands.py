@@ -251,10 +251,25 @@ class RunString(RunLocalStuff):
         return list(self.includes), {self.script_name: self.script_body.encode()}
 
 
+async def _sftp_copy(
+    node: Any, direction: str, sources: list[str], target: str, preserve: bool
+) -> None:
+    """asyncssh's own ``put`` / ``get`` (as apssh calls them): into ``target`` if it is
+    a directory, else to ``target`` itself (one source)."""
+    from jobgraph_ssh import _connection
+
+    async def action(sftp: Any) -> None:
+        copy = sftp.put if direction == "put" else sftp.get
+        await copy(sources, target, preserve=preserve, recurse=True)
+
+    await _connection._sftp_call(node, f"{direction} {', '.join(sources)} to {target}", action)
+
+
 class Push(AbstractCommand, _NativePush):
-    """Copy local files (directories recursively) into a remote directory, over SFTP.
-    ``preserve=True`` among ``kwds`` keeps modes and times; other SFTP options are
-    accepted and ignored."""
+    """Copy local files (directories recursively) to the node, over SFTP, as asyncssh's
+    ``put`` does: into ``remotepath`` if it is a directory, else (one file) to that
+    name. ``preserve=True`` among ``kwds`` keeps modes and times; other SFTP options
+    are accepted and ignored."""
 
     def __init__(
         self,
@@ -274,10 +289,20 @@ class Push(AbstractCommand, _NativePush):
             localpaths, str(remotepath), preserve=bool(kwds.get("preserve")), label=label
         )
 
+    async def transfer(self, node: Node) -> None:
+        from jobgraph_ssh import SshNode, _glue
+
+        if not isinstance(node, SshNode):
+            return await super().transfer(node)
+        return await _glue.call(
+            _sftp_copy, node, "put", self.local_paths, self.remote_dir, self.preserve
+        )
+
 
 class Pull(AbstractCommand, _NativePull):
-    """Copy remote files (directories recursively) into a local directory, over SFTP.
-    ``preserve=True`` among ``kwds`` keeps modes and times."""
+    """Copy files of the node (directories recursively) here, over SFTP, as asyncssh's
+    ``get`` does: into ``localpath`` if it is a directory, else (one file) to that
+    name. ``preserve=True`` among ``kwds`` keeps modes and times."""
 
     def __init__(
         self,
@@ -294,3 +319,12 @@ class Pull(AbstractCommand, _NativePull):
         self.remotepaths = remotepaths
         self.localpath = localpath
         super().__init__(remotepaths, localpath, preserve=bool(kwds.get("preserve")), label=label)
+
+    async def transfer(self, node: Node) -> None:
+        from jobgraph_ssh import SshNode, _glue
+
+        if not isinstance(node, SshNode):
+            return await super().transfer(node)
+        return await _glue.call(
+            _sftp_copy, node, "get", self.remote_paths, self.local_dir, self.preserve
+        )
