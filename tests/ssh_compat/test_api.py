@@ -57,6 +57,15 @@ from tests.ssh.conftest import Servers
 pytestmark = pytest.mark.anyio
 
 
+async def run_closing(*jobs: Any) -> bool:
+    """Run a compat scheduler of ``jobs``, then close the connections it used."""
+    scheduler = Scheduler(*jobs)
+    try:
+        return await scheduler.co_run()
+    finally:
+        await co_close_ssh_in_scheduler(scheduler)
+
+
 def node(servers: Servers, index: int = 0, **options: Any) -> SshNode:
     options.setdefault("username", servers.username)
     options.setdefault("keys", [str(servers.client_key)])
@@ -68,7 +77,7 @@ async def test_run_joins_parts_without_quoting(servers: Servers) -> None:
     here = node(servers)
     job = SshJob(here, commands=[Run("echo", 1, "+", 2, "'a  b'", "| tr a-z A-Z")])
     assert Run("tail -n", 1, "/etc/hosts").command_line() == "tail -n 1 /etc/hosts"
-    assert await Scheduler(job).co_run()
+    assert await run_closing(job)
     assert here.formatter.get_capture() == "1 + 2 A  B\n"
     await co_close_ssh_in_scheduler(Scheduler(job))
 
@@ -84,6 +93,7 @@ async def test_sshjob_commands_forms_and_results(servers: Servers) -> None:
     ]
     scheduler = Scheduler(*jobs)
     assert await scheduler.co_run()
+    await co_close_ssh_in_scheduler(scheduler)
     assert sorted(here.formatter.get_capture().split()) == ["four", "one", "three", "two"]
     assert [job.result() for job in jobs] == [0, 0, 0, 4, 0]
     assert jobs[0].critical and not jobs[0].forever
@@ -92,7 +102,7 @@ async def test_sshjob_commands_forms_and_results(servers: Servers) -> None:
     assert jobs[3].graph_label().splitlines()[1:] == ["exit 4", "echo four"]
     assert jobs[3].graph_label().splitlines()[0].endswith(f": {servers.username}@127.0.0.1")
     assert jobs[3].details() == jobs[3].graph_label()
-    assert not here.is_connected()  # the scheduler's shutdown closed it
+    assert not here.is_connected()
 
 
 async def test_critical_failure_raises_and_names_the_command(servers: Servers) -> None:
@@ -101,6 +111,9 @@ async def test_critical_failure_raises_and_names_the_command(servers: Servers) -
     scheduler = Scheduler(failing)
     with pytest.raises(CommandFailedError, match=r"command exit 7 returned 7 on node"):
         await scheduler.co_run()
+    assert here.is_connected()
+    await failing.close()
+    assert not here.is_connected()
     assert here.formatter.get_capture() == "before\n"
     assert "!Crit![2]:exit 7->7" in failing.repr_result()
 
@@ -116,6 +129,7 @@ async def test_keep_connection_and_proxy_coroutines(servers: Servers, tmp_path: 
     assert SshNode("somewhere").username == "root"
     job = SshJob(proxy, command="echo kept", keep_connection=True)
     assert await Scheduler(job).co_run()
+    await job.close()  # kept: keep_connection
     assert proxy.is_connected() and proxy.is_sftp_connected()
     assert await proxy.connect_lazy() is await proxy.sftp_connect_lazy()
     assert await proxy.run("echo direct; exit 3") == 3
@@ -158,7 +172,7 @@ async def test_scripts_strings_and_files(servers: Servers, tmp_path: Path) -> No
         "push dir",
         commands[3].label_line(),
     ]
-    assert await Scheduler(SshJob(here, commands=commands)).co_run()
+    assert await run_closing(SshJob(here, commands=commands))
     assert here.formatter.get_capture() == "included\n[a] [b]\nnamed.sh\n"
     assert (tmp_path / "back" / "dir" / "x").read_text() == "x\n"
     # as asyncssh's put/get: a target that is not a directory is the copy's name
@@ -169,7 +183,7 @@ async def test_scripts_strings_and_files(servers: Servers, tmp_path: Path) -> No
             Pull(str(remote / "renamed"), str(tmp_path / "copy")),
         ],
     )
-    assert await Scheduler(single).co_run()
+    assert await run_closing(single)
     assert (tmp_path / "copy").read_text() == "x\n"
 
 
@@ -184,7 +198,7 @@ async def test_local_node_and_ignore_outputs(tmp_path: Path) -> None:
             Run("echo done >", tmp_path / "proof", ignore_outputs=True),
         ],
     )
-    assert await Scheduler(job).co_run()
+    assert await run_closing(job)
     assert formatter.get_capture() == "shown\n"
     assert (tmp_path / "proof").read_text() == "done\n"
     assert local.is_connected()
@@ -197,7 +211,7 @@ async def test_capture_and_deferred(servers: Servers) -> None:
     template = Deferred("echo got {{v}}", env)
     second = SshJob(here, command=Run(template.dup_from_string("echo again {{v}}")), required=first)
     third = SshJob(here, command=Run(template), required=second)
-    assert await Scheduler(first, second, third).co_run()
+    assert await run_closing(first, second, third)
     assert env.v == env["v"] == "value-1"
     assert here.formatter.get_capture() == "again value-1\ngot value-1\n"
 
@@ -214,7 +228,7 @@ async def test_verbose_and_x11_run_on_sshd(sshd: Servers) -> None:
     events: list[str] = []
     captured.session_start = lambda host, command: events.append(command)  # type: ignore[method-assign, assignment]
     job = SshJob(here, commands=[Run("echo x11", x11=True), Run("echo shown")], verbose=True)
-    assert await Scheduler(job).co_run()
+    assert await run_closing(job)
     assert captured.get_capture() == "x11\nshown\n"
     assert events == ["echo x11", "echo shown"]
 
@@ -291,7 +305,7 @@ async def test_user_in_the_format_and_custom_formatters(servers: Servers) -> Non
 
     collect = Collect()
     here = node(servers, formatter=collect)
-    assert await Scheduler(SshJob(here, commands=Run("echo out; echo err >&2"))).co_run()
+    assert await run_closing(SshJob(here, commands=Run("echo out; echo err >&2")))
     assert sorted(collect.seen) == [
         f"{servers.username}@127.0.0.1:err",
         f"{servers.username}@127.0.0.1:out",
@@ -313,6 +327,9 @@ def test_service_commands() -> None:
     assert plain.stop_command().command_line() == "systemctl stop s"
     assert plain.status_command(output="f").command_line() == "systemctl status s > f"
     assert plain.start_command().label_line() == "Service: start s"
+    wrapped = Run(plain.stop_command())  # as apssh's documentation writes it
+    assert wrapped.command_line() == str(wrapped) == "systemctl stop s"
+    assert wrapped.label_line() == "Service: stop s"
     env = Variables(port="80")
     deferred = Service(Deferred("nc -l {{port}}", env), service_id="nc")
     assert deferred.start_command().resolved_line().endswith("nc -l 80")
@@ -334,19 +351,19 @@ def test_keys(servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 async def test_key_objects_connect(servers: Servers) -> None:
     here = node(servers, keys=load_private_keys([str(servers.client_key)]))
-    assert await Scheduler(SshJob(here, command="echo with key objects")).co_run()
+    assert await run_closing(SshJob(here, command="echo with key objects"))
     assert here.formatter.get_capture() == "with key objects\n"
 
 
 async def test_host_keys_not_checked_unless_asked(servers: Servers, tmp_path: Path) -> None:
     assert apssh.host_key_policy() == "ignore"
     unchecked = node(servers)
-    assert await Scheduler(SshJob(unchecked, command="echo unchecked")).co_run()
+    assert await run_closing(SshJob(unchecked, command="echo unchecked"))
     wrong = tmp_path / "known_hosts"
     wrong.write_text(f"[127.0.0.1]:{servers.ports[0]} {servers.host_keys[1]}\n")
     checked = node(servers, known_hosts=str(wrong))
     with pytest.raises(jobgraph_ssh.HostKeyError):
-        await Scheduler(SshJob(checked, command="echo never")).co_run()
+        await run_closing(SshJob(checked, command="echo never"))
     previous = apssh.set_host_key_policy("strict")
     try:
         assert node(servers).host_key_policy == "strict"

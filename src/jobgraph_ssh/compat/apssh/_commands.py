@@ -107,7 +107,15 @@ class Run(AbstractCommand, Command):
         allowed_exits: Any = None,
         capture: Capture | None = None,
     ) -> None:
-        self.argv = _parts(argv)
+        parts: list[Any] = []
+        for part in argv:  # a Run stands for its command line (Run(service.start_command()))
+            if isinstance(part, Run):
+                parts.extend(part.argv)
+                if label is None and len(argv) == 1:
+                    label = part._label
+            else:
+                parts.append(part)
+        self.argv = _parts(tuple(parts))
         self.verbose = verbose
         self.x11 = x11
         self.ignore_outputs = ignore_outputs
@@ -115,6 +123,9 @@ class Run(AbstractCommand, Command):
 
     def command_line(self) -> str:
         return " ".join(str(part) for part in self.argv)
+
+    def __str__(self) -> str:
+        return self.command_line()
 
     def resolved_line(self) -> str:
         return " ".join(resolve(part) for part in self.argv)

@@ -57,8 +57,8 @@ class SshJob(AbstractJob):
     commands, a string (one :class:`Run`) or a list of strings (one :class:`Run` of
     them). ``verbose``, when not None, is set on every command. ``critical`` defaults
     to True and ``forever`` to False; other keywords (``label``, ``required``,
-    ``scheduler``) go to :class:`~jobgraph.compat.asynciojobs.AbstractJob`. The
-    scheduler's shutdown closes the node's connection unless ``keep_connection``.
+    ``scheduler``) go to :class:`~jobgraph.compat.asynciojobs.AbstractJob`.
+    ``await job.close()`` closes the node's connection unless ``keep_connection``.
 
     ``co_run()`` returns 0, or (non-critical job) the status of the last command that
     failed; a critical job raises :class:`CommandFailedError` at its first failure.
@@ -121,8 +121,10 @@ class SshJob(AbstractJob):
         return _Closing(self)
 
     async def co_shutdown(self) -> None:
-        """Close the node's connection unless ``keep_connection``."""
-        await self._close_node()
+        """Nothing, as in apssh 0.27: the node's connection is shared with other jobs
+        (those of nested schedulers too), so it stays open until :meth:`close`,
+        :func:`co_close_ssh_in_scheduler`, or the end of the event loop of a
+        synchronous ``run()``."""
 
     # -- listings ----------------------------------------------------------------------
     def text_label(self) -> str:
