@@ -17,7 +17,7 @@ What it does, in a temporary directory:
 3. starts OpenSSH's sshd on 127.0.0.1:22 (the tests connect to ``localhost`` as the
    local user with the default key ``~/.ssh/id_rsa``): a temporary HOME holds a fresh
    key, authorised for the current user; the sessions' PATH starts with shims of
-   ``systemd-run`` and ``systemctl`` (as in ``tests/ssh_compat``);
+   ``systemd-run``, ``systemctl`` and ``journalctl`` (as in ``tests/ssh_compat``);
 4. runs pytest on those tests, then prints a summary (passed / failed / skipped, and
    each failure's first line). ``--baseline`` runs the same tests on the original apssh
    too (imports unchanged), to tell failures of the environment from ours.
@@ -121,9 +121,9 @@ def start_sshd(base: Path) -> tuple[subprocess.Popen[bytes], Path]:
     shims = base / "shims"
     shims.mkdir()
     sys.path[:0] = [str(REPO / "src"), str(REPO)]
-    from tests.ssh_compat.test_scripts import SYSTEMCTL, SYSTEMD_RUN
+    from tests.ssh_compat.test_scripts import SHIMS
 
-    for name, text in (("systemd-run", SYSTEMD_RUN), ("systemctl", SYSTEMCTL)):
+    for name, text in SHIMS.items():
         (shims / name).write_text(text)
         (shims / name).chmod(0o755)
     config = base / "sshd_config"

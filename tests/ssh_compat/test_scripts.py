@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$unit" ] || { echo "systemd-run shim: no --unit" >&2; exit 1; }
-setsid "$@" >/dev/null 2>&1 </dev/null &
+setsid "$@" >"$here/$unit.log" 2>&1 </dev/null &
 echo $! > "$here/$unit.pid"
 echo "Running as unit: $unit.service"
 """
@@ -58,6 +58,7 @@ case "$1" in
     reset-failed) exit 0 ;;
     status)
         echo "* $unit.service"
+        echo "   Loaded: loaded (/run/systemd/transient/$unit.service; transient)"
         if running; then echo "   Active: active (running)"; exit 0; fi
         echo "   Active: inactive (dead)"; exit 3 ;;
     *) echo "systemctl shim: $1 is not supported" >&2; exit 1 ;;
@@ -65,11 +66,29 @@ esac
 """
 
 
+JOURNALCTL = """#!/bin/sh
+# test shim of journalctl: what a unit started by the systemd-run shim wrote
+here=$(dirname "$0")
+unit=
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --unit) shift; unit=${1%.service} ;;
+        --unit=*) unit=${1#--unit=}; unit=${unit%.service} ;;
+        --since) shift ;;
+    esac
+    shift
+done
+cat "$here/$unit.log" 2>/dev/null
+"""
+
+SHIMS = {"systemd-run": SYSTEMD_RUN, "systemctl": SYSTEMCTL, "journalctl": JOURNALCTL}
+
+
 @pytest.fixture(scope="module")
 def shimmed(tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey) -> Iterator[Servers]:
     """A loopback host whose PATH starts with shims of systemd-run and systemctl."""
     shims = tmp_path_factory.mktemp("shims")
-    for name, text in (("systemd-run", SYSTEMD_RUN), ("systemctl", SYSTEMCTL)):
+    for name, text in SHIMS.items():
         (shims / name).write_text(text)
         (shims / name).chmod(0o755)
     saved = os.environ["PATH"]
@@ -191,6 +210,10 @@ def test_service_through_systemd_run(shimmed: Servers, tmp_path: Path) -> None:
     assert "127.0.0.1:Running as unit: demo-sleep.service" in lines
     assert "127.0.0.1:started as tester" in lines  # environ reached the service
     assert "127.0.0.1:   Active: active (running)" in lines  # from status.txt
+    assert (
+        "127.0.0.1:   Loaded: loaded (/run/systemd/transient/demo-sleep.service; transient)"
+        in lines
+    )
     assert lines[-2:] == ["127.0.0.1:   Active: inactive (dead)", "ok True"]
 
 
