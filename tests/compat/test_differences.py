@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import sys
 import time
 from typing import Any
 
@@ -162,7 +163,8 @@ def test_jobs_start_in_insertion_order() -> None:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pydot's parser uses old pyparsing
-def test_graph_returns_a_pydot_graph_without_graphviz() -> None:
+def test_graph_returns_a_pydot_graph_without_graphviz(monkeypatch: pytest.MonkeyPatch) -> None:
     pydot = pytest.importorskip("pydot")
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # as if not installed (dev has it)
     scheduler = Scheduler(PrintJob("x", label="x"))
     assert isinstance(scheduler.graph(), pydot.Dot)  # asynciojobs: graphviz.Source
