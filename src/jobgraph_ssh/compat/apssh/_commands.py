@@ -97,6 +97,8 @@ class Run(AbstractCommand, Command):
     ``capture`` stores stdout into a variable.
     """
 
+    argv: tuple[str | Deferred, ...]
+
     def __init__(
         self,
         *argv: Any,
