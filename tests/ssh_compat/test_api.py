@@ -7,6 +7,7 @@ import getpass
 import os
 import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -446,3 +447,22 @@ def test_badly_formed_jobs_are_refused_when_built() -> None:
         SshJob(LocalNode(), commands=[Run("true"), "echo"])
     with pytest.raises(JobDefinitionError, match="SshNode or a LocalNode"):
         SshJob("host", command="true")
+
+
+@pytest.mark.skipif(shutil.which("ssh-agent") is None, reason="ssh-agent is not installed")
+def test_agent_keys(servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 5
+        while not socket_path.exists():
+            assert time.monotonic() < deadline, "ssh-agent did not start"
+            time.sleep(0.02)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        subprocess.run(["ssh-add", "-q", str(servers.client_key)], env=env, check=True)
+        assert len(load_agent_keys(str(socket_path))) == 1
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket_path))
+        assert len(load_private_keys()) == 1  # the agent's keys come first
+    finally:
+        agent.terminate()
+        agent.wait(5)
