@@ -133,7 +133,7 @@ async def test_keep_connection_and_proxy_coroutines(servers: Servers, tmp_path: 
     await job.close()  # kept: keep_connection
     assert proxy.is_connected() and proxy.is_sftp_connected()
     assert await proxy.connect_lazy() is await proxy.sftp_connect_lazy()
-    assert await proxy.run("echo direct; exit 3") == 3
+    assert await proxy.run("echo direct; exit 3", x11_forwarding=True) == 3
     remote = tmp_path / "remote"
     assert await proxy.mkdir(str(remote / "a" / "b"))
     assert await proxy.put_string_script("#!/bin/sh\necho from script\n", str(remote / "s.sh"))

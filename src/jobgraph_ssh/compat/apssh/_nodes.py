@@ -119,9 +119,11 @@ class SshProxy(_NativeSshNode):
         return self.is_connected()
 
     async def run(self, command: str, **x11_kwds: Any) -> int | None:
-        """Run a shell command line, its output to the formatter; its exit status."""
-        del x11_kwds
-        result = await Shell(str(command)).execute(self, self.formatter, 0)
+        """Run a shell command line, its output to the formatter; its exit status.
+        ``x11_forwarding=True`` asks for X11 forwarding."""
+        line = Shell(str(command))
+        line.x11 = bool(x11_kwds.get("x11_forwarding"))
+        result = await line.execute(self, self.formatter, 0)
         return result.exit_status
 
     async def put_file_s(self, localpaths: Any, remotepath: str, **kwds: Any) -> bool:
