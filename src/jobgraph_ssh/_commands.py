@@ -82,6 +82,9 @@ def _signal_name(value: str) -> str:
 class Command:
     """The base of every command kind.
 
+    A subclass may set ``x11 = True`` (class or instance attribute) to have its
+    commands ask for X11 forwarding on SSH nodes.
+
     Args:
         allowed_exits: exit statuses (ints) and signal names (``"TERM"`` or
             ``"SIGTERM"``) that count as success besides 0.
@@ -92,6 +95,8 @@ class Command:
         label: how listings name the command (default: its command line).
         capture: where to store the command's stdout (see :class:`Capture`).
     """
+
+    x11: bool = False
 
     def __init__(
         self,
@@ -174,7 +179,9 @@ class Command:
         shown: str | None = None,
     ) -> CommandResult:
         collector = OutputCollector(node.label, formatter, None if self.capture else keep)
-        raw = await node.run_line(line, env=self.env, time_limit=self.timeout, collector=collector)
+        raw = await node.run_line(
+            line, env=self.env, time_limit=self.timeout, collector=collector, x11=self.x11
+        )
         if self.capture is not None and raw.stdout is not None:
             self.capture.variables[self.capture.varname] = raw.stdout.rstrip("\n")
         return CommandResult(
@@ -411,7 +418,12 @@ class _Staged(Command):
         return [path for path in self.includes if not os.path.exists(path)]
 
     def command_line(self) -> str:
-        return shlex.join([self.script_name, *map(str, self.args)])
+        return self.join_line([self.script_name, *map(str, self.args)])
+
+    def join_line(self, parts: list[str]) -> str:
+        """The command line made of the script's path and its arguments (each quoted);
+        a subclass may join them otherwise."""
+        return shlex.join(parts)
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         started = time.time()
@@ -430,7 +442,7 @@ class _Staged(Command):
                 problem = str(exc)
         if problem is not None:
             return _failed(node, self.command_line(), problem, started, formatter)
-        line = shlex.join([f"{remote_dir}/{self.script_name}", *args])
+        line = self.join_line([f"{remote_dir}/{self.script_name}", *args])
         try:
             return await self._run(node, line, formatter, keep, shown=self.command_line())
         finally:

@@ -181,7 +181,9 @@ class Link:
         if node.username is not None:
             options["username"] = node.username
         if node.keys is not None:
-            options["client_keys"] = [await self._load_key(path) for path in node.keys]
+            options["client_keys"] = [
+                await self._load_key(key) if isinstance(key, str) else key for key in node.keys
+            ]
             options["agent_path"] = None
         known: asyncssh.SSHKnownHosts | None = None
         if node.host_key_policy == "ignore":
@@ -442,8 +444,13 @@ async def execute(
     env: Mapping[str, str] | None,
     time_limit: float | None,
     collector: OutputCollector,
+    *,
+    x11: bool = False,
 ) -> RawOutcome:
     """Run ``line`` on the node's shared connection, streaming its output.
+
+    With ``x11``, X11 forwarding to the local display is asked for (a server that
+    refuses it does not fail the command).
 
     The channel is taken under the connection's channel limit. On timeout or
     cancellation the remote command gets SIGTERM and its channel is closed at once
@@ -458,7 +465,12 @@ async def execute(
             if node.kill_group:
                 collector.watch_pid = True
                 sent = PID_PREFIX + sent
-            process = await conn.create_process(sent, stdin=asyncssh.DEVNULL, errors="replace")
+            process = await conn.create_process(
+                sent,
+                stdin=asyncssh.DEVNULL,
+                errors="replace",
+                x11_forwarding="ignore_failure" if x11 else False,
+            )
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
                 raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc

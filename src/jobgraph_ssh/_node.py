@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal as signals
@@ -60,8 +61,10 @@ class Node:
         env: Mapping[str, str] | None,
         time_limit: float | None,
         collector: OutputCollector,
+        x11: bool = False,
     ) -> RawOutcome:
-        """Run a shell command line on the node (commands call this)."""
+        """Run a shell command line on the node (commands call this); ``x11`` asks for
+        X11 forwarding (SSH nodes; a local command sees the local display anyway)."""
         raise NotImplementedError
 
     async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
@@ -102,8 +105,9 @@ class SshNode(Node):
         hostname: the host name or address.
         username: the remote user; None for the local user name.
         port: the SSH port.
-        keys: private key files to offer (strings or paths); None for the SSH agent,
-            then the default key files (``~/.ssh/id_*``).
+        keys: private key files to offer (strings or paths; key objects already
+            loaded, such as ``asyncssh.SSHKey``, are offered as they are); None for the
+            SSH agent, then the default key files (``~/.ssh/id_*``).
         passphrase: the passphrase of encrypted key files.
         gateway: an SshNode to reach this host through.
         connect_timeout: seconds for the TCP connection, handshake and authentication.
@@ -132,7 +136,7 @@ class SshNode(Node):
         *,
         username: str | None = None,
         port: int = 22,
-        keys: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+        keys: str | os.PathLike[str] | Sequence[str | os.PathLike[str] | Any] | None = None,
         passphrase: str | None = None,
         gateway: SshNode | None = None,
         connect_timeout: float = 30.0,
@@ -153,11 +157,13 @@ class SshNode(Node):
             )
         self.port = port
         if keys is None:
-            self.keys: list[str] | None = None
+            self.keys: list[Any] | None = None
         elif isinstance(keys, str | os.PathLike):
             self.keys = [os.fspath(keys)]
         else:
-            self.keys = [os.fspath(key) for key in keys]
+            self.keys = [
+                os.fspath(key) if isinstance(key, str | os.PathLike) else key for key in keys
+            ]
         self.passphrase = passphrase
         if gateway is not None and not isinstance(gateway, SshNode):
             raise jg.InvalidOptionError(
@@ -215,8 +221,10 @@ class SshNode(Node):
         env: Mapping[str, str] | None,
         time_limit: float | None,
         collector: OutputCollector,
+        x11: bool = False,
     ) -> RawOutcome:
-        return await _glue.call(_connection.execute, self, line, env, time_limit, collector)
+        run = functools.partial(_connection.execute, x11=x11)
+        return await _glue.call(run, self, line, env, time_limit, collector)
 
     async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
         await _glue.call(_connection.sftp_put, self, local_paths, remote_dir, preserve)
@@ -261,7 +269,9 @@ class LocalNode(Node):
         env: Mapping[str, str] | None,
         time_limit: float | None,
         collector: OutputCollector,
+        x11: bool = False,
     ) -> RawOutcome:
+        del x11
         started = time.time()
         full_env = {**os.environ, **env} if env else None
         process = await anyio.open_process(

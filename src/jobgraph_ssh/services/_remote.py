@@ -215,10 +215,11 @@ class _ServedNode(Node):
         env: Mapping[str, str] | None,
         time_limit: float | None,
         collector: OutputCollector,
+        x11: bool = False,
     ) -> RawOutcome:
         merged = {**self._env, **(env or {})}
         return await self._node.run_line(
-            line, env=merged, time_limit=time_limit, collector=collector
+            line, env=merged, time_limit=time_limit, collector=collector, x11=x11
         )
 
     async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:

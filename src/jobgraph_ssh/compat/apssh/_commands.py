@@ -1,0 +1,343 @@
+"""apssh commands (Run, RunScript, RunString, Push, Pull) as native commands.
+
+apssh joins a command's parts with spaces and hands the line to the remote shell as
+it is (no quoting): ``Run("ls", "*.txt")`` globs. These classes do the same; the
+native :class:`jobgraph_ssh.Run` quotes each part instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from jobgraph_ssh import CommandResult, Deferred, Node
+from jobgraph_ssh import Pull as _NativePull
+from jobgraph_ssh import Push as _NativePush
+from jobgraph_ssh._commands import Command, _Staged
+from jobgraph_ssh._deferred import resolve
+
+if TYPE_CHECKING:
+    from jobgraph_ssh import Capture, Formatter, Stream
+
+__all__ = [
+    "AbstractCommand",
+    "Pull",
+    "Push",
+    "Run",
+    "RunLocalStuff",
+    "RunScript",
+    "RunString",
+]
+
+
+def _exits(allowed_exits: Any) -> tuple[int | str, ...]:
+    return tuple(allowed_exits) if allowed_exits else ()
+
+
+def _parts(argv: tuple[Any, ...]) -> tuple[str | Deferred, ...]:
+    return tuple(part if isinstance(part, Deferred) else str(part) for part in argv)
+
+
+class AbstractCommand:
+    """What every apssh command offers besides the native behaviour: ``verbose``,
+    ``node`` (set by the SshJob), :meth:`label_line`, ``co_run_remote`` and
+    ``co_run_local``."""
+
+    verbose: bool = False
+    node: Any = None
+    label: str
+
+    def label_line(self) -> str:
+        """How listings and graphs show the command: its label, else its command line."""
+        return self.label
+
+    get_label_line = label_line
+
+    async def co_run_remote(self, node: Any) -> int | str | None:
+        """Run on ``node`` (its formatter gets the output); the exit status (0: fine),
+        or the signal's name."""
+        assert isinstance(self, Command)
+        result = await self.execute(node, node.formatter, 0)
+        return result.exit_status if result.signal is None else result.signal
+
+    co_run_local = co_run_remote
+
+    def _announce(self, node: Node, formatter: Formatter, line: str) -> Formatter:
+        """Show the command line (verbose); the formatter to use: a captured command's
+        stdout goes to its variable only, as in apssh."""
+        if self.verbose:
+            formatter.event(node.label, f"session-start {line}")
+        if getattr(self, "capture", None) is not None:
+            return _StdoutMuted(formatter)
+        return formatter
+
+
+class _StdoutMuted:
+    """A formatter that passes on everything but stdout lines."""
+
+    def __init__(self, formatter: Formatter) -> None:
+        self.formatter = formatter
+
+    def line(self, host: str, stream: Stream, text: str) -> None:
+        if stream != "stdout":
+            self.formatter.line(host, stream, text)
+
+    def event(self, host: str, message: str) -> None:
+        self.formatter.event(host, message)
+
+
+class Run(AbstractCommand, Command):
+    """A remote command line made of ``argv`` joined with spaces, not quoted.
+
+    ``Run("tail -n", 1, "/etc/hosts")`` and ``Run("tail -n 1 /etc/hosts")`` are the
+    same. A :class:`Deferred` part is rendered just before the command runs.
+    ``x11`` asks for X11 forwarding; ``ignore_outputs`` (on a LocalNode) sends the
+    process's output to ``/dev/null``; ``verbose`` shows the command line as it starts;
+    ``capture`` stores stdout into a variable.
+    """
+
+    argv: tuple[str | Deferred, ...]
+
+    def __init__(
+        self,
+        *argv: Any,
+        verbose: bool = False,
+        x11: bool = False,
+        ignore_outputs: bool = False,
+        label: str | None = None,
+        allowed_exits: Any = None,
+        capture: Capture | None = None,
+    ) -> None:
+        parts: list[Any] = []
+        for part in argv:  # a Run stands for its command line (Run(service.start_command()))
+            if isinstance(part, Run):
+                parts.extend(part.argv)
+                if label is None and len(argv) == 1:
+                    label = part._label
+            else:
+                parts.append(part)
+        self.argv = _parts(tuple(parts))
+        self.verbose = verbose
+        self.x11 = x11
+        self.ignore_outputs = ignore_outputs
+        super().__init__(allowed_exits=_exits(allowed_exits), label=label, capture=capture)
+
+    def command_line(self) -> str:
+        return " ".join(str(part) for part in self.argv)
+
+    def __str__(self) -> str:
+        return self.command_line()
+
+    def resolved_line(self) -> str:
+        return " ".join(resolve(part) for part in self.argv)
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        from jobgraph_ssh import LocalNode
+
+        if self.ignore_outputs and isinstance(node, LocalNode):
+            return await _Quiet(self).execute(node, formatter, keep)
+        formatter = self._announce(node, formatter, self.command_line())
+        return await super().execute(node, formatter, keep)
+
+
+class _Quiet(Command):
+    """A Run whose output goes to /dev/null (``ignore_outputs`` on a local node)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        super().__init__(
+            allowed_exits=tuple(run.allowed_codes) + tuple(run.allowed_signals), label=run.label
+        )
+
+    def command_line(self) -> str:
+        return self.run.command_line()
+
+    def resolved_line(self) -> str:
+        return "exec >/dev/null 2>&1; " + self.run.resolved_line()
+
+
+class RunLocalStuff(AbstractCommand, _Staged):
+    """The base of :class:`RunScript` and :class:`RunString`: a local script copied to a
+    fresh remote directory (with ``includes``), run there with ``args`` joined with
+    spaces (not quoted), then removed. ``remote_basename`` names the remote copy."""
+
+    def __init__(
+        self,
+        args: Any,
+        *,
+        label: str | None = None,
+        allowed_exits: Any = None,
+        includes: Any = None,
+        remote_basename: str | None = None,
+        x11: bool = False,
+        verbose: bool = False,
+        capture: Capture | None = None,
+    ) -> None:
+        self.verbose = verbose
+        self.x11 = x11
+        if remote_basename is not None:
+            self.script_name = remote_basename
+        elif not getattr(self, "script_name", None):
+            self.script_name = f"apssh-{uuid.uuid4().hex[:12]}"
+        super().__init__(
+            tuple(args),
+            [os.fspath(path) for path in includes or ()],
+            allowed_exits=_exits(allowed_exits),
+            env=None,
+            timeout=None,
+            label=label,
+            capture=capture,
+        )
+
+    def join_line(self, parts: list[str]) -> str:
+        return " ".join(parts)
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        formatter = self._announce(node, formatter, self.command_line())
+        return await super().execute(node, formatter, keep)
+
+
+class RunScript(RunLocalStuff):
+    """Run a local script file remotely, with arguments as for :class:`Run`."""
+
+    def __init__(
+        self,
+        local_script: str | os.PathLike[str],
+        *args: Any,
+        label: str | None = None,
+        allowed_exits: Any = None,
+        includes: Any = None,
+        x11: bool = False,
+        verbose: bool = False,
+        capture: Capture | None = None,
+    ) -> None:
+        self.local_script = os.fspath(local_script)
+        super().__init__(
+            args,
+            label=label,
+            allowed_exits=allowed_exits,
+            includes=includes,
+            remote_basename=os.path.basename(self.local_script),
+            x11=x11,
+            verbose=verbose,
+            capture=capture,
+        )
+
+    def missing_local(self) -> list[str]:
+        missing = [] if os.path.isfile(self.local_script) else [self.local_script]
+        return missing + super().missing_local()
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        return [self.local_script, *self.includes], {}
+
+
+class RunString(RunLocalStuff):
+    """Run a script given as a string remotely, stored as ``remote_name`` (a random
+    name by default), with arguments as for :class:`Run`."""
+
+    def __init__(
+        self,
+        script_body: str,
+        *args: Any,
+        label: str | None = None,
+        allowed_exits: Any = None,
+        includes: Any = None,
+        x11: bool = False,
+        remote_name: str | None = None,
+        verbose: bool = False,
+        capture: Capture | None = None,
+    ) -> None:
+        self.script_body = script_body
+        super().__init__(
+            args,
+            label=label,
+            allowed_exits=allowed_exits,
+            includes=includes,
+            remote_basename=remote_name,
+            x11=x11,
+            verbose=verbose,
+            capture=capture,
+        )
+
+    def files(self) -> tuple[list[str], dict[str, bytes]]:
+        return list(self.includes), {self.script_name: self.script_body.encode()}
+
+
+async def _sftp_copy(
+    node: Any, direction: str, sources: list[str], target: str, preserve: bool
+) -> None:
+    """asyncssh's own ``put`` / ``get`` (as apssh calls them): into ``target`` if it is
+    a directory, else to ``target`` itself (one source)."""
+    from jobgraph_ssh import _connection
+
+    async def action(sftp: Any) -> None:
+        copy = sftp.put if direction == "put" else sftp.get
+        await copy(sources, target, preserve=preserve, recurse=True)
+
+    await _connection._sftp_call(node, f"{direction} {', '.join(sources)} to {target}", action)
+
+
+class Push(AbstractCommand, _NativePush):
+    """Copy local files (directories recursively) to the node, over SFTP, as asyncssh's
+    ``put`` does: into ``remotepath`` if it is a directory, else (one file) to that
+    name. ``preserve=True`` among ``kwds`` keeps modes and times; other SFTP options
+    are accepted and ignored."""
+
+    def __init__(
+        self,
+        localpaths: Any,
+        remotepath: str,
+        *args: Any,
+        label: str | None = None,
+        verbose: bool = False,
+        **kwds: Any,
+    ) -> None:
+        del args
+        self.verbose = verbose
+        self.sftp_options = kwds
+        self.localpaths = localpaths
+        self.remotepath = remotepath
+        super().__init__(
+            localpaths, str(remotepath), preserve=bool(kwds.get("preserve")), label=label
+        )
+
+    async def transfer(self, node: Node) -> None:
+        from jobgraph_ssh import SshNode, _glue
+
+        if not isinstance(node, SshNode):
+            return await super().transfer(node)
+        return await _glue.call(
+            _sftp_copy, node, "put", self.local_paths, self.remote_dir, self.preserve
+        )
+
+
+class Pull(AbstractCommand, _NativePull):
+    """Copy files of the node (directories recursively) here, over SFTP, as asyncssh's
+    ``get`` does: into ``localpath`` if it is a directory, else (one file) to that
+    name. ``preserve=True`` among ``kwds`` keeps modes and times."""
+
+    def __init__(
+        self,
+        remotepaths: Any,
+        localpath: str | os.PathLike[str],
+        *args: Any,
+        label: str | None = None,
+        verbose: bool = False,
+        **kwds: Any,
+    ) -> None:
+        del args
+        self.verbose = verbose
+        self.sftp_options = kwds
+        self.remotepaths = remotepaths
+        self.localpath = localpath
+        super().__init__(remotepaths, localpath, preserve=bool(kwds.get("preserve")), label=label)
+
+    async def transfer(self, node: Node) -> None:
+        from jobgraph_ssh import SshNode, _glue
+
+        if not isinstance(node, SshNode):
+            return await super().transfer(node)
+        return await _glue.call(
+            _sftp_copy, node, "get", self.remote_paths, self.local_dir, self.preserve
+        )

@@ -1,0 +1,318 @@
+"""apssh-style formatters, and the bridge that lets the native layer feed them.
+
+An apssh formatter is called with ``line(text_with_newline, datatype, hostname)``
+(``datatype`` is asyncssh's ``EXTENDED_DATA_STDERR`` for stderr, None for stdout) and
+with connection events (``connection_made``, ``auth_completed``...). The native layer
+calls ``line(host, stream, text)`` and ``event(host, message)`` instead: each compat
+node wraps its formatter in a :class:`_Bridge` that translates.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jobgraph_ssh import Stream
+
+__all__ = [
+    "EXTENDED_DATA_STDERR",
+    "CaptureFormatter",
+    "ColonFormatter",
+    "Formatter",
+    "HostFormatter",
+    "RawFormatter",
+    "SubdirFormatter",
+    "TerminalFormatter",
+    "TimeColonFormatter",
+    "TimeHostFormatter",
+]
+
+EXTENDED_DATA_STDERR = 1  # asyncssh's value, kept here so formatters need no asyncssh
+
+_lock = threading.Lock()
+
+
+def _short(hostname: str) -> str:
+    """The first label of a host name; an IP address is kept whole."""
+    first = hostname.split(".", maxsplit=1)[0]
+    return hostname if not first or first.isdigit() else first
+
+
+class Formatter:
+    """The base of apssh formatters: renders lines with a format and ignores events.
+
+    The format may hold ``@line@`` (the line, without its newline), ``@host@`` (the
+    host name), ``@fqdn@``, ``@user@`` (``user@`` when known), ``@time@`` (a shortcut
+    for ``%H-%M-%S``), and any ``strftime`` directive (time of local reception). The
+    apssh 0.27 spellings ``{line}``, ``{host}``, ``{fqdn}``, ``{user}``, ``{time}``,
+    ``{linenl}`` and ``{nl}`` work too.
+    """
+
+    def __init__(self, custom_format: str) -> None:
+        self.format = custom_format.replace("@time@", "%H-%M-%S").replace("{time}", "%H-%M-%S")
+        self._users: dict[str, str] = {}
+
+    # -- rendering -----------------------------------------------------------------------
+    def _formatted_line(
+        self, linenl: str, hostname: str | None = None, username: str | None = None
+    ) -> str:
+        line = linenl[:-1] if linenl.endswith("\n") else linenl
+        fqdn = hostname or ""
+        if username is None and hostname is not None:
+            username = self._users.get(hostname)
+        user = f"{username}@" if username else ""
+        text = time.strftime(self.format)
+        for key, value in (
+            ("host", _short(fqdn)),
+            ("fqdn", fqdn),
+            ("user", user),
+            ("nl", "\n"),
+        ):
+            text = text.replace(f"@{key}@", value).replace(f"{{{key}}}", value)
+        # the line last, so that its own text is never expanded
+        return text.replace("{linenl}", linenl).replace("@line@", line).replace("{line}", line)
+
+    def _remember_user(self, hostname: str, username: str | None) -> None:
+        if username:
+            self._users[hostname] = username
+
+    # -- events (apssh names); the base class ignores them ------------------------------
+    def connection_made(self, hostname: str, username: str | None, direct: bool) -> None:
+        """The connection to ``hostname`` is up (``direct``: no gateway)."""
+
+    def connection_lost(
+        self, hostname: str, exc: BaseException | None, username: str | None
+    ) -> None:
+        """The connection to ``hostname`` was closed (``exc``: why, if it failed)."""
+
+    def auth_completed(self, hostname: str, username: str | None) -> None:
+        """Authentication on ``hostname`` succeeded."""
+
+    def session_start(self, hostname: str, command: str) -> None:
+        """A command starts on ``hostname``."""
+
+    def session_stop(self, hostname: str, command: str) -> None:
+        """A command ended on ``hostname``."""
+
+    def sftp_start(self, hostname: str) -> None:
+        """An SFTP session starts on ``hostname``."""
+
+    def sftp_stop(self, hostname: str) -> None:
+        """An SFTP session ended on ``hostname``."""
+
+    # -- output ----------------------------------------------------------------------
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        """One line of output (with its newline); ``datatype`` tells stderr apart."""
+
+    def stderr_line(self, line: str, hostname: str) -> None:
+        """A line of our own about ``hostname`` (an error), on stderr."""
+        _print(self._formatted_line(line, hostname), sys.stderr)
+
+
+def _print(text: str, stream: IO[str]) -> None:
+    if not text.endswith("\n"):
+        text += "\n"
+    with _lock:
+        stream.write(text)
+        stream.flush()
+
+
+class _Verbose(Formatter):
+    """Shows connection events on stderr when ``verbose`` is set."""
+
+    def __init__(self, custom_format: str, verbose: bool) -> None:
+        super().__init__(custom_format)
+        self.verbose = verbose
+
+    def _event_line(self, hostname: str, text: str) -> None:
+        if self.verbose:
+            _print(self._formatted_line(text, hostname), sys.stderr)
+
+    def connection_made(self, hostname: str, username: str | None, direct: bool) -> None:
+        self._remember_user(hostname, username)
+        how = "direct" if direct else "tunnelled"
+        self._event_line(hostname, f"Connected ({how}) to {username or ''}@{hostname}")
+
+    def connection_lost(
+        self, hostname: str, exc: BaseException | None, username: str | None
+    ) -> None:
+        what = (
+            f"Connection failed to {username or ''}@{hostname}: {exc}"
+            if exc
+            else (f"Connection closed to {username or ''}@{hostname}")
+        )
+        self._event_line(hostname, what)
+
+    def auth_completed(self, hostname: str, username: str | None) -> None:
+        self._event_line(hostname, f"Authorization OK {username or ''}@{hostname}")
+
+    def session_start(self, hostname: str, command: str) -> None:
+        self._event_line(hostname, f"Session started for {command}")
+
+    def session_stop(self, hostname: str, command: str) -> None:
+        self._event_line(hostname, f"Session ended for {command}")
+
+    def sftp_start(self, hostname: str) -> None:
+        self._event_line(hostname, "SFTP subsystem started")
+
+    def sftp_stop(self, hostname: str) -> None:
+        self._event_line(hostname, "SFTP subsystem stopped")
+
+
+class TerminalFormatter(_Verbose):
+    """Prints each line as it comes, rendered with ``custom_format``: remote stdout on
+    stdout, remote stderr on stderr; with ``verbose``, connection events on stderr."""
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        stream = sys.stderr if datatype == EXTENDED_DATA_STDERR else sys.stdout
+        _print(self._formatted_line(line, hostname), stream)
+
+
+class RawFormatter(TerminalFormatter):
+    """Lines as they are (``@line@``)."""
+
+    def __init__(self, format: str = "@line@", *, verbose: bool = True) -> None:
+        super().__init__(format, verbose)
+
+
+class ColonFormatter(TerminalFormatter):
+    """``host:line`` (``@host@:@line@``); the default formatter of nodes."""
+
+    def __init__(self, format: str = "@host@:@line@", *, verbose: bool = True) -> None:
+        super().__init__(format, verbose)
+
+
+class TimeColonFormatter(TerminalFormatter):
+    """``HH-MM-SS:host:line`` (``%H-%M-%S:@host@:@line@``)."""
+
+    def __init__(self, format: str = "%H-%M-%S:@host@:@line@", *, verbose: bool = True) -> None:
+        super().__init__(format, verbose)
+
+
+HostFormatter = ColonFormatter  # the apssh 0.27 names
+TimeHostFormatter = TimeColonFormatter
+
+
+class SubdirFormatter(_Verbose):
+    """Each host's output in a file ``<run_name>/<hostname>``: stdout, stderr and (with
+    ``verbose``) connection events, in arrival order. The directory is made if needed;
+    a host's file is started afresh when its connection opens."""
+
+    def __init__(self, run_name: str, *, verbose: bool = True) -> None:
+        super().__init__("@line@", verbose)
+        self.run_name = run_name
+
+    def out(self, hostname: str) -> str:
+        """The file of ``hostname``."""
+        return str(Path(self.run_name) / hostname)
+
+    def _append(self, hostname: str, text: str, mode: str = "a") -> None:
+        Path(self.run_name).mkdir(parents=True, exist_ok=True)
+        with _lock, open(self.out(hostname), mode) as file:
+            file.write(text if text.endswith("\n") else text + "\n")
+
+    def connection_made(self, hostname: str, username: str | None, direct: bool) -> None:
+        self._remember_user(hostname, username)
+        how = "direct" if direct else "tunnelled"
+        text = f"Connected ({how}) to {username or ''}@{hostname}\n" if self.verbose else ""
+        Path(self.run_name).mkdir(parents=True, exist_ok=True)
+        with _lock, open(self.out(hostname), "w") as file:
+            file.write(text)
+
+    def _event_line(self, hostname: str, text: str) -> None:
+        if self.verbose:
+            self._append(hostname, text)
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        self._append(hostname, self._formatted_line(line, hostname))
+
+
+class CaptureFormatter(_Verbose):
+    """Keeps the lines (rendered with ``custom_format``) in memory instead of printing
+    them: :meth:`start_capture` empties the capture, :meth:`get_capture` returns it.
+    Connection events still go to stderr when ``verbose``."""
+
+    def __init__(self, custom_format: str = "@line@", verbose: bool = True) -> None:
+        super().__init__(custom_format, verbose)
+        self._capture: list[str] = []
+
+    def start_capture(self) -> None:
+        """Forget what was captured so far."""
+        with _lock:
+            self._capture = []
+
+    def get_capture(self) -> str:
+        """The lines captured since the last :meth:`start_capture`, each with its newline."""
+        with _lock:
+            return "".join(self._capture)
+
+    def line(self, line: str, datatype: int | None, hostname: str) -> None:
+        text = self._formatted_line(line, hostname)
+        with _lock:
+            self._capture.append(text if text.endswith("\n") else text + "\n")
+
+
+class _Bridge:
+    """The native formatter of a compat node: hands lines and events to an apssh
+    formatter, with the node's host name and user (read when each call comes, so
+    that attributes set after the node was made count). Other attributes are the
+    apssh formatter's (``node.formatter.get_capture()`` works)."""
+
+    def __init__(self, target: Any, node: Any) -> None:
+        self.target = target
+        self.node = node
+
+    def _who(self) -> tuple[str, str | None]:
+        node = self.node
+        hostname = str(node.hostname)
+        username = getattr(node, "username", None)
+        if isinstance(self.target, Formatter):
+            self.target._remember_user(hostname, username)
+        return hostname, username
+
+    def line(self, host: str, stream: Stream, text: str) -> None:
+        del host
+        hostname, _ = self._who()
+        datatype = EXTENDED_DATA_STDERR if stream == "stderr" else None
+        self.target.line(text + "\n", datatype, hostname)
+
+    def event(self, host: str, message: str) -> None:
+        del host
+        target = self.target
+        name, user = self._who()
+        if message == "authenticated":
+            target.connection_made(name, user, getattr(self.node, "gateway", None) is None)
+            target.auth_completed(name, user)
+        elif message == "disconnected":
+            target.connection_lost(name, None, user)
+        elif message.startswith("connection failed"):
+            target.connection_lost(name, RuntimeError(message), user)
+        elif message.startswith("session-start "):
+            target.session_start(name, message.removeprefix("session-start "))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.target, name)
+
+
+class _FormatterSlot:
+    """A ``formatter`` attribute for compat nodes: holds the apssh formatter wrapped in
+    a :class:`_Bridge` (what the native layer calls); setting it wraps the new one."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = "_compat_" + name
+
+    def __get__(self, node: Any, owner: type | None = None) -> Any:
+        if node is None:
+            return self
+        return node.__dict__[self.name]
+
+    def __set__(self, node: Any, value: Any) -> None:
+        if value is None:
+            value = ColonFormatter()
+        if not isinstance(value, _Bridge):
+            value = _Bridge(value, node)
+        node.__dict__[self.name] = value

@@ -1,0 +1,230 @@
+"""apssh nodes: SshProxy / SshNode (remote) and LocalNode, as native nodes."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import posixpath
+from collections.abc import Iterable
+from typing import Any
+
+import jobgraph as jg
+from jobgraph_ssh import LocalNode as _NativeLocalNode
+from jobgraph_ssh import Shell, _connection, _glue
+from jobgraph_ssh import SshNode as _NativeSshNode
+
+from ._formatters import ColonFormatter, _FormatterSlot
+
+__all__ = ["LocalNode", "SshNode", "SshProxy", "host_key_policy", "set_host_key_policy"]
+
+_policy = {"default": "ignore"}
+
+
+def set_host_key_policy(policy: str) -> str:
+    """Set how compat nodes built *afterwards* without ``known_hosts`` check host keys;
+    return the previous policy.
+
+    The default, ``"ignore"``, is apssh's behaviour: host keys are not checked.
+    ``set_host_key_policy("strict")`` switches to the native, secure default (the
+    key must be listed in ``~/.ssh/known_hosts``); ``"accept-new"`` records new keys.
+    A node given ``known_hosts=`` always checks against that file.
+    """
+    from jobgraph_ssh._node import HOST_KEY_POLICIES
+
+    if policy not in HOST_KEY_POLICIES:
+        raise jg.InvalidOptionError(
+            f"set_host_key_policy: policy must be one of {HOST_KEY_POLICIES}, not {policy!r}"
+        )
+    previous = _policy["default"]
+    _policy["default"] = policy
+    return previous
+
+
+def host_key_policy() -> str:
+    """The policy of compat nodes built without ``known_hosts`` (see above)."""
+    return _policy["default"]
+
+
+def _apply_verbose(formatter: Any, verbose: bool | None) -> None:
+    if verbose is not None and hasattr(formatter, "verbose"):
+        formatter.verbose = verbose
+
+
+class SshProxy(_NativeSshNode):
+    """A remote host, as apssh's ``SshProxy``: a native :class:`jobgraph_ssh.SshNode`
+    (one lazy, shared connection) with apssh's arguments and helper coroutines.
+
+    ``keys`` takes file names or key objects (from :func:`load_private_keys`);
+    ``timeout`` is the connect timeout; ``formatter`` an apssh formatter (default
+    :class:`ColonFormatter`); ``verbose``, if not None, is set on it. Host keys are
+    not checked unless ``known_hosts`` is given (see :func:`set_host_key_policy`).
+    ``debug`` is accepted and ignored.
+    """
+
+    formatter = _FormatterSlot()
+
+    def __init__(
+        self,
+        hostname: str,
+        *,
+        username: str | None = None,
+        gateway: SshProxy | None = None,
+        keys: Any = None,
+        known_hosts: Any = None,
+        port: int = 22,
+        formatter: Any = None,
+        verbose: bool | None = None,
+        debug: bool = False,
+        timeout: float = 30,
+    ) -> None:
+        del debug
+        policy = "strict" if known_hosts is not None else _policy["default"]
+        super().__init__(
+            hostname,
+            username=username if username is not None else getpass.getuser(),
+            port=int(port),
+            keys=_key_list(keys),
+            gateway=gateway,
+            connect_timeout=timeout,
+            known_hosts=known_hosts,
+            host_key_policy=policy,
+        )
+        self.formatter = formatter if formatter is not None else ColonFormatter()
+        _apply_verbose(self.formatter.target, verbose)
+        self.verbose = verbose
+
+    def __repr__(self) -> str:
+        via = f" via {self.gateway.name}" if self.gateway is not None else ""
+        return f"<{type(self).__name__} {self.name}{via}>"
+
+    def __str__(self) -> str:
+        return f"{self.username or getpass.getuser()}@{self.hostname}"
+
+    # -- apssh's coroutines ------------------------------------------------------------
+    async def connect_lazy(self) -> Any:
+        """Connect if not connected; return the (asyncssh) connection."""
+        return await _glue.call(_connection_of, self)
+
+    def is_connected(self) -> bool:
+        """Whether the node has an open connection."""
+        return any(link.alive() for link in list(self._links.values()))
+
+    async def sftp_connect_lazy(self) -> Any:
+        """Connect if needed; SFTP sessions are opened per transfer, so this returns
+        the connection (whose ``start_sftp_client()`` gives one)."""
+        return await self.connect_lazy()
+
+    def is_sftp_connected(self) -> bool:
+        """Whether file transfers can start at once (the connection is up)."""
+        return self.is_connected()
+
+    async def run(self, command: str, **x11_kwds: Any) -> int | None:
+        """Run a shell command line, its output to the formatter; its exit status.
+        ``x11_forwarding=True`` asks for X11 forwarding."""
+        line = Shell(str(command))
+        line.x11 = bool(x11_kwds.get("x11_forwarding"))
+        result = await line.execute(self, self.formatter, 0)
+        return result.exit_status
+
+    async def put_file_s(self, localpaths: Any, remotepath: str, **kwds: Any) -> bool:
+        """Copy local files into a remote directory (made if needed); True, or raise."""
+        preserve = bool(kwds.get("preserve", False))
+        await _transfer(self.push, _strs(localpaths), str(remotepath), preserve)
+        return True
+
+    async def get_file_s(self, remotepaths: Any, localpath: str, **kwds: Any) -> bool:
+        """Copy remote files into a local directory; True, or raise."""
+        preserve = bool(kwds.get("preserve", False))
+        os.makedirs(localpath, exist_ok=True)
+        await _transfer(self.pull, _strs(remotepaths), os.fspath(localpath), preserve)
+        return True
+
+    async def put_string_script(self, script_body: str, remotefile: str, **kwds: Any) -> bool:
+        """Write a string into a remote file made executable (mode 755); True, or raise."""
+        del kwds
+        directory, name = posixpath.split(str(remotefile))
+        try:
+            await self.stage(directory or ".", [], {name: script_body.encode()}, name)
+        except _connection.TransferFailed as exc:
+            raise OSError(f"{self.name}: {exc}") from exc
+        return True
+
+    async def mkdir(self, remotedir: str) -> bool:
+        """Make a remote directory (and its parents) if needed; True."""
+        await _glue.call(_makedirs, self, str(remotedir))
+        return True
+
+
+async def _connection_of(node: _NativeSshNode) -> Any:
+    return await _connection.link_for(node).connection()
+
+
+async def _makedirs(node: _NativeSshNode, remotedir: str) -> None:
+    async def action(sftp: Any) -> None:
+        await sftp.makedirs(remotedir, exist_ok=True)
+
+    try:
+        await _connection._sftp_call(node, f"mkdir {remotedir}", action)
+    except _connection.TransferFailed as exc:
+        raise OSError(f"{node.name}: {exc}") from exc
+
+
+async def _transfer(method: Any, sources: list[str], target: str, preserve: bool) -> None:
+    try:
+        await method(sources, target, preserve=preserve)
+    except _connection.TransferFailed as exc:
+        raise OSError(str(exc)) from exc
+
+
+def _strs(paths: Any) -> list[str]:
+    if isinstance(paths, str | os.PathLike):
+        return [os.fspath(paths)]
+    return [os.fspath(path) for path in paths]
+
+
+def _key_list(keys: Any) -> Any:
+    if keys is None:
+        return None
+    if isinstance(keys, str | os.PathLike):
+        return [keys]
+    listed = list(keys) if isinstance(keys, Iterable) else [keys]
+    return listed or None
+
+
+class SshNode(SshProxy):
+    """An :class:`SshProxy` whose ``username`` defaults to ``root``, as apssh's."""
+
+    def __init__(
+        self, hostname: str, *, username: str | None = None, keys: Any = None, **kwds: Any
+    ) -> None:
+        super().__init__(hostname, username=username or "root", keys=keys, **kwds)
+
+    def distance(self) -> int:
+        """Hops from here: 1 without a gateway, one more than the gateway's otherwise."""
+        gateway = self.gateway
+        return 1 if not isinstance(gateway, SshNode) else gateway.distance() + 1
+
+
+class LocalNode(_NativeLocalNode):
+    """This host, as apssh's ``LocalNode``: commands run as local processes.
+
+    ``formatter`` is an apssh formatter (default :class:`ColonFormatter`); ``verbose``,
+    if not None, is set on it.
+    """
+
+    formatter = _FormatterSlot()
+
+    def __init__(self, formatter: Any = None, verbose: bool | None = None) -> None:
+        super().__init__()
+        self.hostname = "localhost"
+        self.username = getpass.getuser()
+        self.formatter = formatter if formatter is not None else ColonFormatter()
+        _apply_verbose(self.formatter.target, verbose)
+        self.verbose = verbose
+
+    def __str__(self) -> str:
+        return "LocalNode"
+
+    def is_connected(self) -> bool:
+        """Always True: nothing to connect to."""
+        return True

@@ -1,0 +1,3 @@
+"""apssh's module nodes (for imports like ``from apssh.nodes import ...``)."""
+
+from ._nodes import LocalNode, SshNode  # noqa: F401

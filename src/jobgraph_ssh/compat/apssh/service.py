@@ -1,0 +1,3 @@
+"""apssh's module service (for imports like ``from apssh.service import ...``)."""
+
+from ._service import Service  # noqa: F401

@@ -1,0 +1,3 @@
+"""apssh's module sshjob (for imports like ``from apssh.sshjob import ...``)."""
+
+from ._sshjob import CommandFailedError, SshJob  # noqa: F401

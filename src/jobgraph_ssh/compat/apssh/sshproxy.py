@@ -1,0 +1,3 @@
+"""apssh's module sshproxy (for imports like ``from apssh.sshproxy import ...``)."""
+
+from ._nodes import SshProxy  # noqa: F401
