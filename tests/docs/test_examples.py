@@ -12,7 +12,11 @@ The conventions (also in docs/contributing.md):
 - ``def test_...()`` functions that a block defines are called after it runs (they show
   tests for the reader's own project), with hypothesis limited to 20 examples each;
 - ``<!-- docs: fragment: WHY -->`` just before a block exempts it; the reason is required,
-  and fragments must stay few.
+  and fragments must stay few;
+- a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables (see
+  :func:`ssh_hosts`): when some page mentions them, four loopback SSH servers (those of
+  ``tests/ssh``, which allow forwarding: gateways and remote services work) are started
+  for the examples, and stopped after.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,10 +151,58 @@ def script(example: Example) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(example: Example) -> subprocess.CompletedProcess[str]:
+SSH_VARIABLE = "JOBGRAPH_DOCS_SSH_"
+
+
+def needs_ssh(example: Example) -> bool:
+    return any(SSH_VARIABLE in block.code for block in example.blocks)
+
+
+@pytest.fixture(scope="module")
+def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Loopback SSH hosts for the examples that need some, as environment variables:
+
+    - ``JOBGRAPH_DOCS_SSH_HOST``: their address (``127.0.0.1``);
+    - ``JOBGRAPH_DOCS_SSH_PORTS``: their ports, comma-separated (four hosts);
+    - ``JOBGRAPH_DOCS_SSH_USER``, ``JOBGRAPH_DOCS_SSH_KEY``: who to log in as, with which
+      private key;
+    - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys.
+
+    Not started (an empty mapping) when no example mentions them."""
+    if not any(needs_ssh(example) for example in EXAMPLES):
+        yield {}
+        return
+    from tests.ssh.conftest import ClientKey, start_asyncssh  # noqa: PLC0415 - only if needed
+
+    import asyncssh  # noqa: PLC0415
+
+    directory = tmp_path_factory.mktemp("docs-ssh")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    private, public = directory / "id_ed25519", directory / "id_ed25519.pub"
+    private.write_bytes(key.export_private_key("openssh"))
+    private.chmod(0o600)
+    public.write_bytes(key.export_public_key("openssh"))
+    with start_asyncssh(
+        directory / "hosts",
+        ClientKey(private, public),
+        hosts=4,
+        forwarding=True,
+        remote_forwarding="both",
+    ) as servers:
+        yield {
+            f"{SSH_VARIABLE}HOST": servers.host,
+            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in servers.ports),
+            f"{SSH_VARIABLE}USER": servers.username,
+            f"{SSH_VARIABLE}KEY": str(servers.client_key),
+            f"{SSH_VARIABLE}KNOWN_HOSTS": str(servers.known_hosts),
+        }
+
+
+def run(example: Example, ssh: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        **(ssh if needs_ssh(example) else {}),
     }
     return subprocess.run(
         [sys.executable, "-c", script(example)],
@@ -163,10 +216,11 @@ def run(example: Example) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> dict[str, subprocess.CompletedProcess[str]]:
+def outcomes(ssh_hosts: dict[str, str]) -> dict[str, subprocess.CompletedProcess[str]]:
     """Every example runs once, a few at a time (each in a fresh interpreter)."""
     with ThreadPoolExecutor(max_workers=4) as executor:
-        return dict(zip((e.name for e in EXAMPLES), executor.map(run, EXAMPLES), strict=True))
+        done = executor.map(lambda example: run(example, ssh_hosts), EXAMPLES)
+        return dict(zip((e.name for e in EXAMPLES), done, strict=True))
 
 
 def test_pages_have_runnable_examples() -> None:
