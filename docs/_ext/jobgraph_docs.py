@@ -194,8 +194,7 @@ def package_rst(
         title = "Also exported here"
         lines += ["", title, "-" * len(title), ""]
         lines += [
-            "These names are the same objects as those of the packages linked, and are"
-            " documented there.",
+            "The same objects as those linked, which document them.",
             "",
         ]
         lines += [f"- {link}" for link in sorted(elsewhere, key=str.lower)]

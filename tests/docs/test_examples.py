@@ -104,6 +104,7 @@ class Fragment:
 
 def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
     """The examples and fragments of a page, read with the Markdown parser MyST uses."""
+    name = page.relative_to(DOCS).as_posix()  # howto/backends.md
     tokens = markdown_it.MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
     examples: list[Example] = []
     fragments: list[Fragment] = []
@@ -119,19 +120,19 @@ def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
         )
         if language == "python":
             if marker and marker.group(1) == "fragment":
-                assert marker.group(2), f"{page.name}:{line}: a fragment must say why it cannot run"
-                fragments.append(Fragment(page.name, line, marker.group(2)))
+                assert marker.group(2), f"{name}:{line}: a fragment must say why it cannot run"
+                fragments.append(Fragment(name, line, marker.group(2)))
                 last = None
                 continue
-            block = Block(page.name, line, token.content)
+            block = Block(name, line, token.content)
             if marker and marker.group(1) == "continue":
-                assert examples, f"{page.name}:{line}: 'continue' without a block before it"
+                assert examples, f"{name}:{line}: 'continue' without a block before it"
                 examples[-1].blocks.append(block)
             else:
                 examples.append(Example([block]))
             last = block
         elif language == "text" and last is not None:
-            assert last.output is None, f"{page.name}:{line}: two outputs for one python block"
+            assert last.output is None, f"{name}:{line}: two outputs for one python block"
             last.output = token.content
     return examples, fragments
 
@@ -172,9 +173,9 @@ def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     if not any(needs_ssh(example) for example in EXAMPLES):
         yield {}
         return
-    from tests.ssh.conftest import ClientKey, start_asyncssh  # noqa: PLC0415 - only if needed
+    import asyncssh
 
-    import asyncssh  # noqa: PLC0415
+    from tests.ssh.conftest import ClientKey, start_asyncssh
 
     directory = tmp_path_factory.mktemp("docs-ssh")
     key = asyncssh.generate_private_key("ssh-ed25519")
@@ -224,7 +225,9 @@ def outcomes(ssh_hosts: dict[str, str]) -> dict[str, subprocess.CompletedProcess
 
 
 def test_pages_have_runnable_examples() -> None:
-    by_page = {page.name: examples for page, (examples, _) in PARSED.items()}
+    by_page = {
+        page.relative_to(DOCS).as_posix(): examples for page, (examples, _) in PARSED.items()
+    }
     assert len(by_page["services.md"]) >= 8
     assert sum(b.output is not None for e in by_page["services.md"] for b in e.blocks) >= 8
     for page in ("views.md", "testing.md", "migrating.md"):
