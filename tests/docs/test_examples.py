@@ -104,7 +104,7 @@ class Fragment:
 
 def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
     """The examples and fragments of a page, read with the Markdown parser MyST uses."""
-    name = page.relative_to(DOCS).as_posix()  # howto/backends.md
+    name = page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix()
     tokens = markdown_it.MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
     examples: list[Example] = []
     fragments: list[Fragment] = []
@@ -137,16 +137,21 @@ def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
     return examples, fragments
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]  # the README's example runs too
 PARSED = {page: parse(page) for page in PAGES if "_build" not in page.parts}
 EXAMPLES = [example for examples, _ in PARSED.values() for example in examples]
 FRAGMENTS = [fragment for _, fragments in PARSED.values() for fragment in fragments]
 
 
+def where(page: str) -> str:
+    """The page's path from the repository's root (``docs/howto/backends.md``)."""
+    return f"docs/{page}" if (DOCS / page).is_file() else page
+
+
 def script(example: Example) -> str:
     lines = [PRELUDE]
     lines += [
-        f"_docs_run({block.code!r}, {f'docs/{block.page}:{block.line}'!r}, _docs_namespace)"
+        f"_docs_run({block.code!r}, {f'{where(block.page)}:{block.line}'!r}, _docs_namespace)"
         for block in example.blocks
     ]
     return "\n".join(lines) + "\n"
@@ -225,13 +230,22 @@ def outcomes(ssh_hosts: dict[str, str]) -> dict[str, subprocess.CompletedProcess
 
 
 def test_pages_have_runnable_examples() -> None:
-    by_page = {
-        page.relative_to(DOCS).as_posix(): examples for page, (examples, _) in PARSED.items()
-    }
+    by_page: dict[str, list[Example]] = {}
+    for example in EXAMPLES:
+        by_page.setdefault(example.blocks[0].page, []).append(example)
     assert len(by_page["services.md"]) >= 8
     assert sum(b.output is not None for e in by_page["services.md"] for b in e.blocks) >= 8
-    for page in ("views.md", "testing.md", "migrating.md"):
+    for page in ("views.md", "testing.md", "migrating.md", "tutorial.md", "README.md"):
         assert by_page[page], page
+    how_tos = sorted(path.relative_to(DOCS).as_posix() for path in (DOCS / "howto").glob("*.md"))
+    for page in how_tos:
+        assert page.endswith("index.md") or by_page.get(page), f"{page} has no runnable example"
+
+
+def test_pages_about_ssh_run_on_the_loopback_hosts() -> None:
+    """The SSH pages' examples reach real (loopback) hosts, not only build objects."""
+    for page in ("tutorial.md", "ssh.md", "remote-services.md", "howto/many-hosts.md"):
+        assert any(needs_ssh(e) for e in EXAMPLES if e.blocks[0].page == page), page
 
 
 def test_fragments_are_few_and_say_why() -> None:
