@@ -45,7 +45,12 @@ def public_modules() -> list[str]:
 
 
 def exports(name: str) -> list[str]:
-    return list(importlib.import_module(name).__all__)
+    module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), (
+        f"public module {name} has no __all__: say what it exports (an empty list for "
+        "nothing), or make it private (a leading underscore)"
+    )
+    return list(module.__all__)
 
 
 def inventory(out: Path) -> dict[str, str]:
