@@ -37,7 +37,7 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """The documentation site, warnings as errors, into docs/_build/html (offline; set
     JOBGRAPH_DOCS_ONLINE=1 to link Python, anyio, trio... names through intersphinx)."""
-    session.install("-e", ".[docs,graph,testing]")
+    session.install("-e", ".[docs,graph,testing,ssh]")  # the reference imports every package
     session.run(
         "python",
         "-m",

@@ -19,6 +19,7 @@ import builtins
 import importlib
 import importlib.util
 import inspect
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ from typing import Any
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
-from sphinx.addnodes import desc_signature, pending_xref
+from sphinx.addnodes import desc, desc_signature, pending_xref
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
 from sphinx.errors import ExtensionError
@@ -86,10 +87,33 @@ def documented_members(cls: type, exported: set[type]) -> list[str]:
     from private helper classes (mixins), which have no entry of their own. Members of
     exported or foreign base classes are documented with those."""
     names: list[str] = []
+    described = docstring_attributes(cls)  # napoleon makes their entries from the docstring
     for base in cls.__mro__:
         if base is not cls and not is_private_helper(base, exported):
             continue
-        names += [name for name in vars(base) if not name.startswith("_") and name not in names]
+        names += [
+            name
+            for name in vars(base)
+            if not name.startswith("_") and name not in names and name not in described
+        ]
+    return names
+
+
+ATTRIBUTE_LINE = re.compile(r"^    (\w+)\s*(\(.*\))?\s*:")
+
+
+def docstring_attributes(cls: type) -> set[str]:
+    """The names that the ``Attributes:`` section of a class's (Google style) docstring
+    describes: napoleon documents them, so autodoc must not list them a second time."""
+    names: set[str] = set()
+    inside = False
+    for line in (inspect.getdoc(cls) or "").splitlines():
+        if line.strip() == "Attributes:":
+            inside = True
+        elif inside and line.strip() and not line.startswith(" "):
+            inside = False
+        elif inside and (found := ATTRIBUTE_LINE.match(line)):
+            names.add(found.group(1))
     return names
 
 
@@ -144,19 +168,73 @@ def entry(
     return lines + [f"   {line}" for line in attribute_doc(package, name)]
 
 
-def package_rst(package: str, exported: set[type], mapping: dict[str, str]) -> list[str]:
-    """reStructuredText documenting every name of ``package.__all__``, grouped by kind."""
+def package_rst(
+    package: str, exported: set[type], mapping: dict[str, str], homes: dict[str, str]
+) -> list[str]:
+    """reStructuredText documenting every name of ``package.__all__``, grouped by kind.
+    A name whose home is another package (see :func:`home_of`) is not described again:
+    it is listed, as a link to its entry, under "Also exported here"."""
     module = importlib.import_module(package)
     groups: dict[str, list[str]] = {kind: [] for kind in KINDS}
+    elsewhere: list[str] = []
     for name in public_names(package):
-        groups[kind_of(getattr(module, name))].append(name)
+        home = homes.get(f"{package}.{name}", f"{package}.{name}")
+        if home != f"{package}.{name}":
+            role = "py:mod" if inspect.ismodule(getattr(module, name)) else "py:obj"
+            elsewhere.append(f":{role}:`{name} <{home}>`")
+        else:
+            groups[kind_of(getattr(module, name))].append(name)
     lines = [f".. automodule:: {package}", "   :no-members:", "", f".. currentmodule:: {package}"]
     for kind in KINDS:
         if groups[kind]:
             lines += ["", kind, "-" * len(kind), ""]
             for name in sorted(groups[kind], key=str.lower):
                 lines += [*entry(package, name, getattr(module, name), exported, mapping), ""]
+    if elsewhere:
+        title = "Also exported here"
+        lines += ["", title, "-" * len(title), ""]
+        lines += [
+            "The same objects as those linked, which document them.",
+            "",
+        ]
+        lines += [f"- {link}" for link in sorted(elsewhere, key=str.lower)]
+        lines.append("")
     return lines
+
+
+def home_of(package: str, name: str, packages: list[str]) -> str:
+    """The full name under which ``package.name`` is documented (its one entry).
+
+    - a module: the module itself, if it has a reference page;
+    - a class or function: the public package its ``__module__`` names, when that package
+      exports it under the same name (``fixup_module_metadata`` sets it to the first
+      public package that exports it: ``jobgraph.AbstractJob``, also exported by
+      ``jobgraph.lowlevel``); else the first documented package that exports it;
+    - a constant or type alias exported by several packages: the shortest of them.
+    """
+    obj = getattr(importlib.import_module(package), name)
+    if inspect.ismodule(obj):
+        return obj.__name__ if obj.__name__ in packages else f"{package}.{name}"
+    sharing = [
+        other
+        for other in packages
+        if name in public_names(other) and getattr(importlib.import_module(other), name) is obj
+    ]
+    if inspect.isclass(obj) or inspect.isroutine(obj):
+        owner = getattr(obj, "__module__", "")
+        home = owner if owner in sharing else sharing[0]
+    else:
+        home = min(sharing, key=lambda other: (len(other), other))
+    return f"{home}.{name}"
+
+
+def home_map(packages: list[str]) -> dict[str, str]:
+    """``package.name`` -> the full name of its entry, for every exported name."""
+    return {
+        f"{package}.{name}": home_of(package, name, packages)
+        for package in packages
+        for name in public_names(package)
+    }
 
 
 class AutoPackage(Directive):
@@ -171,7 +249,7 @@ class AutoPackage(Directive):
         source = self.state.document.current_source or ""
         content = StringList()
         for number, line in enumerate(
-            package_rst(package, env.jobgraph_exported, env.jobgraph_public)
+            package_rst(package, env.jobgraph_exported, env.jobgraph_public, env.jobgraph_homes)
         ):
             content.append(line, source, number)
         holder = nodes.section()
@@ -191,14 +269,17 @@ def documented_packages(reference: Path) -> list[str]:
 
 
 def public_map(packages: list[str]) -> dict[str, str]:
-    """Maps ``module.qualname`` of every exported class or function to its public name."""
+    """Maps ``module.qualname`` of every exported class or function to its public name:
+    the one entry that documents it (see :func:`home_of`)."""
     found: dict[str, str] = {}
     for package in packages:
         module = importlib.import_module(package)
         for name in public_names(package):
             obj = getattr(module, name)
             if inspect.isclass(obj) or inspect.isroutine(obj):
-                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", f"{package}.{name}")
+                home = home_of(package, name, packages)
+                found.setdefault(f"{obj.__module__}.{obj.__qualname__}", home)
+                found.setdefault(f"{package}.{name}", home)
     return found
 
 
@@ -236,6 +317,26 @@ def imported_names(packages: list[str]) -> dict[str, dict[str, str]]:
                         base = ".".join([*anchor, base] if base else anchor)
                     for alias in node.names:
                         found.setdefault(alias.asname or alias.name, f"{base}.{alias.name}")
+    return modules
+
+
+def defined_names(packages: list[str]) -> dict[str, set[str]]:
+    """For each of jobgraph's modules, the names its top level defines (classes,
+    functions, assignments such as type aliases)."""
+    modules: dict[str, set[str]] = {}
+    for root in sorted({package.split(".", 1)[0] for package in packages}):
+        top = Path(importlib.import_module(root).__file__ or "").parent
+        for path in sorted(top.rglob("*.py")):
+            parts = path.relative_to(top.parent).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found = modules.setdefault(name, set())
+            for node in ast.parse(path.read_text(encoding="utf-8")).body:
+                if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                    found.add(node.name)
+                elif isinstance(node, ast.Assign):
+                    found.update(t.id for t in node.targets if isinstance(t, ast.Name))
+                elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                    found.add(node.target.id)
     return modules
 
 
@@ -375,7 +476,20 @@ def fix_signature(  # noqa: PLR0917 - the signature of Sphinx's event
     return None
 
 
-def defining_module(module_name: str, fullname: str) -> str | None:
+def source_module(obj: Any, definitions: dict[str, set[str]]) -> str | None:
+    """The module whose source defines a class or function. Not always its
+    ``__module__``: ``fixup_module_metadata`` sets that to the public package."""
+    name = getattr(obj, "__name__", None)
+    for module_name, names in definitions.items():
+        module = sys.modules.get(module_name)
+        if name in names and module is not None and vars(module).get(name) is obj:
+            return module_name
+    return getattr(obj, "__module__", None)
+
+
+def defining_module(
+    module_name: str, fullname: str, definitions: dict[str, set[str]]
+) -> str | None:
     """The module whose source holds the documented object (for a member, the class that
     defines it, which may be a mixin elsewhere)."""
     obj: Any = sys.modules.get(module_name)
@@ -387,7 +501,9 @@ def defining_module(module_name: str, fullname: str) -> str | None:
         if obj is None:
             break
     target = owner if inspect.isclass(owner) or obj is None else obj
-    return getattr(target, "__module__", None)
+    if inspect.ismodule(target):
+        return target.__name__
+    return source_module(target, definitions)
 
 
 def qualify_hints(app: Sphinx, doctree: nodes.document) -> None:
@@ -396,23 +512,42 @@ def qualify_hints(app: Sphinx, doctree: nodes.document) -> None:
     ``jobgraph.compat.asynciojobs.Scheduler``). Qualify it with what the name stands for
     in the module that defines the documented object."""
     imports: dict[str, dict[str, str]] = app.env.jobgraph_aliases  # type: ignore[attr-defined]
+    definitions: dict[str, set[str]] = app.env.jobgraph_definitions  # type: ignore[attr-defined]
     mapping: dict[str, str] = app.env.jobgraph_public  # type: ignore[attr-defined]
     for node in doctree.findall(pending_xref):
         target = node.get("reftarget", "")
         if node.get("refdomain") != "py" or not target or not target[0].isupper():
             continue
-        signature = node.parent
-        while signature is not None and not isinstance(signature, desc_signature):
-            signature = signature.parent
+        signature = described_signature(node)
         if signature is None or not signature.get("module"):
             continue
-        module = defining_module(signature["module"], signature.get("fullname", ""))
+        module = defining_module(signature["module"], signature.get("fullname", ""), definitions)
         root, dot, rest = target.partition(".")
         full = imports.get(module or "", {}).get(root)
-        public = full and public_target(full + dot + rest, mapping)
+        if full is None and root in definitions.get(module or "", set()):
+            full = f"{module}.{root}"  # a name of that module: a class, a type alias...
+        if full is None:
+            continue
+        public = public_target(full + dot + rest, mapping)
         if public:
             node["reftarget"] = public
             node["refspecific"] = False
+        elif is_private_module(full):  # a private alias (``TypeSpec``): rule 2, code text
+            node["reftarget"] = full + dot + rest
+            node["refspecific"] = False
+
+
+def described_signature(node: nodes.Node) -> desc_signature | None:
+    """The signature of the object whose description holds ``node`` (in its signature,
+    or in its docstring)."""
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, desc_signature):
+            return parent
+        if isinstance(parent, desc):
+            return next(iter(parent.findall(desc_signature)), None)
+        parent = parent.parent
+    return None
 
 
 def is_prose(text: str) -> bool:
@@ -503,8 +638,10 @@ class Gallery(Directive):
 def builder_inited(app: Sphinx) -> None:
     packages = documented_packages(Path(app.srcdir) / "reference")
     app.env.jobgraph_public = public_map(packages)  # type: ignore[attr-defined]
+    app.env.jobgraph_homes = home_map(packages)  # type: ignore[attr-defined]
     app.env.jobgraph_exported = exported_classes(packages)  # type: ignore[attr-defined]
     app.env.jobgraph_aliases = imported_names(packages)  # type: ignore[attr-defined]
+    app.env.jobgraph_definitions = defined_names(packages)  # type: ignore[attr-defined]
     any_alias: dict[str, str] = {}  # what a name stands for in any module, first one wins
     for names in app.env.jobgraph_aliases.values():  # type: ignore[attr-defined]
         for alias, full in names.items():

@@ -12,7 +12,11 @@ The conventions (also in docs/contributing.md):
 - ``def test_...()`` functions that a block defines are called after it runs (they show
   tests for the reader's own project), with hypothesis limited to 20 examples each;
 - ``<!-- docs: fragment: WHY -->`` just before a block exempts it; the reason is required,
-  and fragments must stay few.
+  and fragments must stay few;
+- a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables (see
+  :func:`ssh_hosts`): when some page mentions them, four loopback SSH servers (those of
+  ``tests/ssh``, which allow forwarding: gateways and remote services work) are started
+  for the examples, and stopped after.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +104,7 @@ class Fragment:
 
 def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
     """The examples and fragments of a page, read with the Markdown parser MyST uses."""
+    name = page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix()
     tokens = markdown_it.MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
     examples: list[Example] = []
     fragments: list[Fragment] = []
@@ -114,42 +120,95 @@ def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
         )
         if language == "python":
             if marker and marker.group(1) == "fragment":
-                assert marker.group(2), f"{page.name}:{line}: a fragment must say why it cannot run"
-                fragments.append(Fragment(page.name, line, marker.group(2)))
+                assert marker.group(2), f"{name}:{line}: a fragment must say why it cannot run"
+                fragments.append(Fragment(name, line, marker.group(2)))
                 last = None
                 continue
-            block = Block(page.name, line, token.content)
+            block = Block(name, line, token.content)
             if marker and marker.group(1) == "continue":
-                assert examples, f"{page.name}:{line}: 'continue' without a block before it"
+                assert examples, f"{name}:{line}: 'continue' without a block before it"
                 examples[-1].blocks.append(block)
             else:
                 examples.append(Example([block]))
             last = block
         elif language == "text" and last is not None:
-            assert last.output is None, f"{page.name}:{line}: two outputs for one python block"
+            assert last.output is None, f"{name}:{line}: two outputs for one python block"
             last.output = token.content
     return examples, fragments
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]  # the README's example runs too
 PARSED = {page: parse(page) for page in PAGES if "_build" not in page.parts}
 EXAMPLES = [example for examples, _ in PARSED.values() for example in examples]
 FRAGMENTS = [fragment for _, fragments in PARSED.values() for fragment in fragments]
 
 
+def where(page: str) -> str:
+    """The page's path from the repository's root (``docs/howto/backends.md``)."""
+    return f"docs/{page}" if (DOCS / page).is_file() else page
+
+
 def script(example: Example) -> str:
     lines = [PRELUDE]
     lines += [
-        f"_docs_run({block.code!r}, {f'docs/{block.page}:{block.line}'!r}, _docs_namespace)"
+        f"_docs_run({block.code!r}, {f'{where(block.page)}:{block.line}'!r}, _docs_namespace)"
         for block in example.blocks
     ]
     return "\n".join(lines) + "\n"
 
 
-def run(example: Example) -> subprocess.CompletedProcess[str]:
+SSH_VARIABLE = "JOBGRAPH_DOCS_SSH_"
+
+
+def needs_ssh(example: Example) -> bool:
+    return any(SSH_VARIABLE in block.code for block in example.blocks)
+
+
+@pytest.fixture(scope="module")
+def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Loopback SSH hosts for the examples that need some, as environment variables:
+
+    - ``JOBGRAPH_DOCS_SSH_HOST``: their address (``127.0.0.1``);
+    - ``JOBGRAPH_DOCS_SSH_PORTS``: their ports, comma-separated (four hosts);
+    - ``JOBGRAPH_DOCS_SSH_USER``, ``JOBGRAPH_DOCS_SSH_KEY``: who to log in as, with which
+      private key;
+    - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys.
+
+    Not started (an empty mapping) when no example mentions them."""
+    if not any(needs_ssh(example) for example in EXAMPLES):
+        yield {}
+        return
+    import asyncssh
+
+    from tests.ssh.conftest import ClientKey, start_asyncssh
+
+    directory = tmp_path_factory.mktemp("docs-ssh")
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    private, public = directory / "id_ed25519", directory / "id_ed25519.pub"
+    private.write_bytes(key.export_private_key("openssh"))
+    private.chmod(0o600)
+    public.write_bytes(key.export_public_key("openssh"))
+    with start_asyncssh(
+        directory / "hosts",
+        ClientKey(private, public),
+        hosts=4,
+        forwarding=True,
+        remote_forwarding="both",
+    ) as servers:
+        yield {
+            f"{SSH_VARIABLE}HOST": servers.host,
+            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in servers.ports),
+            f"{SSH_VARIABLE}USER": servers.username,
+            f"{SSH_VARIABLE}KEY": str(servers.client_key),
+            f"{SSH_VARIABLE}KNOWN_HOSTS": str(servers.known_hosts),
+        }
+
+
+def run(example: Example, ssh: dict[str, str]) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        **(ssh if needs_ssh(example) else {}),
     }
     return subprocess.run(
         [sys.executable, "-c", script(example)],
@@ -163,18 +222,30 @@ def run(example: Example) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def outcomes() -> dict[str, subprocess.CompletedProcess[str]]:
+def outcomes(ssh_hosts: dict[str, str]) -> dict[str, subprocess.CompletedProcess[str]]:
     """Every example runs once, a few at a time (each in a fresh interpreter)."""
     with ThreadPoolExecutor(max_workers=4) as executor:
-        return dict(zip((e.name for e in EXAMPLES), executor.map(run, EXAMPLES), strict=True))
+        done = executor.map(lambda example: run(example, ssh_hosts), EXAMPLES)
+        return dict(zip((e.name for e in EXAMPLES), done, strict=True))
 
 
 def test_pages_have_runnable_examples() -> None:
-    by_page = {page.name: examples for page, (examples, _) in PARSED.items()}
+    by_page: dict[str, list[Example]] = {}
+    for example in EXAMPLES:
+        by_page.setdefault(example.blocks[0].page, []).append(example)
     assert len(by_page["services.md"]) >= 8
     assert sum(b.output is not None for e in by_page["services.md"] for b in e.blocks) >= 8
-    for page in ("views.md", "testing.md", "migrating.md"):
+    for page in ("views.md", "testing.md", "migrating.md", "tutorial.md", "README.md"):
         assert by_page[page], page
+    how_tos = sorted(path.relative_to(DOCS).as_posix() for path in (DOCS / "howto").glob("*.md"))
+    for page in how_tos:
+        assert page.endswith("index.md") or by_page.get(page), f"{page} has no runnable example"
+
+
+def test_pages_about_ssh_run_on_the_loopback_hosts() -> None:
+    """The SSH pages' examples reach real (loopback) hosts, not only build objects."""
+    for page in ("tutorial.md", "ssh.md", "remote-services.md", "howto/many-hosts.md"):
+        assert any(needs_ssh(e) for e in EXAMPLES if e.blocks[0].page == page), page
 
 
 def test_fragments_are_few_and_say_why() -> None:

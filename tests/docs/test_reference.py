@@ -45,7 +45,12 @@ def public_modules() -> list[str]:
 
 
 def exports(name: str) -> list[str]:
-    return list(importlib.import_module(name).__all__)
+    module = importlib.import_module(name)
+    assert hasattr(module, "__all__"), (
+        f"public module {name} has no __all__: say what it exports (an empty list for "
+        "nothing), or make it private (a leading underscore)"
+    )
+    return list(module.__all__)
 
 
 def inventory(out: Path) -> dict[str, str]:
@@ -84,8 +89,22 @@ def test_every_page_names_an_existing_package_with_exports() -> None:
         assert exports(name), f"docs/reference/{name}.rst documents a package exporting nothing"
 
 
+def homes(name: str) -> list[str]:
+    """The documented packages that export the very object ``name`` stands for, under
+    the same name (``jobgraph.AbstractJob`` is also ``jobgraph.lowlevel.AbstractJob``)."""
+    package, _, short = name.rpartition(".")
+    obj = getattr(importlib.import_module(package), short)
+    return [
+        other
+        for other in documented_packages()
+        if short in exports(other) and getattr(importlib.import_module(other), short) is obj
+    ]
+
+
 @pytest.mark.parametrize("package", documented_packages())
 def test_reference_lists_exactly_the_exports(package: str, docs_build: Build) -> None:
+    """Each exported name has exactly one entry: under this package, or under another
+    package that exports the same object, which this page then links to."""
     assert docs_build.returncode == 0, docs_build.warnings
     entries = inventory(docs_build.out)
     documented = {
@@ -95,11 +114,41 @@ def test_reference_lists_exactly_the_exports(package: str, docs_build: Build) ->
         and "." not in name[len(package) + 1 :]
         and role != "py:module"
     }
-    missing = set(exports(package)) - documented
+    page = (docs_build.out / "reference" / f"{package}.html").read_text(encoding="utf-8")
+    module = importlib.import_module(package)
+    elsewhere = set()
+    for name in exports(package):
+        if inspect.ismodule(getattr(module, name)):  # a module with a page of its own
+            target = getattr(module, name).__name__
+            assert entries.get(target) == "py:module", f"{package}.{name}: no page for {target}"
+            assert f'href="{target}.html#module-{target}"' in page, f"{package}.{name}"
+            elsewhere.add(name)
+            continue
+        owners = [other for other in homes(f"{package}.{name}") if f"{other}.{name}" in entries]
+        assert len(owners) == 1, f"{package}.{name} is documented under {owners}, not once"
+        if owners[0] != package:
+            assert f'href="{owners[0]}.html#{owners[0]}.{name}"' in page, (
+                f"{package}.{name} is documented as {owners[0]}.{name}, but the page of "
+                f"{package} does not link to it"
+            )
+            elsewhere.add(name)
+    missing = set(exports(package)) - documented - elsewhere
     stale = documented - set(exports(package))
     assert not missing, f"public names of {package} missing from the reference: {sorted(missing)}"
     assert not stale, f"names documented for {package} but not exported: {sorted(stale)}"
     assert entries[package] == "py:module"
+
+
+def test_a_name_exported_twice_is_documented_where_its_module_says(docs_build: Build) -> None:
+    """``jobgraph.lowlevel`` re-exports ``AbstractJob``, whose ``__module__`` is
+    ``jobgraph``: one entry, ``jobgraph.AbstractJob``, and a link from lowlevel's page."""
+    entries = inventory(docs_build.out)
+    assert entries["jobgraph.AbstractJob"] == "py:class"
+    assert "jobgraph.lowlevel.AbstractJob" not in entries
+    assert "jobgraph.views.Progress" not in entries  # jobgraph claims it (also_from)
+    assert entries["jobgraph.Progress"] == "py:class"
+    lowlevel = (docs_build.out / "reference" / "jobgraph.lowlevel.html").read_text("utf-8")
+    assert 'href="jobgraph.html#jobgraph.AbstractJob"' in lowlevel
 
 
 def test_reference_entries_are_public_names(docs_build: Build) -> None:

@@ -56,8 +56,11 @@ class AccessDeniedError(ServiceError, PermissionError):
 
 
 class ServiceArgumentError(ServiceError, TypeError):
-    """The arguments of a call are missing, unexpected, or of the wrong type;
-    :attr:`argument` names the first argument at fault (None when no one is)."""
+    """The arguments of a call are missing, unexpected, or of the wrong type.
+
+    Attributes:
+        argument: the name of the first argument at fault (None when no one is).
+    """
 
     def __init__(self, message: str, *, argument: str | None = None) -> None:
         self.argument = argument

@@ -38,6 +38,27 @@ import sys
 import threading
 from typing import Any, Dict, List, Optional, Tuple, Type
 
+__all__ = [
+    "ADDRESS_VARIABLE",
+    "CLIENT_VARIABLE",
+    "SECRET_VARIABLE",
+    "AccessDeniedError",
+    "BadResultError",
+    "BusyError",
+    "Client",
+    "JobEndedError",
+    "NotAuthenticatedError",
+    "ProtocolError",
+    "RemoteMethodError",
+    "ServiceArgumentError",
+    "ServiceCallError",
+    "ServiceGoneError",
+    "ServiceTimeoutError",
+    "UnknownServiceError",
+    "call",
+    "main",
+]
+
 VERSION = 1
 MAX_MESSAGE = 1 << 20  # bytes of JSON in one message, each way
 HEADER = struct.Struct(">I")
