@@ -37,7 +37,9 @@ from sphinx.util.nodes import nested_parse_with_titles
 #: Top-level modules of other projects that docstrings and type hints may mention. With
 #: ``JOBGRAPH_DOCS_ONLINE=1`` their names link through intersphinx (those that publish an
 #: inventory); offline they show as code text. The standard library counts too.
-EXTERNAL_ROOTS = frozenset({"anyio", "trio", "asyncssh", "hypothesis", "rich", "pydot", "sniffio"})
+EXTERNAL_ROOTS = frozenset(
+    {"anyio", "trio", "asyncssh", "hypothesis", "rich", "pydot", "sniffio", "distributed", "dask"}
+)
 
 #: Those of them (and the standard library, "python") that publish an intersphinx inventory:
 #: the keys of ``INTERSPHINX`` in conf.py.
@@ -532,7 +534,9 @@ def qualify_hints(app: Sphinx, doctree: nodes.document) -> None:
         if public:
             node["reftarget"] = public
             node["refspecific"] = False
-        elif is_private_module(full):  # a private alias (``TypeSpec``): rule 2, code text
+        elif is_private_module(full) or is_external(full):
+            # a private alias (``TypeSpec``): rule 2, code text; another project's name
+            # imported for type checking (``LocalCluster``): rule 3
             node["reftarget"] = full + dot + rest
             node["refspecific"] = False
 

@@ -259,8 +259,8 @@ class ExecutorError(JobGraphError):
 class SerializationError(ExecutorError, TypeError):
     """A job's body, one of its arguments or its result cannot be sent to where it runs.
 
-    :attr:`job` is the job, :attr:`what` says which part (``"body"``, ``"argument 1"``,
-    ``"keyword argument 'x'"``, ``"result"``) and :attr:`obj` is the object at fault.
+    ``job`` is the job, ``what`` says which part (``"body"``, ``"argument 1"``,
+    ``"keyword argument 'x'"``, ``"result"``) and ``obj`` is the object at fault.
     """
 
     def __init__(self, job: AbstractJob, what: str, obj: object, reason: BaseException) -> None:

@@ -1,9 +1,9 @@
 """``jobgraph-ssh``: run a command, a script or a file transfer on many hosts at once.
 
 ``python -m jobgraph_ssh`` runs it too. See ``jobgraph-ssh --help`` and docs/cli.md.
-The modules: :mod:`._targets` (``-t`` / ``-x`` values), :mod:`._options` (the command
-line), :mod:`._run` (nodes, jobs, the run, Ctrl-C), :mod:`._output` (output lines,
-progress, summary, JSON, marks).
+The modules: ``_targets`` (``-t`` / ``-x`` values), ``_options`` (the command line),
+``_run`` (nodes, jobs, the run, Ctrl-C), ``_output`` (output lines, progress, summary,
+JSON, marks).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ class Host:
 
     @property
     def name(self) -> str:
-        """The host as written, normalised: how output, marks and the summary name it."""
+        """The host as written and normalised, which names it in output, marks and the summary."""
         host = f"[{self.hostname}]" if ":" in self.hostname and self.port else self.hostname
         user = f"{self.user}@" if self.user else ""
         port = f":{self.port}" if self.port else ""

@@ -4,7 +4,7 @@ An apssh formatter is called with ``line(text_with_newline, datatype, hostname)`
 (``datatype`` is asyncssh's ``EXTENDED_DATA_STDERR`` for stderr, None for stdout) and
 with connection events (``connection_made``, ``auth_completed``...). The native layer
 calls ``line(host, stream, text)`` and ``event(host, message)`` instead: each compat
-node wraps its formatter in a :class:`_Bridge` that translates.
+node wraps its formatter in a ``_Bridge`` that translates.
 """
 
 from __future__ import annotations
@@ -300,7 +300,7 @@ class _Bridge:
 
 class _FormatterSlot:
     """A ``formatter`` attribute for compat nodes: holds the apssh formatter wrapped in
-    a :class:`_Bridge` (what the native layer calls); setting it wraps the new one."""
+    a ``_Bridge`` (what the native layer calls); setting it wraps the new one."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = "_compat_" + name

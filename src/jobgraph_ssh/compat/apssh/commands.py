@@ -1,6 +1,6 @@
 """apssh's module commands (for imports like ``from apssh.commands import ...``)."""
 
-from ._commands import (  # noqa: F401
+from ._commands import (
     AbstractCommand,
     Pull,
     Push,
@@ -9,3 +9,13 @@ from ._commands import (  # noqa: F401
     RunScript,
     RunString,
 )
+
+__all__ = [
+    "AbstractCommand",
+    "Pull",
+    "Push",
+    "Run",
+    "RunLocalStuff",
+    "RunScript",
+    "RunString",
+]

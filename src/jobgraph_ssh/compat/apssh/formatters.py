@@ -1,6 +1,6 @@
 """apssh's module formatters (for imports like ``from apssh.formatters import ...``)."""
 
-from ._formatters import (  # noqa: F401
+from ._formatters import (
     EXTENDED_DATA_STDERR,
     CaptureFormatter,
     ColonFormatter,
@@ -12,3 +12,16 @@ from ._formatters import (  # noqa: F401
     TimeColonFormatter,
     TimeHostFormatter,
 )
+
+__all__ = [
+    "EXTENDED_DATA_STDERR",
+    "CaptureFormatter",
+    "ColonFormatter",
+    "Formatter",
+    "HostFormatter",
+    "RawFormatter",
+    "SubdirFormatter",
+    "TerminalFormatter",
+    "TimeColonFormatter",
+    "TimeHostFormatter",
+]

@@ -1,3 +1,8 @@
 """apssh's module nodes (for imports like ``from apssh.nodes import ...``)."""
 
-from ._nodes import LocalNode, SshNode  # noqa: F401
+from ._nodes import LocalNode, SshNode
+
+__all__ = [
+    "LocalNode",
+    "SshNode",
+]

@@ -1,3 +1,7 @@
 """apssh's module service (for imports like ``from apssh.service import ...``)."""
 
-from ._service import Service  # noqa: F401
+from ._service import Service
+
+__all__ = [
+    "Service",
+]

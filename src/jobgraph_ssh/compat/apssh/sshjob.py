@@ -1,3 +1,8 @@
 """apssh's module sshjob (for imports like ``from apssh.sshjob import ...``)."""
 
-from ._sshjob import CommandFailedError, SshJob  # noqa: F401
+from ._sshjob import CommandFailedError, SshJob
+
+__all__ = [
+    "CommandFailedError",
+    "SshJob",
+]

@@ -1,3 +1,7 @@
 """apssh's module sshproxy (for imports like ``from apssh.sshproxy import ...``)."""
 
-from ._nodes import SshProxy  # noqa: F401
+from ._nodes import SshProxy
+
+__all__ = [
+    "SshProxy",
+]
