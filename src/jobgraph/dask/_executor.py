@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import re
 import uuid
@@ -35,6 +36,7 @@ __all__ = ["DaskExecutor"]
 logger = logging.getLogger("jobgraph.dask")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_SUBMIT_DELAY = 0.002  # seconds tasks wait to be submitted together
 
 
 class _Lost:
@@ -105,6 +107,13 @@ class DaskExecutor(Executor):
         self._cancelling: set[asyncio.Task[None]] = set()
         # results kept on the cluster for the jobs that use them (ResultOf), per record
         self._kept: dict[AbstractJob, tuple[JobRecord, Future[Any]]] = {}
+        # finished tasks whose results are to be fetched, and the task fetching them
+        self._to_fetch: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+        self._fetcher: asyncio.Task[None] | None = None
+        # tasks to submit at the end of this turn of the loop
+        self._prefix = uuid.uuid4().hex[:12]  # task keys: unique per executor, then counted
+        self._count = itertools.count()
+        self._to_submit: list[tuple[bytes, str, list[Future[Any]], asyncio.Future[Any]]] = []
 
     @property
     def client(self) -> Client:
@@ -142,7 +151,12 @@ class DaskExecutor(Executor):
                     )
                 self._client, self._own_client = given, False
                 return
-            address = str(given.scheduler_info()["address"])
+            # (its address only: a blocking call on a synchronous client here would wait
+            # for the loop we are running in)
+            scheduler = given.scheduler
+            if scheduler is None or scheduler.address is None:
+                raise ExecutorUnavailableError(f"DaskExecutor: client {given!r} is not connected")
+            address = str(scheduler.address)
         elif self.address is not None:
             address = self.address
         else:
@@ -213,7 +227,7 @@ class DaskExecutor(Executor):
         args = resolve_placeholders(args, job, refer)
         kwargs = resolve_placeholders(dict(kwargs), job, refer)
         payload = serialize_call(job, function, args, kwargs, cloudpickle.dumps)
-        key = f"jobgraph-{_UNSAFE.sub('_', job.label)[:40]}-{uuid.uuid4().hex}"
+        key = f"jobgraph-{_UNSAFE.sub('_', job.label)[:40]}-{self._prefix}-{next(self._count)}"
         where, ok, value, future = await portal.run(self._submit, payload, key, inputs)
         record = job.record
         record.worker = where
@@ -233,12 +247,9 @@ class DaskExecutor(Executor):
         """In the client's loop: submit, wait; on cancellation cancel on the cluster."""
         from distributed.scheduler import KilledWorker
 
-        client = self.client
-        future = client.submit(
-            run_on_worker, payload, self._backend, key, *inputs, key=key, pure=False
-        )
+        future = await self._submit_soon(payload, key, inputs)
         try:
-            where, ok, value = await future
+            where, ok, value = await self._result(future)
         except asyncio.CancelledError:
             # cancel on the cluster in the background: the caller does not wait
             task = asyncio.ensure_future(self._cancel(future, key))
@@ -250,6 +261,78 @@ class DaskExecutor(Executor):
         except Exception as exc:  # noqa: BLE001 - Dask's own failure (not the body's)
             return "a Dask worker", False, exc, None
         return where, ok, value, future
+
+    async def _submit_soon(self, payload: bytes, key: str, inputs: list[Future[Any]]) -> Any:
+        """Submit the task with the others submitted within ``_SUBMIT_DELAY``: one
+        ``client.map`` (one message to the scheduler) for all of them."""
+        loop = asyncio.get_running_loop()
+        submitted: asyncio.Future[Any] = loop.create_future()
+        self._to_submit.append((payload, key, inputs, submitted))
+        if len(self._to_submit) == 1:
+            # the run loop starts about one job per turn: gather what starts within
+            # a short while into one message
+            loop.call_later(_SUBMIT_DELAY, self._flush)
+        return await submitted
+
+    def _flush(self) -> None:
+        batch, self._to_submit = self._to_submit, []
+        live = [entry for entry in batch if not entry[3].done()]  # skip cancelled ones
+        if not live:
+            return
+        try:
+            futures = self.client.map(
+                run_on_worker,
+                [payload for payload, _, _, _ in live],
+                [self._backend] * len(live),
+                [key for _, key, _, _ in live],
+                [inputs for _, _, inputs, _ in live],  # Dask brings their results along
+                key=[key for _, key, _, _ in live],
+                pure=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - handed to every job of the batch
+            for *_, submitted in live:
+                submitted.set_exception(exc)
+            return
+        for (*_, submitted), future in zip(live, futures, strict=True):
+            submitted.set_result(future)
+
+    async def _result(self, future: Future[Any]) -> Any:
+        """The task's result. Finished tasks have their results fetched together (one
+        gather for all the tasks that finished meanwhile, as ``client.gather`` does
+        for a list), rather than one request each."""
+        # distributed.wait() would pick the process's default client, which may be a
+        # synchronous one: its coroutine waits on the future's own client
+        from distributed.client import _wait
+
+        await _wait([future])
+        if future.status != "finished":
+            return await future  # raises what the task raised, or its cancellation
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._to_fetch.append((future, waiter))
+        if self._fetcher is None or self._fetcher.done():
+            self._fetcher = asyncio.ensure_future(self._fetch())
+        return await waiter
+
+    async def _fetch(self) -> None:
+        while self._to_fetch:
+            batch, self._to_fetch = self._to_fetch, []
+            client = self._client
+            if client is None:
+                return
+            try:
+                values = await client.gather([future for future, _ in batch])
+            except Exception:  # noqa: BLE001 - one of them failed: fetch them one by one
+                for future, waiter in batch:
+                    if waiter.done():
+                        continue
+                    try:
+                        waiter.set_result(await future)
+                    except Exception as exc:  # noqa: BLE001 - handed to the job's caller
+                        waiter.set_exception(exc)
+                continue
+            for (_, waiter), value in zip(batch, values, strict=True):
+                if not waiter.done():
+                    waiter.set_result(value)
 
     async def _cancel(self, future: Future[Any], key: str) -> None:
         client = self._client

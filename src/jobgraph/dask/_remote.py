@@ -11,7 +11,7 @@ from __future__ import annotations
 import ctypes
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from jobgraph.lowlevel import call_body
@@ -47,7 +47,7 @@ class Remote:
         self.transform = transform
 
 
-def _fill(value: Any, inputs: tuple[tuple[str, bool, Any], ...]) -> Any:
+def _fill(value: Any, inputs: Sequence[tuple[str, bool, Any]]) -> Any:
     if isinstance(value, Remote):
         result = inputs[value.index][2]
         return result if value.transform is None else value.transform(result)
@@ -62,7 +62,7 @@ def _fill(value: Any, inputs: tuple[tuple[str, bool, Any], ...]) -> Any:
 
 
 def run_on_worker(
-    payload: bytes, backend: str, key: str, *inputs: tuple[str, bool, Any]
+    payload: bytes, backend: str, key: str, inputs: Sequence[tuple[str, bool, Any]] = ()
 ) -> tuple[str, bool, Any]:
     """Run a pickled call; return (worker address, succeeded, result or exception).
 
