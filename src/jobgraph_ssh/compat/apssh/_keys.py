@@ -46,7 +46,7 @@ def load_agent_keys(agent_path: str | None = None) -> list[Any]:
         except (OSError, asyncssh.Error, ValueError):
             return []
 
-    from jobgraph.compat.asynciojobs._jobs import run_sync
+    from jobgraph.compat import run_sync
 
     return run_sync(fetch)
 

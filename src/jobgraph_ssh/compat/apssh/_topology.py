@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from jobgraph.compat.asynciojobs._jobs import run_sync
+from jobgraph.compat import run_sync
 from jobgraph_ssh import LocalNode as _NativeLocalNode
 from jobgraph_ssh import topology_dot as _native_dot
 from jobgraph_ssh import write_topology
