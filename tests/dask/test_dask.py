@@ -33,7 +33,7 @@ def cluster() -> Iterator[LocalCluster]:
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # None would take port 8787
         )
     try:
         yield cluster

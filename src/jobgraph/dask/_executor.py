@@ -56,7 +56,7 @@ class DaskExecutor(Executor):
     - ``address``: a Dask scheduler's address (``"tcp://10.0.0.5:8786"``), reached
       within ``connect_timeout`` seconds, else :class:`~jobgraph.ExecutorUnavailableError`;
     - neither: a ``LocalCluster`` started when the run starts and closed when it ends,
-      built with ``cluster_options`` (default: loopback only, no dashboard, one thread
+      built with ``cluster_options`` (default: loopback only (its HTTP server too, on a free port), one thread
       per worker) and with the scheduler's ``allowed-failures`` set to 0, so that a job
       whose worker dies fails at once with :class:`~jobgraph.WorkerLostError` and the
       job's own :class:`~jobgraph.Retry` policy decides.
@@ -94,7 +94,7 @@ class DaskExecutor(Executor):
         self.connect_timeout = connect_timeout
         self.cluster_options: dict[str, Any] = {
             "host": "127.0.0.1",
-            "dashboard_address": None,
+            "dashboard_address": "127.0.0.1:0",  # loopback, a free port (None: 8787)
             "threads_per_worker": 1,
             "processes": True,
             **cluster_options,
