@@ -56,10 +56,11 @@ class DaskExecutor(Executor):
     - ``address``: a Dask scheduler's address (``"tcp://10.0.0.5:8786"``), reached
       within ``connect_timeout`` seconds, else :class:`~jobgraph.ExecutorUnavailableError`;
     - neither: a ``LocalCluster`` started when the run starts and closed when it ends,
-      built with ``cluster_options`` (default: loopback only (its HTTP server too, on a free port), one thread
-      per worker) and with the scheduler's ``allowed-failures`` set to 0, so that a job
-      whose worker dies fails at once with :class:`~jobgraph.WorkerLostError` and the
-      job's own :class:`~jobgraph.Retry` policy decides.
+      built with ``cluster_options`` (default: loopback only, its HTTP server too on a
+      free port, one thread per worker) and with the scheduler's ``allowed-failures``
+      set to 0, so that a job whose worker dies fails at once with
+      :class:`~jobgraph.WorkerLostError` and the job's own :class:`~jobgraph.Retry`
+      policy decides.
 
     The body, its arguments and its result travel with ``cloudpickle``; a part that
     cannot be pickled fails the job with :class:`~jobgraph.SerializationError`. A
