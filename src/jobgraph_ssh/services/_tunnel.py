@@ -171,6 +171,11 @@ class Endpoint:
                     _reply(None, _error(wire.BUSY, "too many connections at once"), closing=True)
                 )
             )
+            # the answer must reach the caller before the channel closes, or it sees
+            # the connection gone instead of busy
+            await asyncio.wait_for(writer.drain(), 2.0)
+            writer.write_eof()
+        with contextlib.suppress(Exception):
             writer.close()
 
     async def _serve(self, reader: asyncssh.SSHReader[bytes], writer: Any) -> None:
