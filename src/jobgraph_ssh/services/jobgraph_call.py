@@ -348,8 +348,20 @@ class Client:
             # the controller enforces the call's timeout; wait a little longer for its reply
             sock.settimeout(None if limit is None else limit + 10.0)
             try:
-                sock.sendall(data)
-                (size,) = HEADER.unpack(_receive_exactly(sock, HEADER.size))
+                send_error = None  # type: Optional[OSError]
+                try:
+                    sock.sendall(data)
+                except OSError as exc:
+                    # the controller may have answered (busy) and closed the connection
+                    # before reading the request: its answer is still there to read
+                    send_error = exc
+                try:
+                    header = _receive_exactly(sock, HEADER.size)
+                except (OSError, ValueError):
+                    if send_error is not None:
+                        raise send_error from None
+                    raise
+                (size,) = HEADER.unpack(header)
                 if size > MAX_MESSAGE:
                     raise ProtocolError("reply of %d bytes exceeds the limit" % size)
                 reply = json.loads(_receive_exactly(sock, size).decode("utf-8"))
