@@ -234,3 +234,21 @@ def test_bad_backend_is_a_usage_error(cli1: Cli) -> None:
     result = cli1.run("-t", "somewhere", "--backend", "curio", "true")
     assert result.returncode == 2
     assert "--backend" in result.stderr
+
+
+def test_a_destination_that_cannot_be_made_fails_the_host(apart: Apart, tmp_path: Path) -> None:
+    cli = push_cli(apart, tmp_path)
+    local = tmp_path / "f.txt"
+    local.write_text("f\n")
+    remote = unique("taken")
+    host = apart.hosts[0]
+    (apart.homes[host] / remote).write_text("a file, not a directory\n")
+    result = cli.run("-t", host, "--json", "-", "--push", str(local), remote)
+    assert result.returncode == 1
+    [entry] = json.loads(result.stdout)
+    assert entry["status"] == "failed"
+    assert f"cannot make {remote}" in entry["error"]
+    assert entry["push"]["result"] == "failed"
+    assert [f["action"] for f in entry["push"]["files"]] == ["failed"]
+    assert f"cannot make {remote}" in entry["push"]["files"][0]["error"]
+    assert (apart.homes[host] / remote).read_text() == "a file, not a directory\n"

@@ -131,9 +131,10 @@ def register(service: PushFileService, key: str, node: SshNode) -> None:
 
 class ServicePush(Command):
     """The command each host's job runs for ``--push``: makes the remote directories
-    (``mkdir -p``), then has the pool's PushFileService push each file in turn; a file
-    that fails is reported and the others still go. Fails (exit status 1, the failed
-    files on stderr) if any file failed; an error reaching the host stops it."""
+    (``mkdir -p``; if that fails, every file fails with its reason), then has the
+    pool's PushFileService push each file in turn; a file that fails is reported and
+    the others still go. Fails (exit status 1, the failed files on stderr) if any file
+    failed; an error reaching the host stops it."""
 
     def __init__(
         self,
@@ -175,17 +176,16 @@ class ServicePush(Command):
         )
 
     async def _push_all(self, node: Node, formatter: Formatter) -> list[str]:
-        from jobgraph_ssh import _glue
-        from jobgraph_ssh.services import _transfer
-
-        assert isinstance(node, SshNode)
         made = " ".join(shlex.quote(path) for path in self.plan.directories)
-        status, _, err = await _glue.call(_transfer.run, node, f"mkdir -p -- {made}")
-        problems: list[str] = []
-        if status != 0:
-            problem = f"cannot make {self.plan.directories[0]}: {err.strip() or status}"
+        mkdir = await self._run(node, f"mkdir -p -- {made}", formatter, None)
+        if not mkdir.allowed:
+            why = mkdir.stderr_tail[-1] if mkdir.stderr_tail else f"exit status {mkdir.exit_status}"
+            problem = f"cannot make {self.plan.directories[0]}: {why}"
             formatter.line(node.label, "stderr", problem)
-            problems.append(problem)
+            for local, remote in self.plan.files:  # not tried: they cannot go anywhere
+                self.report.files.append(FilePush(local, remote, FAILED, problem))
+            return [problem]
+        problems: list[str] = []
         for local, remote in self.plan.files:
             arguments = {"host": self.key, "path": local, "remote_path": remote}
             try:
