@@ -20,6 +20,7 @@ __all__ = ["FORMATS", "Options", "UsageError", "build_parser", "parse"]
 PROG = "jobgraph-ssh"
 FORMATS = ("host", "raw", "time")
 POLICIES = ("strict", "accept-new", "ignore")
+BACKENDS = ("asyncio", "trio")
 DEFAULT_WINDOW = 100
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
@@ -78,6 +79,7 @@ class Options:
     quiet: bool = False
     dry_run: bool = False
     verbose: bool = False
+    backend: str = "asyncio"  # the event loop the scheduler runs on: asyncio or trio
 
     def describe_command(self) -> str:
         """What runs on each host, in words (dry run, summary title)."""
@@ -169,7 +171,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )  # fmt: skip
     group.add_argument(
         "--push", action="store_true",
-        help="copy local files: the arguments are LOCAL... REMOTE_DIR",
+        help="copy local files: the arguments are LOCAL... REMOTE_DIR; each file is "
+        "hashed once, hosts holding it already are skipped, uploads are atomic (mode kept)",
     )  # fmt: skip
     group.add_argument(
         "--pull", action="store_true",
@@ -222,6 +225,10 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     group.add_argument(
         "-n", "--dry-run", action="store_true",
         help="print what would run where, and connect to nothing",
+    )  # fmt: skip
+    group.add_argument(
+        "--backend", choices=BACKENDS, default="asyncio",
+        help="the event loop to run on: asyncio (default) or trio",
     )  # fmt: skip
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
@@ -303,6 +310,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
         quiet=ns.quiet,
         dry_run=ns.dry_run,
         verbose=ns.verbose,
+        backend=ns.backend,
     )
     if ns.include and not ns.script:
         raise UsageError("-i/--include goes with -s/--script")

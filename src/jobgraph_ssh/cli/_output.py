@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.live import Live
 
+    from ._push import PushReport
+
 __all__ = ["HostOutcome", "LineSink", "ProgressView", "print_summary", "write_json", "write_marks"]
 
 STATUS_OK = "ok"
@@ -51,6 +53,7 @@ class HostOutcome:
     error: str | None = None
     stdout: str | None = None
     stderr: str | None = None
+    push: PushReport | None = None  # --push: what was done, file by file
 
     @property
     def ok(self) -> bool:
@@ -62,7 +65,7 @@ class HostOutcome:
         return "" if self.exit_status is None else str(self.exit_status)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        entry: dict[str, Any] = {
             "host": self.host,
             "status": self.status,
             "exit_status": self.exit_status,
@@ -72,6 +75,9 @@ class HostOutcome:
             "stdout": self.stdout,
             "stderr": self.stderr,
         }
+        if self.push is not None:
+            entry["push"] = self.push.as_json()
+        return entry
 
 
 class LineSink:
@@ -279,18 +285,22 @@ def summary_line(outcomes: list[HostOutcome], elapsed: float) -> str:
 
 
 def print_summary(outcomes: list[HostOutcome], elapsed: float, *, title: str) -> None:
-    """The table of hosts (host, status, exit code, duration, error) on stderr: drawn
-    with rich on a terminal, as plain aligned columns otherwise."""
+    """The table of hosts (host, status, exit code, duration, error; for ``--push``,
+    a push column before the error) on stderr: drawn with rich on a terminal, as plain
+    aligned columns otherwise."""
+    pushed = any(outcome.push is not None for outcome in outcomes)
     rows = [
         (
             outcome.host,
             outcome.status,
             outcome.exit_text(),
             "" if outcome.duration is None else f"{outcome.duration:.2f}s",
+            *([outcome.push.describe() if outcome.push is not None else ""] if pushed else []),
             _one_line(outcome.error or ""),
         )
         for outcome in outcomes
     ]
+    names = ["host", "status", "exit", "duration", *(["push"] if pushed else []), "error"]
     footer = summary_line(outcomes, elapsed)
     if _is_terminal(sys.stderr):
         from rich.console import Console
@@ -298,19 +308,22 @@ def print_summary(outcomes: list[HostOutcome], elapsed: float, *, title: str) ->
 
         styles = {"ok": "green", "interrupted": "dark_orange", "not run": "grey50"}
         table = Table(title=title, caption=footer)
-        for name in ("host", "status", "exit", "duration", "error"):
+        for name in names:
             table.add_column(name, justify="right" if name in ("exit", "duration") else "left")
         for row in rows:
             style = styles.get(row[1], "bold red")
             table.add_row(row[0], f"[{style}]{row[1]}[/]", *row[2:])
         Console(stderr=True).print(table)
         return
-    header = ("HOST", "STATUS", "EXIT", "DURATION", "ERROR")
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    header = tuple(name.upper() for name in names)
+    last = len(names) - 1  # the error, not padded
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(last)]
     lines = []
     for row in [header, *rows]:
-        cells = [row[i].ljust(widths[i]) if i < 2 else row[i].rjust(widths[i]) for i in range(4)]
-        lines.append("  ".join(cells) + ("  " + row[4] if row[4] else ""))
+        cells = [
+            row[i].rjust(widths[i]) if i in (2, 3) else row[i].ljust(widths[i]) for i in range(last)
+        ]
+        lines.append("  ".join(cells) + ("  " + row[last] if row[last] else ""))
     sys.stderr.write("\n".join(line.rstrip() for line in lines) + f"\n{footer}\n")
     sys.stderr.flush()
 

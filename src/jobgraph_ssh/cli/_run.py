@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 import anyio
 
 import jobgraph as jg
+from jobgraph import services as sv
 from jobgraph_ssh import (
     Command,
     CommandFailedError,
     Pull,
-    Push,
     RunScript,
     Shell,
     SshJob,
@@ -23,9 +23,11 @@ from jobgraph_ssh import (
     close_all,
     set_limits,
 )
+from jobgraph_ssh.services import PushFileService
 
 from ._options import Options
 from ._output import HostOutcome, LineSink, ProgressView, describe_error
+from ._push import PushPlan, ServicePush, plan_push, register
 from ._targets import Host
 
 __all__ = ["Session", "build", "execute", "plan"]
@@ -42,6 +44,8 @@ class Session:
     sink: LineSink
     jobs: list[SshJob]
     scheduler: jg.Scheduler
+    pool: sv.ServicePool | None = None  # --push: the pool running PushFileService
+    pushes: dict[str, ServicePush] = field(default_factory=dict)  # --push: by host
     interrupted: int = 0  # the signal that stopped the run, if one did
     elapsed: float = 0.0
     outcomes: list[HostOutcome] = field(default_factory=list)
@@ -68,8 +72,6 @@ def _command(options: Options, host: Host) -> Command:
     if options.mode == "script":
         assert options.script is not None
         return RunScript(options.script, *options.command, includes=options.includes, timeout=limit)
-    if options.mode == "push":
-        return Push(options.paths, options.destination, timeout=limit)
     if options.mode == "pull":
         local = os.path.join(options.destination, host.name.replace("/", "_"))
         return Pull(options.paths, local, timeout=limit)
@@ -92,18 +94,31 @@ def node_for(options: Options, host: Host, gateway: SshNode | None, sink: LineSi
 
 
 def build(options: Options, sink: LineSink) -> Session:
-    """The nodes, one job per host, and their scheduler (nothing connects yet)."""
+    """The nodes, one job per host, and their scheduler (nothing connects yet).
+
+    ``--push`` goes through a :class:`PushFileService` (in a pool that runs with the
+    scheduler): each file hashed once, up-to-date hosts skipped, uploads atomic."""
     gateway = _gateway_chain(options)
-    jobs = [
-        SshJob(
-            node_for(options, host, gateway, sink),
-            _command(options, host),
-            label=host.name,
-            critical=False,
-            keep_output=False,
-        )
-        for host in options.hosts
-    ]
+    service: PushFileService | None = None
+    plan: PushPlan | None = None
+    pushes: dict[str, ServicePush] = {}
+    pool: sv.ServicePool | None = None
+    if options.mode == "push":
+        service = PushFileService([])
+        pool = sv.ServicePool([service], label="jobgraph-ssh push")
+        plan = plan_push(options.paths, options.destination)
+    jobs: list[SshJob] = []
+    for host in options.hosts:
+        node = node_for(options, host, gateway, sink)
+        command: Command
+        if service is not None and pool is not None and plan is not None:
+            register(service, host.name, node)
+            command = pushes[host.name] = ServicePush(
+                pool, host.name, plan, timeout=options.command_timeout
+            )
+        else:
+            command = _command(options, host)
+        jobs.append(SshJob(node, command, label=host.name, critical=False, keep_output=False))
     scheduler = jg.Scheduler(
         *jobs,
         jobs_window=options.window,
@@ -111,7 +126,7 @@ def build(options: Options, sink: LineSink) -> Session:
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         label="jobgraph-ssh",
     )
-    return Session(options, sink, jobs, scheduler)
+    return Session(options, sink, jobs, scheduler, pool=pool, pushes=pushes)
 
 
 def plan(options: Options) -> str:
@@ -132,6 +147,7 @@ def plan(options: Options) -> str:
         f"host keys {options.known_hosts}"
         + (f" ({options.known_hosts_file})" if options.known_hosts_file else ""),
         f"keys {', '.join(options.keys)}" if options.keys else "keys from the agent, then ~/.ssh",
+        f"backend {options.backend}",
     ]
     lines = [
         f"dry run: {len(options.hosts)} host{'s' if len(options.hosts) != 1 else ''}, "
@@ -167,7 +183,11 @@ async def _run_scheduler(run: Session) -> None:
         with anyio.CancelScope() as scope:
             group.start_soon(_watch_signals, run, scope)
             try:
-                await run.scheduler.run()
+                if run.pool is None:
+                    await run.scheduler.run()
+                else:
+                    async with run.pool:
+                        await run.scheduler.run()
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT):
                     await close_all(run.jobs)
@@ -175,17 +195,18 @@ async def _run_scheduler(run: Session) -> None:
 
 
 def execute(run: Session) -> None:
-    """Run the scheduler (asyncio), with the progress view unless quiet; fill
-    ``run.outcomes``. Ctrl-C (or SIGTERM) stops the hosts' commands cleanly."""
+    """Run the scheduler (on ``--backend``: asyncio or trio), with the progress view
+    unless quiet; fill ``run.outcomes``. Ctrl-C (or SIGTERM) stops the hosts' commands
+    cleanly."""
     if run.options.handshakes is not None:
         set_limits(handshakes=run.options.handshakes)
     started = time.monotonic()
     try:
         if run.options.quiet:
-            anyio.run(_run_scheduler, run, backend="asyncio")
+            anyio.run(_run_scheduler, run, backend=run.options.backend)
         else:
             with ProgressView(run.scheduler).shown():
-                anyio.run(_run_scheduler, run, backend="asyncio")
+                anyio.run(_run_scheduler, run, backend=run.options.backend)
     except KeyboardInterrupt:  # before the signal receiver was in place
         run.interrupted = signal.SIGINT
     run.elapsed = time.monotonic() - started
@@ -199,6 +220,9 @@ def outcome_of(run: Session, job: SshJob) -> HostOutcome:
     outcome = HostOutcome(host, "ok", duration=record.duration)
     outcome.stdout = run.sink.text(host, "stdout")
     outcome.stderr = run.sink.text(host, "stderr")
+    push = run.pushes.get(host)
+    if push is not None:
+        outcome.push = push.report
     state = record.outcome
     if state == "ok":
         results = job.result()
