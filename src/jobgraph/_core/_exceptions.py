@@ -173,8 +173,16 @@ class UnknownRequirementError(GraphError):
 
 
 def nested_holder(scheduler: AbstractJob | None, job: AbstractJob) -> AbstractJob | None:
-    """The job of ``scheduler`` that holds ``job`` in a nested scheduler (at any depth),
-    or None if ``job`` is not in a scheduler nested in ``scheduler``."""
+    """The job of ``scheduler`` that holds ``job`` in a nested scheduler, at any depth.
+
+    Args:
+        scheduler: the outer scheduler; None gives None.
+        job: a job that may be inside a scheduler nested in ``scheduler``.
+
+    Returns:
+        The nested scheduler that is a direct job of ``scheduler`` and contains ``job``,
+        or None if ``job`` is not in a scheduler nested in ``scheduler``.
+    """
     if scheduler is None:
         return None
     owner = job.scheduler

@@ -46,7 +46,13 @@ __all__ = [
 class TaskStatusLike(Protocol):
     """What a job's ``task_status`` argument offers (as in anyio's ``task_status``)."""
 
-    def started(self, value: object = None) -> None: ...
+    def started(self, value: object = None) -> None:
+        """Tell the starter that the job is up (it goes on running in the background).
+
+        Args:
+            value: handed to whoever waits for the start (anyio's ``task_status``
+                contract).
+        """
 
 
 class Schedulable:
@@ -71,7 +77,19 @@ Requirement = Schedulable | Iterable[Any] | None
 
 
 def flatten_schedulables(items: Iterable[Any], what: str) -> Iterator[Schedulable]:
-    """Yield the jobs and sequences in arbitrarily nested iterables, ``None`` ignored."""
+    """Find the jobs and sequences in arbitrarily nested iterables.
+
+    Args:
+        items: jobs, sequences, nested iterables of them; ``None`` is ignored.
+        what: how error messages name the caller, like ``"add()"``.
+
+    Yields:
+        Each job or sequence, in order.
+
+    Raises:
+        JobDefinitionError: an item is none of these (a coroutine given by mistake is
+            closed first).
+    """
     for item in items:
         if item is None:
             continue
@@ -94,6 +112,9 @@ def jobs_of(items: Iterable[Any], what: str) -> Iterator[AbstractJob]:
         items: jobs, sequences (their jobs, in order), arbitrarily nested iterables of
             them; ``None`` is ignored.
         what: how error messages name the caller, like ``"add()"``.
+
+    Yields:
+        Each job, in order.
 
     Raises:
         JobDefinitionError: an item is none of these.
@@ -538,26 +559,55 @@ class AbstractJob(Schedulable):
 # subclass): code outside the engine reads through these functions, which no subclass
 # overrides, as the engine reads the fields themselves.
 def record_of(job: AbstractJob) -> JobRecord:
-    """The record of the job's current (or last) run (what :attr:`AbstractJob.record`
-    returns, unless the job's class uses that name for something else)."""
+    """The record of the job's current (or last) run.
+
+    Args:
+        job: any job, even one whose class uses the name ``record`` for something else.
+
+    Returns:
+        What :attr:`AbstractJob.record` returns for a plain job.
+    """
     return job._record
 
 
 def owner_of(job: AbstractJob) -> Scheduler | None:
-    """The scheduler the job belongs to, if any (see :attr:`AbstractJob.scheduler`)."""
+    """The scheduler the job belongs to (see :attr:`AbstractJob.scheduler`).
+
+    Args:
+        job: any job.
+
+    Returns:
+        Its scheduler, or None if it was not added to one (or that one is gone).
+    """
     owner = job._owner
     return owner() if owner is not None else None
 
 
 def requirements_of(job: AbstractJob) -> tuple[AbstractJob, ...]:
-    """The jobs the job requires, in the order they were added (see
-    :attr:`AbstractJob.requirements`)."""
+    """The jobs the job requires (see :attr:`AbstractJob.requirements`).
+
+    Args:
+        job: any job.
+
+    Returns:
+        Its requirements, in the order they were added.
+    """
     return tuple(job._requires)
 
 
 def set_record(job: AbstractJob, record: JobRecord) -> None:
-    """Make ``record`` the job's current record: how a job kind that runs jobs elsewhere
-    (a scheduler run whole on a cluster worker) brings their outcome back."""
+    """Make ``record`` the job's current record.
+
+    How a job kind that runs jobs elsewhere (a scheduler run whole on a cluster worker)
+    brings their outcome back.
+
+    Args:
+        job: the job to update.
+        record: its new record.
+
+    Raises:
+        JobDefinitionError: ``record`` is not a :class:`JobRecord`.
+    """
     if not isinstance(record, JobRecord):
         raise JobDefinitionError(f"set_record() takes a JobRecord, not {record!r}")
     job._record = record

@@ -977,13 +977,26 @@ class Scheduler(AbstractJob):
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
 # (see jobgraph._core._job.record_of)
 def failure_of(scheduler: Scheduler) -> BaseException | None:
-    """Why the scheduler's last run failed, or None (see :attr:`Scheduler.failure`)."""
+    """Why the scheduler's last run failed (see :attr:`Scheduler.failure`).
+
+    Args:
+        scheduler: the scheduler to read, whatever its class calls ``failure``.
+
+    Returns:
+        The exception that ended the last run, or None if it succeeded or never ran.
+    """
     return scheduler._failure
 
 
 def stragglers_of(scheduler: Scheduler) -> tuple[AbstractJob, ...]:
-    """The jobs of the last run that ignored cancellation (see
-    :attr:`Scheduler.stragglers`)."""
+    """The jobs of the last run that ignored cancellation (see :attr:`Scheduler.stragglers`).
+
+    Args:
+        scheduler: the scheduler to read.
+
+    Returns:
+        Those jobs, in no particular order; empty if every job honoured cancellation.
+    """
     return scheduler._stragglers
 
 
