@@ -267,8 +267,12 @@ class ExecutorError(JobGraphError):
 class SerializationError(ExecutorError, TypeError):
     """A job's body, one of its arguments or its result cannot be sent to where it runs.
 
-    ``job`` is the job, ``what`` says which part (``"body"``, ``"argument 1"``,
-    ``"keyword argument 'x'"``, ``"result"``) and ``obj`` is the object at fault.
+    Args:
+        job: the job (attribute ``job``).
+        what: which part: ``"body"``, ``"argument 1"``, ``"keyword argument 'x'"``,
+            ``"result"`` (attribute ``what``).
+        obj: the object at fault (attribute ``obj``).
+        reason: the error pickling it raised, quoted in the message.
     """
 
     def __init__(self, job: AbstractJob, what: str, obj: object, reason: BaseException) -> None:
@@ -288,6 +292,11 @@ class WorkerLostError(ExecutorError):
     """The process or cluster worker that ran a job died before the job ended.
 
     Retried like any failure when the job's :class:`~jobgraph.Retry` policy says so.
+
+    Args:
+        job: the job (attribute ``job``).
+        where: which worker, like ``"a local process"`` (attribute ``where``).
+        detail: what is known of its end, added to the message.
     """
 
     def __init__(self, job: AbstractJob, where: str, detail: str = "") -> None:

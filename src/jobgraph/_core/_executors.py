@@ -292,11 +292,18 @@ class LoopExecutor(Executor):
 
 
 class ThreadExecutor(Executor):
-    """Run bodies in worker threads (``anyio.to_thread``), at most ``max_workers`` at once
-    (None: anyio's default limiter, 40 threads).
+    """Run bodies in worker threads (``anyio.to_thread``).
 
     A cancelled job (timeout, abort) is abandoned: the run does not wait for its
     thread, which finishes the call on its own (threads cannot be killed).
+
+    Args:
+        max_workers: at most this many bodies at once (None: anyio's default limiter,
+            40 threads).
+
+    Raises:
+        JobDefinitionError: ``max_workers`` is neither None nor an int.
+        InvalidOptionError: ``max_workers`` is less than 1.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -351,13 +358,19 @@ class _ResultNotPicklableError(Exception):
 
 
 class ProcessExecutor(Executor):
-    """Run bodies in a pool of local processes, at most ``max_workers`` at once (None:
-    one per CPU).
+    """Run bodies in a pool of local processes.
 
     The body, its arguments and its result are pickled (the body must be importable:
     a module-level function). Cancelling a job (its timeout, an abort, the scheduler's
     timeout) kills the process running it; the run does not wait. A process that dies
     mid-job fails the job with :class:`~jobgraph.WorkerLostError`.
+
+    Args:
+        max_workers: at most this many bodies at once (None: one per CPU).
+
+    Raises:
+        JobDefinitionError: ``max_workers`` is neither None nor an int.
+        InvalidOptionError: ``max_workers`` is less than 1.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:

@@ -26,8 +26,14 @@ _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
 class ResultUnavailableError(JobGraphError):
-    """A job's argument is the result of a job that has none (it failed, was cancelled
-    or skipped): names both jobs."""
+    """A job's argument is the result of a job that has none: names both jobs.
+
+    The required job failed, was cancelled or skipped (or has not run).
+
+    Args:
+        job: the job taking the argument, or None if unknown (attribute ``job``).
+        required: the job whose result is missing (attribute ``required``).
+    """
 
     def __init__(self, job: AbstractJob | None, required: AbstractJob) -> None:
         self.job = job
