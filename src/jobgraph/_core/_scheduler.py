@@ -876,6 +876,7 @@ class Scheduler(AbstractJob):
             job: one of this scheduler's own jobs.
 
         Raises:
+            JobDefinitionError: ``job`` is not a job.
             ValueError: ``job`` is not one of this scheduler's own jobs (nested ones do
                 not count).
             RunStateError: the scheduler is running.
@@ -968,6 +969,9 @@ class Scheduler(AbstractJob):
 
         Returns:
             The text, several lines.
+
+        Raises:
+            CycleError: the jobs form a cycle.
         """
         import jobgraph.views
 
@@ -979,6 +983,9 @@ class Scheduler(AbstractJob):
         Args:
             details: as in :meth:`debrief_text`.
             silence_done_jobs: as in :meth:`debrief_text`.
+
+        Raises:
+            CycleError: the jobs form a cycle.
         """
         from jobgraph import views
 
@@ -1004,6 +1011,8 @@ class Scheduler(AbstractJob):
             The path written.
 
         Raises:
+            JobDefinitionError: ``path`` is not a str or path-like.
+            InvalidOptionError: ``path`` is empty.
             OSError: the file cannot be written.
         """
         import jobgraph.views
@@ -1033,8 +1042,9 @@ class Scheduler(AbstractJob):
             A message saying which file was written.
 
         Raises:
+            JobDefinitionError: ``filename`` is not a str or path-like.
+            InvalidOptionError: ``filename`` is empty.
             CycleError: the jobs form a cycle.
-            OSError: the file cannot be written.
         """
         import jobgraph.views
 
@@ -1045,6 +1055,10 @@ class Scheduler(AbstractJob):
 
         Returns:
             The pydot graph.
+
+        Raises:
+            MissingDependencyError: ``pydot`` is not installed.
+            CycleError: the jobs form a cycle.
         """
         import jobgraph.views
 
@@ -1063,6 +1077,8 @@ class Scheduler(AbstractJob):
             The name of the file written.
 
         Raises:
+            JobDefinitionError: ``filename`` is not a str or path-like.
+            InvalidOptionError: ``filename`` is empty, or ``suffix`` names no format.
             FileNotFoundError: ``dot`` is not installed (Debian and Ubuntu:
                 ``apt-get install graphviz``).
             RuntimeError: ``dot`` failed.
@@ -1115,6 +1131,11 @@ class Scheduler(AbstractJob):
 
         Returns:
             The path written.
+
+        Raises:
+            JobDefinitionError: ``path`` is not a str or path-like.
+            InvalidOptionError: ``path`` is empty, or ``max_jobs`` is not a positive
+                int or None.
         """
         import jobgraph.views
 
@@ -1128,6 +1149,9 @@ class Scheduler(AbstractJob):
 
         Returns:
             The SVG document.
+
+        Raises:
+            InvalidOptionError: ``max_jobs`` is not a positive int or None.
         """
         import jobgraph.views
 
