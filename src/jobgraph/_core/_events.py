@@ -24,7 +24,15 @@ logger = logging.getLogger("jobgraph")
 
 
 class EventKind(StrEnum):
-    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run."""
+    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run.
+
+    The others concern one job: ``SCHEDULED`` (its requirements are done, it waits for
+    a window slot), ``STARTED``, ``READY`` (it called ``task_status.started()``),
+    ``RETRYING`` (an attempt failed and another follows), then one of ``FINISHED``,
+    ``FAILED``, ``CANCELLED`` or ``SKIPPED`` (its requirement failed under the ``skip``
+    policy). ``STRAGGLING`` is for a job still running ``shutdown_timeout`` seconds
+    after it was asked to stop.
+    """
 
     RUN_STARTED = "run_started"
     SCHEDULED = "scheduled"
@@ -52,7 +60,8 @@ class JobEvent:
             ``RUN_FINISHED``).
         scheduler: the scheduler that ran the job.
         time: the event loop's clock (``anyio.current_time()``).
-        exception: set for ``FAILED`` and ``RETRYING``, else None.
+        exception: what was raised, for ``FAILED`` and ``RETRYING``; the run's failure
+            for ``RUN_FINISHED`` (None if it succeeded); else None.
         attempt: counts tries from 1.
         delay: the wait before the next try, for ``RETRYING``.
         elapsed: seconds since the start of the run (of the outermost scheduler, for

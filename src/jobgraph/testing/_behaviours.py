@@ -397,8 +397,8 @@ class CallService(Behaviour):
         Raises:
             TypeError: the recorder has no pool.
             BehaviourError: for ``fail``.
-            AccessDeniedError: for ``secret``.
-            ServiceArgumentError: for ``bad_args``.
+            ~jobgraph.services.AccessDeniedError: for ``secret``.
+            ~jobgraph.services.ServiceArgumentError: for ``bad_args``.
 
         Cancellation:
             The call is cancelled with its caller (see
