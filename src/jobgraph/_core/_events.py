@@ -24,7 +24,15 @@ logger = logging.getLogger("jobgraph")
 
 
 class EventKind(StrEnum):
-    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run."""
+    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run.
+
+    The others concern one job: ``SCHEDULED`` (its requirements are done, it waits for
+    a window slot), ``STARTED``, ``READY`` (it called ``task_status.started()``),
+    ``RETRYING`` (an attempt failed and another follows), then one of ``FINISHED``,
+    ``FAILED``, ``CANCELLED`` or ``SKIPPED`` (its requirement failed under the ``skip``
+    policy). ``STRAGGLING`` is for a job still running ``shutdown_timeout`` seconds
+    after it was asked to stop.
+    """
 
     RUN_STARTED = "run_started"
     SCHEDULED = "scheduled"
@@ -43,11 +51,21 @@ class EventKind(StrEnum):
 class JobEvent:
     """One event: its kind, the job concerned, the scheduler that ran it, and when.
 
-    ``time`` is the event loop's clock (``anyio.current_time()``); ``elapsed`` is the
-    seconds since the start of the run (of the outermost scheduler, for the events of
-    nested ones), which is what ``str(event)`` shows. ``exception`` is set for
-    ``FAILED`` and ``RETRYING``; ``attempt`` counts tries from 1; ``delay`` is the wait
-    before the next try for ``RETRYING``.
+    Events are made by the engine; subscribers only read them. ``str(event)`` shows the
+    elapsed time, kind, job and (for failures) the exception.
+
+    Attributes:
+        kind: what happened.
+        job: the job concerned (the scheduler itself for ``RUN_STARTED`` /
+            ``RUN_FINISHED``).
+        scheduler: the scheduler that ran the job.
+        time: the event loop's clock (``anyio.current_time()``).
+        exception: what was raised, for ``FAILED`` and ``RETRYING``; the run's failure
+            for ``RUN_FINISHED`` (None if it succeeded); else None.
+        attempt: counts tries from 1.
+        delay: the wait before the next try, for ``RETRYING``.
+        elapsed: seconds since the start of the run (of the outermost scheduler, for
+            the events of nested ones).
     """
 
     kind: EventKind
@@ -77,7 +95,15 @@ Subscriber = Callable[[JobEvent], object]
 
 
 def deliver(subscribers: tuple[Subscriber, ...], event: JobEvent) -> None:
-    """Call every subscriber with the event; a failing subscriber is logged, not fatal."""
+    """Call every subscriber with the event, in order.
+
+    A subscriber that raises an :class:`Exception` is logged (logger ``jobgraph``) and
+    the others are still called; nothing propagates.
+
+    Args:
+        subscribers: the callables to notify.
+        event: the event to hand them.
+    """
     for subscriber in subscribers:
         try:
             subscriber(event)

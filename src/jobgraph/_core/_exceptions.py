@@ -173,8 +173,16 @@ class UnknownRequirementError(GraphError):
 
 
 def nested_holder(scheduler: AbstractJob | None, job: AbstractJob) -> AbstractJob | None:
-    """The job of ``scheduler`` that holds ``job`` in a nested scheduler (at any depth),
-    or None if ``job`` is not in a scheduler nested in ``scheduler``."""
+    """The job of ``scheduler`` that holds ``job`` in a nested scheduler, at any depth.
+
+    Args:
+        scheduler: the outer scheduler; None gives None.
+        job: a job that may be inside a scheduler nested in ``scheduler``.
+
+    Returns:
+        The nested scheduler that is a direct job of ``scheduler`` and contains ``job``,
+        or None if ``job`` is not in a scheduler nested in ``scheduler``.
+    """
     if scheduler is None:
         return None
     owner = job.scheduler
@@ -259,8 +267,12 @@ class ExecutorError(JobGraphError):
 class SerializationError(ExecutorError, TypeError):
     """A job's body, one of its arguments or its result cannot be sent to where it runs.
 
-    ``job`` is the job, ``what`` says which part (``"body"``, ``"argument 1"``,
-    ``"keyword argument 'x'"``, ``"result"``) and ``obj`` is the object at fault.
+    Args:
+        job: the job (attribute ``job``).
+        what: which part: ``"body"``, ``"argument 1"``, ``"keyword argument 'x'"``,
+            ``"result"`` (attribute ``what``).
+        obj: the object at fault (attribute ``obj``).
+        reason: the error pickling it raised, quoted in the message.
     """
 
     def __init__(self, job: AbstractJob, what: str, obj: object, reason: BaseException) -> None:
@@ -280,6 +292,11 @@ class WorkerLostError(ExecutorError):
     """The process or cluster worker that ran a job died before the job ended.
 
     Retried like any failure when the job's :class:`~jobgraph.Retry` policy says so.
+
+    Args:
+        job: the job (attribute ``job``).
+        where: which worker, like ``"a local process"`` (attribute ``where``).
+        detail: what is known of its end, added to the message.
     """
 
     def __init__(self, job: AbstractJob, where: str, detail: str = "") -> None:

@@ -78,8 +78,20 @@ def call_body(
 ) -> Any:
     """Call a job body synchronously, where the executor runs it.
 
-    A plain function is called; an async one is run to completion in a new event loop
-    of ``backend`` (``"asyncio"`` or ``"trio"``) in the calling thread.
+    A plain function is called; an async one (or a plain callable returning a coroutine)
+    is run to completion in a new event loop of ``backend`` in the calling thread.
+
+    Args:
+        function: the job's body.
+        args: its positional arguments.
+        kwargs: its keyword arguments.
+        backend: ``"asyncio"`` or ``"trio"``, for an async body.
+
+    Returns:
+        What the body returned.
+
+    Raises:
+        Exception: whatever the body raises, unchanged.
     """
     if _is_async(function):
         return anyio.run(functools.partial(function, *args, **kwargs), backend=backend)
@@ -102,6 +114,16 @@ def serialize_call(
     dumps: Callable[[Any], bytes] = pickle.dumps,
 ) -> bytes:
     """Pickle ``(function, args, kwargs)`` with ``dumps``, for an executor to send away.
+
+    Args:
+        job: the job the call belongs to, named in errors.
+        function: the job's body.
+        args: its positional arguments.
+        kwargs: its keyword arguments.
+        dumps: the serializer (default :func:`pickle.dumps`; cloudpickle's works too).
+
+    Returns:
+        The serialized call.
 
     Raises:
         SerializationError: something cannot be pickled; the error names the job and
@@ -150,14 +172,39 @@ class Executor:
         return self._sessions > 0
 
     async def start(self) -> None:
-        """Acquire what the executor needs (called once, when the first session opens)."""
+        """Acquire what the executor needs (called once, when the first session opens).
+
+        The base class does nothing.
+
+        Cancellation:
+            A cancelled start propagates; :meth:`session` then does not count the session
+            and does not call :meth:`stop`, so a subclass should release what it got so far.
+        """
 
     async def stop(self) -> None:
-        """Release it (called when the last session ends, also on cancellation)."""
+        """Release what :meth:`start` acquired (called when the last session ends).
+
+        The base class does nothing.
+
+        Cancellation:
+            :meth:`session` calls it in a shielded scope, so it runs to completion even when
+            the run is being cancelled.
+        """
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[None]:
-        """Keep the executor started for the duration of the block."""
+        """Keep the executor started for the duration of the block.
+
+        The first session calls :meth:`start`, the last one to end calls :meth:`stop`;
+        a session opened while another is starting waits for that start.
+
+        Yields:
+            Nothing; the executor is active inside the block.
+
+        Cancellation:
+            If cancelled while starting, the cancellation propagates and no session is
+            counted. On leaving the block, cancelled or not, :meth:`stop` runs shielded.
+        """
         if self._starting is not None:  # another run is starting it: wait for that
             await self._starting.wait()
         if self._sessions == 0:
@@ -177,6 +224,14 @@ class Executor:
                     await self.stop()
 
     def check_active(self, job: AbstractJob) -> None:
+        """Refuse to run a job through an executor that is not started.
+
+        Args:
+            job: the job about to run, named in the error.
+
+        Raises:
+            RunStateError: no session is open.
+        """
         if not self._sessions:
             raise RunStateError(
                 f"job {job.label!r}: executor {self!r} is not started; jobs run through an "
@@ -192,9 +247,27 @@ class Executor:
     ) -> Any:
         """Run ``function(*args, **kwargs)`` for ``job`` and return its result.
 
-        Called once per attempt; a cancellation of the caller (a timeout, an abort)
-        must end the wait at once and stop the body where possible. Set
-        ``job.record.worker`` to say where the body ran.
+        Called once per attempt. Set ``job.record.worker`` to say where the body ran.
+        The base class raises :class:`NotImplementedError`.
+
+        Args:
+            job: the job being run.
+            function: its body.
+            args: positional arguments, placeholders resolved (unless
+                :attr:`resolves_placeholders`).
+            kwargs: keyword arguments, likewise.
+
+        Returns:
+            What the body returned.
+
+        Raises:
+            Exception: whatever the body raises; subclasses add their own (for instance
+                :class:`~jobgraph.SerializationError`, :class:`~jobgraph.WorkerLostError`).
+
+        Cancellation:
+            A cancellation of the caller (a timeout, an abort) must end the wait at once
+            and stop the body where possible: :class:`LoopExecutor` cancels the coroutine,
+            :class:`ThreadExecutor` abandons the thread (it finishes the call on its own).
         """
         raise NotImplementedError
 
@@ -219,11 +292,18 @@ class LoopExecutor(Executor):
 
 
 class ThreadExecutor(Executor):
-    """Run bodies in worker threads (``anyio.to_thread``), at most ``max_workers`` at once
-    (None: anyio's default limiter, 40 threads).
+    """Run bodies in worker threads (``anyio.to_thread``).
 
     A cancelled job (timeout, abort) is abandoned: the run does not wait for its
     thread, which finishes the call on its own (threads cannot be killed).
+
+    Args:
+        max_workers: at most this many bodies at once (None: anyio's default limiter,
+            40 threads).
+
+    Raises:
+        JobDefinitionError: ``max_workers`` is neither None nor an int.
+        InvalidOptionError: ``max_workers`` is less than 1.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:
@@ -278,13 +358,19 @@ class _ResultNotPicklableError(Exception):
 
 
 class ProcessExecutor(Executor):
-    """Run bodies in a pool of local processes, at most ``max_workers`` at once (None:
-    one per CPU).
+    """Run bodies in a pool of local processes.
 
     The body, its arguments and its result are pickled (the body must be importable:
     a module-level function). Cancelling a job (its timeout, an abort, the scheduler's
     timeout) kills the process running it; the run does not wait. A process that dies
     mid-job fails the job with :class:`~jobgraph.WorkerLostError`.
+
+    Args:
+        max_workers: at most this many bodies at once (None: one per CPU).
+
+    Raises:
+        JobDefinitionError: ``max_workers`` is neither None nor an int.
+        InvalidOptionError: ``max_workers`` is less than 1.
     """
 
     def __init__(self, max_workers: int | None = None) -> None:

@@ -46,7 +46,13 @@ __all__ = [
 class TaskStatusLike(Protocol):
     """What a job's ``task_status`` argument offers (as in anyio's ``task_status``)."""
 
-    def started(self, value: object = None) -> None: ...
+    def started(self, value: object = None) -> None:
+        """Tell the starter that the job is up (it goes on running in the background).
+
+        Args:
+            value: handed to whoever waits for the start (anyio's ``task_status``
+                contract).
+        """
 
 
 class Schedulable:
@@ -71,7 +77,19 @@ Requirement = Schedulable | Iterable[Any] | None
 
 
 def flatten_schedulables(items: Iterable[Any], what: str) -> Iterator[Schedulable]:
-    """Yield the jobs and sequences in arbitrarily nested iterables, ``None`` ignored."""
+    """Find the jobs and sequences in arbitrarily nested iterables.
+
+    Args:
+        items: jobs, sequences, nested iterables of them; ``None`` is ignored.
+        what: how error messages name the caller, like ``"add()"``.
+
+    Yields:
+        Each job or sequence, in order.
+
+    Raises:
+        JobDefinitionError: an item is none of these (a coroutine given by mistake is
+            closed first).
+    """
     for item in items:
         if item is None:
             continue
@@ -94,6 +112,9 @@ def jobs_of(items: Iterable[Any], what: str) -> Iterator[AbstractJob]:
         items: jobs, sequences (their jobs, in order), arbitrarily nested iterables of
             them; ``None`` is ignored.
         what: how error messages name the caller, like ``"add()"``.
+
+    Yields:
+        Each job, in order.
 
     Raises:
         JobDefinitionError: an item is none of these.
@@ -323,7 +344,11 @@ class AbstractJob(Schedulable):
         self._label = value
 
     def default_label(self) -> str:
-        """The label used when none was given. Subclasses may refine it."""
+        """The label used when none was given. Subclasses may refine it.
+
+        Returns:
+            The class name, in the base class.
+        """
         return type(self).__name__
 
     @property
@@ -333,51 +358,81 @@ class AbstractJob(Schedulable):
         return self._label
 
     def details(self) -> str | None:
-        """Optional extra text that listings show with ``details=True``."""
+        """Optional extra text that listings show with ``details=True``.
+
+        Returns:
+            The text, or None (the base class) for nothing.
+        """
         return None
 
     # -- how views show the job: job kinds may override these ------------------------
     # (one-line delegates to jobgraph.views, imported when called: the engine does not
     # depend on its views)
     def repr_id(self) -> str:
-        """The job's number in the last listing (or drawing) of its scheduler, or ``??``."""
+        """The job's number in the last listing (or drawing) of its scheduler.
+
+        Returns:
+            The number as text, or ``??`` if the job was not numbered.
+        """
         import jobgraph.views
 
         return jobgraph.views.job_number(self)
 
     def repr_short(self) -> str:
-        """The four status columns of a listing: critical, raised or fine, life cycle,
-        forever (see :mod:`jobgraph.views`)."""
+        """The four status columns of a listing (see :mod:`jobgraph.views`).
+
+        Returns:
+            Critical, raised or fine, life cycle, forever: four characters.
+        """
         import jobgraph.views
 
         return jobgraph.views.status_columns(self)
 
     def text_label(self) -> str | None:
-        """A one-line description of the job: its label on one line unless a job kind
-        computes something better (None: nothing to say)."""
+        """A one-line description of the job.
+
+        Returns:
+            Its label on one line unless a job kind computes something better; None:
+            nothing to say.
+        """
         import jobgraph.views
 
         return jobgraph.views.text_label(self)
 
     def graph_label(self) -> str | None:
-        """The label of the job in drawings (may hold newlines); None means
-        ``"<number>: <label>"``."""
+        """The label of the job in drawings (may hold newlines).
+
+        Returns:
+            The label, or None (the base class) for ``"<number>: <label>"``.
+        """
         return None
 
     def repr_main(self) -> str:
-        """The job's kind and label, like ``<Job `fetch`>``."""
+        """The job's kind and label.
+
+        Returns:
+            Text like ``<Job `fetch`>``.
+        """
         import jobgraph.views
 
         return jobgraph.views.main_repr(self)
 
     def repr_result(self) -> str:
-        """The job's result, its exception, or where it stands if it has neither."""
+        """The job's result, its exception, or where it stands if it has neither.
+
+        Returns:
+            A short text for listings.
+        """
         import jobgraph.views
 
         return jobgraph.views.result_repr(self)
 
     def repr_requires(self) -> str:
-        """Like ``requires={1, 2}`` (numbers of the last listing), or empty."""
+        """The job's requirements, by their numbers in the last listing.
+
+        Returns:
+            Text like ``requires={1, 2}``, or empty without requirements.
+        """
         import jobgraph.views
 
         return jobgraph.views.requires_repr(self)
@@ -388,6 +443,9 @@ class AbstractJob(Schedulable):
         Critical jobs have a thick red border, forever jobs a dashed one; schedulers keep
         square corners while other jobs are rounded. Once the job's scheduler has run,
         the fill colour tells the outcome (see :data:`jobgraph.views.OUTCOME_COLOURS`).
+
+        Returns:
+            The attributes, by DOT name.
         """
         import jobgraph.views
 
@@ -538,26 +596,55 @@ class AbstractJob(Schedulable):
 # subclass): code outside the engine reads through these functions, which no subclass
 # overrides, as the engine reads the fields themselves.
 def record_of(job: AbstractJob) -> JobRecord:
-    """The record of the job's current (or last) run (what :attr:`AbstractJob.record`
-    returns, unless the job's class uses that name for something else)."""
+    """The record of the job's current (or last) run.
+
+    Args:
+        job: any job, even one whose class uses the name ``record`` for something else.
+
+    Returns:
+        What :attr:`AbstractJob.record` returns for a plain job.
+    """
     return job._record
 
 
 def owner_of(job: AbstractJob) -> Scheduler | None:
-    """The scheduler the job belongs to, if any (see :attr:`AbstractJob.scheduler`)."""
+    """The scheduler the job belongs to (see :attr:`AbstractJob.scheduler`).
+
+    Args:
+        job: any job.
+
+    Returns:
+        Its scheduler, or None if it was not added to one (or that one is gone).
+    """
     owner = job._owner
     return owner() if owner is not None else None
 
 
 def requirements_of(job: AbstractJob) -> tuple[AbstractJob, ...]:
-    """The jobs the job requires, in the order they were added (see
-    :attr:`AbstractJob.requirements`)."""
+    """The jobs the job requires (see :attr:`AbstractJob.requirements`).
+
+    Args:
+        job: any job.
+
+    Returns:
+        Its requirements, in the order they were added.
+    """
     return tuple(job._requires)
 
 
 def set_record(job: AbstractJob, record: JobRecord) -> None:
-    """Make ``record`` the job's current record: how a job kind that runs jobs elsewhere
-    (a scheduler run whole on a cluster worker) brings their outcome back."""
+    """Make ``record`` the job's current record.
+
+    How a job kind that runs jobs elsewhere (a scheduler run whole on a cluster worker)
+    brings their outcome back.
+
+    Args:
+        job: the job to update.
+        record: its new record.
+
+    Raises:
+        JobDefinitionError: ``record`` is not a :class:`JobRecord`.
+    """
     if not isinstance(record, JobRecord):
         raise JobDefinitionError(f"set_record() takes a JobRecord, not {record!r}")
     job._record = record
@@ -717,7 +804,18 @@ class Job(AbstractJob):
         return _callable_name(self.function)
 
     async def run(self) -> Any:
-        """Call the function with the job's arguments (placeholders resolved)."""
+        """Call the function with the job's arguments (placeholders resolved).
+
+        Returns:
+            What the function returned (awaited, if it returned an awaitable).
+
+        Raises:
+            ResultUnavailableError: a :class:`ResultOf` argument's job has no result.
+            Exception: whatever the function raises.
+
+        Cancellation:
+            Cancelling the job cancels the awaited call (see :meth:`AbstractJob.run`).
+        """
         args, kwargs = self.args, self.kwargs
         if self._placeholders:
             args = resolve_placeholders(args, self)

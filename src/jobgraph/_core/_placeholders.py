@@ -26,8 +26,14 @@ _CONTAINERS = (list, tuple, set, frozenset, dict)
 
 
 class ResultUnavailableError(JobGraphError):
-    """A job's argument is the result of a job that has none (it failed, was cancelled
-    or skipped): names both jobs."""
+    """A job's argument is the result of a job that has none: names both jobs.
+
+    The required job failed, was cancelled or skipped (or has not run).
+
+    Args:
+        job: the job taking the argument, or None if unknown (attribute ``job``).
+        required: the job whose result is missing (attribute ``required``).
+    """
 
     def __init__(self, job: AbstractJob | None, required: AbstractJob) -> None:
         self.job = job
@@ -49,6 +55,13 @@ class ResultOf:
     cancelled or skipped, the dependent job fails with a
     :class:`ResultUnavailableError` naming both (unless its
     ``on_failed_requirement="skip"`` policy skips it first).
+
+    Args:
+        job: the job whose result is wanted.
+        transform: a callable applied to the result, or None.
+
+    Raises:
+        JobDefinitionError: ``job`` is not a job, or ``transform`` is not callable.
     """
 
     __slots__ = ("job", "transform")
@@ -68,6 +81,12 @@ class ResultOf:
     def resolve(self, dependent: AbstractJob | None = None) -> Any:
         """The value the placeholder stands for, now.
 
+        Args:
+            dependent: the job whose argument this is, named in the error (optional).
+
+        Returns:
+            The job's result, passed through ``transform`` if given.
+
         Raises:
             ResultUnavailableError: the job has no result (failed, cancelled, skipped,
                 or not run yet).
@@ -84,8 +103,15 @@ class ResultOf:
 
 
 def find_placeholders(value: Any) -> Iterator[ResultOf]:
-    """Yield every :class:`ResultOf` in ``value`` (itself, or inside lists, tuples,
-    sets and dicts, at any depth; dict keys included)."""
+    """Find every :class:`ResultOf` in a value.
+
+    Args:
+        value: anything; lists, tuples, sets and dicts (keys included) are searched at
+            any depth.
+
+    Yields:
+        The placeholders, depth first, in the containers' order.
+    """
     if isinstance(value, ResultOf):
         yield value
     elif isinstance(value, _CONTAINERS):
@@ -102,9 +128,16 @@ def resolve_placeholders(
     """``value`` with every :class:`ResultOf` in it replaced by what it stands for.
 
     Containers holding placeholders are rebuilt (same type); anything else is returned
-    as it is, not copied. ``job`` is the job whose arguments these are, named in errors.
-    ``resolve``, if given, computes the replacement of each placeholder instead (an
-    executor may put a reference to a result kept elsewhere).
+    as it is, not copied.
+
+    Args:
+        value: anything, possibly holding placeholders.
+        job: the job whose arguments these are, named in errors.
+        resolve: if given, computes the replacement of each placeholder instead (an
+            executor may put a reference to a result kept elsewhere).
+
+    Returns:
+        The value with its placeholders replaced.
 
     Raises:
         ResultUnavailableError: a placeholder's job has no result.

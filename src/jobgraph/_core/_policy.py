@@ -108,6 +108,9 @@ class Retry:
     def retries(self, exception: BaseException) -> bool:
         """Whether this exception is one that the policy retries.
 
+        Args:
+            exception: what the failed attempt raised.
+
         Returns:
             True if ``exception`` is an instance of one of the ``on`` classes.
         """

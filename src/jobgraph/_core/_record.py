@@ -42,7 +42,24 @@ class Attempt(NamedTuple):
 
 
 class JobRecord:
-    """The outcome of one job in one run. Times come from the event loop's clock."""
+    """The outcome of one job in one run. Times come from the event loop's clock.
+
+    The engine writes it; read it through :attr:`AbstractJob.record` (or
+    :func:`~jobgraph.lowlevel.record_of`). A new run starts a fresh record.
+
+    Attributes:
+        state: where the job is (:class:`JobState`).
+        result: what the job returned (None until it did).
+        exception: what it raised, timeouts included (None if nothing).
+        cancelled: True if the job was cancelled while it ran.
+        scheduled_at: when every requirement was done.
+        started_at: when its body started.
+        ended_at: when it ended, whatever the way.
+        attempts: how many times its body started.
+        attempt_log: for a job with a retry policy, each :class:`Attempt`; else None.
+        worker: where an executor ran the body (a thread, ``"pid 1234"``, a cluster
+            worker's address); None in the event loop.
+    """
 
     __slots__ = (
         "attempt_log",

@@ -223,6 +223,9 @@ class Scheduler(AbstractJob):
 
         All are checked before any is added: a refused call changes nothing.
 
+        Args:
+            jobs: what to add.
+
         Returns:
             The scheduler, for chaining.
 
@@ -262,6 +265,9 @@ class Scheduler(AbstractJob):
         """Remove a job (or a sequence's jobs).
 
         Jobs that required it keep that requirement; see :meth:`sanitize`.
+
+        Args:
+            job: a job or a sequence of this scheduler.
 
         Returns:
             The scheduler, for chaining.
@@ -565,11 +571,19 @@ class Scheduler(AbstractJob):
         self._record.exception = exc
 
     def failed_critical(self) -> bool:
-        """True if the last run was aborted by a critical job's exception."""
+        """Whether the last run was aborted by a critical job's exception.
+
+        Returns:
+            True if :attr:`failure` is a :class:`CriticalJobError`.
+        """
         return isinstance(self._failure, CriticalJobError)
 
     def failed_time_out(self) -> bool:
-        """True if the last run exceeded the scheduler's timeout."""
+        """Whether the last run exceeded the scheduler's timeout.
+
+        Returns:
+            True if :attr:`failure` is a :class:`SchedulerTimeoutError`.
+        """
         return isinstance(self._failure, SchedulerTimeoutError)
 
     def why(self) -> str:
@@ -653,11 +667,14 @@ class Scheduler(AbstractJob):
         return text
 
     def counts(self) -> tuple[int, int, int, int]:
-        """(done, running, idle, total) among the scheduler's own jobs.
+        """Count the scheduler's own jobs by where they stand.
 
         Done means finished whatever the outcome (completed, failed, cancelled or
         skipped); idle includes scheduled jobs waiting for a window slot. Listings,
         :meth:`stats` and reports use it; a subclass may count otherwise.
+
+        Returns:
+            ``(done, running, idle, total)``.
         """
         import jobgraph.views
 
@@ -675,19 +692,25 @@ class Scheduler(AbstractJob):
     # depend on its views). Subclasses may override any of them; the views call these
     # methods, not the functions, where one view builds on another.
     def iterate_jobs(self, *, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
-        """Yield every job, descending into nested schedulers.
+        """Every job, descending into nested schedulers.
 
         Args:
             scan_schedulers: also yield nested schedulers (before their jobs).
+
+        Returns:
+            An iterator over the jobs.
         """
         import jobgraph.views
 
         return jobgraph.views.iterate_jobs(self, scan_schedulers=scan_schedulers)
 
     def topological_order(self) -> Iterator[AbstractJob]:
-        """Yield this scheduler's jobs, requirements first (ties in insertion order).
+        """This scheduler's jobs, requirements first (ties in insertion order).
 
         Requirements on jobs outside the scheduler are ignored.
+
+        Returns:
+            An iterator over the jobs.
 
         Raises:
             CycleError: the jobs form a cycle.
@@ -697,7 +720,11 @@ class Scheduler(AbstractJob):
         return jobgraph.views.topological_order(self)
 
     def check_cycles(self) -> bool:
-        """True if neither this scheduler nor any nested one has a cycle."""
+        """Whether the graph is free of cycles, nested schedulers included.
+
+        Returns:
+            True if neither this scheduler nor any nested one has a cycle.
+        """
         import jobgraph.views
 
         return jobgraph.views.check_cycles(self)
@@ -713,17 +740,24 @@ class Scheduler(AbstractJob):
         return jobgraph.views.sanitize(self)
 
     def entry_jobs(self) -> Iterator[AbstractJob]:
-        """Yield the jobs that require no job of this scheduler, in insertion order."""
+        """The jobs that require no job of this scheduler.
+
+        Returns:
+            An iterator over them, in insertion order.
+        """
         import jobgraph.views
 
         return jobgraph.views.entry_jobs(self)
 
     def exit_jobs(self, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
-        """Yield the jobs that no job of this scheduler requires, in insertion order.
+        """The jobs that no job of this scheduler requires.
 
         Args:
             discard_forever: leave forever jobs out (the default): they seldom have
                 dependents, and are seldom what one means by the end of a graph.
+
+        Returns:
+            An iterator over them, in insertion order.
         """
         import jobgraph.views
 
@@ -731,6 +765,12 @@ class Scheduler(AbstractJob):
 
     def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """The jobs of this scheduler that any of ``jobs`` directly requires.
+
+        Args:
+            *jobs: the jobs to look from.
+
+        Returns:
+            Those jobs.
 
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
@@ -741,6 +781,12 @@ class Scheduler(AbstractJob):
 
     def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """The jobs of this scheduler that directly require any of ``jobs``.
+
+        Args:
+            *jobs: the jobs to look from.
+
+        Returns:
+            Those jobs.
 
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
@@ -754,6 +800,12 @@ class Scheduler(AbstractJob):
 
         The given jobs are included only when they require themselves through a cycle.
 
+        Args:
+            *jobs: the jobs to look from.
+
+        Returns:
+            Those jobs.
+
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
         """
@@ -764,6 +816,12 @@ class Scheduler(AbstractJob):
     def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
         """Every job of this scheduler that requires any of ``jobs``, directly or not.
 
+        Args:
+            *jobs: the jobs to look from.
+
+        Returns:
+            Those jobs.
+
         Raises:
             JobDefinitionError: one of ``jobs`` is not a job.
         """
@@ -772,8 +830,12 @@ class Scheduler(AbstractJob):
         return jobgraph.views.successors_downstream(self, *jobs)
 
     def keep_only(self, jobs: Any) -> None:
-        """Remove every job not in ``jobs`` (jobs or sequences; others are ignored),
-        then drop the requirements on removed jobs (see :meth:`sanitize`).
+        """Remove every job not in ``jobs``, then drop the requirements on removed jobs.
+
+        See :meth:`sanitize`.
+
+        Args:
+            jobs: jobs or sequences to keep (anything else in it is ignored).
 
         Raises:
             RunStateError: the scheduler is running.
@@ -810,7 +872,11 @@ class Scheduler(AbstractJob):
     def bypass_and_remove(self, job: AbstractJob) -> None:
         """Remove ``job``, making each job that required it require what it required.
 
+        Args:
+            job: one of this scheduler's own jobs.
+
         Raises:
+            JobDefinitionError: ``job`` is not a job.
             ValueError: ``job`` is not one of this scheduler's own jobs (nested ones do
                 not count).
             RunStateError: the scheduler is running.
@@ -834,6 +900,9 @@ class Scheduler(AbstractJob):
             ascii: True or False forces the symbols; None uses unicode when stdout can
                 print it.
 
+        Returns:
+            The listing.
+
         Raises:
             CycleError: the jobs form a cycle (see :meth:`list_safe_text`).
         """
@@ -846,20 +915,36 @@ class Scheduler(AbstractJob):
 
         Jobs are numbered ``1``, ``2``... and the jobs of a nested scheduler numbered
         ``2`` are ``2.1``, ``2.2``...
+
+        Args:
+            silence_done_jobs: leave out jobs that are done.
+            ascii: True or False forces the symbols; None uses unicode when stdout can
+                print it.
+
+        Returns:
+            The listing, one line per job.
         """
         import jobgraph.views
 
         return jobgraph.views.list_safe_text(self, silence_done_jobs, ascii=ascii)
 
     def list_safe(self, silence_done_jobs: bool = False) -> None:
-        """Print :meth:`list_safe_text`."""
+        """Print :meth:`list_safe_text`.
+
+        Args:
+            silence_done_jobs: leave out jobs that are done.
+        """
         from jobgraph import views
 
         views.print_text(self.list_safe_text(silence_done_jobs))
 
     def stats(self) -> str:
-        """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
-        running, idle (or scheduled), and in total."""
+        """The counts of :meth:`counts` in one line.
+
+        Returns:
+            Text like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
+            running, idle (or scheduled), and in total.
+        """
         import jobgraph.views
 
         return jobgraph.views.stats(self)
@@ -871,33 +956,74 @@ class Scheduler(AbstractJob):
         *,
         ascii: bool | None = None,
     ) -> str:
-        """What :meth:`debrief` prints: why the run failed, the counts, the listing,
-        then the traceback of every exception, critical ones first."""
+        """What :meth:`debrief` prints.
+
+        Why the run failed, the counts, the listing, then the traceback of every
+        exception, critical ones first.
+
+        Args:
+            details: add each job's :meth:`~AbstractJob.details` to the listing.
+            silence_done_jobs: leave out jobs that are done.
+            ascii: True or False forces the symbols; None uses unicode when stdout can
+                print it.
+
+        Returns:
+            The text, several lines.
+
+        Raises:
+            CycleError: the jobs form a cycle.
+        """
         import jobgraph.views
 
         return jobgraph.views.debrief_text(self, details, silence_done_jobs, ascii=ascii)
 
     def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
-        """Print :meth:`debrief_text`: meant for a scheduler whose run failed."""
+        """Print :meth:`debrief_text`: meant for a scheduler whose run failed.
+
+        Args:
+            details: as in :meth:`debrief_text`.
+            silence_done_jobs: as in :meth:`debrief_text`.
+
+        Raises:
+            CycleError: the jobs form a cycle.
+        """
         from jobgraph import views
 
         views.print_text(self.debrief_text(details, silence_done_jobs))
 
     def report(self) -> dict[str, Any]:
-        """A JSON-ready description of the scheduler and its last run (see
-        :func:`jobgraph.views.report`)."""
+        """A JSON-ready description of the scheduler and its last run.
+
+        Returns:
+            Plain dicts, lists, strings and numbers (see :func:`jobgraph.views.report`).
+        """
         import jobgraph.views
 
         return jobgraph.views.report(self)
 
     def export_report(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`report` as JSON to ``path``; returns the path."""
+        """Write :meth:`report` as JSON to ``path``.
+
+        Args:
+            path: the file to write (overwritten).
+
+        Returns:
+            The path written.
+
+        Raises:
+            JobDefinitionError: ``path`` is not a str or path-like.
+            InvalidOptionError: ``path`` is empty.
+            OSError: the file cannot be written.
+        """
         import jobgraph.views
 
         return jobgraph.views.export_report(self, path)
 
     def dot_format(self) -> str:
         """The graph of jobs in graphviz's DOT language (no graphviz needed).
+
+        Returns:
+            The DOT source.
 
         Raises:
             CycleError: the jobs form a cycle.
@@ -907,22 +1033,52 @@ class Scheduler(AbstractJob):
         return jobgraph.views.dot_format(self)
 
     def export_as_dotfile(self, filename: str | os.PathLike[str]) -> str:
-        """Write :meth:`dot_format` to ``filename``; returns a message saying so."""
+        """Write :meth:`dot_format` to ``filename``.
+
+        Args:
+            filename: the file to write (overwritten).
+
+        Returns:
+            A message saying which file was written.
+
+        Raises:
+            JobDefinitionError: ``filename`` is not a str or path-like.
+            InvalidOptionError: ``filename`` is empty.
+            CycleError: the jobs form a cycle.
+        """
         import jobgraph.views
 
         return jobgraph.views.export_as_dotfile(self, filename)
 
     def graph(self) -> Any:
-        """The graph as a ``pydot.Dot`` (needs the ``pydot`` package)."""
+        """The graph as a ``pydot.Dot`` (needs the ``pydot`` package).
+
+        Returns:
+            The pydot graph.
+
+        Raises:
+            MissingDependencyError: ``pydot`` is not installed.
+            CycleError: the jobs form a cycle.
+        """
         import jobgraph.views
 
         return jobgraph.views.pydot_graph(self)
 
     def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
-        """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>`` (``svg``,
-        ``png``, ``pdf``...); returns the file's name. No other file is written.
+        """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>``.
+
+        No other file is written.
+
+        Args:
+            filename: the file's name, without the suffix.
+            suffix: a format ``dot`` knows: ``svg``, ``png``, ``pdf``...
+
+        Returns:
+            The name of the file written.
 
         Raises:
+            JobDefinitionError: ``filename`` is not a str or path-like.
+            InvalidOptionError: ``filename`` is empty, or ``suffix`` names no format.
             FileNotFoundError: ``dot`` is not installed (Debian and Ubuntu:
                 ``apt-get install graphviz``).
             RuntimeError: ``dot`` failed.
@@ -932,11 +1088,25 @@ class Scheduler(AbstractJob):
         return jobgraph.views.export_as_graphic(self, filename, suffix)
 
     def export_as_svgfile(self, filename: str | os.PathLike[str]) -> str:
-        """:meth:`export_as_graphic` with ``suffix="svg"``."""
+        """:meth:`export_as_graphic` with ``suffix="svg"``.
+
+        Args:
+            filename: the file's name, without the suffix.
+
+        Returns:
+            The name of the file written.
+        """
         return self.export_as_graphic(filename, "svg")
 
     def export_as_pngfile(self, filename: str | os.PathLike[str]) -> str:
-        """:meth:`export_as_graphic` with ``suffix="png"``."""
+        """:meth:`export_as_graphic` with ``suffix="png"``.
+
+        Args:
+            filename: the file's name, without the suffix.
+
+        Returns:
+            The name of the file written.
+        """
         return self.export_as_graphic(filename, "png")
 
     def _repr_svg_(self) -> str | None:
@@ -948,27 +1118,56 @@ class Scheduler(AbstractJob):
     def export_timeline_svg(
         self, path: str | os.PathLike[str], *, max_jobs: int | None = 1000
     ) -> Path:
-        """Write a Gantt chart of the last run as an SVG file; returns the path.
+        """Write a Gantt chart of the last run as an SVG file.
 
         One bar per job from start to end (a segment per attempt if it was retried),
         coloured by outcome, with the wait for a window slot (from ``scheduled_at`` to
-        ``started_at``) drawn before it. At most ``max_jobs`` rows are drawn, with a
-        note of what was left out (None: every job); see
-        :func:`jobgraph.views.timeline_svg`.
+        ``started_at``) drawn before it; see :func:`jobgraph.views.timeline_svg`.
+
+        Args:
+            path: the file to write (overwritten).
+            max_jobs: at most this many rows are drawn, with a note of what was left out
+                (None: every job).
+
+        Returns:
+            The path written.
+
+        Raises:
+            JobDefinitionError: ``path`` is not a str or path-like.
+            InvalidOptionError: ``path`` is empty, or ``max_jobs`` is not a positive
+                int or None.
         """
         import jobgraph.views
 
         return jobgraph.views.export_timeline_svg(self, path, max_jobs=max_jobs)
 
     def timeline_svg(self, *, max_jobs: int | None = 1000) -> str:
-        """The Gantt chart of :meth:`export_timeline_svg`, as SVG text."""
+        """The Gantt chart of :meth:`export_timeline_svg`, as SVG text.
+
+        Args:
+            max_jobs: at most this many rows (None: every job).
+
+        Returns:
+            The SVG document.
+
+        Raises:
+            InvalidOptionError: ``max_jobs`` is not a positive int or None.
+        """
         import jobgraph.views
 
         return jobgraph.views.timeline_svg(self, max_jobs=max_jobs)
 
     # defined last: inside the class body, the name shadows the builtin ``list``
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
-        """Print the jobs in topological order with their status (see :meth:`list_text`)."""
+        """Print the jobs in topological order with their status (see :meth:`list_text`).
+
+        Args:
+            details: as in :meth:`list_text`.
+            silence_done_jobs: as in :meth:`list_text`.
+
+        Raises:
+            CycleError: the jobs form a cycle (see :meth:`list_safe`).
+        """
         import jobgraph.views
 
         jobgraph.views.print_text(self.list_text(details, silence_done_jobs))
@@ -977,13 +1176,26 @@ class Scheduler(AbstractJob):
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
 # (see jobgraph._core._job.record_of)
 def failure_of(scheduler: Scheduler) -> BaseException | None:
-    """Why the scheduler's last run failed, or None (see :attr:`Scheduler.failure`)."""
+    """Why the scheduler's last run failed (see :attr:`Scheduler.failure`).
+
+    Args:
+        scheduler: the scheduler to read, whatever its class calls ``failure``.
+
+    Returns:
+        The exception that ended the last run, or None if it succeeded or never ran.
+    """
     return scheduler._failure
 
 
 def stragglers_of(scheduler: Scheduler) -> tuple[AbstractJob, ...]:
-    """The jobs of the last run that ignored cancellation (see
-    :attr:`Scheduler.stragglers`)."""
+    """The jobs of the last run that ignored cancellation (see :attr:`Scheduler.stragglers`).
+
+    Args:
+        scheduler: the scheduler to read.
+
+    Returns:
+        Those jobs, in no particular order; empty if every job honoured cancellation.
+    """
     return scheduler._stragglers
 
 

@@ -55,6 +55,10 @@ class Sequence(Schedulable):
     def append(self, *jobs_or_sequences: Schedulable) -> Self:
         """Add jobs or sequences at the end; the first one added requires the current end.
 
+        Args:
+            *jobs_or_sequences: jobs, sequences or nested iterables of them (``None`` is
+                ignored), chained in order.
+
         Returns:
             The sequence, for chaining.
 

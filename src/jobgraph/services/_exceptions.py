@@ -46,7 +46,14 @@ class UnknownServiceError(ServiceError, LookupError):
 
 
 class AccessDeniedError(ServiceError, PermissionError):
-    """The policy of the method refuses this caller; ``caller`` says who asked."""
+    """The policy of the method refuses this caller.
+
+    Args:
+        message: the error text.
+        caller: who asked (also the attribute ``caller``).
+        service: the service's name (attribute ``service``).
+        method: the method's name (attribute ``method``).
+    """
 
     def __init__(self, message: str, *, caller: Caller, service: str, method: str) -> None:
         self.caller = caller
@@ -58,8 +65,10 @@ class AccessDeniedError(ServiceError, PermissionError):
 class ServiceArgumentError(ServiceError, TypeError):
     """The arguments of a call are missing, unexpected, or of the wrong type.
 
-    Attributes:
-        argument: the name of the first argument at fault (None when no one is).
+    Args:
+        message: the error text.
+        argument: the name of the first argument at fault (None when no one is); kept
+            as the attribute ``argument``.
     """
 
     def __init__(self, message: str, *, argument: str | None = None) -> None:

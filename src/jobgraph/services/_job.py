@@ -15,14 +15,28 @@ __all__ = ["ServiceCall"]
 
 
 class ServiceCall(AbstractJob):
-    """Call ``method`` of ``service`` in ``pool`` with ``kwargs``; the job's result is
-    what the method returns, and its exception what the call raised.
+    """A job whose work is one call to a service: ``method`` of ``service`` in ``pool``.
 
-    The caller the policy sees is named after the job's label (``host`` None: this
-    process). The call is checked against the pool when the job is built: a service
-    the pool does not have, a method it does not expose, a policy that refuses the
-    job or arguments that do not fit raise there, before anything runs. Takes the
-    usual job options (``label``, ``critical``, ``requires``, ``timeout``, ``retry``...).
+    The job's result is what the method returns, and its exception what the call
+    raised. The caller the policy sees is named after the job's label (``host`` None:
+    this process). The call is checked against the pool when the job is built, before
+    anything runs.
+
+    Args:
+        pool: the pool holding the service (it must be running when the job runs:
+            require the pool's :meth:`~ServicePool.job`, or run inside ``async with``).
+        service: the service's name.
+        method: the exposed method's name.
+        kwargs: its arguments, by name.
+        **options: the usual job options (``label``, ``critical``, ``requires``,
+            ``timeout``, ``retry``...).
+
+    Raises:
+        JobDefinitionError: ``pool`` is not a :class:`ServicePool`, a name is not a
+            str, ``kwargs`` is not a mapping, or an option is invalid.
+        UnknownServiceError: the pool has no such service or exposed method.
+        AccessDeniedError: the method's policy refuses this job.
+        ServiceArgumentError: ``kwargs`` do not fit the method.
     """
 
     def __init__(

@@ -25,7 +25,16 @@ __all__ = ["AllowAny", "AllowCallers", "AllowParents", "Caller", "Policy"]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who calls a service: ``name`` (a job label) and ``host`` (None: this process)."""
+    """Who calls a service.
+
+    Attributes:
+        name: a job label, or ``"local"`` (default).
+        host: the host the caller runs on; None (default) for this process.
+
+    Raises:
+        ServiceDefinitionError: ``name`` is not a non-empty str, or ``host`` is neither
+            None nor a non-empty str.
+    """
 
     name: str = "local"
     host: str | None = None
@@ -56,11 +65,26 @@ class Policy:
     __slots__ = ()
 
     def is_authorized(self, caller: Caller, service: Service, method: str) -> bool:
-        """True if ``caller`` may call ``method`` of ``service``."""
+        """Whether ``caller`` may call ``method`` of ``service``.
+
+        The base class raises :class:`NotImplementedError`; subclasses implement it.
+
+        Args:
+            caller: who calls.
+            service: the service called.
+            method: the name of the exposed method.
+
+        Returns:
+            True to let the call through.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement is_authorized()")
 
     def describe(self) -> str:
-        """Who the policy lets in, in a few words (used in listings and errors)."""
+        """Who the policy lets in, in a few words (used in listings and errors).
+
+        Returns:
+            A short phrase; the base class gives the class name.
+        """
         return type(self).__name__
 
     def __or__(self, other: Policy) -> Policy:
@@ -101,6 +125,15 @@ class AllowCallers(Policy):
 
     A caller is allowed if its name is in ``names``, or its host in ``hosts``, or
     ``where(caller)`` is true.
+
+    Args:
+        names: caller names to let in (an iterable of non-empty str, not one str).
+        hosts: hosts whose callers are let in (likewise).
+        where: a predicate on the caller, or None.
+
+    Raises:
+        ServiceDefinitionError: ``names`` or ``hosts`` is a single str or holds
+            something else than non-empty str, or ``where`` is not callable.
     """
 
     __slots__ = ("hosts", "names", "where")

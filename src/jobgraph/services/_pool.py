@@ -43,8 +43,14 @@ _LOCAL = Caller()
 
 @dataclass(slots=True)
 class CallStats:
-    """How the calls to one method went: refused (by the policy or for bad arguments),
-    or ran and then succeeded or failed (a call cancelled while running counts as failed)."""
+    """How the calls to one method went.
+
+    Attributes:
+        calls: calls that reached the method's checks.
+        refused: refused by the policy or for bad arguments.
+        succeeded: ran and returned.
+        failed: ran and raised (a call cancelled while running counts as failed).
+    """
 
     calls: int = 0
     refused: int = 0
@@ -55,13 +61,23 @@ class CallStats:
 class ServicePool:
     """Runs a set of services and lets jobs call them.
 
-    ``services``: :class:`Service` instances, with distinct names. ``size``: how many
-    calls may run at once over the whole pool (``None``: no limit). ``stop_timeout``:
-    how long stopping waits for calls in progress, then for each ``on_stop``.
-
     Use it as an async context manager (``async with pool: ...``), or put
     :meth:`job` in a scheduler: a forever job that runs the pool, and that jobs
     calling the services can require. A stopped pool may be started again.
+
+    Args:
+        services: :class:`Service` instances, with distinct names.
+        size: how many calls may run at once over the whole pool (``None``: no limit).
+        stop_timeout: how long stopping waits for calls in progress, then for each
+            ``on_stop``.
+        label: the pool's name in messages, and the default label of :meth:`job`.
+
+    Raises:
+        InvalidOptionError: ``size`` is not None or an int >= 1, or ``stop_timeout`` is
+            not a valid duration.
+        JobDefinitionError: ``label`` is not a str.
+        ServiceDefinitionError: ``services`` is a single service, holds something else,
+            or two services share a name.
     """
 
     def __init__(
@@ -99,7 +115,19 @@ class ServicePool:
 
     # -- description ----------------------------------------------------------------
     def add(self, service: Service) -> Self:
-        """Add a service (only while the pool is stopped); returns the pool."""
+        """Add a service, only while the pool is stopped.
+
+        Args:
+            service: the service; its name must be new to the pool.
+
+        Returns:
+            The pool, for chaining.
+
+        Raises:
+            ServiceDefinitionError: ``service`` is not a :class:`Service`, or the pool
+                already has a service of that name.
+            RunStateError: the pool is running, starting or stopping.
+        """
         if not isinstance(service, Service):
             raise ServiceDefinitionError(f"a service pool takes Service instances, not {service!r}")
         if self._running or self._busy:
@@ -129,14 +157,22 @@ class ServicePool:
         return len(self._in_flight)
 
     def stats(self) -> dict[tuple[str, str], CallStats]:
-        """A copy of the call counts, by ``(service, method)``."""
+        """The call counts so far.
+
+        Returns:
+            A copy of the counts, by ``(service, method)``.
+        """
         return {
             key: CallStats(s.calls, s.refused, s.succeeded, s.failed)
             for key, s in self._stats.items()
         }
 
     def describe(self) -> str:
-        """A listing of the services, their exposed methods and who may call them."""
+        """A listing of the services, their exposed methods and who may call them.
+
+        Returns:
+            Several lines of text, starting with the pool's label and state.
+        """
         state = "running" if self._running else "stopped"
         lines = [f"service pool {self.label!r} ({state}, {len(self._services)} services)"]
         for name, service in self._services.items():
@@ -166,8 +202,13 @@ class ServicePool:
     async def start(self) -> None:
         """Start every service (``on_start``, in order), then accept calls.
 
-        If one fails to start, those already started are stopped and
-        :class:`ServiceError` names it.
+        Raises:
+            RunStateError: the pool is already running (or starting, or stopping).
+            ServiceError: a service failed to start; those already started were stopped.
+
+        Cancellation:
+            The services already started are stopped (shielded) and the cancellation
+            propagates; the pool stays stopped.
         """
         if self._running or self._busy:
             raise RunStateError(f"service pool {self.label!r} is already running")
@@ -202,8 +243,19 @@ class ServicePool:
             self._busy = False
 
     async def stop(self) -> None:
-        """Refuse new calls, end those in progress (see the module's text), stop the
-        services in reverse order. Does nothing if the pool is not running."""
+        """Refuse new calls, end those in progress, stop the services in reverse order.
+
+        Calls in progress get ``stop_timeout`` seconds to finish; the rest are cancelled
+        (their callers get :class:`PoolClosedError`). Does nothing if the pool is not
+        running.
+
+        Raises:
+            ServiceError: a service's ``on_stop`` raised (every service was still stopped).
+
+        Cancellation:
+            The whole stop runs shielded: cancelling the caller does not interrupt it (it
+            is bounded by the ``stop_timeout`` waits); the cancellation is delivered after.
+        """
         if not self._running:
             return
         self._running = False
@@ -243,10 +295,19 @@ class ServicePool:
             ) from first
 
     def job(self, **options: Any) -> Job:
-        """A forever job that runs the pool: it starts the services, says it is ready
-        (so jobs requiring it may call them), and stops the pool when cancelled.
+        """A forever job that runs the pool.
 
-        Takes the usual job options (``label`` defaults to the pool's label).
+        The job starts the services, says it is ready (so jobs requiring it may call
+        them), and stops the pool when cancelled.
+
+        Args:
+            **options: the usual job options; ``label`` defaults to the pool's label.
+
+        Returns:
+            The job, to add to a scheduler.
+
+        Raises:
+            JobDefinitionError: ``forever`` is given, or an option is invalid for a job.
         """
         if "forever" in options:
             raise JobDefinitionError("the job of a service pool is always a forever job")
@@ -260,8 +321,19 @@ class ServicePool:
 
     # -- calls ----------------------------------------------------------------------
     def lookup(self, service: str, method: str) -> tuple[Service, Exposure]:
-        """The service and exposed method a call names; raises
-        :class:`UnknownServiceError` if there is none."""
+        """The service and exposed method a call names.
+
+        Args:
+            service: the service's name.
+            method: the method's name.
+
+        Returns:
+            The service and the method's :class:`Exposure`.
+
+        Raises:
+            UnknownServiceError: a name is not a str, there is no such service, or it does
+                not expose that method.
+        """
         self._check_names(service, method)
         target = self._services.get(service)
         if target is None:
@@ -289,8 +361,24 @@ class ServicePool:
     def check_call(
         self, service: str, method: str, kwargs: Mapping[str, Any], caller: Caller
     ) -> tuple[Service, Exposure]:
-        """Check that ``caller`` may make this call with these arguments, without making
-        it (the pool need not be running); raises the error the call would raise."""
+        """Check that ``caller`` may make this call with these arguments, without making it.
+
+        The pool need not be running.
+
+        Args:
+            service: the service's name.
+            method: the method's name.
+            kwargs: the call's arguments, by name.
+            caller: who would call.
+
+        Returns:
+            The service and the method's :class:`Exposure`.
+
+        Raises:
+            UnknownServiceError: as :meth:`lookup`.
+            AccessDeniedError: the method's policy refuses ``caller`` (or fails).
+            ServiceArgumentError: the arguments do not fit the method.
+        """
         target, exposure = self.lookup(service, method)
         self._admit(target, exposure, kwargs, caller)
         return target, exposure
@@ -329,11 +417,31 @@ class ServicePool:
         *,
         caller: Caller | None = None,
     ) -> Any:
-        """Call ``method`` of ``service`` with ``kwargs`` (by keyword), as ``caller``
-        (default: an anonymous caller in this process), and return what it returns.
+        """Call ``method`` of ``service`` with ``kwargs``, and return what it returns.
 
-        Raises the errors listed in the module's text, or whatever the method raises.
-        Runs in the calling task: cancelling the caller cancels the call.
+        The checks run in the order the module's text gives; then the call waits for a slot
+        (the pool's ``size``, the service's ``concurrency``) and runs in the calling task.
+
+        Args:
+            service: the service's name.
+            method: the exposed method's name.
+            kwargs: its arguments, by name (None: none).
+            caller: who calls (default: an anonymous caller in this process).
+
+        Returns:
+            What the method returned.
+
+        Raises:
+            ServiceDefinitionError: ``caller`` is not a :class:`Caller` or None.
+            PoolClosedError: the pool is not running, or stopped while the call ran.
+            UnknownServiceError: no such service or exposed method.
+            AccessDeniedError: the method's policy refuses the caller.
+            ServiceArgumentError: the arguments do not fit the method.
+            Exception: whatever the method raises, unchanged.
+
+        Cancellation:
+            Cancelling the caller cancels the call (waiting for a slot or running); it
+            counts as failed in :meth:`stats`.
         """
         if caller is None:
             caller = _LOCAL

@@ -31,8 +31,21 @@ _ARG_TYPES = "__jobgraph_arg_types__"
 
 
 def expose(policy: Policy) -> Callable[[F], F]:
-    """Make a method of a :class:`Service` callable through a pool, for the callers
-    ``policy`` allows. Methods without it cannot be called from outside."""
+    """Make a method of a :class:`Service` callable through a pool.
+
+    Methods without it cannot be called from outside. Use it as a decorator on a plain
+    (not static or class) method whose arguments can all be passed by keyword.
+
+    Args:
+        policy: who may call the method.
+
+    Returns:
+        A decorator that marks the method and returns it unchanged.
+
+    Raises:
+        ServiceDefinitionError: ``policy`` is not a :class:`Policy` (a malformed method
+            is refused when its class is defined).
+    """
     if not isinstance(policy, Policy):
         raise ServiceDefinitionError(
             f"expose() takes a Policy (AllowAny(), AllowParents()...), not {policy!r}"
@@ -48,10 +61,19 @@ def expose(policy: Policy) -> Callable[[F], F]:
 def arg_spec(spec: Mapping[str, TypeSpec] | None = None, /, **types: TypeSpec) -> Callable[[F], F]:
     """Check the types of a method's arguments before each call.
 
-    Takes a mapping and/or keywords from argument name to a type or a tuple of types;
-    a call whose argument is not an instance of its type is refused with
+    A call whose argument is not an instance of its type is refused with
     :class:`ServiceArgumentError` before the method runs. Which arguments are required
-    comes from the method's signature.
+    comes from the method's signature. The method must also be exposed.
+
+    Args:
+        spec: a mapping from argument name to a type or a tuple of types.
+        **types: more of the same, by keyword (they override ``spec``).
+
+    Returns:
+        A decorator that marks the method and returns it unchanged.
+
+    Raises:
+        ServiceDefinitionError: a type is not a class or a non-empty tuple of classes.
     """
     merged: dict[str, TypeSpec] = dict(spec or {})
     merged.update(types)
@@ -83,7 +105,15 @@ def _type_name(wanted: TypeSpec) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Exposure:
-    """An exposed method: its name, policy, argument types and signature (without self)."""
+    """An exposed method, as a pool sees it (read ``Service.exposed``).
+
+    Attributes:
+        name: the method's name.
+        policy: who may call it.
+        arg_types: the types :func:`arg_spec` checks, by argument name.
+        signature: its signature, without ``self``.
+        is_async: True for an ``async def`` method.
+    """
 
     name: str
     policy: Policy
@@ -92,7 +122,17 @@ class Exposure:
     is_async: bool
 
     def check_arguments(self, service: str, kwargs: Mapping[str, Any]) -> None:
-        """Raise :class:`ServiceArgumentError` unless ``kwargs`` fit the method."""
+        """Check that ``kwargs`` fit the method, without calling it.
+
+        Args:
+            service: the service's name, for the error message.
+            kwargs: the call's arguments, by name.
+
+        Raises:
+            ServiceArgumentError: ``kwargs`` is not a mapping with str keys, or has an
+                unexpected or missing argument, or one of the wrong type; ``argument``
+                names it.
+        """
         where = f"{service}.{self.name}"
         if not isinstance(kwargs, Mapping):
             raise ServiceArgumentError(
@@ -131,11 +171,19 @@ class Exposure:
                 )
 
     def describe(self) -> str:
-        """The method as callers see it, and who may call it."""
+        """The method as callers see it, and who may call it.
+
+        Returns:
+            One line, like ``"add(x: int, y=0)  allowed: any caller"``.
+        """
         return f"{self.name}{self.parameters_text()}  allowed: {self.policy.describe()}"
 
     def parameters_text(self) -> str:
-        """The arguments the method takes, with their checked types and defaults."""
+        """The arguments the method takes, with their checked types and defaults.
+
+        Returns:
+            A parenthesized list, like ``"(x: int, y=0)"``.
+        """
         parameters = []
         for parameter in self.signature.parameters.values():
             text = parameter.name
@@ -198,6 +246,14 @@ class Service:
       limit; ``1``: one at a time, in the order they arrive).
 
     :meth:`on_start` and :meth:`on_stop` run when the pool starts and stops.
+
+    Args:
+        name: this instance's name, overriding the class's.
+
+    Raises:
+        ServiceDefinitionError: ``name`` is not None or a non-empty str; at class
+            definition, a bad ``name`` or ``concurrency`` option, a malformed exposed
+            method, or an :func:`arg_spec` on a method that is not exposed.
     """
 
     name: ClassVar[str | None] = None
@@ -253,10 +309,27 @@ class Service:
         return self._instance_name or type(self).name or type(self).__name__
 
     async def on_start(self) -> None:
-        """Called once when the pool starts, before any call; may acquire resources."""
+        """Called once when the pool starts, before any call; may acquire resources.
+
+        The base class does nothing. An exception makes :meth:`ServicePool.start` stop the
+        services already started and raise :class:`ServiceError` naming this one.
+
+        Cancellation:
+            If the pool's start is cancelled here, the services already started are
+            stopped (their ``on_stop``, shielded) and the cancellation propagates; this
+            service's ``on_stop`` is not called.
+        """
 
     async def on_stop(self) -> None:
-        """Called once when the pool stops, after the last call, shielded and bounded."""
+        """Called once when the pool stops, after the last call.
+
+        The base class does nothing. An exception is collected: the other services are
+        still stopped, then :meth:`ServicePool.stop` raises :class:`ServiceError`.
+
+        Cancellation:
+            The pool runs it shielded from outside cancellation, but cancels it after its
+            ``stop_timeout`` seconds.
+        """
 
     async def _invoke(self, exposure: Exposure, kwargs: Mapping[str, Any]) -> Any:
         method = getattr(self, exposure.name)
@@ -291,6 +364,9 @@ class DeduplicatingService(Service):
     callers get the remembered result at once. A failure reaches every caller waiting
     for it and is not remembered. If the caller running the method is cancelled, one
     of the waiting callers runs it again. Unhashable arguments are not shared.
+
+    Args:
+        name: this instance's name, overriding the class's.
     """
 
     _results: dict[Hashable, Any]
@@ -302,7 +378,18 @@ class DeduplicatingService(Service):
         self._running = {}
 
     def dedup_key(self, method: str, kwargs: Mapping[str, Any]) -> Hashable:
-        """The key under which a call is shared: the method and its arguments."""
+        """The key under which a call is shared.
+
+        Override it to share calls that differ in irrelevant arguments.
+
+        Args:
+            method: the name of the method called.
+            kwargs: the call's arguments.
+
+        Returns:
+            A hashable key: by default the method and its sorted arguments (if it turns out
+            unhashable, the call is not shared).
+        """
         return (method, tuple(sorted(kwargs.items())))
 
     def forget(self) -> None:

@@ -38,7 +38,12 @@ __all__ = [
 
 
 class BehaviourError(Exception):
-    """What a drawn job raises on purpose; it names the job and the attempt."""
+    """What a drawn job raises on purpose; it names the job and the attempt.
+
+    Args:
+        job: the job's label (attribute ``job``).
+        attempt: the attempt that failed, from 1 (attribute ``attempt``).
+    """
 
     def __init__(self, job: str, attempt: int) -> None:
         self.job = job
@@ -48,7 +53,16 @@ class BehaviourError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """One note left by a running body; ``seq`` orders notes and engine events together."""
+    """One note left by a running body.
+
+    Attributes:
+        seq: orders notes and engine events together (shared counter).
+        time: the event loop's clock.
+        job: the job's label.
+        what: ``enter``, ``ready``, ``return``, ``raise``, ``cancelled``, ``exit``
+            (service calls add ``call``, ``served`` and ``call-*`` notes).
+        attempt: the attempt, from 1.
+    """
 
     seq: int
     time: float
@@ -61,9 +75,14 @@ class Observation:
 class Recorder:
     """Collects the observations of every body of one run, in order.
 
-    ``seq`` is shared with the runner's event subscriber, so that notes and engine
-    events of the same run can be put in one total order. ``pool`` is the running
-    service pool that :class:`CallService` bodies call (the runner provides one).
+    Attributes:
+        seq: shared with the runner's event subscriber, so that notes and engine events
+            of the same run can be put in one total order.
+        notes: the observations so far.
+        attempts: how many attempts each job has entered.
+        open_bodies: bodies entered and not yet left.
+        pool: the running service pool that :class:`CallService` bodies call (the
+            runner provides one).
     """
 
     seq: itertools.count[int] = field(default_factory=itertools.count)
@@ -73,6 +92,14 @@ class Recorder:
     pool: ServicePool | None = None
 
     def enter(self, job: str) -> int:
+        """Note that a body of ``job`` starts a new attempt.
+
+        Args:
+            job: the job's label.
+
+        Returns:
+            The attempt's number, from 1.
+        """
         attempt = self.attempts.get(job, 0) + 1
         self.attempts[job] = attempt
         self.open_bodies += 1
@@ -80,10 +107,23 @@ class Recorder:
         return attempt
 
     def leave(self, job: str, attempt: int) -> None:
+        """Note that a body of ``job`` ended, whatever the way.
+
+        Args:
+            job: the job's label.
+            attempt: the attempt that ends.
+        """
         self.open_bodies -= 1
         self.note(job, "exit", attempt)
 
     def note(self, job: str, what: str, attempt: int) -> None:
+        """Add one :class:`Observation`, stamped with the next ``seq`` and the loop's clock.
+
+        Args:
+            job: the job's label.
+            what: what happened (see :class:`Observation`).
+            attempt: the attempt concerned.
+        """
         self.notes.append(Observation(next(self.seq), anyio.current_time(), job, what, attempt))
 
 
@@ -94,27 +134,77 @@ class Behaviour:
     forever: bool = False
 
     def can_fail(self) -> bool:
-        """True if the body may raise on its own (not counting timeouts)."""
+        """Whether the body may raise on its own (not counting timeouts).
+
+        Returns:
+            True for behaviours that raise (the base class: False).
+        """
         return False
 
     def value(self) -> Any:
-        """What the body returns when it completes, or None if it never completes."""
+        """What the body returns when it completes.
+
+        Returns:
+            The result, or None if it never completes (the base class: None).
+        """
         return None
 
     async def act(self, job: str, attempt: int, status: TaskStatusLike | None) -> Any:
+        """Do what the behaviour says, as job ``job``.
+
+        Subclasses implement it; the base class raises :class:`NotImplementedError`.
+
+        Args:
+            job: the job's label.
+            attempt: the attempt, from 1.
+            status: the job's ``task_status`` (wrapped to note ``ready``), or None.
+
+        Returns:
+            :meth:`value`, when it completes.
+
+        Raises:
+            BehaviourError: for behaviours that fail on purpose.
+
+        Cancellation:
+            The cancellation propagates: at once, except for :class:`Stubborn` (shielded
+            for ``shielded`` seconds) and :class:`Serve` (which cleans up for ``cleanup``
+            seconds, shielded).
+        """
         raise NotImplementedError
 
     async def perform(
         self, job: str, attempt: int, status: TaskStatusLike | None, recorder: Recorder
     ) -> Any:
-        """What :func:`make_body` runs: :meth:`act`, unless the behaviour needs the
-        run's ``recorder`` (its service pool, for instance)."""
+        """What :func:`make_body` runs: :meth:`act`, unless the behaviour needs the run's
+        ``recorder`` (its service pool, for instance).
+
+        Args:
+            job: the job's label (also its caller name for services).
+            attempt: the attempt, from 1.
+            status: the job's ``task_status``, or None.
+            recorder: the run's recorder.
+
+        Returns:
+            What :meth:`act` returns.
+
+        Raises:
+            BehaviourError: for behaviours that fail on purpose.
+            TypeError: a :class:`CallService` whose recorder has no pool.
+
+        Cancellation:
+            As :meth:`act` (a service call is cancelled with its caller).
+        """
         return await self.act(job, attempt, status)
 
 
 @dataclass(frozen=True, slots=True)
 class Return(Behaviour):
-    """Sleep ``after`` seconds, then return ``result``."""
+    """Sleep ``after`` seconds, then return ``result``.
+
+    Attributes:
+        after: seconds to sleep.
+        result: what to return.
+    """
 
     after: float = 0.0
     result: int = 0
@@ -129,7 +219,11 @@ class Return(Behaviour):
 
 @dataclass(frozen=True, slots=True)
 class Raise(Behaviour):
-    """Sleep ``after`` seconds, then raise :class:`BehaviourError`."""
+    """Sleep ``after`` seconds, then raise :class:`BehaviourError`.
+
+    Attributes:
+        after: seconds to sleep.
+    """
 
     after: float = 0.0
 
@@ -143,7 +237,13 @@ class Raise(Behaviour):
 
 @dataclass(frozen=True, slots=True)
 class Flaky(Behaviour):
-    """Fail the first ``failures`` attempts (after ``after`` seconds), then return ``result``."""
+    """Fail the first ``failures`` attempts (after ``after`` seconds), then return ``result``.
+
+    Attributes:
+        failures: attempts that raise :class:`BehaviourError`.
+        after: seconds to sleep on each attempt.
+        result: what a later attempt returns.
+    """
 
     failures: int = 1
     after: float = 0.0
@@ -172,7 +272,13 @@ class Hang(Behaviour):
 
 @dataclass(frozen=True, slots=True)
 class Stubborn(Behaviour):
-    """Ignore cancellation for ``shielded`` seconds, then sleep ``after`` and return."""
+    """Ignore cancellation for ``shielded`` seconds, then sleep ``after`` and return.
+
+    Attributes:
+        shielded: seconds slept in a shielded scope.
+        after: seconds slept after that (cancellable).
+        result: what to return.
+    """
 
     shielded: float = 0.0
     after: float = 0.0
@@ -192,10 +298,13 @@ class Stubborn(Behaviour):
 class Serve(Behaviour):
     """A forever job: get ready in ``ready_after`` seconds, then serve until cancelled.
 
-    With ``signals_ready`` the body takes ``task_status`` and calls ``started()`` once
-    ready; without it, its dependents may start as soon as it starts. With
-    ``crash_after`` it raises that many seconds after being ready. When cancelled it
-    cleans up for ``cleanup`` seconds, shielded.
+    Attributes:
+        ready_after: seconds before it is ready.
+        signals_ready: the body takes ``task_status`` and calls ``started()`` once
+            ready; without it, its dependents may start as soon as it starts.
+        crash_after: if set, it raises :class:`BehaviourError` that many seconds after
+            being ready.
+        cleanup: seconds of shielded clean-up when cancelled.
     """
 
     forever = True
@@ -241,6 +350,12 @@ class CallService(Behaviour):
       job may wait for its turn;
     - ``shared``: computes ``key`` once per run, however many jobs ask (they wait for
       the one computing it, or get the remembered value); returns ``key``.
+
+    Attributes:
+        method: one of the above.
+        after: seconds the service sleeps.
+        result: what ``echo`` and ``serial`` return.
+        key: what ``shared`` computes and returns.
     """
 
     method: CallMethod = "echo"
@@ -267,7 +382,29 @@ class CallService(Behaviour):
     async def perform(
         self, job: str, attempt: int, status: TaskStatusLike | None, recorder: Recorder
     ) -> Any:
-        """Make the call as job ``job`` (its caller name) on attempt ``attempt``."""
+        """Make the call through ``recorder.pool``, as job ``job`` (its caller name).
+
+        Args:
+            job: the job's label, the caller's name.
+            attempt: the attempt, from 1 (passed to the service, which notes it).
+            status: unused (a service call is never a forever job).
+            recorder: the run's recorder; its ``pool`` must be running.
+
+        Returns:
+            What the service returned: ``result`` for ``echo`` and ``serial``, ``key`` for
+            ``shared``.
+
+        Raises:
+            TypeError: the recorder has no pool.
+            BehaviourError: for ``fail``.
+            ~jobgraph.services.AccessDeniedError: for ``secret``.
+            ~jobgraph.services.ServiceArgumentError: for ``bad_args``.
+
+        Cancellation:
+            The call is cancelled with its caller (see
+            :meth:`~jobgraph.services.ServicePool.call`); the service notes
+            ``call-cancelled``.
+        """
         from jobgraph.services import Caller
 
         pool = recorder.pool
@@ -301,7 +438,20 @@ class CallService(Behaviour):
 
 
 def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..., Awaitable[Any]]:
-    """The async callable that performs ``behaviour`` as job ``job``, taking notes."""
+    """The async callable that performs ``behaviour`` as job ``job``, taking notes.
+
+    The body notes ``enter``, then ``return``, ``raise`` or ``cancelled``, then
+    ``exit`` in ``recorder``. A :class:`Serve` that signals readiness gets a body
+    taking ``task_status``.
+
+    Args:
+        job: the job's label.
+        behaviour: what the body does.
+        recorder: where it takes notes (and finds the service pool).
+
+    Returns:
+        The body, to give to :class:`~jobgraph.Job`.
+    """
 
     async def perform(status: TaskStatusLike | None) -> Any:
         attempt = recorder.enter(job)

@@ -34,8 +34,13 @@ __all__ = ["KindReport", "check_job_kind"]
 
 @dataclass(slots=True)
 class KindReport:
-    """What :func:`check_job_kind` found: broken contracts (``violations``) and
-    situations it could not exercise (``notes``), both in plain words."""
+    """What :func:`check_job_kind` found, in plain words.
+
+    Attributes:
+        kind: the name of the job kind checked.
+        violations: broken contracts.
+        notes: situations the check could not exercise.
+    """
 
     kind: str
     violations: list[str] = field(default_factory=list)
@@ -47,7 +52,14 @@ class KindReport:
         return not self.violations
 
     def check(self) -> KindReport:
-        """Raise :class:`AssertionError` listing the violations, if any; else return self."""
+        """Fail if a contract was broken.
+
+        Returns:
+            The report itself, when there is no violation.
+
+        Raises:
+            AssertionError: listing the violations.
+        """
         if self.violations:
             raise AssertionError(str(self))
         return self
@@ -71,13 +83,28 @@ def check_job_kind(
 ) -> KindReport:
     """Run jobs made by ``kind(*args, **kwargs)`` through the job contract.
 
-    ``kind`` is a job class or any callable returning a fresh job. Each situation
-    runs in a new event loop of each of ``backends`` (real clocks, since a job kind
-    may do real I/O): a normal run (which may take up to ``patience`` seconds) and a
-    second one after ``reset()``; a run aborted after ``probe`` seconds by a failing
-    critical sibling; a run with ``timeout=probe``; a failed requirement with policy
-    ``skip``; the ``shutdown()`` hook. Returns a :class:`KindReport`; with
-    ``strict=True`` raises :class:`AssertionError` listing the violations instead.
+    Each situation runs in a new event loop of each backend (real clocks, since a job
+    kind may do real I/O): a normal run and a second one after ``reset()``; a run
+    aborted after ``probe`` seconds by a failing critical sibling; a run with
+    ``timeout=probe``; a failed requirement with policy ``skip``; the ``shutdown()``
+    hook.
+
+    Args:
+        kind: a job class or any callable returning a fresh job.
+        *args: positional arguments for ``kind``.
+        backends: where to run: ``"asyncio"``, ``"trio"`` or ``"trio-mockclock"``.
+        patience: how long a normal run may take, in seconds.
+        probe: when the abort and the timeout strike, in seconds.
+        shutdown_timeout: given to the schedulers that run the jobs.
+        strict: raise instead of returning a report with violations.
+        **kwargs: keyword arguments for ``kind`` (job options are added to them).
+
+    Returns:
+        The report.
+
+    Raises:
+        AssertionError: with ``strict=True``, listing the violations.
+        ValueError: a backend is unknown.
     """
     name = getattr(kind, "__qualname__", None) or repr(kind)
     report = KindReport(name)

@@ -77,12 +77,27 @@ _EPS = 1e-9
 
 
 def check(trace: Trace) -> list[str]:
-    """Every way ``trace`` departs from the engine's semantics, in plain words."""
+    """Judge a trace against the engine's semantics.
+
+    Args:
+        trace: what a run of :func:`run_graph` left behind.
+
+    Returns:
+        Every way ``trace`` departs from those semantics, in plain words; empty when
+        it does not.
+    """
     return _Checker(trace).run()
 
 
 def assert_valid(trace: Trace) -> None:
-    """Raise :class:`AssertionError` listing the violations and the trace, if any."""
+    """Fail when the trace departs from the engine's semantics.
+
+    Args:
+        trace: what a run of :func:`run_graph` left behind.
+
+    Raises:
+        AssertionError: listing the violations (see :func:`check`) and the trace.
+    """
     violations = check(trace)
     if violations:
         listing = "\n".join(f"- {violation}" for violation in violations)
@@ -90,10 +105,16 @@ def assert_valid(trace: Trace) -> None:
 
 
 def is_deterministic(spec: SchedulerSpec) -> bool:
-    """True when the outcome of ``spec`` cannot depend on timing or on the backend.
+    """Whether the outcome of ``spec`` cannot depend on timing or on the backend.
 
     That is: no timeout anywhere, no hanging job, no critical job that may fail, no
     forever job that crashes.
+
+    Args:
+        spec: a drawn graph.
+
+    Returns:
+        True if so; runs of such a graph on any backend have equal :func:`summary`.
     """
     for node, _ in spec.walk():
         if node.timeout is not None:
@@ -108,8 +129,16 @@ def is_deterministic(spec: SchedulerSpec) -> bool:
 
 
 def summary(trace: Trace) -> dict[str, Any]:
-    """What a run produced, with the timing-dependent parts left out: for each job its
-    outcome, result, exception type and attempts (forever jobs: whether they failed)."""
+    """What a run produced, with the timing-dependent parts left out.
+
+    Args:
+        trace: what a run of :func:`run_graph` left behind.
+
+    Returns:
+        ``"run"``: what ``run()`` returned and the type of the top failure; then, by job
+        name, its outcome, result, exception type name and attempts (forever jobs:
+        whether they failed).
+    """
     result: dict[str, Any] = {"run": (trace.ok, type(trace.failures.get(trace.spec.name)))}
     for name, outcome in trace.outcomes.items():
         spec = trace.built.specs[name]

@@ -39,8 +39,17 @@ def register_profiles() -> None:
 
 
 def load_profile(name: str | None = None) -> str:
-    """Register the profiles and load ``name`` (or ``$JOBGRAPH_HYPOTHESIS_PROFILE``, or
-    ``dev``); returns the name loaded. An unknown name raises ``ValueError``."""
+    """Register the profiles and load one.
+
+    Args:
+        name: the profile; None: ``$JOBGRAPH_HYPOTHESIS_PROFILE``, else ``dev``.
+
+    Returns:
+        The name loaded.
+
+    Raises:
+        ValueError: the name is not one of :data:`PROFILES`.
+    """
     chosen = name or os.environ.get(PROFILE_ENV) or "dev"
     if chosen not in PROFILES:
         raise ValueError(f"{PROFILE_ENV} must be one of {sorted(PROFILES)}, not {chosen!r}")
@@ -50,8 +59,15 @@ def load_profile(name: str | None = None) -> str:
 
 
 def backends_for_profile(name: str | None = None) -> tuple[str, ...]:
-    """The backends a profile runs graphs on: asyncio and trio's MockClock for ``dev``,
-    and trio on a real clock too for ``ci`` and ``soak``."""
+    """The backends a profile runs graphs on.
+
+    Args:
+        name: the profile; None: ``$JOBGRAPH_HYPOTHESIS_PROFILE``, else ``dev``.
+
+    Returns:
+        asyncio and trio's MockClock for ``dev``; trio on a real clock too for any
+        other name.
+    """
     chosen = name or os.environ.get(PROFILE_ENV) or "dev"
     if chosen == "dev":
         return ("asyncio", "trio-mockclock")

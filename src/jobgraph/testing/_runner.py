@@ -29,7 +29,18 @@ _MOCK_TIME_LIMIT = 1e6  # the same under a MockClock, where time is free
 
 @dataclass(frozen=True, slots=True)
 class TraceEvent:
-    """A :class:`~jobgraph.JobEvent`, with jobs named by their drawn names."""
+    """A :class:`~jobgraph.JobEvent`, with jobs named by their drawn names.
+
+    Attributes:
+        seq: its place in the run's order (shared with the bodies' notes).
+        kind: as for :class:`~jobgraph.JobEvent`.
+        job: the job's drawn name.
+        scheduler: the drawn name of the scheduler that ran it.
+        time: as for :class:`~jobgraph.JobEvent`.
+        exception: as for :class:`~jobgraph.JobEvent`.
+        attempt: as for :class:`~jobgraph.JobEvent`.
+        delay: as for :class:`~jobgraph.JobEvent`.
+    """
 
     seq: int
     kind: EventKind
@@ -51,7 +62,18 @@ class TraceEvent:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A job's record after the run, copied so that later runs cannot change it."""
+    """A job's record after the run, copied so that later runs cannot change it.
+
+    Attributes:
+        state: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        outcome: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        result: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        exception: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        attempts: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        cancelled: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        started_at: as for :class:`~jobgraph.lowlevel.JobRecord`.
+        ended_at: as for :class:`~jobgraph.lowlevel.JobRecord`.
+    """
 
     state: JobState
     outcome: str
@@ -67,10 +89,27 @@ class Outcome:
 class Trace:
     """Everything one run of a drawn graph left behind, for the oracle to judge.
 
-    ``events`` and ``notes`` share one sequence counter, so together they are in the
-    order things happened. ``ok`` is what ``run()`` returned (None if it raised
-    ``error``); ``failures`` maps each scheduler's name to its ``failure``.
-    ``calls_in_flight`` counts the service calls still running when ``run()`` returned.
+    Attributes:
+        spec: the drawn graph.
+        backend: where it ran.
+        exact_time: True under a MockClock (the oracle then checks times exactly).
+        built: the graph that ran.
+        events: the engine's events; they share one sequence counter with ``notes``,
+            so together they are in the order things happened.
+        notes: the bodies' observations.
+        outcomes: each job's record after the run, by name.
+        failures: each scheduler's ``failure``, by name.
+        ok: what ``run()`` returned (None if it raised ``error``).
+        why: the top scheduler's ``why()`` after the run.
+        error: what ``run()`` raised, if anything.
+        gave_up: the runner's own time limit ended the run.
+        cancel_seq: when ``cancel_after`` cancelled the run, in the shared order.
+        cancelled_from_outside: that cancellation was caught by the caller's scope.
+        leaked_tasks: tasks still running after the run.
+        open_bodies: bodies entered and never left.
+        calls_in_flight: service calls still running when ``run()`` returned.
+        started_at: the loop's clock when the run started.
+        ended_at: the loop's clock when it ended.
     """
 
     spec: SchedulerSpec
@@ -94,10 +133,25 @@ class Trace:
     ended_at: float = 0.0
 
     def name_of(self, job: object) -> str:
+        """The drawn name of a job of this run's graph.
+
+        Args:
+            job: any object.
+
+        Returns:
+            Its name, or ``'?'`` for a stranger.
+        """
         return self.built.name_of(job)
 
     def describe(self, limit: int = 200) -> str:
-        """The spec, outcome and the first ``limit`` events and notes, one per line."""
+        """The spec, outcome and the first ``limit`` events and notes, one per line.
+
+        Args:
+            limit: how many events and notes to show (the rest are counted).
+
+        Returns:
+            The text, for an assertion message.
+        """
         lines = [f"backend {self.backend} (exact time: {self.exact_time})", f"spec: {self.spec}"]
         lines.append(f"run() returned {self.ok!r}, failure {self.failures.get(self.spec.name)!r}")
         if self.error is not None:
@@ -136,12 +190,24 @@ def run_graph(
 ) -> Trace:
     """Build ``spec``, run it in a new event loop of ``backend`` and return the trace.
 
-    ``backend`` is ``"asyncio"``, ``"trio"`` or ``"trio-mockclock"`` (trio with a
-    ``MockClock(autojump_threshold=0)``: sleeps cost nothing and times are exact).
-    ``prepare``, if given, is called with the built graph just before it runs (to
-    subscribe more views, or to tamper with the graph when testing the oracle).
-    ``cancel_after``, if given, cancels the run from outside (the caller's cancel
-    scope) after that many seconds, unless it ended before.
+    Args:
+        spec: the graph to run.
+        backend: ``"asyncio"``, ``"trio"`` or ``"trio-mockclock"`` (trio with a
+            ``MockClock(autojump_threshold=0)``: sleeps cost nothing and times are
+            exact).
+        prepare: if given, called with the built graph just before it runs (to
+            subscribe more views, or to tamper with the graph when testing the oracle).
+        cancel_after: if given, cancels the run from outside (the caller's cancel
+            scope) after that many seconds, unless it ended before.
+
+    Returns:
+        What the run left behind. An exception of ``run()`` is kept in the trace, not
+        raised; a run longer than 20 s (real time) is cut short (``gave_up``).
+
+    Raises:
+        ValueError: ``backend`` is not one of :data:`BACKENDS`.
+        RuntimeError: called from inside a running event loop (use
+            :func:`run_graph_async`).
     """
     name, options = _backend_options(backend)
     trace: list[Trace] = []
@@ -168,8 +234,23 @@ async def run_graph_async(
 ) -> Trace:
     """Build and run ``spec`` in the current event loop; see :func:`run_graph`.
 
-    ``exact_time`` tells the oracle that the clock is a MockClock, so that it checks
-    times exactly.
+    A graph with :class:`CallService` jobs gets a harness service pool, started around
+    the run.
+
+    Args:
+        spec: the graph to run.
+        exact_time: tell the oracle that the clock is a MockClock, so that it checks
+            times exactly.
+        prepare: as for :func:`run_graph`.
+        cancel_after: as for :func:`run_graph`.
+
+    Returns:
+        What the run left behind (``backend`` is the running async library's name).
+
+    Cancellation:
+        A cancellation of the caller reaches the scheduler's run (its jobs are
+        cancelled as for any run), the harness pool is stopped, and the cancellation
+        propagates: no trace is returned.
     """
     recorder = Recorder()
     if any(isinstance(getattr(node, "behaviour", None), CallService) for node, _ in spec.walk()):

@@ -124,7 +124,15 @@ class SharedService(DeduplicatingService):
 
 
 def harness_pool(recorder: Recorder) -> ServicePool:
-    """A new pool of the harness services, taking notes in ``recorder``."""
+    """A new pool of the harness services, taking notes in ``recorder``.
+
+    Args:
+        recorder: where the services note each call.
+
+    Returns:
+        A stopped :class:`~jobgraph.services.ServicePool` labelled
+        ``harness-services`` (services ``harness``, ``serial`` and ``shared``).
+    """
     return ServicePool(
         [HarnessService(recorder), SerialService(recorder), SharedService(recorder)],
         stop_timeout=1.0,

@@ -28,7 +28,17 @@ RetryOn = Literal["any", "behaviour", "timeout"]
 
 @dataclass(frozen=True, slots=True)
 class RetrySpec:
-    """A :class:`~jobgraph.Retry` policy, drawn as data (``on`` named, no jitter by default)."""
+    """A :class:`~jobgraph.Retry` policy, drawn as data (``on`` named, no jitter by default).
+
+    Attributes:
+        attempts: as for :class:`~jobgraph.Retry`.
+        backoff: as for :class:`~jobgraph.Retry`.
+        factor: as for :class:`~jobgraph.Retry`.
+        max_delay: as for :class:`~jobgraph.Retry`.
+        jitter: as for :class:`~jobgraph.Retry`.
+        on: which failures are retried: ``"any"`` (every exception), ``"behaviour"``
+            (:class:`BehaviourError`) or ``"timeout"`` (:class:`~jobgraph.JobTimeoutError`).
+    """
 
     attempts: int = 2
     backoff: float = 0.0
@@ -38,6 +48,11 @@ class RetrySpec:
     on: RetryOn = "any"
 
     def exception_types(self) -> tuple[type[Exception], ...]:
+        """The exception classes ``on`` names.
+
+        Returns:
+            The classes, as :class:`~jobgraph.Retry` takes them.
+        """
         from jobgraph import JobTimeoutError
 
         if self.on == "behaviour":
@@ -47,6 +62,14 @@ class RetrySpec:
         return (Exception,)
 
     def build(self) -> Retry:
+        """The policy this spec describes.
+
+        Returns:
+            A new :class:`~jobgraph.Retry`.
+
+        Raises:
+            InvalidOptionError: the drawn values are out of the policy's range.
+        """
         return Retry(
             attempts=self.attempts,
             backoff=self.backoff,
@@ -59,7 +82,18 @@ class RetrySpec:
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """One drawn job: a name (its label), a behaviour, its requirements and options."""
+    """One drawn job: a name (its label), a behaviour, its requirements and options.
+
+    Attributes:
+        name: the job's label, unique in the graph.
+        behaviour: what its body does.
+        requires: indices of earlier children of the same scheduler.
+        critical: as for :class:`~jobgraph.Job`.
+        forever: as for :class:`~jobgraph.Job`.
+        timeout: as for :class:`~jobgraph.Job`.
+        retry: the job's retry policy, or None.
+        on_failed_requirement: as for :class:`~jobgraph.Job`.
+    """
 
     name: str
     behaviour: Behaviour
@@ -73,7 +107,21 @@ class JobSpec:
 
 @dataclass(frozen=True, slots=True)
 class SchedulerSpec:
-    """A drawn scheduler; nested when it is the child of another one."""
+    """A drawn scheduler; nested when it is the child of another one.
+
+    Attributes:
+        name: the scheduler's label, unique in the graph.
+        children: its jobs and nested schedulers, in order.
+        requires: indices of earlier children of its parent (nested ones only).
+        critical: as for :class:`~jobgraph.Scheduler`.
+        jobs_window: as for :class:`~jobgraph.Scheduler`.
+        timeout: as for :class:`~jobgraph.Scheduler`.
+        shutdown_timeout: as for :class:`~jobgraph.Scheduler`.
+        on_failed_requirement: as for :class:`~jobgraph.Scheduler`.
+        sequences: ``(start, stop)`` ranges of children chained by a
+            :class:`~jobgraph.Sequence`.
+        forever: always False (a scheduler is never a forever job).
+    """
 
     name: str
     children: tuple[Node, ...] = ()
@@ -87,7 +135,11 @@ class SchedulerSpec:
     forever: bool = field(default=False, init=False)
 
     def walk(self) -> Iterator[tuple[Node, SchedulerSpec | None]]:
-        """Every node of the tree with its parent (None for this one), parents first."""
+        """Every node of the tree with its parent, parents first.
+
+        Yields:
+            ``(node, parent)`` pairs; the parent of this scheduler is None.
+        """
         stack: list[tuple[Node, SchedulerSpec | None]] = [(self, None)]
         while stack:
             node, parent = stack.pop()
@@ -96,7 +148,14 @@ class SchedulerSpec:
                 stack.extend((child, node) for child in reversed(node.children))
 
     def expected_requirements(self, index: int) -> frozenset[int]:
-        """Indices of the children that child ``index`` must require once built."""
+        """The children that child ``index`` must require once built.
+
+        Args:
+            index: the child's index.
+
+        Returns:
+            The indices of its requirements, those its sequence adds included.
+        """
         required = set(self.children[index].requires)
         for start, stop in self.sequences:
             if start < index < stop:
@@ -104,7 +163,11 @@ class SchedulerSpec:
         return frozenset(required)
 
     def size(self) -> int:
-        """Number of nodes in the tree, this scheduler included."""
+        """The number of nodes in the tree.
+
+        Returns:
+            The count, this scheduler included.
+        """
         return sum(1 for _ in self.walk())
 
 
@@ -113,8 +176,16 @@ Node = JobSpec | SchedulerSpec
 
 @dataclass(slots=True)
 class Built:
-    """A built graph: the top scheduler and, by name, every job and its spec; ``pool``
-    is the service pool its service calls use (None if it makes none)."""
+    """A built graph: the top scheduler and, by name, every job and its spec.
+
+    Attributes:
+        scheduler: the top scheduler.
+        jobs: every job (nested schedulers included), by name.
+        specs: the spec of each, by name.
+        parents: the name of each job's scheduler, by name.
+        names: the name of each job, by ``id()`` of the job.
+        pool: the service pool its service calls use (None if it makes none).
+    """
 
     scheduler: Scheduler
     jobs: dict[str, AbstractJob]
@@ -124,12 +195,30 @@ class Built:
     pool: ServicePool | None = None
 
     def name_of(self, job: object) -> str:
-        """The drawn name of a job of this graph (``'?'`` for a stranger)."""
+        """The drawn name of a job of this graph.
+
+        Args:
+            job: any object.
+
+        Returns:
+            Its name, or ``'?'`` for a stranger.
+        """
         return self.names.get(id(job), "?")
 
 
 def build(spec: SchedulerSpec, recorder: Recorder) -> Built:
-    """Build the scheduler ``spec`` describes; every body takes notes in ``recorder``."""
+    """Build the scheduler ``spec`` describes; every body takes notes in ``recorder``.
+
+    Args:
+        spec: the drawn graph.
+        recorder: where the bodies take notes (its ``pool`` becomes the graph's).
+
+    Returns:
+        The scheduler and its jobs, by name.
+
+    Raises:
+        JobGraphError: the engine refuses a drawn option (strategies draw valid ones).
+    """
     built = Built(_new_scheduler(spec, []), {}, {}, {}, {}, recorder.pool)
     _fill(built.scheduler, spec, built, recorder)
     return built

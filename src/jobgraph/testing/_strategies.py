@@ -39,7 +39,12 @@ durations = st.sampled_from(_DURATIONS)
 
 
 def retry_specs() -> st.SearchStrategy[RetrySpec]:
-    """Retry policies: 1 to 4 attempts, small backoffs, sometimes capped or jittered."""
+    """A strategy for retry policies: 1 to 4 attempts, small backoffs, sometimes capped
+    or jittered.
+
+    Returns:
+        A hypothesis strategy of :class:`RetrySpec`.
+    """
     return st.builds(
         RetrySpec,
         attempts=st.integers(1, 4),
@@ -52,8 +57,14 @@ def retry_specs() -> st.SearchStrategy[RetrySpec]:
 
 
 def behaviours(*, hang: bool = True) -> st.SearchStrategy[Behaviour]:
-    """Behaviours of finite jobs, service calls included; ``hang=False`` leaves out the
-    job that never ends."""
+    """A strategy for the behaviours of finite jobs, service calls included.
+
+    Args:
+        hang: also draw :class:`Hang` (the job that never ends); False leaves it out.
+
+    Returns:
+        A hypothesis strategy of :class:`Behaviour`.
+    """
     results = st.integers(0, 9)
     options: list[st.SearchStrategy[Behaviour]] = [
         st.builds(Return, after=durations, result=results),
@@ -70,9 +81,19 @@ def behaviours(*, hang: bool = True) -> st.SearchStrategy[Behaviour]:
 def service_calls(
     methods: tuple[str, ...] = CALL_METHODS,
 ) -> st.SearchStrategy[CallService]:
-    """Jobs that call the run's harness services, with one of ``methods`` (see
-    :class:`~jobgraph.testing.CallService`); shared calls use keys 0 to 2, so that
-    several jobs often ask for the same one."""
+    """A strategy for jobs that call the run's harness services.
+
+    Shared calls use keys 0 to 2, so that several jobs often ask for the same one.
+
+    Args:
+        methods: the calls to draw from (see :class:`~jobgraph.testing.CallService`).
+
+    Returns:
+        A hypothesis strategy of :class:`CallService`.
+
+    Raises:
+        ValueError: ``methods`` is empty or names an unknown call.
+    """
     unknown = set(methods) - set(CALL_METHODS)
     if unknown or not methods:
         raise ValueError(f"service_calls(): methods must be some of {CALL_METHODS}")
@@ -86,7 +107,12 @@ def service_calls(
 
 
 def forever_behaviours() -> st.SearchStrategy[Serve]:
-    """Behaviours of forever jobs: get ready, serve, maybe crash, clean up when cancelled."""
+    """A strategy for the behaviours of forever jobs: get ready, serve, maybe crash,
+    clean up when cancelled.
+
+    Returns:
+        A hypothesis strategy of :class:`Serve`.
+    """
     return st.builds(
         Serve,
         ready_after=durations,
@@ -109,16 +135,28 @@ def graphs(
     deterministic: bool = False,
     jobs: st.SearchStrategy[Behaviour] | None = None,
 ) -> SchedulerSpec:
-    """A job graph: a top scheduler named ``top`` holding at most ``max_jobs`` nodes
-    (jobs and nested schedulers, at most ``max_depth`` levels below the top).
+    """A strategy for job graphs.
 
-    Switches leave features out: ``timeouts`` (per-job and per-scheduler timeouts, and
-    hanging jobs, which need one), ``forever`` jobs, ``retries``, and ``failures``
-    (jobs that raise; without them only timeouts can fail a job). ``deterministic``
-    draws only graphs whose outcome cannot depend on timing (see
-    :func:`~jobgraph.testing.is_deterministic`): no timeouts, no crashing forever job,
-    and jobs that may raise are not critical. ``jobs``, if given, draws the behaviours
-    of finite jobs instead of :func:`behaviours` (the switches still apply).
+    A graph is a top scheduler named ``top`` holding at most ``max_jobs`` nodes (jobs
+    and nested schedulers). The switches leave features out; the drawn graph is acyclic
+    by construction.
+
+    Args:
+        max_jobs: the most nodes below the top scheduler.
+        max_depth: the most levels of nested schedulers below the top.
+        timeouts: draw per-job and per-scheduler timeouts, and hanging jobs (which
+            need one).
+        forever: draw forever jobs.
+        retries: draw retry policies.
+        failures: draw jobs that raise (without them only timeouts can fail a job).
+        deterministic: draw only graphs whose outcome cannot depend on timing (see
+            :func:`~jobgraph.testing.is_deterministic`): no timeouts, no crashing
+            forever job, and jobs that may raise are not critical.
+        jobs: draws the behaviours of finite jobs instead of :func:`behaviours` (the
+            switches still apply).
+
+    Returns:
+        A hypothesis strategy of :class:`SchedulerSpec`.
     """
     names = itertools.count(1)
     budget = [max_jobs]

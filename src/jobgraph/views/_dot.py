@@ -96,7 +96,16 @@ def _has_run(job: AbstractJob) -> bool:
 
 
 def job_dot_style(job: AbstractJob) -> dict[str, Any]:
-    """The DOT attributes of a job's node (for a nested scheduler, of its cluster)."""
+    """The DOT attributes of a job's node (for a nested scheduler, of its cluster).
+
+    Args:
+        job: any job.
+
+    Returns:
+        The attributes by DOT name (``style`` as a list of words): label, shape,
+        border, and once its scheduler has run, a fill colour from
+        :data:`OUTCOME_COLOURS`.
+    """
     style: list[str] = []
     attributes: dict[str, Any] = {}
     label = job.graph_label()
@@ -275,6 +284,9 @@ def dot_format(scheduler: Scheduler) -> str:
 
     Jobs are numbered as listings number them (see :func:`number_jobs`).
 
+    Args:
+        scheduler: the scheduler to draw.
+
     Returns:
         The DOT source text.
 
@@ -310,6 +322,9 @@ def import_pydot() -> Any:
 
 def pydot_graph(scheduler: Scheduler) -> Any:
     """The scheduler's graph as a ``pydot.Dot``.
+
+    Args:
+        scheduler: the scheduler to draw.
 
     Returns:
         A ``pydot.Dot`` parsed from :func:`dot_format`.
@@ -373,10 +388,16 @@ NOTEBOOK_TIMEOUT = 20.0  # seconds given to dot before a notebook falls back to 
 
 
 def svg_text(scheduler: Scheduler) -> str | None:
-    """The scheduler's graph rendered as SVG text, for notebooks; None (so that they
-    show the text ``repr``) if ``dot`` is missing, fails or takes longer than
-    :data:`NOTEBOOK_TIMEOUT`, if the graph has a cycle, or if it has more than
-    :data:`NOTEBOOK_MAX_JOBS` jobs."""
+    """The scheduler's graph rendered as SVG text, for notebooks.
+
+    Args:
+        scheduler: the scheduler to draw.
+
+    Returns:
+        The SVG text; None (so that notebooks show the text ``repr``) if ``dot`` is
+        missing, fails or takes longer than ``NOTEBOOK_TIMEOUT`` (20 s), if the graph
+        has a cycle, or if it has more than ``NOTEBOOK_MAX_JOBS`` (500) jobs.
+    """
     program = shutil.which("dot")
     if program is None:
         return None
@@ -404,6 +425,10 @@ def svg_text(scheduler: Scheduler) -> str | None:
 
 def export_as_dotfile(scheduler: Scheduler, filename: str | os.PathLike[str]) -> str:
     """Write the scheduler's :meth:`~jobgraph.Scheduler.dot_format` to ``filename``.
+
+    Args:
+        scheduler: the scheduler to draw.
+        filename: the file to (over)write.
 
     Returns:
         A message saying which file was (over)written.

@@ -66,6 +66,9 @@ def refused_requirements(job: AbstractJob) -> list[tuple[AbstractJob, AbstractJo
     A job may require only jobs of its own scheduler; listings and drawings flag the
     others rather than drop them.
 
+    Args:
+        job: any job.
+
     Returns:
         For each requirement outside the job's scheduler, in order: the requirement and
         the job of that scheduler holding it in a nested scheduler (the job to require
@@ -89,6 +92,9 @@ def iterate_jobs(scheduler: Scheduler, *, scan_schedulers: bool = False) -> Iter
         scheduler: the scheduler to walk.
         scan_schedulers: also yield nested schedulers (before their jobs); otherwise
             only the jobs they contain are yielded.
+
+    Yields:
+        The jobs, depth first, in insertion order.
     """
     stack: list[Iterator[AbstractJob]] = [iter(tuple(scheduler.jobs))]
     while stack:
@@ -104,9 +110,16 @@ def iterate_jobs(scheduler: Scheduler, *, scan_schedulers: bool = False) -> Iter
 
 
 def topological_order(scheduler: Scheduler) -> Iterator[AbstractJob]:
-    """Yield the scheduler's own jobs, requirements first (ties in insertion order).
+    """The scheduler's own jobs, requirements first (ties in insertion order).
 
-    Requirements on jobs outside the scheduler are ignored.
+    Requirements on jobs outside the scheduler are ignored. The order is computed when
+    called, so a cycle raises at once.
+
+    Args:
+        scheduler: the scheduler to look at.
+
+    Returns:
+        An iterator over the jobs.
 
     Raises:
         CycleError: the jobs form a cycle.
@@ -115,12 +128,22 @@ def topological_order(scheduler: Scheduler) -> Iterator[AbstractJob]:
 
 
 def check_cycles(scheduler: Scheduler) -> bool:
-    """True if neither ``scheduler`` nor any scheduler nested in it has a cycle."""
+    """Whether the graph is free of cycles, nested schedulers included.
+
+    Args:
+        scheduler: the scheduler to look at.
+
+    Returns:
+        True if neither ``scheduler`` nor any scheduler nested in it has a cycle.
+    """
     return all(find_cycle(level.jobs) is None for level in _schedulers(scheduler))
 
 
 def sanitize(scheduler: Scheduler) -> bool:
     """Drop requirements on jobs that are not in the same scheduler (at every level).
+
+    Args:
+        scheduler: the scheduler to edit.
 
     Returns:
         True if nothing had to be dropped.
@@ -137,7 +160,14 @@ def sanitize(scheduler: Scheduler) -> bool:
 
 
 def entry_jobs(scheduler: Scheduler) -> Iterator[AbstractJob]:
-    """Yield the jobs that require no job of the scheduler, in insertion order."""
+    """The jobs that require no job of the scheduler.
+
+    Args:
+        scheduler: the scheduler to look at.
+
+    Yields:
+        Those jobs, in insertion order.
+    """
     jobs = dict.fromkeys(scheduler.jobs)
     for job in jobs:
         if not any(requirement in jobs for requirement in requirements_of(job)):
@@ -145,12 +175,15 @@ def entry_jobs(scheduler: Scheduler) -> Iterator[AbstractJob]:
 
 
 def exit_jobs(scheduler: Scheduler, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
-    """Yield the jobs that no job of the scheduler requires, in insertion order.
+    """The jobs that no job of the scheduler requires.
 
     Args:
         scheduler: the scheduler to look at.
         discard_forever: leave forever jobs out (the default): they seldom have
             dependents, and are seldom what one means by the end of a graph.
+
+    Yields:
+        Those jobs, in insertion order.
     """
     jobs = tuple(scheduler.jobs)
     required: set[AbstractJob] = set()
@@ -171,6 +204,13 @@ def _check_jobs(method: str, jobs: Iterable[object]) -> None:
 def predecessors(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
     """The jobs of the scheduler that any of ``jobs`` directly requires.
 
+    Args:
+        scheduler: the scheduler to look at.
+        *jobs: the jobs to look from.
+
+    Returns:
+        Those jobs.
+
     Raises:
         JobDefinitionError: one of ``jobs`` is not a job.
     """
@@ -181,6 +221,13 @@ def predecessors(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
 
 def successors(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
     """The jobs of the scheduler that directly require any of ``jobs``.
+
+    Args:
+        scheduler: the scheduler to look at.
+        *jobs: the jobs to look from.
+
+    Returns:
+        Those jobs.
 
     Raises:
         JobDefinitionError: one of ``jobs`` is not a job.
@@ -194,6 +241,13 @@ def predecessors_upstream(scheduler: Scheduler, *jobs: AbstractJob) -> set[Abstr
     """Every job of the scheduler that any of ``jobs`` requires, directly or not.
 
     The given jobs are included only when they require themselves through a cycle.
+
+    Args:
+        scheduler: the scheduler to look at.
+        *jobs: the jobs to look from.
+
+    Returns:
+        Those jobs.
 
     Raises:
         JobDefinitionError: one of ``jobs`` is not a job.
@@ -213,6 +267,13 @@ def predecessors_upstream(scheduler: Scheduler, *jobs: AbstractJob) -> set[Abstr
 
 def successors_downstream(scheduler: Scheduler, *jobs: AbstractJob) -> set[AbstractJob]:
     """Every job of the scheduler that requires any of ``jobs``, directly or not.
+
+    Args:
+        scheduler: the scheduler to look at.
+        *jobs: the jobs to look from.
+
+    Returns:
+        Those jobs.
 
     Raises:
         JobDefinitionError: one of ``jobs`` is not a job.
@@ -295,6 +356,10 @@ def keep_only_between(
 
 def bypass_and_remove(scheduler: Scheduler, job: AbstractJob) -> None:
     """Remove ``job``, making each job that required it require what it required.
+
+    Args:
+        scheduler: the scheduler to edit.
+        job: one of its own jobs.
 
     Raises:
         JobDefinitionError: ``job`` is not a job.

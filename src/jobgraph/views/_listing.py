@@ -55,7 +55,19 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Symbols:
-    """The glyphs of the status columns of a listing."""
+    """The glyphs of the status columns of a listing.
+
+    Attributes:
+        critical: marks a critical job.
+        raised: a job that raised.
+        ok: a job that ran and did not raise.
+        idle: a job not scheduled yet.
+        scheduled: a job waiting for a window slot.
+        running: a running job (or one cancelled while it ran).
+        done: a finished job.
+        skipped: a skipped job.
+        forever: marks a forever job.
+    """
 
     critical: str
     raised: str
@@ -107,8 +119,12 @@ def _stdout_takes_unicode() -> bool:
 
 
 def symbols() -> Symbols:
-    """The glyphs to use now: unicode unless stdout cannot encode them (or ASCII was
-    asked for by the listing being built)."""
+    """The glyphs to use now.
+
+    Returns:
+        The unicode glyphs, unless stdout cannot encode them (or the listing being
+        built asked for ASCII): then ASCII ones.
+    """
     forced = _FORCE_ASCII.get()
     if forced is None:
         forced = not _stdout_takes_unicode()
@@ -145,7 +161,15 @@ _PURGE_AT = [4096]  # purge dead entries when the table grows past this size
 
 
 def job_number(job: AbstractJob) -> str:
-    """The job's number in the last listing (or drawing) of its scheduler, or ``??``."""
+    """The job's number in the last listing (or drawing) of its scheduler.
+
+    Args:
+        job: any job.
+
+    Returns:
+        The number as text, or ``??`` if the job was not numbered (or was numbered
+        before being replaced by another object).
+    """
     entry = _NUMBERS.get(id(job))
     if entry is not None and entry[0]() is job:
         return entry[1]
@@ -179,6 +203,12 @@ def number_jobs(scheduler: Scheduler, start: int = 1, width: int | None = None) 
     A nested scheduler takes a number, then its jobs do; numbers are zero-padded to one
     width. Listings, drawings and :meth:`~jobgraph.AbstractJob.repr_id` show them.
 
+    Args:
+        scheduler: the scheduler to number.
+        start: the first number.
+        width: the zero-padded width; None (the top call) computes it from the count
+            of jobs.
+
     Returns:
         The next number.
 
@@ -199,8 +229,15 @@ def number_jobs(scheduler: Scheduler, start: int = 1, width: int | None = None) 
 
 
 def number_jobs_safe(scheduler: Scheduler, prefix: str = "") -> None:
-    """Number the jobs in insertion order (works on cyclic graphs): ``1``, ``2``, and
-    ``2.1``, ``2.2`` for the jobs of a nested scheduler numbered ``2``."""
+    """Number the jobs in insertion order (works on cyclic graphs).
+
+    Jobs get ``1``, ``2``..., and the jobs of a nested scheduler numbered ``2`` get
+    ``2.1``, ``2.2``...
+
+    Args:
+        scheduler: the scheduler to number.
+        prefix: put before each number (used for nested schedulers).
+    """
     if not prefix:  # the top of the tree
         _purge_numbers()
     for index, job in enumerate(scheduler.jobs, 1):
@@ -219,7 +256,14 @@ def _number_any(scheduler: Scheduler) -> None:
 
 # -- the pieces of a line (defaults of the jobs' repr_* methods) -------------------------
 def status_columns(job: AbstractJob) -> str:
-    """The four status columns: critical, raised or fine, life cycle, forever."""
+    """The four status columns: critical, raised or fine, life cycle, forever.
+
+    Args:
+        job: any job.
+
+    Returns:
+        The columns, separated by spaces, with the glyphs of :func:`symbols`.
+    """
     record = record_of(job)
     glyph = symbols()
     state = record.state
@@ -246,17 +290,39 @@ def status_columns(job: AbstractJob) -> str:
 
 
 def text_label(job: AbstractJob) -> str:
-    """The job's label on one line."""
+    """The job's label on one line.
+
+    Args:
+        job: any job.
+
+    Returns:
+        The label, with its line breaks escaped.
+    """
     return _one_line(job.label)
 
 
 def main_repr(job: AbstractJob) -> str:
-    """The job's kind and label, like ``<Job `fetch`>``."""
+    """The job's kind and label.
+
+    Args:
+        job: any job.
+
+    Returns:
+        Text like ``<Job `fetch`>``.
+    """
     return f"<{type(job).__name__} `{_one_line(job.label)}`>"
 
 
 def result_repr(job: AbstractJob) -> str:
-    """The job's result, its exception, or where it stands if it has neither."""
+    """The job's result, its exception, or where it stands if it has neither.
+
+    Args:
+        job: any job.
+
+    Returns:
+        Text like ``[[ -> 42]]``, ``!! exception => ValueError:bad!!``,
+        ``[cancelled]``, ``[skipped]`` or ``[not done]``.
+    """
     record = record_of(job)
     if record.exception is not None:
         kind = "CRIT. EXC." if job.critical else "exception"
@@ -272,7 +338,14 @@ def result_repr(job: AbstractJob) -> str:
 
 
 def requires_repr(job: AbstractJob) -> str:
-    """Like ``requires={1, 2}`` (numbers of the last listing), or empty."""
+    """The job's requirements, by their numbers in the last listing.
+
+    Args:
+        job: any job.
+
+    Returns:
+        Text like ``requires={1, 2}``, or empty without requirements.
+    """
     requirements = requirements_of(job)
     if not requirements:
         return ""
@@ -280,13 +353,27 @@ def requires_repr(job: AbstractJob) -> str:
 
 
 def entries_repr(scheduler: Scheduler) -> str:
-    """Like ``entries={3}``: the jobs of the scheduler that require nothing."""
+    """The jobs of the scheduler that require nothing, by their numbers.
+
+    Args:
+        scheduler: the scheduler to describe.
+
+    Returns:
+        Text like ``entries={3}``.
+    """
     entries = tuple(scheduler.entry_jobs())
     return "entries=" + (_ids(entries) if entries else "")
 
 
 def exits_repr(scheduler: Scheduler) -> str:
-    """Like ``exits={6}``: the (finite) jobs that no other job requires."""
+    """The (finite) jobs that no other job requires, by their numbers.
+
+    Args:
+        scheduler: the scheduler to describe.
+
+    Returns:
+        Text like ``exits={6}``.
+    """
     exits = tuple(scheduler.exit_jobs())
     return "exits=" + (_ids(exits) if exits else "")
 
@@ -366,6 +453,9 @@ def list_text(
         ascii: True or False forces the symbols; None uses unicode when stdout can
             print it.
 
+    Returns:
+        The listing.
+
     Raises:
         CycleError: the jobs form a cycle (see :func:`list_safe_text`).
     """
@@ -407,6 +497,9 @@ def list_safe_text(
         silence_done_jobs: leave out jobs that are done.
         ascii: True or False forces the symbols; None uses unicode when stdout can
             print it.
+
+    Returns:
+        The listing, one line per job.
     """
     with _glyphs(ascii):
         number_jobs_safe(scheduler)
@@ -417,10 +510,16 @@ def list_safe_text(
 
 # -- counts ------------------------------------------------------------------------------
 def counts(scheduler: Scheduler) -> tuple[int, int, int, int]:
-    """(done, running, idle, total) among the scheduler's own jobs.
+    """Count the scheduler's own jobs by where they stand.
 
     Done means finished whatever the outcome (completed, failed, cancelled or
     skipped); idle includes scheduled jobs waiting for a window slot.
+
+    Args:
+        scheduler: the scheduler to count.
+
+    Returns:
+        ``(done, running, idle, total)``.
     """
     done = running = 0
     jobs = tuple(scheduler.jobs)
@@ -435,8 +534,15 @@ def counts(scheduler: Scheduler) -> tuple[int, int, int, int]:
 
 
 def stats(scheduler: Scheduler) -> str:
-    """Like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome), running,
-    idle (or scheduled), and in total (as counted by ``scheduler.counts()``)."""
+    """The counts of ``scheduler.counts()`` in one line.
+
+    Args:
+        scheduler: the scheduler to count.
+
+    Returns:
+        Text like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
+        running, idle (or scheduled), and in total.
+    """
     done, running, idle, total = scheduler.counts()
     return f"{done}D + {running}R + {idle}I = {total}"
 
@@ -459,6 +565,9 @@ def debrief_text(
         details: as for :func:`list_text`.
         silence_done_jobs: as for :func:`list_text`.
         ascii: as for :func:`list_text`.
+
+    Returns:
+        The text, several lines.
 
     Raises:
         CycleError: the jobs form a cycle.

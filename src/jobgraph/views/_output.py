@@ -26,7 +26,15 @@ def _encoding(stream: object) -> str:
 
 
 def encodes(text: str, encoding: str) -> bool:
-    """Whether ``encoding`` can write ``text`` as it is."""
+    """Whether ``encoding`` can write ``text`` as it is.
+
+    Args:
+        text: the text to write.
+        encoding: a codec name (an unknown one encodes nothing).
+
+    Returns:
+        True if encoding ``text`` raises no error.
+    """
     try:
         text.encode(encoding)
     except (UnicodeError, LookupError):
@@ -35,7 +43,15 @@ def encodes(text: str, encoding: str) -> bool:
 
 
 def degrade(text: str, encoding: str) -> str:
-    """``text`` with what ``encoding`` cannot write turned into backslash escapes."""
+    """``text`` with what ``encoding`` cannot write turned into backslash escapes.
+
+    Args:
+        text: the text to write.
+        encoding: a codec name (an unknown one is treated as ASCII).
+
+    Returns:
+        ``text`` itself if it encodes, else its escaped form.
+    """
     if encodes(text, encoding):
         return text
     try:
@@ -45,9 +61,14 @@ def degrade(text: str, encoding: str) -> str:
 
 
 def print_text(text: str, file: TextIO | None = None) -> None:
-    """Write ``text`` as it is to ``file`` (default: the current ``sys.stdout``), with
-    backslash escapes for the characters the stream cannot encode; never raises
-    :class:`UnicodeEncodeError`. Nothing is written when there is no stdout (``pythonw``).
+    """Write ``text`` as it is, escaping the characters the stream cannot encode.
+
+    Never raises :class:`UnicodeEncodeError`. Nothing is written when there is no
+    stdout (``pythonw``). No newline is added.
+
+    Args:
+        text: the text to write.
+        file: the stream (default: the current ``sys.stdout``).
     """
     stream = sys.stdout if file is None else file
     if stream is None:

@@ -281,18 +281,28 @@ class Progress:
         return time.monotonic() - self._origin
 
     def stats(self) -> str:
-        """The counts on one line, like ``3 ok, 1 failed, 2 running, 4 idle of 10``."""
+        """The counts on one line.
+
+        Returns:
+            Text like ``3 ok, 1 failed, 2 running, 4 idle of 10``.
+        """
         shown = [f"{self.counts[state]} {state}" for state in _ORDER if self.counts[state]]
         return ", ".join(shown) + f" of {sum(self.counts.values())}"
 
     def fraction_done(self) -> tuple[int, int]:
-        """(done, total) among the finite jobs (forever jobs end with the run): done
-        means finished whatever the outcome, skipped included."""
+        """How far the finite jobs are (forever jobs end with the run).
+
+        Returns:
+            ``(done, total)``; done means finished whatever the outcome, skipped included.
+        """
         return self._finite_done, len(self._states) - len(self._forever)
 
     def eta(self) -> float | None:
-        """Seconds left at the pace so far (by the wall clock), or None before the
-        first job is done."""
+        """Seconds left at the pace so far, by the wall clock.
+
+        Returns:
+            The estimate, or None before the first job is done.
+        """
         done, total = self.fraction_done()
         if done == 0 or total == 0:
             return None
@@ -345,8 +355,11 @@ class Progress:
 
     # -- drawing -------------------------------------------------------------------
     def bar_text(self) -> str:
-        """The progress line of the panel, like
-        ``[######--------]  42%  84/200 done  ETA 1m05s``."""
+        """The progress line of the panel.
+
+        Returns:
+            Text like ``[######--------]  42%  84/200 done  ETA 1m05s``.
+        """
         done, total = self.fraction_done()
         share = done / total if total else 1.0
         filled = min(_BAR_WIDTH, int(share * _BAR_WIDTH))
@@ -393,8 +406,12 @@ class Progress:
         return Group(head, states, table)
 
     def summary_table(self) -> Any:
-        """A ``rich.table.Table`` of the jobs by outcome: how many, their busy time
-        (from start to end, by the event loop's clock) and the longest of them."""
+        """A table of the jobs by outcome.
+
+        Returns:
+            A ``rich.table.Table``: for each outcome, how many jobs, their busy time (from
+            start to end, by the event loop's clock) and the longest of them.
+        """
         from rich.markup import escape
         from rich.table import Table
 

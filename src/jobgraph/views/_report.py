@@ -119,6 +119,12 @@ def report(scheduler: Scheduler) -> dict[str, Any]:
     policy, ``attempt_log``: each attempt's times and exception), ``worker`` (where an
     executor ran its body, None in the event loop), result (its ``repr``), exception
     (type, message and traceback lines) and requirements (numbers).
+
+    Args:
+        scheduler: the scheduler to describe.
+
+    Returns:
+        Plain dicts, lists, strings and numbers, ready for :func:`json.dumps`.
     """
     _number_any(scheduler)
     return _build_report(scheduler)
@@ -126,6 +132,10 @@ def report(scheduler: Scheduler) -> dict[str, Any]:
 
 def export_report(scheduler: Scheduler, path: str | os.PathLike[str]) -> Path:
     """Write :func:`report` as JSON to ``path``.
+
+    Args:
+        scheduler: the scheduler to describe.
+        path: the file to (over)write, in UTF-8.
 
     Returns:
         The path written, as a :class:`~pathlib.Path`.

@@ -422,7 +422,10 @@ def export_timeline_svg(
 ) -> Path:
     """Write the Gantt chart of :func:`timeline_svg` as an SVG file.
 
-    ``max_jobs``: as for :func:`timeline_svg`.
+    Args:
+        scheduler: the scheduler whose run to draw.
+        path: the file to (over)write.
+        max_jobs: as for :func:`timeline_svg`.
 
     Returns:
         The path written, as a :class:`~pathlib.Path`.
