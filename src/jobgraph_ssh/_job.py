@@ -41,6 +41,13 @@ class SshJob(jg.AbstractJob):
     ``timeout``, ``retry``...). The job's result is the list of
     :class:`CommandResult`, one per command, in order.
 
+    A command's arguments may hold :class:`jobgraph.ResultOf` placeholders
+    (``Run("echo", jg.ResultOf(job, lambda r: r[-1].stdout.strip()))``): the SshJob
+    requires their jobs, and each placeholder becomes ``str()`` of its value just
+    before its command runs. If that job has no result (it failed, was cancelled or
+    skipped), the SshJob fails there with :class:`jobgraph.ResultUnavailableError`
+    naming both jobs.
+
     When a command ends with a status that is not allowed:
 
     - a **critical** job (the default) stops there and raises
@@ -107,6 +114,9 @@ class SshJob(jg.AbstractJob):
                 f"keep_output must be a bool or a non-negative int, not {keep_output!r}"
             )
         self._set_services(services, services_transport, services_timeout, services_limits)
+        placeholders = [p.job for command in self.commands for p in command.placeholders()]
+        if placeholders:  # a command's argument is a job's result: require that job
+            options["requires"] = (options.get("requires"), placeholders)
         super().__init__(**options)
 
     def _set_services(
@@ -167,7 +177,7 @@ class SshJob(jg.AbstractJob):
         failed: list[CommandResult] = []
         try:
             for command in self.commands:
-                result = await command.execute(node, formatter, self.keep)
+                result = await command.resolved_for(self).execute(node, formatter, self.keep)
                 results.append(result)
                 if not result.allowed:
                     failed.append(result)
