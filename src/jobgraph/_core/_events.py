@@ -10,10 +10,10 @@ subscribes, no event object is ever built.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._job import AbstractJob
@@ -24,7 +24,8 @@ logger = logging.getLogger("jobgraph")
 
 
 class EventKind(StrEnum):
-    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run."""
+    """What happened. ``RUN_STARTED`` / ``RUN_FINISHED`` concern a scheduler's run;
+    ``NOTE`` is something a running job told (see :func:`jobgraph.lowlevel.emit_note`)."""
 
     RUN_STARTED = "run_started"
     SCHEDULED = "scheduled"
@@ -36,6 +37,7 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
     STRAGGLING = "straggling"
+    NOTE = "note"
     RUN_FINISHED = "run_finished"
 
 
@@ -47,7 +49,8 @@ class JobEvent:
     seconds since the start of the run (of the outermost scheduler, for the events of
     nested ones), which is what ``str(event)`` shows. ``exception`` is set for
     ``FAILED`` and ``RETRYING``; ``attempt`` counts tries from 1; ``delay`` is the wait
-    before the next try for ``RETRYING``.
+    before the next try for ``RETRYING``. ``note`` and ``data`` are set for ``NOTE``:
+    what the job told (``"connecting"``...) and details (``{"host": ...}``).
     """
 
     kind: EventKind
@@ -58,6 +61,8 @@ class JobEvent:
     attempt: int = 0
     delay: float = 0.0
     elapsed: float = 0.0
+    note: str = ""
+    data: Mapping[str, Any] | None = None
 
     def __str__(self) -> str:
         text = f"+{self.elapsed:.3f}s {self.kind} {self.job.label!r}"
@@ -65,6 +70,10 @@ class JobEvent:
             text += f" in {self.scheduler.label!r}"
         if self.kind is EventKind.RETRYING:
             text += f" (attempt {self.attempt}, next in {self.delay:g}s)"
+        if self.kind is EventKind.NOTE:
+            text += f": {self.note}"
+            if self.data:
+                text += " (" + ", ".join(f"{k}={v}" for k, v in self.data.items()) + ")"
         if self.exception is not None:
             text += f": {type(self.exception).__name__}: {self.exception}"
         return text

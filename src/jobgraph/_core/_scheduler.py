@@ -13,6 +13,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import anyio
@@ -110,6 +111,7 @@ class Scheduler(AbstractJob):
         self._stragglers: tuple[AbstractJob, ...] = ()
         self._interrupt: BaseException | None = None  # KeyboardInterrupt, SystemExit
         self._running = False
+        self._live_run: _Run | None = None  # while it runs: for emit_note()
         self._label = None if label is None else str(label)  # named by the checks below
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {self.label!r}", shutdown_timeout)
@@ -140,6 +142,7 @@ class Scheduler(AbstractJob):
         del state["_selfref"]
         state["_subscribers"] = ()  # callbacks stay with the process that subscribed them
         state["_running"] = False
+        state["_live_run"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -421,12 +424,14 @@ class Scheduler(AbstractJob):
         self._stragglers = ()
         self._interrupt = None
         self._running = True
+        self._live_run = run
         if subscribers:
             run.emit(EventKind.RUN_STARTED, self)
         try:
             await run.orchestrate()
         finally:
             self._running = False
+            self._live_run = None
             # the run hands its outcome back (also when it was cancelled from outside)
             self._failure = run.failure
             self._stragglers = run.stragglers
@@ -972,6 +977,27 @@ class Scheduler(AbstractJob):
         import jobgraph.views
 
         jobgraph.views.print_text(self.list_text(details, silence_done_jobs))
+
+
+def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
+    """Tell the subscribers of the run that is running ``job`` something about it.
+
+    They receive a :class:`JobEvent` of kind ``NOTE`` with ``note`` and ``data``
+    (``emit_note(self, "connecting", host="h1")``), in the order of the other events
+    of the run. A job kind calls it from its ``run()``; it costs nothing the engine
+    does when nobody calls it, and next to nothing when nobody subscribes.
+
+    Returns:
+        Whether an event was sent (False: the job is not running in a scheduler, or
+        nobody subscribes).
+    """
+    owner = job._owner
+    scheduler = owner() if owner is not None else None
+    run = scheduler._live_run if scheduler is not None else None
+    if run is None or not run.subscribers:
+        return False
+    run.emit(EventKind.NOTE, job, note=str(note), data=MappingProxyType(dict(data)))
+    return True
 
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
