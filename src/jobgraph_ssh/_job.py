@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import jobgraph as jg
+from jobgraph.lowlevel import emit_note
 from jobgraph.services import ServicePool
 
 from ._commands import Command, CommandResult
-from ._errors import CommandFailedError, SshError
+from ._errors import AuthError, CommandFailedError, ConnectionLostError, SshError
 from ._formatters import Formatter
 from ._node import Node, SshNode
 
@@ -55,6 +56,15 @@ class SshJob(jg.AbstractJob):
     - a **non-critical** job runs the remaining commands anyway, then raises
       :class:`CommandFailedError` for the first failed command (the message counts
       the others).
+
+    Connection state is sent to the run's subscribers (the progress view, reports) as
+    ``NOTE`` events of the job (see :func:`jobgraph.lowlevel.emit_note`), each with the
+    ``host`` in its data: ``"connecting"`` (with ``via``, a gateway, if any), then
+    ``"authenticated"`` (``reused=True`` when the connection was already open),
+    ``"auth-failed"`` or ``"connect-failed"`` (with ``error``); ``"disconnected"`` when
+    the connection drops under a command. Connections stay open for the jobs that
+    follow; closing them (``close_all``) happens outside any job. The notes are also
+    kept for the run's report (:func:`jobgraph.lowlevel.notes_of`).
 
     In both cases the error's ``results`` holds the results of every command that
     ran, so ``job.exception.results`` tells what happened; its ``job`` and ``host``
@@ -171,11 +181,30 @@ class SshJob(jg.AbstractJob):
             exc.job = self.label
             raise
 
+    async def _connect_telling(self, node: SshNode) -> None:
+        """Open the node's connection, telling the run how it goes."""
+        if node.is_connected():
+            emit_note(self, "authenticated", host=node.name, reused=True)
+            return
+        via = {"via": node.gateway.name} if node.gateway is not None else {}
+        emit_note(self, "connecting", host=node.name, **via)
+        try:
+            await node.connect()
+        except AuthError as exc:
+            emit_note(self, "auth-failed", host=node.name, error=exc.message)
+            raise
+        except SshError as exc:
+            emit_note(self, "connect-failed", host=node.name, error=exc.message)
+            raise
+        emit_note(self, "authenticated", host=node.name)
+
     async def _run_on(self, node: Node) -> list[CommandResult]:
         formatter = self.formatter if self.formatter is not None else node.formatter
         results: list[CommandResult] = []
         failed: list[CommandResult] = []
         try:
+            if isinstance(node, SshNode):
+                await self._connect_telling(node)
             for command in self.commands:
                 result = await command.resolved_for(self).execute(node, formatter, self.keep)
                 results.append(result)
@@ -184,6 +213,8 @@ class SshJob(jg.AbstractJob):
                     if self.critical:
                         break
         except SshError as exc:
+            if isinstance(exc, ConnectionLostError):
+                emit_note(self, "disconnected", host=node.name, error=exc.message)
             exc.job = self.label
             exc.results = tuple(results)
             raise

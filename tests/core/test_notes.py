@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import jobgraph as jg
-from jobgraph.lowlevel import emit_note
+from jobgraph.lowlevel import emit_note, notes_of
 
 pytestmark = pytest.mark.anyio
 
@@ -45,10 +45,28 @@ async def test_notes_reach_subscribers_in_order_with_the_job_events() -> None:
     assert job.sent == [True, True]
 
 
-async def test_without_subscribers_or_outside_a_run_nothing_is_sent() -> None:
-    job = Chatty()
-    assert await jg.Scheduler(job).run()
+async def test_without_subscribers_notes_are_kept_for_the_report() -> None:
+    job = Chatty(label="chatty")
+    scheduler = jg.Scheduler(job)
+    assert await scheduler.run()
     assert job.sent == [False, False]  # nobody listens
+    kept = notes_of(job)
+    assert [(note, dict(data)) for _, note, data in kept] == [
+        ("connecting", {"host": "h1", "port": 22}),
+        ("connected", {}),
+    ]
+    record = jg.lowlevel.record_of(job)
+    assert record.started_at is not None and record.ended_at is not None
+    assert record.started_at <= kept[0][0] <= kept[1][0] <= record.ended_at
+    (entry,) = [j for j in scheduler.report()["jobs"] if j["label"] == "chatty"]
+    assert [n["note"] for n in entry["notes"]] == ["connecting", "connected"]
+    assert entry["notes"][0]["data"] == {"host": "h1", "port": 22}
+    scheduler.reset()
+    assert await scheduler.run()
+    assert len(notes_of(job)) == 2  # the last run's only
+
+
+async def test_outside_a_run_nothing_is_sent() -> None:
     loose = Chatty()
     assert not emit_note(loose, "hello")  # in no scheduler
     idle = Chatty()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import MappingProxyType
@@ -20,7 +20,7 @@ import anyio
 
 from . import _executors as _executors_module
 from ._cycles import find_cycle
-from ._events import EventKind, Subscriber
+from ._events import EventKind, JobEvent, Subscriber, deliver
 from ._exceptions import (
     CriticalJobError,
     CycleError,
@@ -112,6 +112,8 @@ class Scheduler(AbstractJob):
         self._interrupt: BaseException | None = None  # KeyboardInterrupt, SystemExit
         self._running = False
         self._live_run: _Run | None = None  # while it runs: for emit_note()
+        # what its jobs told in its last run (see emit_note), made on the first note
+        self._job_notes: dict[AbstractJob, list[tuple[float, str, Mapping[str, Any]]]] = {}
         self._label = None if label is None else str(label)  # named by the checks below
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {self.label!r}", shutdown_timeout)
@@ -143,6 +145,7 @@ class Scheduler(AbstractJob):
         state["_subscribers"] = ()  # callbacks stay with the process that subscribed them
         state["_running"] = False
         state["_live_run"] = None
+        state["_job_notes"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -425,6 +428,8 @@ class Scheduler(AbstractJob):
         self._interrupt = None
         self._running = True
         self._live_run = run
+        if self._job_notes:
+            self._job_notes = {}
         if subscribers:
             run.emit(EventKind.RUN_STARTED, self)
         try:
@@ -980,12 +985,13 @@ class Scheduler(AbstractJob):
 
 
 def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
-    """Tell the subscribers of the run that is running ``job`` something about it.
+    """Tell the run that is running ``job`` something about it.
 
-    They receive a :class:`JobEvent` of kind ``NOTE`` with ``note`` and ``data``
-    (``emit_note(self, "connecting", host="h1")``), in the order of the other events
-    of the run. A job kind calls it from its ``run()``; it costs nothing the engine
-    does when nobody calls it, and next to nothing when nobody subscribes.
+    The note is kept with the job's scheduler until its next run (:func:`notes_of`,
+    the JSON report), and the run's subscribers receive a :class:`JobEvent` of kind
+    ``NOTE`` with ``note`` and ``data`` (``emit_note(self, "connecting", host="h1")``),
+    in the order of the other events of the run. A job kind calls it from its
+    ``run()``; the engine does nothing more when nobody calls it.
 
     Returns:
         Whether an event was sent (False: the job is not running in a scheduler, or
@@ -994,10 +1000,35 @@ def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
     owner = job._owner
     scheduler = owner() if owner is not None else None
     run = scheduler._live_run if scheduler is not None else None
-    if run is None or not run.subscribers:
+    if run is None:
         return False
-    run.emit(EventKind.NOTE, job, note=str(note), data=MappingProxyType(dict(data)))
+    assert scheduler is not None
+    frozen = MappingProxyType(dict(data))
+    now = run.now()
+    scheduler._job_notes.setdefault(job, []).append((now, str(note), frozen))
+    if not run.subscribers:
+        return False
+    event = JobEvent(
+        EventKind.NOTE,
+        job,
+        scheduler,
+        now,
+        elapsed=now - run.origin,
+        note=str(note),
+        data=frozen,
+    )
+    deliver(run.subscribers, event)
     return True
+
+
+def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ...]:
+    """What the job told in its scheduler's last run (see :func:`emit_note`): tuples
+    ``(time, note, data)``, in order; ``time`` is the event loop's clock."""
+    owner = job._owner
+    scheduler = owner() if owner is not None else None
+    if scheduler is None:
+        return ()
+    return tuple(scheduler._job_notes.get(job, ()))
 
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
