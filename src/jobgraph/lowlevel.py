@@ -17,6 +17,9 @@ What is here:
 - records and events, for views and executors: :class:`JobRecord`, :class:`JobState`,
   :class:`JobEvent`, :class:`EventKind`, :data:`Subscriber`, and :func:`deliver`, which
   calls subscribers the way the engine does (a failing subscriber is logged);
+  :func:`emit_note`, with which a running job tells the run's subscribers something of
+  its own (a ``NOTE`` event: an SSH job's connection state...), kept for
+  :func:`notes_of` and the JSON report;
 - what a run left on jobs and schedulers, read the way the engine reads it:
   :func:`record_of`, :func:`owner_of`, :func:`requirements_of`, :func:`failure_of`,
   :func:`stragglers_of`. Views and tools use these rather than ``job.record``,
@@ -59,7 +62,7 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import failure_of, stragglers_of
+from ._core._scheduler import emit_note, failure_of, notes_of, stragglers_of
 
 __all__ = [
     "AbstractJob",
@@ -76,6 +79,7 @@ __all__ = [
     "call_body",
     "check_duration",
     "deliver",
+    "emit_note",
     "failure_of",
     "find_cycle",
     "find_placeholders",
@@ -83,6 +87,7 @@ __all__ = [
     "flatten_schedulables",
     "jobs_of",
     "nested_holder",
+    "notes_of",
     "owner_of",
     "record_of",
     "requirements_of",

@@ -6,6 +6,7 @@ A command is a description (immutable once made); running it gives a
 
 from __future__ import annotations
 
+import copy
 import os
 import shlex
 import signal as signals
@@ -14,11 +15,12 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 
 import jobgraph as jg
+from jobgraph.lowlevel import ResultOf, find_placeholders, resolve_placeholders
 
 from ._connection import OutputCollector, TransferFailed
 from ._deferred import Capture, Deferred, TemplateError, resolve
@@ -97,6 +99,8 @@ class Command:
     """
 
     x11: bool = False
+    # the attributes that may hold ResultOf placeholders (see resolved_for)
+    _placeholder_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -139,6 +143,31 @@ class Command:
     @property
     def label(self) -> str:
         return self._label if self._label is not None else self.command_line()
+
+    def placeholders(self) -> list[ResultOf]:
+        """The :class:`jobgraph.ResultOf` placeholders among the command's arguments."""
+        return [
+            placeholder
+            for name in self._placeholder_fields
+            for placeholder in find_placeholders(getattr(self, name))
+        ]
+
+    def resolved_for(self, job: jg.AbstractJob) -> Command:
+        """The command with its :class:`jobgraph.ResultOf` placeholders replaced by the
+        results they stand for (as strings), now; itself if it holds none.
+
+        Raises:
+            jobgraph.ResultUnavailableError: a placeholder's job has no result (names
+                ``job`` and that job).
+        """
+        if not self.placeholders():
+            return self
+        clone = copy.copy(self)
+        for name in self._placeholder_fields:
+            value = getattr(self, name)
+            if any(True for _ in find_placeholders(value)):
+                setattr(clone, name, _as_text(resolve_placeholders(value, job)))
+        return clone
 
     def command_line(self) -> str:
         """The command line, as shown (Deferred parts as their templates)."""
@@ -206,9 +235,13 @@ class Run(Command):
     """A program and its arguments; each part is quoted, so no shell syntax applies.
 
     ``Run("ls", "-l", "my file; rm -rf x")`` lists a file with that odd name.
-    Parts are converted with ``str()``; a :class:`Deferred` part is rendered just
-    before the command runs.
+    Parts are converted with ``str()``; a :class:`Deferred` part is rendered, and a
+    :class:`jobgraph.ResultOf` part replaced by ``str()`` of the result it stands
+    for, just before the command runs (the job holding the command requires the
+    placeholder's job).
     """
+
+    _placeholder_fields = ("argv",)
 
     def __init__(
         self,
@@ -221,26 +254,32 @@ class Run(Command):
     ) -> None:
         if not argv:
             raise jg.InvalidOptionError("Run() needs at least a program name")
-        self.argv: tuple[str | Deferred, ...] = tuple(
-            part if isinstance(part, Deferred) else str(part) for part in argv
+        self.argv: tuple[str | Deferred | ResultOf, ...] = tuple(
+            part if isinstance(part, Deferred | ResultOf) else str(part) for part in argv
         )
         super().__init__(
             allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
         )
 
     def command_line(self) -> str:
-        return shlex.join(str(part) for part in self.argv)
+        return shlex.join(_show(part) for part in self.argv)
 
     def resolved_line(self) -> str:
         return shlex.join(resolve(part) for part in self.argv)
 
 
 class Shell(Command):
-    """A shell command line, run by the remote shell as written (pipes, globs, ``&&``)."""
+    """A shell command line, run by the remote shell as written (pipes, globs, ``&&``).
+
+    The line may be a :class:`Deferred` or a :class:`jobgraph.ResultOf` (a job's result
+    used as a shell line, as it is).
+    """
+
+    _placeholder_fields = ("line",)
 
     def __init__(
         self,
-        line: str | Deferred,
+        line: str | Deferred | ResultOf,
         *,
         allowed_exits: Iterable[int | str] = (),
         env: Mapping[str, str] | None = None,
@@ -248,18 +287,33 @@ class Shell(Command):
         label: str | None = None,
         capture: Capture | None = None,
     ) -> None:
-        if not isinstance(line, Deferred) and (not isinstance(line, str) or not line.strip()):
+        if not isinstance(line, Deferred | ResultOf) and (
+            not isinstance(line, str) or not line.strip()
+        ):
             raise jg.InvalidOptionError(f"Shell() needs a non-empty command line, not {line!r}")
-        self.line = line
+        self.line: str | Deferred | ResultOf = line
         super().__init__(
             allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
         )
 
     def command_line(self) -> str:
-        return str(self.line)
+        return _show(self.line)
 
     def resolved_line(self) -> str:
         return resolve(self.line)
+
+
+def _show(part: object) -> str:
+    """How a part of a command is shown before it runs: a placeholder names its job."""
+    return f"<result of {part.job.label}>" if isinstance(part, ResultOf) else str(part)
+
+
+def _as_text(value: Any) -> Any:
+    """A resolved argument as the commands hold it: strings (Deferred kept), in the
+    same kind of container."""
+    if isinstance(value, list | tuple):
+        return type(value)(_as_text(item) for item in value)
+    return value if isinstance(value, Deferred) else str(value)
 
 
 def _failed(
@@ -282,12 +336,17 @@ def _failed(
     )
 
 
+def _path(value: str | os.PathLike[str] | ResultOf) -> Any:
+    return value if isinstance(value, ResultOf) else os.fspath(value)
+
+
 def _paths(
-    value: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], what: str
-) -> list[str]:
-    if isinstance(value, str | os.PathLike):
-        return [os.fspath(value)]
-    paths = [os.fspath(item) for item in value]
+    value: str | os.PathLike[str] | ResultOf | Iterable[str | os.PathLike[str] | ResultOf],
+    what: str,
+) -> list[Any]:
+    if isinstance(value, str | os.PathLike | ResultOf):
+        return [_path(value)]
+    paths = [_path(item) for item in value]
     if not paths:
         raise jg.InvalidOptionError(f"{what} needs at least one path")
     return paths
@@ -334,24 +393,31 @@ class Push(_FileCommand):
     """Copy local files and directories (recursively) into a directory of the node, over
     SFTP; permissions and times are kept unless ``preserve=False``. The remote directory
     is made if needed. A missing local file or an unwritable remote path fails the
-    command (exit status 1, the reason in ``stderr``)."""
+    command (exit status 1, the reason in ``stderr``). Paths may be
+    :class:`jobgraph.ResultOf` placeholders."""
+
+    _placeholder_fields = ("local_paths", "remote_dir")
 
     def __init__(
         self,
-        local_paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-        remote_dir: str,
+        local_paths: str
+        | os.PathLike[str]
+        | ResultOf
+        | Iterable[str | os.PathLike[str] | ResultOf],
+        remote_dir: str | ResultOf,
         *,
         preserve: bool = True,
         timeout: float | None = None,
         label: str | None = None,
     ) -> None:
         self.local_paths = _paths(local_paths, "Push")
-        self.remote_dir = str(remote_dir)
+        self.remote_dir: Any = remote_dir if isinstance(remote_dir, ResultOf) else str(remote_dir)
         self.preserve = preserve
         super().__init__(timeout=timeout, label=label)
 
     def command_line(self) -> str:
-        return f"push {' '.join(map(shlex.quote, self.local_paths))} -> {self.remote_dir}"
+        paths = " ".join(shlex.quote(_show(path)) for path in self.local_paths)
+        return f"push {paths} -> {_show(self.remote_dir)}"
 
     def missing_local(self) -> list[str]:
         return [path for path in self.local_paths if not os.path.exists(path)]
@@ -362,24 +428,28 @@ class Push(_FileCommand):
 
 class Pull(_FileCommand):
     """Copy files and directories of the node (recursively) into a local directory, over
-    SFTP; permissions and times are kept unless ``preserve=False``."""
+    SFTP; permissions and times are kept unless ``preserve=False``. Paths may be
+    :class:`jobgraph.ResultOf` placeholders."""
+
+    _placeholder_fields = ("remote_paths", "local_dir")
 
     def __init__(
         self,
-        remote_paths: str | Iterable[str],
-        local_dir: str | os.PathLike[str],
+        remote_paths: str | ResultOf | Iterable[str | ResultOf],
+        local_dir: str | os.PathLike[str] | ResultOf,
         *,
         preserve: bool = True,
         timeout: float | None = None,
         label: str | None = None,
     ) -> None:
         self.remote_paths = _paths(remote_paths, "Pull")
-        self.local_dir = os.fspath(local_dir)
+        self.local_dir: Any = _path(local_dir)
         self.preserve = preserve
         super().__init__(timeout=timeout, label=label)
 
     def command_line(self) -> str:
-        return f"pull {' '.join(map(shlex.quote, self.remote_paths))} -> {self.local_dir}"
+        paths = " ".join(shlex.quote(_show(path)) for path in self.remote_paths)
+        return f"pull {paths} -> {_show(self.local_dir)}"
 
     async def transfer(self, node: Node) -> None:
         os.makedirs(self.local_dir, exist_ok=True)
@@ -390,6 +460,7 @@ class _Staged(Command):
     """A script copied to a fresh remote directory, run there with its arguments, removed."""
 
     script_name: str
+    _placeholder_fields = ("args",)
 
     def __init__(
         self,
@@ -402,8 +473,8 @@ class _Staged(Command):
         label: str | None,
         capture: Capture | None,
     ) -> None:
-        self.args: tuple[str | Deferred, ...] = tuple(
-            arg if isinstance(arg, Deferred) else str(arg) for arg in args
+        self.args: tuple[str | Deferred | ResultOf, ...] = tuple(
+            arg if isinstance(arg, Deferred | ResultOf) else str(arg) for arg in args
         )
         self.includes = [os.fspath(path) for path in includes]
         super().__init__(
@@ -418,7 +489,7 @@ class _Staged(Command):
         return [path for path in self.includes if not os.path.exists(path)]
 
     def command_line(self) -> str:
-        return self.join_line([self.script_name, *map(str, self.args)])
+        return self.join_line([self.script_name, *map(_show, self.args)])
 
     def join_line(self, parts: list[str]) -> str:
         """The command line made of the script's path and its arguments (each quoted);

@@ -6,10 +6,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import jobgraph as jg
+from jobgraph.lowlevel import emit_note
 from jobgraph.services import ServicePool
 
 from ._commands import Command, CommandResult
-from ._errors import CommandFailedError, SshError
+from ._errors import AuthError, CommandFailedError, ConnectionLostError, SshError
 from ._formatters import Formatter
 from ._node import Node, SshNode
 
@@ -41,6 +42,13 @@ class SshJob(jg.AbstractJob):
     ``timeout``, ``retry``...). The job's result is the list of
     :class:`CommandResult`, one per command, in order.
 
+    A command's arguments may hold :class:`jobgraph.ResultOf` placeholders
+    (``Run("echo", jg.ResultOf(job, lambda r: r[-1].stdout.strip()))``): the SshJob
+    requires their jobs, and each placeholder becomes ``str()`` of its value just
+    before its command runs. If that job has no result (it failed, was cancelled or
+    skipped), the SshJob fails there with :class:`jobgraph.ResultUnavailableError`
+    naming both jobs.
+
     When a command ends with a status that is not allowed:
 
     - a **critical** job (the default) stops there and raises
@@ -48,6 +56,15 @@ class SshJob(jg.AbstractJob):
     - a **non-critical** job runs the remaining commands anyway, then raises
       :class:`CommandFailedError` for the first failed command (the message counts
       the others).
+
+    Connection state is sent to the run's subscribers (the progress view, reports) as
+    ``NOTE`` events of the job (see :func:`jobgraph.lowlevel.emit_note`), each with the
+    ``host`` in its data: ``"connecting"`` (with ``via``, a gateway, if any), then
+    ``"authenticated"`` (``reused=True`` when the connection was already open),
+    ``"auth-failed"`` or ``"connect-failed"`` (with ``error``); ``"disconnected"`` when
+    the connection drops under a command. Connections stay open for the jobs that
+    follow; closing them (``close_all``) happens outside any job. The notes are also
+    kept for the run's report (:func:`jobgraph.lowlevel.notes_of`).
 
     In both cases the error's ``results`` holds the results of every command that
     ran, so ``job.exception.results`` tells what happened; its ``job`` and ``host``
@@ -107,6 +124,9 @@ class SshJob(jg.AbstractJob):
                 f"keep_output must be a bool or a non-negative int, not {keep_output!r}"
             )
         self._set_services(services, services_transport, services_timeout, services_limits)
+        placeholders = [p.job for command in self.commands for p in command.placeholders()]
+        if placeholders:  # a command's argument is a job's result: require that job
+            options["requires"] = (options.get("requires"), placeholders)
         super().__init__(**options)
 
     def _set_services(
@@ -161,19 +181,40 @@ class SshJob(jg.AbstractJob):
             exc.job = self.label
             raise
 
+    async def _connect_telling(self, node: SshNode) -> None:
+        """Open the node's connection, telling the run how it goes."""
+        if node.is_connected():
+            emit_note(self, "authenticated", host=node.name, reused=True)
+            return
+        via = {"via": node.gateway.name} if node.gateway is not None else {}
+        emit_note(self, "connecting", host=node.name, **via)
+        try:
+            await node.connect()
+        except AuthError as exc:
+            emit_note(self, "auth-failed", host=node.name, error=exc.message)
+            raise
+        except SshError as exc:
+            emit_note(self, "connect-failed", host=node.name, error=exc.message)
+            raise
+        emit_note(self, "authenticated", host=node.name)
+
     async def _run_on(self, node: Node) -> list[CommandResult]:
         formatter = self.formatter if self.formatter is not None else node.formatter
         results: list[CommandResult] = []
         failed: list[CommandResult] = []
         try:
+            if isinstance(node, SshNode):
+                await self._connect_telling(node)
             for command in self.commands:
-                result = await command.execute(node, formatter, self.keep)
+                result = await command.resolved_for(self).execute(node, formatter, self.keep)
                 results.append(result)
                 if not result.allowed:
                     failed.append(result)
                     if self.critical:
                         break
         except SshError as exc:
+            if isinstance(exc, ConnectionLostError):
+                emit_note(self, "disconnected", host=node.name, error=exc.message)
             exc.job = self.label
             exc.results = tuple(results)
             raise

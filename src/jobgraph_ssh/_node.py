@@ -201,6 +201,10 @@ class SshNode(Node):
         via = f" via {self.gateway.name}" if self.gateway is not None else ""
         return f"<SshNode {self.name}{via}>"
 
+    def is_connected(self) -> bool:
+        """Whether the node's connection is open now (on any event loop)."""
+        return any(link.alive() for link in list(self._links.values()))
+
     async def connect(self) -> None:
         """Open the connection now, if it is not open (commands do it when needed).
 

@@ -10,10 +10,10 @@ subscribes, no event object is ever built.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._job import AbstractJob
@@ -31,7 +31,8 @@ class EventKind(StrEnum):
     ``RETRYING`` (an attempt failed and another follows), then one of ``FINISHED``,
     ``FAILED``, ``CANCELLED`` or ``SKIPPED`` (its requirement failed under the ``skip``
     policy). ``STRAGGLING`` is for a job still running ``shutdown_timeout`` seconds
-    after it was asked to stop.
+    after it was asked to stop. ``NOTE`` is something a running job told (see
+    :func:`jobgraph.lowlevel.emit_note`).
     """
 
     RUN_STARTED = "run_started"
@@ -44,6 +45,7 @@ class EventKind(StrEnum):
     CANCELLED = "cancelled"
     SKIPPED = "skipped"
     STRAGGLING = "straggling"
+    NOTE = "note"
     RUN_FINISHED = "run_finished"
 
 
@@ -66,7 +68,8 @@ class JobEvent:
         delay: the wait before the next try, for ``RETRYING``.
         elapsed: seconds since the start of the run (of the outermost scheduler, for
             the events of nested ones).
-    """
+        note: for ``NOTE``, what the job told (``"connecting"``...); else "".
+        data: for ``NOTE``, its details (``{"host": ...}``); else None.
 
     kind: EventKind
     job: AbstractJob
@@ -76,6 +79,8 @@ class JobEvent:
     attempt: int = 0
     delay: float = 0.0
     elapsed: float = 0.0
+    note: str = ""
+    data: Mapping[str, Any] | None = None
 
     def __str__(self) -> str:
         text = f"+{self.elapsed:.3f}s {self.kind} {self.job.label!r}"
@@ -83,6 +88,10 @@ class JobEvent:
             text += f" in {self.scheduler.label!r}"
         if self.kind is EventKind.RETRYING:
             text += f" (attempt {self.attempt}, next in {self.delay:g}s)"
+        if self.kind is EventKind.NOTE:
+            text += f": {self.note}"
+            if self.data:
+                text += " (" + ", ".join(f"{k}={v}" for k, v in self.data.items()) + ")"
         if self.exception is not None:
             text += f": {type(self.exception).__name__}: {self.exception}"
         return text

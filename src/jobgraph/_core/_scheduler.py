@@ -10,16 +10,17 @@ from __future__ import annotations
 import logging
 import os
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import anyio
 
 from . import _executors as _executors_module
 from ._cycles import find_cycle
-from ._events import EventKind, Subscriber
+from ._events import EventKind, JobEvent, Subscriber, deliver
 from ._exceptions import (
     CriticalJobError,
     CycleError,
@@ -110,6 +111,9 @@ class Scheduler(AbstractJob):
         self._stragglers: tuple[AbstractJob, ...] = ()
         self._interrupt: BaseException | None = None  # KeyboardInterrupt, SystemExit
         self._running = False
+        self._live_run: _Run | None = None  # while it runs: for emit_note()
+        # what its jobs told in its last run (see emit_note), made on the first note
+        self._job_notes: dict[AbstractJob, list[tuple[float, str, Mapping[str, Any]]]] = {}
         self._label = None if label is None else str(label)  # named by the checks below
         self.jobs_window = jobs_window
         _check_duration(f"shutdown_timeout of scheduler {self.label!r}", shutdown_timeout)
@@ -140,6 +144,8 @@ class Scheduler(AbstractJob):
         del state["_selfref"]
         state["_subscribers"] = ()  # callbacks stay with the process that subscribed them
         state["_running"] = False
+        state["_live_run"] = None
+        state["_job_notes"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -427,12 +433,16 @@ class Scheduler(AbstractJob):
         self._stragglers = ()
         self._interrupt = None
         self._running = True
+        self._live_run = run
+        if self._job_notes:
+            self._job_notes = {}
         if subscribers:
             run.emit(EventKind.RUN_STARTED, self)
         try:
             await run.orchestrate()
         finally:
             self._running = False
+            self._live_run = None
             # the run hands its outcome back (also when it was cancelled from outside)
             self._failure = run.failure
             self._stragglers = run.stragglers
@@ -1171,6 +1181,53 @@ class Scheduler(AbstractJob):
         import jobgraph.views
 
         jobgraph.views.print_text(self.list_text(details, silence_done_jobs))
+
+
+def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
+    """Tell the run that is running ``job`` something about it.
+
+    The note is kept with the job's scheduler until its next run (:func:`notes_of`,
+    the JSON report), and the run's subscribers receive a :class:`JobEvent` of kind
+    ``NOTE`` with ``note`` and ``data`` (``emit_note(self, "connecting", host="h1")``),
+    in the order of the other events of the run. A job kind calls it from its
+    ``run()``; the engine does nothing more when nobody calls it.
+
+    Returns:
+        Whether an event was sent (False: the job is not running in a scheduler, or
+        nobody subscribes).
+    """
+    owner = job._owner
+    scheduler = owner() if owner is not None else None
+    run = scheduler._live_run if scheduler is not None else None
+    if run is None:
+        return False
+    assert scheduler is not None
+    frozen = MappingProxyType(dict(data))
+    now = run.now()
+    scheduler._job_notes.setdefault(job, []).append((now, str(note), frozen))
+    if not run.subscribers:
+        return False
+    event = JobEvent(
+        EventKind.NOTE,
+        job,
+        scheduler,
+        now,
+        elapsed=now - run.origin,
+        note=str(note),
+        data=frozen,
+    )
+    deliver(run.subscribers, event)
+    return True
+
+
+def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ...]:
+    """What the job told in its scheduler's last run (see :func:`emit_note`): tuples
+    ``(time, note, data)``, in order; ``time`` is the event loop's clock."""
+    owner = job._owner
+    scheduler = owner() if owner is not None else None
+    if scheduler is None:
+        return ()
+    return tuple(scheduler._job_notes.get(job, ()))
 
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``

@@ -120,7 +120,8 @@ class Progress:
     The panel shows the run's elapsed time, a bar of the finite jobs done (whatever
     their outcome: ok, failed, cancelled or skipped) out of all of them, the percentage,
     an estimate of the time left (from the pace so far), the counts by state and the
-    running jobs.
+    running jobs, each with the last note it told, if any (``NOTE`` events: an SSH
+    job shows its host's connection state, like ``h1: authenticated``).
 
     The object is itself the subscriber (a callable taking a :class:`~jobgraph.JobEvent`),
     so it can also be given to :meth:`Scheduler.subscribe` directly; its counts then
@@ -154,6 +155,7 @@ class Progress:
         self._running: dict[AbstractJob, float] = {}  # job -> monotonic start, for the panel
         self._started: dict[AbstractJob, float] = {}  # job -> loop time of its start
         self._durations: dict[AbstractJob, float] = {}  # loop seconds from start to end
+        self._notes: dict[AbstractJob, str] = {}  # running job -> the last note it told
         self._origin = time.monotonic()
         self._t0: float | None = None  # loop time of the first event
         self._counted = False  # whether the jobs were counted as idle
@@ -177,6 +179,7 @@ class Progress:
         self._running = {}
         self._started = {}
         self._durations = {}
+        self._notes = {}
         self._t0 = None
         self.failures = []
         for job in self.scheduler.iterate_jobs():
@@ -242,6 +245,10 @@ class Progress:
             self._t0 = event.time
         if kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED):
             return
+        if kind is EventKind.NOTE:
+            host = event.data.get("host") if event.data else None
+            self._notes[job] = f"{host}: {event.note}" if host is not None else event.note
+            return
         nested = isinstance(job, Scheduler)
         state = _NEXT_STATE.get(kind)
         if state is not None and not nested:
@@ -251,6 +258,7 @@ class Progress:
             self._started[job] = event.time
         elif kind in (EventKind.FINISHED, EventKind.FAILED, EventKind.CANCELLED):
             self._running.pop(job, None)
+            self._notes.pop(job, None)
             started = self._started.get(job)
             if started is not None:
                 self._durations[job] = event.time - started
@@ -387,6 +395,7 @@ class Progress:
 
         counts = self.counts.copy()  # drawn from rich's thread: work on copies
         running = self._running.copy()
+        notes = self._notes.copy()
         now = time.monotonic()
         head = Text(f"{self._text(self.scheduler.label)}  {_duration(self._elapsed())}  ")
         head.append(self.bar_text(), style="bold")
@@ -398,11 +407,17 @@ class Progress:
         table = Table(box=None, show_header=False, padding=(0, 1))
         table.add_column("job")
         table.add_column("elapsed", justify="right")
+        table.add_column("note", style="grey50")
         by_start = sorted(running.items(), key=lambda item: item[1])
         for job, started in by_start[:_MAX_RUNNING_SHOWN]:
-            table.add_row(f"{self._glyphs[1]} {self._text(job.label)}", f"{now - started:.1f}s")
+            table.add_row(
+                f"{self._glyphs[1]} {self._text(job.label)}",
+                f"{now - started:.1f}s",
+                self._text(notes.get(job, "")),
+            )
         if len(by_start) > _MAX_RUNNING_SHOWN:
-            table.add_row(f"{self._glyphs[2]} and {len(by_start) - _MAX_RUNNING_SHOWN} more", "")
+            more = f"{self._glyphs[2]} and {len(by_start) - _MAX_RUNNING_SHOWN} more"
+            table.add_row(more, "", "")
         return Group(head, states, table)
 
     def summary_table(self) -> Any:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from jobgraph import CycleError, JobState, Scheduler
-from jobgraph.lowlevel import failure_of, record_of, requirements_of
+from jobgraph.lowlevel import failure_of, notes_of, record_of, requirements_of
 
 from ._listing import _number_any
 from ._paths import checked_path
@@ -26,6 +27,13 @@ def _exception_report(exc: BaseException | None) -> dict[str, Any] | None:
         "traceback": [
             line for chunk in traceback.format_exception(exc) for line in chunk.splitlines()
         ],
+    }
+
+
+def _json_data(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        str(key): value if isinstance(value, str | int | float | bool | None) else repr(value)
+        for key, value in data.items()
     }
 
 
@@ -86,6 +94,10 @@ def _build_report(scheduler: Scheduler) -> dict[str, Any]:
                     "exception": _exception_report(job_record.exception),
                     "requires": [requirement.repr_id() for requirement in requirements_of(job)],
                     "details": job.details(),
+                    "notes": [
+                        {"at": since(moment), "note": note, "data": _json_data(data)}
+                        for moment, note, data in notes_of(job)
+                    ],
                 }
             )
             if isinstance(job, Scheduler):
@@ -118,7 +130,9 @@ def report(scheduler: Scheduler) -> dict[str, Any]:
     label, kind, flags, state, outcome, times, attempts (and, for a job with a retry
     policy, ``attempt_log``: each attempt's times and exception), ``worker`` (where an
     executor ran its body, None in the event loop), result (its ``repr``), exception
-    (type, message and traceback lines) and requirements (numbers).
+    (type, message and traceback lines), requirements (numbers) and ``notes``, what
+    the job told during the run (``at``, ``note``, ``data``: an SSH job's connection
+    state, for instance; see :func:`jobgraph.lowlevel.emit_note`).
 
     Args:
         scheduler: the scheduler to describe.
