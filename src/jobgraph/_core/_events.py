@@ -70,6 +70,7 @@ class JobEvent:
             the events of nested ones).
         note: for ``NOTE``, what the job told (``"connecting"``...); else "".
         data: for ``NOTE``, its details (``{"host": ...}``); else None.
+    """
 
     kind: EventKind
     job: AbstractJob
