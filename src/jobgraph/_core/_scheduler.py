@@ -1192,6 +1192,11 @@ def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
     in the order of the other events of the run. A job kind calls it from its
     ``run()``; the engine does nothing more when nobody calls it.
 
+    Args:
+        job: the job telling (it must be running in a scheduler for the note to count).
+        note: what it tells, a short word (``"connecting"``, ``"authenticated"``...).
+        **data: details (``host="h1"``), passed on as the event's ``data``.
+
     Returns:
         Whether an event was sent (False: the job is not running in a scheduler, or
         nobody subscribes).
@@ -1221,8 +1226,15 @@ def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
 
 
 def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ...]:
-    """What the job told in its scheduler's last run (see :func:`emit_note`): tuples
-    ``(time, note, data)``, in order; ``time`` is the event loop's clock."""
+    """What the job told in its scheduler's last run (see :func:`emit_note`).
+
+    Args:
+        job: the job whose notes to read.
+
+    Returns:
+        Tuples ``(time, note, data)``, in order; ``time`` is the event loop's clock.
+        Empty when the job is in no scheduler, or its scheduler is gone.
+    """
     owner = job._owner
     scheduler = owner() if owner is not None else None
     if scheduler is None:
