@@ -217,10 +217,15 @@ class AbstractJob(Schedulable):
         self.forever = bool(forever)
         # per attempt; stored, not set through the ``timeout`` property, which a
         # subclass may redefine (a Scheduler's ``timeout`` is its whole run's)
-        _check_duration(f"timeout of job {_safe_label(self)!r}", timeout)
+        if timeout is not None:  # the label is computed only when there is a value to check
+            _check_duration(f"timeout of job {_safe_label(self)!r}", timeout)
         self._timeout = timeout
-        self._retry = self._check_retry(retry)
-        self._on_failed_requirement = self._check_on_failed_requirement(on_failed_requirement)
+        self._retry = None if retry is None else self._check_retry(retry)
+        self._on_failed_requirement = (
+            on_failed_requirement
+            if on_failed_requirement is OnFailedRequirement.RUN
+            else self._check_on_failed_requirement(on_failed_requirement)
+        )
         self._requires: dict[AbstractJob, None] = {}
         self._owner: weakref.ref[Scheduler] | None = None
         self._record = JobRecord()
@@ -758,7 +763,9 @@ class Job(AbstractJob):
     ) -> None:
         if unexpected:
             _refuse_keywords(function, label, unexpected)
-        self.executor = check_executor(executor, f"Job() (label {label!r})")
+        self.executor = (
+            None if executor is None else check_executor(executor, f"Job() (label {label!r})")
+        )
         if inspect.iscoroutine(function):
             function.close()  # type: ignore[unreachable]  # typed callers cannot, others do
             raise JobDefinitionError(
@@ -787,7 +794,11 @@ class Job(AbstractJob):
                 f"Job() with executor {executor!r}: the body cannot take task_status "
                 "(it runs away from the event loop)" + (f" (label {label!r})" if label else "")
             )
-        placeholders = [p.job for p in find_placeholders((args, tuple(self.kwargs.values())))]
+        placeholders = (
+            [p.job for p in find_placeholders((args, tuple(self.kwargs.values())))]
+            if args or self.kwargs
+            else []
+        )
         self._placeholders = bool(placeholders)
         super().__init__(
             label=label,
