@@ -326,7 +326,7 @@ class ThreadExecutor(Executor):
         backend = sniffio.current_async_library()
 
         def body() -> Any:
-            job.record.worker = f"thread {threading.current_thread().name}"
+            job._record.worker = f"thread {threading.current_thread().name}"
             return call_body(function, args, kwargs, backend)
 
         return await anyio.to_thread.run_sync(body, abandon_on_cancel=True, limiter=self._limiter)
@@ -397,7 +397,7 @@ class ProcessExecutor(Executor):
             )
         except anyio.BrokenWorkerProcess as exc:
             raise WorkerLostError(job, "a local process", "it exited mid-job") from exc
-        job.record.worker = where
+        job._record.worker = where
         if ok:
             return value
         if isinstance(value, _ResultNotPicklableError):

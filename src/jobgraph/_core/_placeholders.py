@@ -41,7 +41,7 @@ class ResultUnavailableError(JobGraphError):
         who = f"job {job.label!r}" if job is not None else "an argument"
         super().__init__(
             f"{who} takes the result of job {required.label!r}, which has none: "
-            f"{required.label!r} is {required.record.outcome}"
+            f"{required.label!r} is {required._record.outcome}"
             + (f" ({type(required.exception).__name__})" if required.exception else "")
         )
 
@@ -91,7 +91,7 @@ class ResultOf:
             ResultUnavailableError: the job has no result (failed, cancelled, skipped,
                 or not run yet).
         """
-        record = self.job.record
+        record = self.job._record
         if not record.succeeded:
             raise ResultUnavailableError(dependent, self.job) from record.exception
         value = record.result

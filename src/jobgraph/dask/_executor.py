@@ -19,6 +19,7 @@ from jobgraph.lowlevel import (
     JobRecord,
     ResultOf,
     check_duration,
+    record_of,
     resolve_placeholders,
     serialize_call,
 )
@@ -220,7 +221,7 @@ class DaskExecutor(Executor):
         def refer(placeholder: ResultOf) -> Any:
             # a result still on the cluster goes from worker to worker, not through here
             kept = self._kept.get(placeholder.job)
-            if kept is not None and kept[0] is placeholder.job.record:
+            if kept is not None and kept[0] is record_of(placeholder.job):
                 inputs.append(kept[1])
                 return Remote(len(inputs) - 1, placeholder.transform)
             return placeholder.resolve(job)
@@ -230,7 +231,7 @@ class DaskExecutor(Executor):
         payload = serialize_call(job, function, args, kwargs, cloudpickle.dumps)
         key = f"jobgraph-{_UNSAFE.sub('_', job.label)[:40]}-{self._prefix}-{next(self._count)}"
         where, ok, value, future = await portal.run(self._submit, payload, key, inputs)
-        record = job.record
+        record = record_of(job)
         record.worker = where
         if ok:
             if record.successors and future is not None:  # jobs to come may use it: keep it

@@ -17,7 +17,7 @@ from jobgraph import (
     SchedulerTimeoutError,
     TaskStatusLike,
 )
-from jobgraph.lowlevel import set_record
+from jobgraph.lowlevel import record_of, set_record
 
 from ._executor import DaskExecutor
 from ._remote import current_worker
@@ -50,11 +50,11 @@ def run_shard(shard: Shard, backend: str) -> _Outcome:
     ok = anyio.run(shard.run, backend=backend)
     jobs = _tree(shard)
     where = current_worker()
-    records = [job.record for job in jobs]
+    records = [record_of(job) for job in jobs]
     for record in records:
         if record.worker is None:
             record.worker = where
-    outcome = _Outcome(ok, shard.record.started_at, records)
+    outcome = _Outcome(ok, record_of(shard).started_at, records)
     failure = shard.failure
     if failure is not None:
         index = {job: number for number, job in enumerate(jobs)}
