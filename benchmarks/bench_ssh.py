@@ -17,7 +17,17 @@ Runners:
 * ``raw-asyncssh``: ``asyncio.gather`` of one ``asyncssh.connect`` + ``conn.run`` per
   host, asyncssh's default options (its default cipher order);
 * ``jobgraph-asyncio`` / ``jobgraph-trio``: one ``SshJob(node, Run(...) x N)`` per host
-  in one scheduler, default limits (8 handshakes in flight), run by ``jg.run``.
+  in one scheduler, default limits (8 handshakes in flight), run by ``jg.run``;
+* ``apssh`` (when apssh and asynciojobs are installed: the ``bench`` extra): one apssh
+  ``SshJob`` per host in an asynciojobs scheduler, ``co_run`` then
+  ``co_close_ssh_in_scheduler`` in one event loop;
+* ``parallel-ssh`` (when installed: the ``bench`` extra): one ``ParallelSSHClient`` over
+  the K hosts, ``run_command`` + ``join`` N times, then the client is dropped (it has
+  no close call).
+
+Columns: wall time, and its ratio to ``raw-asyncssh``; the worker's CPU time per host and
+per command; its peak RSS, and how much the peak grew during the run divided by K (an
+estimate of the memory each connection costs).
 
 Two more runners (not run by default) compare the ways of calling asyncssh from trio,
 without jobgraph: the same per-host work as ``raw-asyncssh`` in a trio nursery, each
@@ -30,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
+import importlib.util
 import json
 import os
 import resource
@@ -42,7 +54,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "tests" / "ssh" / "_server.py"
-RUNNERS = ("raw-asyncssh", "jobgraph-asyncio", "jobgraph-trio")
+RUNNERS = ("raw-asyncssh", "jobgraph-asyncio", "jobgraph-trio", "apssh", "parallel-ssh")
+# a runner whose library is missing is left out of the table, with a line saying so
+NEEDS = {
+    "apssh": ("apssh", "asynciojobs"),
+    "parallel-ssh": ("pssh",),
+    "bridge-trio-asyncio": ("trio_asyncio",),
+}
 COMMAND = ("echo", "hello")
 
 
@@ -123,6 +141,76 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
         def go() -> None:
             trio.run(trio_main)
 
+    elif runner == "apssh":
+        import asyncio
+
+        import asynciojobs
+        from apssh import Run as ApsshRun
+        from apssh import SshJob as ApsshJob
+        from apssh import SshNode as ApsshNode
+        from apssh import co_close_ssh_in_scheduler
+        from apssh.formatters import Formatter
+        from apssh.keys import import_private_key
+
+        class QuietApssh(Formatter):  # type: ignore[misc]
+            def line(self, line: str, datatype: Any, hostname: str) -> None:
+                pass
+
+            def session_start(self, *args: Any) -> None:
+                pass
+
+            def session_stop(self, *args: Any) -> None:
+                pass
+
+        def go() -> None:
+            keys = [import_private_key(key)]
+            scheduler = asynciojobs.Scheduler()
+            for port in ports:
+                # apssh checks no host key: known_hosts is not passed (it takes none)
+                node = ApsshNode(
+                    "127.0.0.1",
+                    port=port,
+                    username="bench",
+                    keys=keys,
+                    formatter=QuietApssh("@line@"),
+                )
+                ApsshJob(
+                    node=node,
+                    commands=[ApsshRun(*COMMAND) for _ in range(commands)],
+                    scheduler=scheduler,
+                )
+
+            # run and close in one event loop: apssh's synchronous close_ssh_in_scheduler,
+            # called after a synchronous run, waits 30 s on connections of a closed loop
+            async def main() -> None:
+                assert await scheduler.co_run(), "apssh run failed"
+                await co_close_ssh_in_scheduler(scheduler)
+
+            asyncio.run(main())
+
+    elif runner == "parallel-ssh":
+        from pssh.clients import ParallelSSHClient
+        from pssh.config import HostConfig
+
+        def go() -> None:
+            # one entry per host; each is 127.0.0.1 on its own port (host keys: not checked)
+            client = ParallelSSHClient(
+                ["127.0.0.1"] * len(ports),
+                host_config=[
+                    HostConfig(port=port, user="bench", private_key=key, allow_agent=False)
+                    for port in ports
+                ],
+                pool_size=len(ports),
+                allow_agent=False,
+            )
+            for _ in range(commands):
+                output = client.run_command(" ".join(COMMAND))
+                client.join(output, consume_output=True)
+                for host_output in output:
+                    assert host_output.exit_code == 0, host_output
+            del client  # parallel-ssh has no close call: its connections go with the client
+            gc.collect()
+
     else:
         import jobgraph as jg
         from jobgraph_ssh import Run, SshJob, SshNode, close_all
@@ -161,11 +249,12 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
 
             anyio.run(main, backend=backend)
 
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, after imports
     cpu0, wall0 = time.process_time(), time.perf_counter()
     go()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"wall": wall, "cpu": cpu, "maxrss_kib": float(rss)}
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"wall": wall, "cpu": cpu, "maxrss_kib": float(rss), "grown_kib": float(rss - rss0)}
 
 
 def start_server(hosts: int, directory: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
@@ -209,7 +298,8 @@ def measure(runner: str, setup: dict[str, Any], commands: int, repeat: int) -> d
         result = json.loads(out.stdout.strip().splitlines()[-1])
         if best is None or result["wall"] < best["wall"]:
             best = result
-    return best or {"wall": float("nan"), "cpu": float("nan"), "maxrss_kib": float("nan")}
+    nan = float("nan")
+    return best or {"wall": nan, "cpu": nan, "maxrss_kib": nan, "grown_kib": nan}
 
 
 def main() -> None:
@@ -224,7 +314,13 @@ def main() -> None:
         setup = json.loads(sys.stdin.read())
         print(json.dumps(worker(options.worker, setup, int(options.commands))))
         return
-    runners = options.runners.split(",")
+    runners = []
+    for runner in options.runners.split(","):
+        missing = [name for name in NEEDS.get(runner, ()) if importlib.util.find_spec(name) is None]
+        if missing:
+            print(f"{runner}: left out, {', '.join(missing)} not installed", file=sys.stderr)
+        else:
+            runners.append(runner)
     rows = []
     for hosts in (int(k) for k in options.hosts.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
@@ -241,7 +337,7 @@ def main() -> None:
                     proc.wait(10)
     print(
         f"{'K':>4} {'cmds':>4}  {'runner':<17} {'wall s':>7} {'vs raw':>6} "
-        f"{'CPU ms/host':>11} {'CPU ms/cmd':>10} {'maxrss MiB':>10}"
+        f"{'CPU ms/host':>11} {'CPU ms/cmd':>10} {'maxrss MiB':>10} {'KiB/conn':>8}"
     )
     raw = {(k, n): r["wall"] for k, n, name, r in rows if name == "raw-asyncssh"}
     for hosts, commands, runner, result in rows:
@@ -252,7 +348,7 @@ def main() -> None:
         print(
             f"{hosts:>4} {commands:>4}  {runner:<17} {result['wall']:>7.3f} {ratio:>6.2f} "
             f"{per_host:>11.1f} {per_host / commands:>10.2f} "
-            f"{result['maxrss_kib'] / 1024:>10.1f}"
+            f"{result['maxrss_kib'] / 1024:>10.1f} {result['grown_kib'] / hosts:>8.1f}"
         )
 
 
