@@ -62,8 +62,9 @@ class SshJob(jg.AbstractJob):
     ``host`` in its data: ``"connecting"`` (with ``via``, a gateway, if any), then
     ``"authenticated"`` (``reused=True`` when the connection was already open),
     ``"auth-failed"`` or ``"connect-failed"`` (with ``error``); ``"disconnected"`` when
-    the connection drops under a command. Connections stay open for the jobs that
-    follow; closing them (``close_all``) happens outside any job. The notes are also
+    the connection drops under a command, or (with ``closed=True``) when ``close_all``
+    closes it while the run goes on. Connections stay open for the jobs that follow;
+    ``close_all`` closes them, after the run or from a job of it. The notes are also
     kept for the run's report (:func:`jobgraph.lowlevel.notes_of`).
 
     In both cases the error's ``results`` holds the results of every command that

@@ -20,6 +20,7 @@ import anyio.abc
 import anyio.to_thread
 
 import jobgraph as jg
+from jobgraph.lowlevel import emit_note
 
 from . import _connection, _glue
 from ._errors import CommandTimeoutError
@@ -396,11 +397,56 @@ async def close_all(*things: Any) -> None:
     Takes nodes, jobs with a ``node`` (SshJob), schedulers (their jobs, nested
     schedulers included) and iterables of these. Gateways of the nodes found are
     closed too. Nodes at the same depth close concurrently.
+
+    Each connection that was open is reported as closed: to the node's formatter
+    (shown when verbose) and, when a job given (or held by a scheduler given) runs on
+    that node (or behind that gateway) and its scheduler is running, as a
+    ``"disconnected"`` note of that job (``host``, ``closed=True``) to the run's
+    subscribers and report, like the notes an SshJob sends while it runs.
+
+    Args:
+        *things: nodes, jobs, schedulers, or iterables of these.
+
+    Cancellation:
+        Stops where it is: connections not yet closed may stay open (a later
+        ``close_all`` closes them).
     """
     by_depth: dict[int, list[Node]] = {}
     for node in nodes_of(things, with_gateways=True):
         by_depth.setdefault(node.depth, []).append(node)
+    tellers = _tellers_of(things)
+
+    async def close(node: Node) -> None:
+        was_open = isinstance(node, SshNode) and node.is_connected()
+        await node.close()
+        teller = tellers.get(node)
+        if was_open and teller is not None:
+            emit_note(teller, "disconnected", host=node.name, closed=True)
+
     for depth in sorted(by_depth, reverse=True):
         async with anyio.create_task_group() as group:
             for node in by_depth[depth]:
-                group.start_soon(node.close)
+                group.start_soon(close, node)
+
+
+def _tellers_of(things: Iterable[Any]) -> dict[Node, Any]:
+    """A job per node (the last found) that can tell the run its node closed; a gateway
+    gets one of the jobs behind it."""
+    tellers: dict[Node, Any] = {}
+
+    def walk(items: Iterable[Any]) -> None:
+        for thing in items:
+            if isinstance(thing, Node):
+                continue
+            if isinstance(thing, jg.Scheduler):
+                walk(thing.jobs)
+            elif isinstance(getattr(thing, "node", None), Node):
+                node: Node | None = thing.node
+                while node is not None:
+                    tellers[node] = thing
+                    node = node.gateway
+            elif isinstance(thing, Iterable) and not isinstance(thing, str | bytes):
+                walk(thing)
+
+    walk(things)
+    return tellers

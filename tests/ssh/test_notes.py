@@ -116,6 +116,50 @@ async def test_a_dropped_connection_is_told(tmp_path: Path, client_key: ClientKe
         ]
 
 
+async def test_closing_inside_the_run_is_told_per_host_and_gateway(
+    servers: Servers, gateways: Servers
+) -> None:
+    gateway = make_node(gateways, 0, formatter=CaptureFormatter())
+    behind = make_node(servers, 1, gateway=gateway, formatter=CaptureFormatter())
+    direct = make_node(servers, 2, formatter=CaptureFormatter())
+    work = [SshJob(node, Shell("true"), label=f"on {node.name}") for node in (behind, direct)]
+    scheduler = jg.Scheduler(*work)
+
+    async def close_connections() -> None:
+        await close_all(scheduler)
+
+    scheduler.add(jg.Job(close_connections, requires=work, label="close"))
+    events: list[jg.JobEvent] = []
+    scheduler.subscribe(events.append)
+    try:
+        assert await scheduler.run(), scheduler.why()
+    finally:
+        await close_all(scheduler)  # nothing left open: says nothing more
+    closed = [(e.data or {})["host"] for e in events if e.note == "disconnected"]
+    # remotest first: the node behind the gateway, then the direct one and the gateway
+    assert closed[0] == behind.name
+    assert sorted(closed) == sorted([behind.name, direct.name, gateway.name])
+    assert all((e.data or {}).get("closed") for e in events if e.note == "disconnected")
+    assert ("disconnected", {"host": direct.name, "closed": True}) in told(events, work[1])
+    # the gateway's closing is told by the job that went through it
+    assert ("disconnected", {"host": gateway.name, "closed": True}) in told(events, work[0])
+    entry = next(j for j in scheduler.report()["jobs"] if j["label"] == f"on {direct.name}")
+    assert [n["note"] for n in entry["notes"]][-1] == "disconnected"
+
+
+async def test_closing_after_the_run_tells_the_formatter_only(servers: Servers) -> None:
+    formatter = CaptureFormatter()
+    node = make_node(servers, 3, formatter=formatter)
+    job = SshJob(node, Shell("true"))
+    scheduler = jg.Scheduler(job)
+    assert await scheduler.run()
+    await close_all(scheduler)
+    # the run is over: its report keeps what was told during it, the formatter the rest
+    assert [note for _, note, _ in notes_of(job)] == ["connecting", "authenticated"]
+    assert formatter.events[-1] == (node.label, "disconnected")
+    assert not node.is_connected()
+
+
 async def test_progress_panel_shows_the_host_state_of_running_jobs(servers: Servers) -> None:
     node = make_node(servers, 3, formatter=CaptureFormatter())
     job = SshJob(node, Shell("sleep 0.8"), label="slow one")
