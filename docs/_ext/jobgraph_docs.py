@@ -19,6 +19,7 @@ import builtins
 import importlib
 import importlib.util
 import inspect
+import os
 import re
 import shutil
 import sys
@@ -437,6 +438,16 @@ def resolve_reference(
     return resolve_foreign(app, env, node, contnode, target)
 
 
+def log_foreign(inventory: str, target: str, role: str) -> None:
+    """With ``JOBGRAPH_DOCS_FOREIGN_LOG=FILE``, add ``inventory target role`` to FILE: the
+    names an offline build left unlinked, from which a test makes stand-in inventories
+    to check that a build with inventories links every one of them."""
+    log = os.environ.get("JOBGRAPH_DOCS_FOREIGN_LOG")
+    if log:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(f"{inventory} {target} {role}\n")
+
+
 def resolve_foreign(
     app: Sphinx,
     env: BuildEnvironment,
@@ -449,6 +460,8 @@ def resolve_foreign(
     if inventory is None:
         return None
     if inventory not in app.config.intersphinx_mapping:
+        if inventory:
+            log_foreign(inventory, target, node["reftype"])
         return contnode  # offline, or a project without an inventory: code text
     if target != node["reftarget"]:  # a name the code imports under another name
         from sphinx.ext.intersphinx import missing_reference
