@@ -65,7 +65,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
-        """Same as :attr:`allowed`: the command ended as allowed."""
+        """Whether the command ended as allowed (the same as :attr:`allowed`)."""
         return self.allowed
 
     @property
@@ -149,6 +149,7 @@ class Command:
 
     @property
     def label(self) -> str:
+        """How listings name the command: the ``label`` given, else its command line."""
         return self._label if self._label is not None else self.command_line()
 
     def placeholders(self) -> list[ResultOf]:

@@ -91,8 +91,8 @@ class Node:
                 does not fail the command; a local command sees the local display).
 
         Returns:
-            The outcome: exit status or signal name, the output kept, the last stderr
-            lines, wall-clock start and end. A non-zero status is not an error here.
+            The outcome (exit status or signal name, the output kept, the last
+            stderr lines, wall-clock start and end). A non-zero status is not an error here.
 
         Raises:
             CommandTimeoutError: ``time_limit`` passed; the command was stopped as on
@@ -236,10 +236,10 @@ class SshNode(Node):
             for a slot); None for the process default (:func:`set_limits`, 8).
         keepalive_interval: seconds between keepalive messages, 0 for none (default).
         kill_group: when a command is stopped (timeout, cancel), also kill its remote
-            process group with ``kill`` through another channel; the remote shell
-            then reports its pid in a first stderr line, which is filtered out.
-            Without it, the command only gets a TERM signal request, which OpenSSH
-            ignores for root sessions. Needs a POSIX login shell.
+            process group with ``kill`` through another channel (default True); the
+            remote shell then reports its pid in a first stderr line, which is
+            filtered out. Without it, the command only gets a TERM signal request,
+            which OpenSSH ignores for root sessions. Needs a POSIX login shell.
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default: :attr:`name`).
 
@@ -537,19 +537,22 @@ def nodes_of(things: Iterable[Any], *, with_gateways: bool) -> list[Node]:
 async def close_all(*things: Any) -> None:
     """Close the connections of nodes, remotest first (a gateway after the nodes behind it).
 
-    Gateways of the nodes found are closed too. Nodes at the same depth close
-    concurrently. Nodes never connected, and local nodes, are skipped quietly. Call
-    it once the jobs are done, outside any job: a job still running on a node loses
-    its connection.
+    Takes nodes, jobs with a ``node`` (SshJob), schedulers (their jobs, nested
+    schedulers included) and iterables of these. Gateways of the nodes found are
+    closed too. Nodes at the same depth close concurrently.
+
+    Each connection that was open is reported as closed: to the node's formatter
+    (shown when verbose) and, when a job given (or held by a scheduler given) runs on
+    that node (or behind that gateway) and its scheduler is running, as a
+    ``"disconnected"`` note of that job (``host``, ``closed=True``) to the run's
+    subscribers and report, like the notes an SshJob sends while it runs.
 
     Args:
-        *things: nodes, jobs with a ``node`` (SshJob), schedulers (their jobs,
-            nested schedulers included) and iterables of these; anything else is
-            ignored.
+        *things: nodes, jobs, schedulers, or iterables of these.
 
     Cancellation:
-        Depths not reached yet are not closed, and the closes under way are cut
-        short (see :meth:`SshNode.close`): those connections may stay open.
+        Stops where it is: connections not yet closed may stay open (a later
+        ``close_all`` closes them).
     """
     by_depth: dict[int, list[Node]] = {}
     for node in nodes_of(things, with_gateways=True):

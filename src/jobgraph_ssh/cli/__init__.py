@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: the arguments, without the program name; None for ``sys.argv[1:]``.
 
     Returns:
-        The exit status: 0 when every host succeeded, 1 when some did not (or timed
+        The exit status, 0 when every host succeeded, 1 when some did not (or timed
         out), 2 for a usage error (nothing contacted), 128 + the signal number when
         interrupted (130 for Ctrl-C, 143 for SIGTERM): the remote commands are
         stopped first, unless a second Ctrl-C asks to exit at once.

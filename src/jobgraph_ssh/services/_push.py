@@ -191,7 +191,7 @@ class PushFileService(sv.DeduplicatingService):
                 home); its directory is made if needed.
 
         Returns:
-            What was done: ``"skipped"`` (up to date), ``"mode"`` (only chmod),
+            What was done, ``"skipped"`` (up to date), ``"mode"`` (only chmod),
             ``"uploaded"`` or ``"relayed"``.
 
         Raises:

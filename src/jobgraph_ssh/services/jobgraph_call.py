@@ -512,7 +512,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         argv: the arguments, without the program name; None for ``sys.argv[1:]``.
 
     Returns:
-        The exit status: 0 when the call succeeded, 1 when it failed, 2 for a usage
+        The exit status, 0 when the call succeeded, 1 when it failed, 2 for a usage
         error (nothing called).
     """
     args = list(sys.argv[1:] if argv is None else argv)
