@@ -38,7 +38,7 @@ class Node:
 
     A new kind of node subclasses it and implements :attr:`name`, :meth:`run_line`,
     :meth:`push`, :meth:`pull`, :meth:`stage` and :meth:`unstage` (and :meth:`close` if
-    it holds something open); commands use nothing else.
+    it holds something open).
 
     Args:
         label: how output lines are prefixed; None for :attr:`name`.
@@ -75,9 +75,9 @@ class Node:
     ) -> RawOutcome:
         """Run a shell command line on the node, streaming its output (commands call this).
 
-        The line runs with no stdin. On an SSH node it waits for a free channel of the
-        connection first (see ``max_channels``), opening the connection if needed;
-        on the local node it runs as ``/bin/sh -c line`` in a session of its own.
+        The line runs with no stdin. An SSH node opens its connection if needed, then
+        waits for a free channel on it (see ``max_channels``); the local node runs
+        ``/bin/sh -c line`` in a session of its own.
 
         Args:
             line: the command line, given as it is to the node's shell.
@@ -92,7 +92,8 @@ class Node:
 
         Returns:
             The outcome (exit status or signal name, the output kept, the last
-            stderr lines, wall-clock start and end). A non-zero status is not an error here.
+            stderr lines, wall-clock start and end). A non-zero status is not an
+            error here.
 
         Raises:
             CommandTimeoutError: ``time_limit`` passed; the command was stopped as on
@@ -230,8 +231,8 @@ class SshNode(Node):
         known_hosts: the known_hosts file; None for ``~/.ssh/known_hosts``.
         host_key_policy: ``"strict"`` (default: the key must be in known_hosts),
             ``"accept-new"`` (an unknown host's key is appended there; a changed key
-            still fails), or ``"ignore"`` (no check at all, asked for by name). A
-            refused key raises :class:`HostKeyError` with its fingerprint.
+            still fails), or ``"ignore"`` (no check at all, asked for by name). A key
+            that fails the check raises :class:`HostKeyError`, with its fingerprint.
         max_channels: commands and transfers at once on this connection (more wait
             for a slot); None for the process default (:func:`set_limits`, 8).
         keepalive_interval: seconds between keepalive messages, 0 for none (default).
