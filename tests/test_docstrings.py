@@ -1,9 +1,11 @@
 """Every public callable of jobgraph documents its arguments, result and cancellation.
 
 Walks ``__all__`` of :mod:`jobgraph`, :mod:`jobgraph.lowlevel`, :mod:`jobgraph.views`,
-:mod:`jobgraph.services` and :mod:`jobgraph.testing`; for classes, their public methods
-defined inside jobgraph.  A callable with parameters needs an ``Args:`` section, an async
-one a ``Cancellation:`` paragraph, one that returns something ``Returns:`` (or
+:mod:`jobgraph.services`, :mod:`jobgraph.testing`, :mod:`jobgraph_ssh`,
+:mod:`jobgraph_ssh.services` (with its remote client module) and :mod:`jobgraph_ssh.cli`;
+for classes, their public methods defined inside jobgraph or jobgraph_ssh (but not in
+``jobgraph_ssh.compat``).  A callable with parameters needs an ``Args:`` section, an
+async one a ``Cancellation:`` paragraph, one that returns something ``Returns:`` (or
 ``Yields:``).  Properties may keep a one-line docstring.
 """
 
@@ -16,20 +18,30 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-# jobgraph_ssh is deliberately left out: its docstrings were outside the scope of the
-# change that added this test (issue 10's first pass), so it is not walked yet.
+# jobgraph_ssh.compat.apssh is deliberately left out: it mirrors apssh's API, and its
+# docstrings are being reworked separately; it is not walked yet (and neither is a class
+# or function whose home is there, see _is_ours).
 PACKAGES = (
     "jobgraph",
     "jobgraph.lowlevel",
     "jobgraph.views",
     "jobgraph.services",
     "jobgraph.testing",
+    "jobgraph_ssh",
+    "jobgraph_ssh.services",
+    "jobgraph_ssh.services.jobgraph_call",
+    "jobgraph_ssh.cli",
 )
+EXCLUDED = ("jobgraph_ssh.compat",)
 
 
 def _is_ours(obj: object) -> bool:
     module = getattr(obj, "__module__", None) or ""
-    return module == "jobgraph" or module.startswith("jobgraph.")
+    if any(module == excluded or module.startswith(f"{excluded}.") for excluded in EXCLUDED):
+        return False
+    return any(
+        module == root or module.startswith(f"{root}.") for root in ("jobgraph", "jobgraph_ssh")
+    )
 
 
 def _callables() -> Iterator[tuple[str, Callable[..., object]]]:
@@ -110,6 +122,11 @@ def test_the_walk_finds_the_public_api() -> None:
     assert "jobgraph.run" in names
     assert "jobgraph.lowlevel.topological_sort" in names
     assert "jobgraph.services.ServicePool.call" in names
+    assert "jobgraph_ssh.SshNode.run_line" in names
+    assert "jobgraph_ssh.services.PushFileService.push" in names
+    assert "jobgraph_ssh.services.jobgraph_call.call" in names
+    assert "jobgraph_ssh.cli.main" in names
+    assert not any(name.startswith("jobgraph_ssh.compat") for name in names)
     assert len(names) > 100
 
 

@@ -58,6 +58,10 @@ def set_limits(*, handshakes: int | None = None, channels: int | None = None) ->
             ``MaxSessions`` 10), for connections opened after the call; a node's
             ``max_channels`` overrides it.
 
+    Returns:
+        The limits in force after the call, as a new :class:`Limits` (changing it
+        changes nothing).
+
     Raises:
         jobgraph.InvalidOptionError: for a limit that is not a positive int.
     """

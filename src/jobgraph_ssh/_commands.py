@@ -65,7 +65,7 @@ class CommandResult:
 
     @property
     def ok(self) -> bool:
-        """Same as :attr:`allowed`: the command ended as allowed."""
+        """Whether the command ended as allowed (the same as :attr:`allowed`)."""
         return self.allowed
 
     @property
@@ -95,7 +95,14 @@ class Command:
         timeout: seconds the command may run; it is then stopped and fails with
             :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default: its command line).
-        capture: where to store the command's stdout (see :class:`Capture`).
+        capture: where to store the command's stdout (see :class:`Capture`); the
+            command then keeps its whole stdout, whatever the job's ``keep_output``.
+
+    Raises:
+        jobgraph.InvalidOptionError: for an ``allowed_exits`` item that is neither an
+            int nor a known signal name, an ``env`` name that is not an identifier, a
+            ``timeout`` that is not a positive number, a ``capture`` that is not a
+            Capture.
     """
 
     x11: bool = False
@@ -142,10 +149,15 @@ class Command:
 
     @property
     def label(self) -> str:
+        """How listings name the command: the ``label`` given, else its command line."""
         return self._label if self._label is not None else self.command_line()
 
     def placeholders(self) -> list[ResultOf]:
-        """The :class:`jobgraph.ResultOf` placeholders among the command's arguments."""
+        """The :class:`jobgraph.ResultOf` placeholders among the command's arguments.
+
+        Returns:
+            Them, in argument order (an SshJob requires their jobs).
+        """
         return [
             placeholder
             for name in self._placeholder_fields
@@ -155,6 +167,14 @@ class Command:
     def resolved_for(self, job: jg.AbstractJob) -> Command:
         """The command with its :class:`jobgraph.ResultOf` placeholders replaced by the
         results they stand for (as strings), now; itself if it holds none.
+
+        Args:
+            job: the job about to run the command (the placeholders' jobs must be
+                among its requirements).
+
+        Returns:
+            A copy of the command with strings in place of the placeholders, or the
+            command itself.
 
         Raises:
             jobgraph.ResultUnavailableError: a placeholder's job has no result (names
@@ -170,11 +190,19 @@ class Command:
         return clone
 
     def command_line(self) -> str:
-        """The command line, as shown (Deferred parts as their templates)."""
+        """The command line, as shown (Deferred parts as their templates).
+
+        Returns:
+            The text listings and results show; placeholders appear as
+            ``<result of LABEL>``. A subclass must implement it.
+        """
         raise NotImplementedError
 
     def resolved_line(self) -> str:
         """The command line sent to the node, Deferred parts rendered now.
+
+        Returns:
+            The line as the node's shell gets it.
 
         Raises:
             TemplateError: a template cannot be rendered.
@@ -182,6 +210,16 @@ class Command:
         return self.command_line()
 
     def is_allowed(self, exit_status: int | None, signal: str | None) -> bool:
+        """Whether an end counts as success.
+
+        Args:
+            exit_status: the exit status, or None when the command ended on a signal.
+            signal: the signal's name without ``SIG``, or None.
+
+        Returns:
+            For a signal, whether ``allowed_exits`` names it; otherwise whether the
+            status is 0 or in ``allowed_exits``.
+        """
         if signal is not None:
             return signal in self.allowed_signals
         return exit_status in self.allowed_codes
@@ -189,9 +227,31 @@ class Command:
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         """Run the command on ``node``; its output lines go to ``formatter``.
 
+        An SshJob calls it, after :meth:`resolved_for`. A command that runs and fails
+        is not an error here: see the result's ``allowed``. Neither is a problem met
+        on this side before or around the run (a template that cannot be rendered, a
+        missing local file, a failed copy): the result then has exit status 1 and
+        the reason as its stderr.
+
+        Args:
+            node: where to run it.
+            formatter: receives its output lines as they come.
+            keep: how much output the result keeps: None for all, 0 for none, n for
+                the last n characters of stdout (and all of stderr).
+
+        Returns:
+            What the command did.
+
         Raises:
-            SshError: the node could not run it (connection, timeout...). A command
-                that runs and fails is not an error here: see ``allowed``.
+            CommandTimeoutError: the command's ``timeout`` passed; it was stopped.
+            ConnectError: the node cannot be reached (also HostKeyError, AuthError).
+            KeyFileError: a key file of the node cannot be used.
+            ConnectionLostError: the connection dropped while it ran.
+
+        Cancellation:
+            A running remote command is stopped (see :meth:`Node.run_line`); a
+            transfer stops where it is; a staged script's directory is removed
+            (shielded, at most 2 s). No result is returned.
         """
         try:
             line = self.resolved_line()
@@ -239,6 +299,17 @@ class Run(Command):
     :class:`jobgraph.ResultOf` part replaced by ``str()`` of the result it stands
     for, just before the command runs (the job holding the command requires the
     placeholder's job).
+
+    Args:
+        *argv: the program, then its arguments (at least the program).
+        allowed_exits: as for :class:`Command`.
+        env: as for :class:`Command`.
+        timeout: as for :class:`Command`.
+        label: as for :class:`Command`.
+        capture: as for :class:`Command`.
+
+    Raises:
+        jobgraph.InvalidOptionError: no program given, or a bad option.
     """
 
     _placeholder_fields = ("argv",)
@@ -273,6 +344,18 @@ class Shell(Command):
 
     The line may be a :class:`Deferred` or a :class:`jobgraph.ResultOf` (a job's result
     used as a shell line, as it is).
+
+    Args:
+        line: the command line (not empty); on SSH nodes, the remote user's login
+            shell runs it.
+        allowed_exits: as for :class:`Command`.
+        env: as for :class:`Command`.
+        timeout: as for :class:`Command`.
+        label: as for :class:`Command`.
+        capture: as for :class:`Command`.
+
+    Raises:
+        jobgraph.InvalidOptionError: an empty line, or a bad option.
     """
 
     _placeholder_fields = ("line",)
@@ -356,10 +439,26 @@ class _FileCommand(Command):
     """A command that moves files; a failure is a failed result (exit status 1)."""
 
     async def transfer(self, node: Node) -> None:
+        """Move the files (:meth:`execute` calls it, within the command's ``timeout``).
+
+        Args:
+            node: the node to copy to or from.
+
+        Raises:
+            TransferFailed: the copy failed (it becomes a failed result).
+
+        Cancellation:
+            The copy stops where it is; what was copied stays.
+        """
         raise NotImplementedError
 
     def missing_local(self) -> list[str]:
-        """Local sources that do not exist (checked before connecting)."""
+        """Local sources that do not exist (checked before anything is sent).
+
+        Returns:
+            Their paths; if there are any, the command fails (exit status 1) without
+            copying anything.
+        """
         return []
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
@@ -394,7 +493,20 @@ class Push(_FileCommand):
     SFTP; permissions and times are kept unless ``preserve=False``. The remote directory
     is made if needed. A missing local file or an unwritable remote path fails the
     command (exit status 1, the reason in ``stderr``). Paths may be
-    :class:`jobgraph.ResultOf` placeholders."""
+    :class:`jobgraph.ResultOf` placeholders.
+
+    Args:
+        local_paths: a local file or directory, or several (at least one).
+        remote_dir: the node's directory to copy into (relative: from the remote
+            user's home).
+        preserve: keep permission bits and times (default True).
+        timeout: seconds the copy may take; it is then stopped, and the job fails
+            with :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
+        label: how listings name the command (default ``push PATHS -> DIR``).
+
+    Raises:
+        jobgraph.InvalidOptionError: for an empty list of paths or a bad timeout.
+    """
 
     _placeholder_fields = ("local_paths", "remote_dir")
 
@@ -429,7 +541,21 @@ class Push(_FileCommand):
 class Pull(_FileCommand):
     """Copy files and directories of the node (recursively) into a local directory, over
     SFTP; permissions and times are kept unless ``preserve=False``. Paths may be
-    :class:`jobgraph.ResultOf` placeholders."""
+    :class:`jobgraph.ResultOf` placeholders. A missing remote file fails the command
+    (exit status 1, the reason in ``stderr``).
+
+    Args:
+        remote_paths: a file or directory of the node, or several (at least one).
+        local_dir: the local directory to copy into, made if needed. Pulling from
+            many nodes into one directory mixes their files: give each its own.
+        preserve: keep permission bits and times (default True).
+        timeout: seconds the copy may take; it is then stopped, and the job fails
+            with :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
+        label: how listings name the command (default ``pull PATHS -> DIR``).
+
+    Raises:
+        jobgraph.InvalidOptionError: for an empty list of paths or a bad timeout.
+    """
 
     _placeholder_fields = ("remote_paths", "local_dir")
 
@@ -482,10 +608,20 @@ class _Staged(Command):
         )
 
     def files(self) -> tuple[list[str], dict[str, bytes]]:
-        """(local files to copy, file contents by name) to stage."""
+        """What to copy to the script's remote directory.
+
+        Returns:
+            (local files to copy, file contents by name).
+        """
         raise NotImplementedError
 
     def missing_local(self) -> list[str]:
+        """Local files (the script, ``includes``) that do not exist.
+
+        Returns:
+            Their paths; if there are any, the command fails (exit status 1) without
+            copying or running anything.
+        """
         return [path for path in self.includes if not os.path.exists(path)]
 
     def command_line(self) -> str:
@@ -493,7 +629,14 @@ class _Staged(Command):
 
     def join_line(self, parts: list[str]) -> str:
         """The command line made of the script's path and its arguments (each quoted);
-        a subclass may join them otherwise."""
+        a subclass may join them otherwise.
+
+        Args:
+            parts: the script's path, then its arguments (rendered).
+
+        Returns:
+            The line the node's shell runs.
+        """
         return shlex.join(parts)
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
@@ -524,7 +667,23 @@ class _Staged(Command):
 class RunScript(_Staged):
     """Copy a local script (and ``includes``, files it needs) to a fresh remote
     directory (under ``~/.jobgraph-scripts`` on SSH nodes), run it with ``args`` (each
-    quoted), then remove the directory. The script needs a ``#!`` line."""
+    quoted), then remove the directory. The script needs a ``#!`` line.
+
+    The directory is removed however the command ends, cancellation included
+    (shielded, at most 2 s). A missing local file fails the command (exit status 1)
+    before anything is copied.
+
+    Args:
+        local_script: the script's local path; it keeps its file name remotely.
+        *args: its arguments, as for :class:`Run` (``str()``, :class:`Deferred` or
+            :class:`jobgraph.ResultOf`).
+        includes: local files or directories copied next to the script.
+        allowed_exits: as for :class:`Command`.
+        env: as for :class:`Command`.
+        timeout: as for :class:`Command` (the copy is not counted).
+        label: as for :class:`Command`.
+        capture: as for :class:`Command`.
+    """
 
     def __init__(
         self,
@@ -559,7 +718,23 @@ class RunScript(_Staged):
 
 class RunString(_Staged):
     """Like :class:`RunScript`, for a script given as a string (``body``, with its
-    ``#!`` line), stored remotely as ``remote_name``."""
+    ``#!`` line), stored remotely as ``remote_name``.
+
+    Args:
+        body: the script's text, ``#!`` line first.
+        *args: its arguments, as for :class:`Run`.
+        remote_name: the script's file name on the node (default ``"script"``), as
+            listings show it.
+        includes: local files or directories copied next to the script.
+        allowed_exits: as for :class:`Command`.
+        env: as for :class:`Command`.
+        timeout: as for :class:`Command` (the copy is not counted).
+        label: as for :class:`Command`.
+        capture: as for :class:`Command`.
+
+    Raises:
+        jobgraph.InvalidOptionError: ``remote_name`` is empty or holds a ``/``.
+    """
 
     def __init__(
         self,

@@ -47,7 +47,17 @@ class Variables(dict[str, Any]):
 @dataclass(frozen=True)
 class Capture:
     """Where a command's stdout goes: ``variables[varname]``, trailing newlines removed
-    (as the shell's ``$(...)`` does). The command keeps its whole stdout for that."""
+    (as the shell's ``$(...)`` does). The command keeps its whole stdout for that.
+
+    The variable is set when the command ends, whether its status was allowed or not
+    (not when it is stopped or times out); a later command's :class:`Deferred` reads
+    it when rendered.
+
+    Attributes:
+        varname: the variable to set.
+        variables: the namespace that holds it (shared with the Deferred templates
+            that use it).
+    """
 
     varname: str
     variables: Variables
@@ -60,7 +70,16 @@ class Deferred:
     """A jinja2 template rendered with ``variables`` just before the command using it runs.
 
     It stands for a string in ``Run`` arguments, ``Shell`` lines and script arguments.
-    Shown as its template text until then.
+    Shown as its template text until then. Undefined variables are errors, not empty
+    strings; nothing is escaped (the text goes to a shell: quote it in the template
+    if needed).
+
+    Args:
+        template: the jinja2 template text (``"{{pod}}"``), compiled now.
+        variables: the namespace it is rendered with, as it is at that time.
+
+    Raises:
+        TemplateError: the template's syntax is wrong.
     """
 
     def __init__(self, template: str, variables: Variables) -> None:
@@ -74,6 +93,9 @@ class Deferred:
     def render(self) -> str:
         """The template rendered with the variables as they are now.
 
+        Returns:
+            The rendered text.
+
         Raises:
             TemplateError: a variable it uses is not defined (yet).
         """
@@ -83,7 +105,17 @@ class Deferred:
             raise TemplateError(f"cannot render {self.template!r}: {exc}") from exc
 
     def dup_from_string(self, template: str) -> Deferred:
-        """A Deferred on the same variables, with another template."""
+        """A Deferred on the same variables, with another template.
+
+        Args:
+            template: the new template text.
+
+        Returns:
+            The new Deferred (this one is unchanged).
+
+        Raises:
+            TemplateError: the template's syntax is wrong.
+        """
         return Deferred(template, self.variables)
 
     def __str__(self) -> str:

@@ -34,10 +34,29 @@ class Formatter(Protocol):
     """What the SSH layer calls with output lines and connection events."""
 
     def line(self, host: str, stream: Stream, text: str) -> None:
-        """One line of output (without its newline) from ``host`` on ``stream``."""
+        """One line of output (without its newline) from ``host`` on ``stream``.
+
+        Called as the line arrives (under trio, from the thread running asyncssh):
+        it should neither block nor raise (an exception stops the command and
+        fails its job).
+
+        Args:
+            host: the node's label (how output is prefixed).
+            stream: ``"stdout"`` or ``"stderr"``.
+            text: the line, without its newline.
+        """
 
     def event(self, host: str, message: str) -> None:
-        """A connection event (connecting, authenticated...), shown when verbose."""
+        """A connection event (connecting, authenticated...), shown when verbose.
+
+        Events go to the node's formatter (not a job's ``formatter=``); an
+        exception raised here is ignored.
+
+        Args:
+            host: the node's label.
+            message: what happened (``"connecting"``, ``"authenticated"``,
+                ``"disconnected"``...).
+        """
 
 
 class _Writer:
@@ -57,6 +76,13 @@ class _Writer:
             file.write(text + "\n")
 
     def event(self, host: str, message: str) -> None:
+        """Write ``host: [message]`` to ``err`` if ``verbose``, else nothing.
+
+        Args:
+            host: the node's label.
+            message: what happened (``"connecting"``, ``"authenticated"``,
+                ``"disconnected"``...).
+        """
         if self.verbose:
             self._write("stderr", f"{host}: [{message}]")
 
@@ -66,16 +92,41 @@ class HostFormatter(_Writer):
 
     stdout lines go to ``out`` (default ``sys.stdout``), stderr lines to ``err``
     (default ``sys.stderr``), each as it comes.
+
+    Args:
+        out: the file for stdout lines (None: ``sys.stdout`` at the time of writing).
+        err: the file for stderr lines and events (None: ``sys.stderr``).
+        verbose: also write connection events, as ``host: [message]``.
     """
 
     def line(self, host: str, stream: Stream, text: str) -> None:
+        """Write ``host: text`` to ``out`` or ``err``.
+
+        Args:
+            host: the node's label (how output is prefixed).
+            stream: ``"stdout"`` or ``"stderr"``.
+            text: the line, without its newline.
+        """
         self._write(stream, f"{host}: {text}")
 
 
 class RawFormatter(_Writer):
-    """Lines as they are, no prefix (stdout to ``out``, stderr to ``err``)."""
+    """Lines as they are, no prefix (stdout to ``out``, stderr to ``err``).
+
+    Args:
+        out: the file for stdout lines (None: ``sys.stdout``).
+        err: the file for stderr lines and events (None: ``sys.stderr``).
+        verbose: also write connection events, as ``host: [message]``.
+    """
 
     def line(self, host: str, stream: Stream, text: str) -> None:
+        """Write ``text`` to ``out`` or ``err``, as it is.
+
+        Args:
+            host: the node's label (how output is prefixed).
+            stream: ``"stdout"`` or ``"stderr"``.
+            text: the line, without its newline.
+        """
         self._write(stream, text)
 
 
@@ -83,7 +134,8 @@ class CaptureFormatter:
     """Keeps every line in memory, per host and stream, in arrival order.
 
     ``lines`` holds ``(host, stream, text)`` triples; :meth:`text` joins one host's
-    lines of one stream.
+    lines of one stream. ``events`` holds ``(host, message)`` pairs. Memory grows with
+    the output: keep it for tests and small runs.
     """
 
     def __init__(self) -> None:
@@ -91,13 +143,35 @@ class CaptureFormatter:
         self.events: list[tuple[str, str]] = []
 
     def line(self, host: str, stream: Stream, text: str) -> None:
+        """Append ``(host, stream, text)`` to ``lines``.
+
+        Args:
+            host: the node's label (how output is prefixed).
+            stream: ``"stdout"`` or ``"stderr"``.
+            text: the line, without its newline.
+        """
         self.lines.append((host, stream, text))
 
     def event(self, host: str, message: str) -> None:
+        """Append ``(host, message)`` to ``events``.
+
+        Args:
+            host: the node's label.
+            message: what happened (``"connecting"``, ``"authenticated"``,
+                ``"disconnected"``...).
+        """
         self.events.append((host, message))
 
     def text(self, host: str | None = None, stream: Stream = "stdout") -> str:
-        """The lines of ``stream`` (from ``host``, or every host), each ending in a newline."""
+        """The lines of ``stream`` (from ``host``, or every host), each ending in a newline.
+
+        Args:
+            host: the node's label, or None for every host (lines in arrival order).
+            stream: ``"stdout"`` (default) or ``"stderr"``.
+
+        Returns:
+            The lines joined, each with its newline; ``""`` if there are none.
+        """
         return "".join(
             f"{text}\n"
             for where, which, text in self.lines
@@ -106,7 +180,14 @@ class CaptureFormatter:
 
 
 class TimestampFormatter(_Writer):
-    """``HH:MM:SS host: line``, the wall-clock time each line arrived (local time)."""
+    """``HH:MM:SS host: line``, the wall-clock time each line arrived (local time).
+
+    Args:
+        out: the file for stdout lines (None: ``sys.stdout``).
+        err: the file for stderr lines and events (None: ``sys.stderr``).
+        verbose: also write connection events, as ``host: [message]``.
+        time_format: the :func:`time.strftime` format of the time stamp.
+    """
 
     def __init__(
         self,
@@ -120,6 +201,13 @@ class TimestampFormatter(_Writer):
         self.time_format = time_format
 
     def line(self, host: str, stream: Stream, text: str) -> None:
+        """Write ``TIME host: text`` to ``out`` or ``err``.
+
+        Args:
+            host: the node's label (how output is prefixed).
+            stream: ``"stdout"`` or ``"stderr"``.
+            text: the line, without its newline.
+        """
         self._write(stream, f"{time.strftime(self.time_format)} {host}: {text}")
 
 
@@ -127,7 +215,13 @@ class FilePerHostFormatter:
     """Each host's lines go to a file of its own in ``directory``: ``<host>.out`` for
     stdout and ``<host>.err`` for stderr (made on the first line; ``/`` in a host name
     becomes ``_``). Files are opened in append mode and kept open until :meth:`close`
-    (also a context manager).
+    (also a context manager). Each line is flushed as it is written.
+
+    Args:
+        directory: where the files go; made (with its parents) now.
+
+    Raises:
+        OSError: the directory cannot be made.
     """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
@@ -137,11 +231,26 @@ class FilePerHostFormatter:
         self._lock = threading.Lock()
 
     def path(self, host: str, stream: Stream = "stdout") -> Path:
-        """The file that receives ``host``'s lines of ``stream``."""
+        """The file that receives ``host``'s lines of ``stream``.
+
+        Args:
+            host: the node's label.
+            stream: ``"stdout"`` (default) or ``"stderr"``.
+
+        Returns:
+            Its path (it exists once a line was written).
+        """
         suffix = ".err" if stream == "stderr" else ".out"
         return self.directory / (host.replace("/", "_") + suffix)
 
     def line(self, host: str, stream: Stream, text: str) -> None:
+        """Append ``text`` to the host's file for ``stream``, opening it if needed.
+
+        Args:
+            host: the node's label (how output is prefixed).
+            stream: ``"stdout"`` or ``"stderr"``.
+            text: the line, without its newline.
+        """
         with self._lock:
             file = self._files.get((host, stream))
             if file is None:
@@ -150,7 +259,13 @@ class FilePerHostFormatter:
             file.flush()
 
     def event(self, host: str, message: str) -> None:
-        """Connection events are not written (see the other formatters' ``verbose``)."""
+        """Connection events are not written (see the other formatters' ``verbose``).
+
+        Args:
+            host: the node's label.
+            message: what happened (``"connecting"``, ``"authenticated"``,
+                ``"disconnected"``...).
+        """
 
     def close(self) -> None:
         """Close every file."""

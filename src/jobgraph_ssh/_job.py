@@ -171,7 +171,32 @@ class SshJob(jg.AbstractJob):
         return "\n".join(command.label for command in self.commands)
 
     async def run(self) -> list[CommandResult]:
-        """Run the commands in order; return their results (see the class docstring)."""
+        """Run the commands in order (the scheduler calls it; see the class docstring).
+
+        An SSH node is connected first (NOTE events tell how it goes); each command's
+        placeholders are resolved just before it runs.
+
+        Returns:
+            One :class:`CommandResult` per command, in order, all allowed.
+
+        Raises:
+            CommandFailedError: a command ended with a status not allowed.
+            CommandTimeoutError: a command's own ``timeout`` passed.
+            ConnectError: the node cannot be reached (also HostKeyError, AuthError).
+            KeyFileError: a key file of the node cannot be used.
+            ConnectionLostError: the connection dropped under a command.
+            SshError: with ``services``, the socket back to this process cannot be
+                forwarded from the host.
+            jobgraph.ResultUnavailableError: a placeholder's job has no result.
+
+        Cancellation:
+            The running remote command is stopped (a ``TERM`` signal request, its
+            channel closed, and with the node's ``kill_group`` its process group
+            killed); the commands after it do not run, and a staged script's
+            directory is removed (shielded, at most 2 s). With ``services``, the
+            job's calls in progress are cancelled and later ones refused. The
+            connection stays open for other jobs.
+        """
         if self.services is None:
             return await self._run_on(self.node)
         from .services._remote import run_served

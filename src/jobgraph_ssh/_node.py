@@ -35,7 +35,17 @@ HOST_KEY_POLICIES = ("strict", "accept-new", "ignore")
 
 
 class Node:
-    """What every node offers to commands (subclassed by SshNode and LocalNode)."""
+    """What every node offers to commands (subclassed by SshNode and LocalNode).
+
+    A new kind of node subclasses it and implements :attr:`name`, :meth:`run_line`,
+    :meth:`push`, :meth:`pull`, :meth:`stage` and :meth:`unstage` (and :meth:`close` if
+    it holds something open).
+
+    Args:
+        label: how output lines are prefixed; None for :attr:`name`.
+        formatter: where output lines go; None for a :class:`HostFormatter` (stdout
+            and stderr of this process).
+    """
 
     depth = 0
     gateway: SshNode | None = None
@@ -64,35 +74,135 @@ class Node:
         collector: OutputCollector,
         x11: bool = False,
     ) -> RawOutcome:
-        """Run a shell command line on the node (commands call this); ``x11`` asks for
-        X11 forwarding (SSH nodes; a local command sees the local display anyway)."""
+        """Run a shell command line on the node, streaming its output (commands call this).
+
+        The line runs with no stdin. An SSH node opens its connection if needed, then
+        waits for a free channel on it (see ``max_channels``); the local node runs
+        ``/bin/sh -c line`` in a session of its own.
+
+        Args:
+            line: the command line, given as it is to the node's shell.
+            env: variables to set for the command (added to the node's environment),
+                or None.
+            time_limit: seconds the command may run once started (the wait for a
+                channel does not count); None for no limit.
+            collector: receives each output line as it comes (it passes them to the
+                formatter) and keeps what the command asked to keep.
+            x11: ask for X11 forwarding (SSH nodes, where a server that refuses it
+                does not fail the command; a local command sees the local display).
+
+        Returns:
+            The outcome (exit status or signal name, the output kept, the last
+            stderr lines, wall-clock start and end). A non-zero status is not an
+            error here.
+
+        Raises:
+            CommandTimeoutError: ``time_limit`` passed; the command was stopped as on
+                cancellation.
+            ConnectError: the connection cannot be opened (also its subclasses
+                HostKeyError and AuthError), or no channel can be opened on it.
+            KeyFileError: a key file of the node cannot be used.
+            ConnectionLostError: the connection dropped while the command ran.
+
+        Cancellation:
+            The command is stopped, without waiting for it to end: on an SSH node
+            it gets a ``TERM`` signal request and its channel is closed (the channel
+            slot is free at once), and with ``kill_group`` its remote process group
+            is also killed through another channel, in the background; a local
+            command's process group gets SIGTERM. Under trio, the caller waits at
+            most 2 s (shielded) for that clean-up on the asyncio side.
+        """
         raise NotImplementedError
 
     async def push(self, local_paths: list[str], remote_dir: str, *, preserve: bool) -> None:
         """Copy local files and directories (recursively) into a directory of the node.
 
+        SSH nodes copy over SFTP, on a channel of the shared connection.
+
+        Args:
+            local_paths: the local files and directories to copy.
+            remote_dir: the directory of the node to copy them into (made, with its
+                parents, if needed).
+            preserve: keep the files' permission bits and times.
+
         Raises:
-            TransferFailed: saying what failed and why.
+            TransferFailed: saying what failed and why (a Push command makes it a
+                failed result rather than an error).
+            ConnectError: the connection cannot be opened (see :meth:`run_line`).
+            ConnectionLostError: the connection dropped during the copy.
+
+        Cancellation:
+            An SSH copy stops where it is: files already copied, and part of the
+            one being copied, stay on the node. A local copy runs in a worker thread
+            and finishes before the cancellation is delivered.
         """
         raise NotImplementedError
 
     async def pull(self, remote_paths: list[str], local_dir: str, *, preserve: bool) -> None:
-        """Copy files and directories of the node (recursively) into a local directory."""
+        """Copy files and directories of the node (recursively) into a local directory.
+
+        Args:
+            remote_paths: the node's files and directories to copy.
+            local_dir: the local directory to copy them into (a Pull command makes
+                it first; an SSH node does not).
+            preserve: keep the files' permission bits and times.
+
+        Raises:
+            TransferFailed: saying what failed and why (a Pull command makes it a
+                failed result rather than an error).
+            ConnectError: the connection cannot be opened (see :meth:`run_line`).
+            ConnectionLostError: the connection dropped during the copy.
+
+        Cancellation:
+            As for :meth:`push`: an SSH copy stops where it is, leaving what was
+            copied; a local copy finishes first.
+        """
         raise NotImplementedError
 
     async def stage(
         self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
     ) -> None:
-        """Make a directory on the node holding ``files`` and ``contents`` (name: bytes);
-        make ``executable`` (one of them) executable."""
+        """Make a directory on the node holding a script and the files it needs.
+
+        Args:
+            remote_dir: the directory to make (with its parents); relative paths are
+                from the remote user's home on SSH nodes.
+            files: local files and directories to copy into it (modes and times kept).
+            contents: more files to write into it, as ``{name: bytes}``.
+            executable: the name of one of these files, made executable (mode 755).
+
+        Raises:
+            TransferFailed: saying what failed and why (the command then fails).
+            ConnectError: the connection cannot be opened (see :meth:`run_line`).
+            ConnectionLostError: the connection dropped during the copy.
+
+        Cancellation:
+            Staging stops where it is; the commands that stage remove the directory
+            with :meth:`unstage` afterwards, shielded.
+        """
         raise NotImplementedError
 
     async def unstage(self, remote_dir: str) -> None:
-        """Remove a directory made by :meth:`stage` (errors ignored)."""
+        """Remove a directory made by :meth:`stage`, with what it holds.
+
+        Errors are ignored (a lost connection too): the directory may then stay.
+
+        Args:
+            remote_dir: the directory to remove.
+
+        Cancellation:
+            An SSH removal stops where it is (a local one finishes first). The
+            commands call it under a shielded scope bounded to 2 s, so a cancelled
+            job still cleans up.
+        """
         raise NotImplementedError
 
     async def close(self) -> None:
-        """Close what the node holds open (nothing for a local node)."""
+        """Close what the node holds open (nothing for a local node).
+
+        Cancellation:
+            Nothing is held here, so nothing is cut short; see :meth:`SshNode.close`.
+        """
 
 
 class SshNode(Node):
@@ -100,30 +210,38 @@ class SshNode(Node):
 
     The node opens its connection lazily, the first time a command needs it, and
     every job and command on the node shares it: when 50 jobs start at once, one
-    handshake is made. Gateways chain to any depth (asyncssh's ``tunnel=``).
+    handshake is made. Gateways chain to any depth (asyncssh's ``tunnel=``); a
+    gateway's connection is opened first and shared by the nodes behind it. The
+    connection stays open after the jobs end: close it with :func:`close_all` (the
+    event loop's end closes it otherwise). Handshakes in the whole process are
+    limited (:func:`set_limits`, default 8 at once). Nothing is checked on the
+    network when the node is made.
 
     Args:
         hostname: the host name or address.
         username: the remote user; None for the local user name.
-        port: the SSH port.
+        port: the SSH port (default 22).
         keys: private key files to offer (strings or paths; key objects already
             loaded, such as ``asyncssh.SSHKey``, are offered as they are); None for the
             SSH agent, then the default key files (``~/.ssh/id_*``).
-        passphrase: the passphrase of encrypted key files.
-        gateway: an SshNode to reach this host through.
-        connect_timeout: seconds for the TCP connection, handshake and authentication.
+        passphrase: the passphrase of encrypted key files (None: keys are not
+            encrypted). A key file is read once per version, in a worker thread.
+        gateway: an SshNode to reach this host through (None: directly).
+        connect_timeout: seconds for the TCP connection, handshake and authentication
+            (default 30).
         known_hosts: the known_hosts file; None for ``~/.ssh/known_hosts``.
         host_key_policy: ``"strict"`` (default: the key must be in known_hosts),
-            ``"accept-new"`` (an unknown host's key is recorded there; a changed key
-            still fails), or ``"ignore"`` (no check at all, asked for by name).
-        max_channels: open channels at once on this connection; None for the
-            process default (:func:`set_limits`).
-        keepalive_interval: seconds between keepalive messages, 0 for none.
+            ``"accept-new"`` (an unknown host's key is appended there; a changed key
+            still fails), or ``"ignore"`` (no check at all, asked for by name). A key
+            that fails the check raises :class:`HostKeyError`, with its fingerprint.
+        max_channels: commands and transfers at once on this connection (more wait
+            for a slot); None for the process default (:func:`set_limits`, 8).
+        keepalive_interval: seconds between keepalive messages, 0 for none (default).
         kill_group: when a command is stopped (timeout, cancel), also kill its remote
-            process group with ``kill`` through another channel; the remote shell
-            then reports its pid in a first stderr line, which is filtered out.
-            Without it, the command only gets a TERM signal request, which OpenSSH
-            ignores for root sessions. Needs a POSIX login shell.
+            process group with ``kill`` through another channel (default True); the
+            remote shell then reports its pid in a first stderr line, which is
+            filtered out. Without it, the command only gets a TERM signal request,
+            which OpenSSH ignores for root sessions. Needs a POSIX login shell.
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default: :attr:`name`).
 
@@ -203,20 +321,44 @@ class SshNode(Node):
         return f"<SshNode {self.name}{via}>"
 
     def is_connected(self) -> bool:
-        """Whether the node's connection is open now (on any event loop)."""
+        """Whether the node's connection is open now.
+
+        Returns:
+            True if it is open on any event loop (a node used from asyncio and from
+            trio has one connection on each).
+        """
         return any(link.alive() for link in list(self._links.values()))
 
     async def connect(self) -> None:
         """Open the connection now, if it is not open (commands do it when needed).
 
+        Gateways are connected first. Concurrent callers share one handshake.
+
         Raises:
-            ConnectError: (or HostKeyError, AuthError) naming the host.
-            KeyFileError: a key file cannot be used.
+            ConnectError: the host (or a gateway) cannot be reached, the handshake
+                failed or took longer than ``connect_timeout``, or known_hosts
+                cannot be read; the message names the host and the gateway.
+            HostKeyError: the host's key is unknown or changed (a ConnectError).
+            AuthError: the server accepted none of the keys (a ConnectError).
+            KeyFileError: a key file cannot be read or decrypted.
+
+        Cancellation:
+            The handshake is abandoned and nothing is kept: the next command, or
+            call, starts another.
         """
         await _glue.call(_ensure_connected, self)
 
     async def close(self) -> None:
-        """Close the node's connection (its gateways stay open)."""
+        """Close the node's connection (its gateways stay open).
+
+        Remote kills of stopped commands still under way are given up to 2 s first;
+        then the connection is closed and its end awaited (up to 2 s). Closing a
+        node never connected does nothing; a later command opens a new connection.
+
+        Cancellation:
+            The close is cut short: if it comes before the connection is closed,
+            the connection stays open.
+        """
         await _glue.call(_connection.close_link, self)
 
     async def run_line(
@@ -252,6 +394,9 @@ async def _ensure_connected(node: SshNode) -> None:
 
 class LocalNode(Node):
     """The local host: commands run as local ``/bin/sh -c`` processes, through anyio.
+
+    No connection, no limit on commands at once; scripts are staged under the
+    system's temporary directory. A stopped command's process group gets SIGTERM.
 
     Args:
         formatter: where output lines go (default :class:`HostFormatter`).

@@ -20,7 +20,17 @@ def topology_dot(*things: Any, name: str = "topology") -> str:
     """The nodes used by jobs, schedulers or nodes given, and their gateways, in DOT.
 
     The local host is drawn once, as the root: an edge goes from it to each node
-    reached directly, and from each gateway to the nodes behind it.
+    reached directly, and from each gateway to the nodes behind it. A node is named
+    by its :attr:`~Node.name` and shown with its :attr:`~Node.label`. Nothing is
+    connected.
+
+    Args:
+        *things: nodes, jobs with a ``node`` (SshJob), schedulers (nested ones too)
+            and iterables of these, as for :func:`close_all`.
+        name: the graph's name in the DOT text.
+
+    Returns:
+        The DOT text (a ``digraph``, left to right), ending with a newline.
     """
     nodes = nodes_of(things, with_gateways=True)
     lines = [f"digraph {_quote(name)} {{", "  rankdir=LR;", "  node [shape=box];"]
@@ -47,6 +57,12 @@ def topology_dot(*things: Any, name: str = "topology") -> str:
 def write_topology(path: str | os.PathLike[str], *things: Any, name: str = "topology") -> None:
     """Write the topology to ``path``: DOT text for ``.dot``, else a picture whose format
     is the suffix (``.png``, ``.svg``...), drawn by graphviz's ``dot`` program.
+
+    Args:
+        path: the file to write (replaced if it exists). A ``.dot`` or ``.gv``
+            suffix, or none, writes the DOT text itself.
+        *things: what to draw, as for :func:`topology_dot`.
+        name: the graph's name.
 
     Raises:
         FileNotFoundError: ``dot`` is not installed (Debian: ``apt-get install graphviz``).

@@ -31,9 +31,21 @@ EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command with ``argv`` (default ``sys.argv[1:]``); return its exit status:
-    0 when every host succeeded, 1 when some did not, 2 for a usage error (nothing
-    contacted), 128 + the signal number when interrupted (130 for Ctrl-C)."""
+    """Run the ``jobgraph-ssh`` command (the console script and ``python -m jobgraph_ssh``).
+
+    It prints the hosts' output, a progress view and a summary; a usage error is
+    printed on stderr, on one line. Host keys are checked strictly unless
+    ``--known-hosts`` says otherwise.
+
+    Args:
+        argv: the arguments, without the program name; None for ``sys.argv[1:]``.
+
+    Returns:
+        The exit status, 0 when every host succeeded, 1 when some did not (or timed
+        out), 2 for a usage error (nothing contacted), 128 + the signal number when
+        interrupted (130 for Ctrl-C, 143 for SIGTERM): the remote commands are
+        stopped first, unless a second Ctrl-C asks to exit at once.
+    """
     try:
         return _main(argv)
     except KeyboardInterrupt:  # before the run started, or after it ended

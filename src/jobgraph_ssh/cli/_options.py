@@ -52,7 +52,42 @@ class UsageError(Exception):
 
 @dataclass
 class Options:
-    """What a run does, checked."""
+    """What a run does, checked (what :func:`parse` makes of a command line).
+
+    Attributes:
+        hosts: the hosts to run on, without repeats and exclusions (``-t``, ``-x``).
+        user: the remote user for hosts that do not name one (``-u``); None for the
+            local user.
+        port: the SSH port for hosts that do not give one (``-p``); None for 22.
+        keys: private key files (``-k``); None for the SSH agent, then
+            ``~/.ssh/id_*``.
+        gateways: hosts to go through, nearest first (``-g``).
+        connect_timeout: seconds to connect and log in, per host (default 10).
+        known_hosts: the host key policy (``--known-hosts``): ``"strict"`` (default),
+            ``"accept-new"`` or ``"ignore"``, as for :class:`~jobgraph_ssh.SshNode`.
+        known_hosts_file: the known_hosts file; None for ``~/.ssh/known_hosts``.
+        mode: ``"command"`` (default), ``"script"``, ``"push"`` or ``"pull"``.
+        command: the command line's words (mode command), or the script's arguments.
+        script: the local script (mode script), else None.
+        includes: files copied next to the script (``-i``).
+        paths: what to push (local) or pull (remote).
+        destination: the directory to push to (remote) or pull to (local, one
+            subdirectory per host).
+        window: hosts at once (``-w``, default 100); None for all.
+        handshakes: SSH handshakes in flight at once (``--handshakes``); None for
+            the library's default (8).
+        timeout: the whole run's limit in seconds (``--timeout``); None for none.
+        command_timeout: each host's limit in seconds for its command or transfer;
+            None for none.
+        format: how output lines look: ``"host"`` (default), ``"raw"`` or ``"time"``.
+        out_dir: write each host's output to files there (``-d``) rather than stdout.
+        json_file: write per-host results as JSON there (``"-"``: stdout), or None.
+        mark_dir: write ``ok/HOST`` and ``ko/HOST`` marks there, or None.
+        quiet: no output lines and no progress, only the summary (``-q``).
+        dry_run: print what would run where, connect to nothing (``-n``).
+        verbose: show connection events too (``-v``).
+        backend: the event loop to run on: ``"asyncio"`` (default) or ``"trio"``.
+    """
 
     hosts: list[Host]
     user: str | None = None
@@ -82,7 +117,12 @@ class Options:
     backend: str = "asyncio"  # the event loop the scheduler runs on: asyncio or trio
 
     def describe_command(self) -> str:
-        """What runs on each host, in words (dry run, summary title)."""
+        """What runs on each host, in words (dry run, summary title).
+
+        Returns:
+            The command line, ``script NAME ARGS``, ``push PATHS -> DIR`` or
+            ``pull PATHS -> DIR/<host>/``.
+        """
         if self.mode == "script":
             args = " ".join(self.command)
             includes = f" (with {', '.join(self.includes)})" if self.includes else ""

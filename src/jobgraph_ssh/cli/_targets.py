@@ -50,6 +50,11 @@ class Host:
     """One host as written: ``[user@]host[:port]``.
 
     ``user`` and ``port`` are None when not written (the command-line defaults apply).
+
+    Attributes:
+        hostname: the host name or address (an IPv6 address without brackets).
+        user: the remote user, or None.
+        port: the SSH port, or None.
     """
 
     hostname: str
@@ -66,7 +71,15 @@ class Host:
 
     def matches(self, other: Host) -> bool:
         """Whether ``self`` (an exclusion) covers ``other``: same host name, and same
-        user and port where ``self`` gives them."""
+        user and port where ``self`` gives them.
+
+        Args:
+            other: a target host.
+
+        Returns:
+            True if the host names are equal (ignoring case) and so are the user and
+            port that ``self`` gives.
+        """
         return (
             self.hostname.lower() == other.hostname.lower()
             and (self.user is None or self.user == other.user)
@@ -76,6 +89,16 @@ class Host:
 
 def parse_host(text: str, *, where: str = "") -> Host:
     """Parse ``[user@]host[:port]``.
+
+    An IPv6 address takes brackets when a port follows (``root@[2001:db8::1]:2222``).
+    Nothing is looked up.
+
+    Args:
+        text: the host as written.
+        where: where it was read (a file and line...), for the error message.
+
+    Returns:
+        The host, ``user`` and ``port`` None when not written.
 
     Raises:
         TargetError: naming ``text`` (and ``where`` it came from, if given).
@@ -123,7 +146,14 @@ def parse_host(text: str, *, where: str = "") -> Host:
 
 def user_targets_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The per-user targets directory: ``$JOBGRAPH_SSH_TARGETS``, else
-    ``$XDG_CONFIG_HOME/jobgraph-ssh/targets`` (``~/.config/jobgraph-ssh/targets``)."""
+    ``$XDG_CONFIG_HOME/jobgraph-ssh/targets`` (``~/.config/jobgraph-ssh/targets``).
+
+    Args:
+        environ: the environment to read; None for ``os.environ``.
+
+    Returns:
+        The directory's path (it need not exist).
+    """
     env = os.environ if environ is None else environ
     if env.get(ENV_TARGETS_DIR):
         return Path(env[ENV_TARGETS_DIR]).expanduser()

@@ -29,9 +29,16 @@ HASH_CHUNK = 1 << 20
 
 @dataclass
 class PushStats:
-    """What a :class:`PushFileService` did: hosts found up to date (``skipped``), files
-    uploaded from here (``uploaded``, ``bytes_sent``), files copied by a gateway
-    (``relayed``), files whose mode only was fixed (``mode_fixed``), files hashed here."""
+    """What a :class:`PushFileService` did (its ``stats``), counted since it was made.
+
+    Attributes:
+        skipped: pushes that found the host's copy up to date.
+        uploaded: files uploaded from here.
+        relayed: files a gateway copied to the node behind it.
+        mode_fixed: files whose content was right and only the mode was changed.
+        bytes_sent: bytes uploaded from here.
+        hashed: local file versions hashed here.
+    """
 
     skipped: int = 0
     uploaded: int = 0
@@ -74,10 +81,17 @@ class PushFileService(sv.DeduplicatingService):
         nodes: the SshNodes callers may push to, named by :func:`host_of`.
         relay: the relay command line (see above), or None to upload every file
             from here.
-        relay_dir: where gateways keep the files they relay.
+        relay_dir: where gateways keep the files they relay, named by their hash
+            (relative: from the gateway user's home); they are not removed.
+        name: the service's name in the pool (default ``"PushFileService"``).
 
     ``push`` is allowed to callers in this process; subclass and re-expose it to
-    open it to others.
+    open it to others. Results are remembered per file version: pushing the same
+    file again does not look at the host again (:meth:`forget` drops them).
+
+    Raises:
+        jobgraph.services.ServiceDefinitionError: ``nodes`` holds something else than
+            SshNodes.
     """
 
     def __init__(
@@ -102,7 +116,12 @@ class PushFileService(sv.DeduplicatingService):
         self._gateway_locks: dict[tuple[str, str], anyio.Lock] = {}
 
     def add_node(self, node: SshNode) -> None:
-        """Let callers push to this node too."""
+        """Let callers push to this node too.
+
+        Args:
+            node: the SshNode, known by :func:`host_of` (it replaces a node known by
+                the same name).
+        """
         self.nodes[host_of(node)] = node
 
     def dedup_key(self, method: str, kwargs: Mapping[str, Any]) -> Hashable:
@@ -117,7 +136,26 @@ class PushFileService(sv.DeduplicatingService):
         return (method, tuple(sorted(kwargs.items())), version)
 
     async def digest(self, path: str) -> tuple[str, int]:
-        """(SHA-256 hex, permission bits) of a local file, hashed once per version."""
+        """(SHA-256 hex, permission bits) of a local file, hashed once per version.
+
+        A version is the file's size and modification time; hashing runs in a worker
+        thread, once at a time per path.
+
+        Args:
+            path: the local file.
+
+        Returns:
+            The hex digest and the permission bits.
+
+        Raises:
+            FileNotFoundError: there is no such file (``os.stat`` failed).
+            IsADirectoryError: it is not a regular file.
+            OSError: it cannot be read.
+
+        Cancellation:
+            A hash under way is not interrupted: it finishes in its thread (and is
+            remembered) before the cancellation takes effect.
+        """
         try:
             st = os.stat(path)
         except OSError as exc:
@@ -144,8 +182,31 @@ class PushFileService(sv.DeduplicatingService):
     @sv.expose(sv.AllowParents())
     @sv.arg_spec(host=str, path=str, remote_path=str)
     async def push(self, host: str, path: str, remote_path: str) -> str:
-        """Make ``remote_path`` on ``host`` a copy of the local ``path``; return what
-        was done: ``"skipped"``, ``"mode"``, ``"uploaded"`` or ``"relayed"``."""
+        """Make ``remote_path`` on ``host`` a copy of the local ``path`` (content and mode).
+
+        Args:
+            host: the node, as :func:`host_of` names it.
+            path: the local file (a regular file).
+            remote_path: where it goes on the host (relative: from the remote user's
+                home); its directory is made if needed.
+
+        Returns:
+            What was done, ``"skipped"`` (up to date), ``"mode"`` (only chmod),
+            ``"uploaded"`` or ``"relayed"``.
+
+        Raises:
+            LookupError: no node is known by ``host``.
+            FileNotFoundError: the local file cannot be read.
+            IsADirectoryError: the local path is not a regular file.
+            OSError: the upload, the relay command or the chmod failed (the message
+                names the host and the path).
+            ConnectError: the host or its gateway cannot be reached (an SshError).
+
+        Cancellation:
+            An upload under way stops; its temporary file is removed (in the background, at
+            most 5 s), and ``remote_path`` is left as it was. Callers sharing the
+            call go on: one of them runs it again.
+        """
         node = self._node(host)
         digest, mode = await self.digest(path)
         return await self._push(node, path, remote_path, digest, mode)
@@ -231,8 +292,29 @@ async def push_to_all(
     *,
     service: str = "PushFileService",
 ) -> dict[str, str | BaseException]:
-    """Push one file to many hosts at once through the pool's PushFileService; return
-    what happened on each host (its action, or the exception it raised)."""
+    """Push one file to many hosts at once through the pool's PushFileService.
+
+    Every host is tried, whatever happens on the others: a failure is reported, not
+    raised.
+
+    Args:
+        pool: a running :class:`~jobgraph.services.ServicePool` holding the service.
+        path: the local file.
+        remote_path: where it goes on each host.
+        hosts: host names (as :func:`host_of` says) or SshNodes (at least one).
+        service: the service's name in the pool.
+
+    Returns:
+        ``{host: action}`` (``"skipped"``, ``"mode"``, ``"uploaded"``, ``"relayed"``),
+        or the exception the push raised for that host.
+
+    Raises:
+        jobgraph.InvalidOptionError: no host given.
+
+    Cancellation:
+        Every push under way is cancelled (see :meth:`PushFileService.push`) and
+        the cancellation propagates; no result is returned.
+    """
     names = [host_of(h) if isinstance(h, SshNode) else h for h in hosts]
     if not names:
         raise jg.InvalidOptionError("push_to_all: no host given")

@@ -36,7 +36,15 @@ RELEASE_TIMEOUT = 10.0
 
 def host_of(node: SshNode) -> str:
     """How callers and :class:`AllowHosts` name a node's host: ``hostname``, with
-    ``:port`` when the port is not 22."""
+    ``:port`` when the port is not 22.
+
+    Args:
+        node: the node.
+
+    Returns:
+        Its host name as written when the node was made (no user, no DNS lookup),
+        e.g. ``"web1"`` or ``"127.0.0.1:2222"``.
+    """
     return node.hostname if node.port == 22 else f"{node.hostname}:{node.port}"
 
 
@@ -49,6 +57,13 @@ class RemoteCaller(sv.Caller):
     :class:`~jobgraph_ssh.SshJob` object (two jobs with one label differ here), and
     ``gateways`` names the gateways the connection goes through, nearest first.
     None of it comes from the remote program: it cannot claim another identity.
+
+    Attributes:
+        name: the job's label.
+        host: the node's host, as :func:`host_of` names it.
+        node: the node's full name (``user@host:port``).
+        job_id: ``id()`` of the SshJob object.
+        gateways: the gateways' names, nearest to the host first.
     """
 
     node: str = ""
@@ -61,7 +76,18 @@ class RemoteCaller(sv.Caller):
 
 class AllowHosts(sv.Policy):
     """Remote callers whose node is one of ``hosts``: host names as
-    :func:`host_of` says (``"web1"``, ``"127.0.0.1:2222"``) or :class:`SshNode` objects."""
+    :func:`host_of` says (``"web1"``, ``"127.0.0.1:2222"``) or :class:`SshNode` objects.
+
+    Callers in this process, and remote callers elsewhere, are refused.
+
+    Args:
+        hosts: an iterable of host names and SshNodes (a list, not a single host);
+            names are compared as written, with no DNS lookup.
+
+    Raises:
+        jobgraph.services.ServiceDefinitionError: a single host rather than an
+            iterable, or an item that is neither a non-empty str nor an SshNode.
+    """
 
     __slots__ = ("hosts",)
 
@@ -93,7 +119,14 @@ class AllowHosts(sv.Policy):
 
 class AllowJobs(sv.Policy):
     """Remote callers that belong to one of these :class:`~jobgraph_ssh.SshJob` objects
-    (by identity, not by label)."""
+    (by identity, not by label).
+
+    Args:
+        jobs: the SshJob objects whose commands may call.
+
+    Raises:
+        jobgraph.services.ServiceDefinitionError: an item that is not an SshJob.
+    """
 
     __slots__ = ("jobs",)
 

@@ -44,7 +44,23 @@ ENDED_REMEMBERED = 1024  # secrets of ended jobs kept, to say "ended" rather tha
 
 @dataclass
 class Limits:
-    """Protections of an endpoint (all callers of one node share them)."""
+    """Protections of the socket that serves a node's remote callers.
+
+    Jobs with services on one node share one socket: the limits of the job that
+    opened it apply until it closes (when no such job runs on the node). A refused
+    request gets a ``protocol`` error, logged as a warning (logger
+    ``jobgraph_ssh.services``).
+
+    Attributes:
+        max_message: the largest request or reply, in bytes of JSON (default 1 MiB);
+            a longer request is refused as soon as its length is read.
+        request_timeout: seconds a request may take to arrive whole once its first
+            byte came (default 10); a stalled caller is cut off.
+        idle_timeout: seconds a connection may stay idle between requests before it
+            is closed (default 300).
+        max_connections: connections at once from the host (default 256); past it,
+            a new one gets a ``busy`` error and is closed.
+    """
 
     max_message: int = wire.MAX_MESSAGE
     request_timeout: float = 10.0  # a request must arrive whole within this, once begun

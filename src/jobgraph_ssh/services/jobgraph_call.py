@@ -82,7 +82,13 @@ BUSY = "busy"  # too many connections at once
 
 class ServiceCallError(Exception):
     """Root of what a remote call raises: ``kind`` (see the module), ``message`` and
-    ``details`` (the reply's error object)."""
+    ``details`` (the reply's error object).
+
+    Args:
+        message: what went wrong, as the controller (or the client) says it.
+        details: the reply's error object (``kind``, ``message`` and what the kind
+            adds), or None.
+    """
 
     kind = "error"
 
@@ -108,6 +114,7 @@ class AccessDeniedError(ServiceCallError, PermissionError):
 
     @property
     def policy(self) -> Optional[str]:
+        """The refusing policy, described (None if the reply does not say)."""
         return self.details.get("policy")
 
 
@@ -118,6 +125,7 @@ class ServiceArgumentError(ServiceCallError, TypeError):
 
     @property
     def argument(self) -> Optional[str]:
+        """The argument at fault (None if the reply does not say)."""
         return self.details.get("argument")
 
 
@@ -172,6 +180,7 @@ class RemoteMethodError(ServiceCallError):
 
     @property
     def type_name(self) -> str:
+        """The class name of the exception the method raised."""
         return str(self.details.get("type", "Exception"))
 
 
@@ -249,6 +258,23 @@ class Client:
 
     ``address`` and ``secret`` default to what the job's environment says.
     ``timeout`` is the default limit of each call, in seconds (None: none).
+
+    The connection is opened by the first call and kept for the next ones (a use
+    as a context manager closes it at the end). It works only while the job that
+    started the program runs.
+
+    Args:
+        address: where the controller listens, ``unix:PATH`` or
+            ``tcp:127.0.0.1:PORT``; None for ``$JOBGRAPH_SERVICES``.
+        secret: the job's secret; None to read it from the file that
+            ``$JOBGRAPH_SERVICES_SECRET_FILE`` names.
+        timeout: the default limit of each call, in seconds; None for none (the
+            job's ``services_timeout`` still applies).
+
+    Raises:
+        ServiceGoneError: no address is given nor set in the environment.
+        NotAuthenticatedError: no secret is given nor its file set in the environment.
+        OSError: the secret file cannot be read.
     """
 
     def __init__(
@@ -314,6 +340,32 @@ class Client:
         """Call ``method`` of ``service`` with ``kwargs``; return its result.
 
         Raises the :class:`ServiceCallError` subclass matching the reply.
+
+        Args:
+            service: the service's name in the controller's pool.
+            method: the exposed method's name.
+            timeout: the longest the call may take, in seconds; None for the
+                client's default. The job's ``services_timeout``, if shorter, wins.
+            **kwargs: the method's arguments, JSON values.
+
+        Returns:
+            The method's result, through JSON (tuples come back as lists...).
+
+        Raises:
+            UnknownServiceError: no such service, or the method is not exposed.
+            AccessDeniedError: the method's policy refuses this job.
+            ServiceArgumentError: the arguments do not fit the method.
+            RemoteMethodError: the method raised (also an instance of the built-in
+                exception of the same name, if any).
+            ServiceTimeoutError: the timeout passed (the controller cancelled the
+                call), or no reply came within it plus 10 s.
+            JobEndedError: the job has ended; its calls are refused.
+            ProtocolError: the arguments cannot be sent as JSON, or the request
+                exceeds 1 MiB.
+            BadResultError: the result cannot be sent back as JSON.
+            BusyError: the controller has too many connections from this host.
+            ServiceGoneError: the controller cannot be reached, its pool is not
+                running, or the connection dropped (the next call reconnects).
         """
         return self.call_with(service, method, kwargs, timeout=timeout)
 
@@ -325,7 +377,20 @@ class Client:
         *,
         timeout: Optional[float] = None,
     ) -> Any:
-        """Like :meth:`call`, the arguments given as a dict (names may be any str)."""
+        """Like :meth:`call`, the arguments given as a dict (names may be any str).
+
+        Args:
+            service: the service's name in the controller's pool.
+            method: the exposed method's name.
+            kwargs: the method's arguments, JSON values, by name.
+            timeout: as for :meth:`call`.
+
+        Returns:
+            The method's result, through JSON.
+
+        Raises:
+            ServiceCallError: the subclass matching the failure, as for :meth:`call`.
+        """
         limit = self.timeout if timeout is None else timeout
         with self._lock:
             self._next_id += 1
@@ -393,7 +458,27 @@ _default: Optional[Client] = None
 
 
 def call(service: str, method: str, *, timeout: Optional[float] = None, **kwargs: Any) -> Any:
-    """Call a service through the job's connection (one shared :class:`Client`)."""
+    """Call a service through the job's connection (one shared :class:`Client`).
+
+    The client is made from the environment at the first call, and shared by the
+    threads of the program.
+
+    Args:
+        service: the service's name in the controller's pool.
+        method: the exposed method's name.
+        timeout: the longest the call may take, in seconds; None for no limit but
+            the job's ``services_timeout``.
+        **kwargs: the method's arguments, JSON values.
+
+    Returns:
+        The method's result, through JSON.
+
+    Raises:
+        ServiceCallError: the subclass matching the failure, as for
+            :meth:`Client.call`; also when the environment does not lead to the
+            controller (not run by an SshJob given ``services=``).
+        OSError: the secret file cannot be read.
+    """
     global _default
     with _lock:
         if _default is None:
@@ -417,7 +502,19 @@ USAGE = (
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """The ``jobgraph-call`` entry: ``call SERVICE METHOD NAME=VALUE...``."""
+    """The command line: ``call [--timeout SECONDS] SERVICE METHOD NAME=VALUE...``.
+
+    Each VALUE is read as JSON if it parses, else taken as a string. The result is
+    printed on stdout as JSON; a failure is printed on stderr as
+    ``{"error": {"kind": ..., "message": ...}}``.
+
+    Args:
+        argv: the arguments, without the program name; None for ``sys.argv[1:]``.
+
+    Returns:
+        The exit status, 0 when the call succeeded, 1 when it failed, 2 for a usage
+        error (nothing called).
+    """
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] != "call":
         sys.stderr.write(USAGE)
