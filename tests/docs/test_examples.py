@@ -357,7 +357,8 @@ def shell_home(directory: Path, ssh: dict[str, str]) -> tuple[dict[str, str], di
     and a targets file ``lab`` listing ``node1``..``node4`` in
     ``~/.config/jobgraph-ssh/targets``. ``jobgraph-ssh`` is on ``PATH`` (the console script
     of pyproject.toml, importing this checkout). ``nodeN`` in a command stands for the
-    N-th host, ``127.0.0.1:PORT``; the mapping returned turns addresses back into names."""
+    N-th host, ``127.0.0.1:PORT``; the mapping returned turns addresses back into names,
+    and ``HOME`` into ``/home/me``."""
     from tests.cli.conftest import console_script
 
     home = directory / "home"
@@ -384,14 +385,15 @@ def shell_home(directory: Path, ssh: dict[str, str]) -> tuple[dict[str, str], di
     env["HOME"] = str(home)
     env["PATH"] = os.pathsep.join([str(bin_directory), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
-    return env, {value: name for name, value in hosts.items()}
+    return env, {str(home): "/home/me"} | {value: name for name, value in hosts.items()}
 
 
 def normalized(lines: list[str], names: dict[str, str]) -> list[str]:
-    """Lines as compared: host addresses turned into their names, any duration into
-    ``0.00s``, runs of spaces into one (a table's columns fit its longest cell), blank
-    lines and the per-host progress lines (a terminal shows a live panel instead) left
-    out, and sorted, since hosts run at once and finish in any order."""
+    """Lines as compared: host addresses turned into their names (and the home directory
+    into ``/home/me``), any duration into ``0.00s``, runs of spaces into one (a table's
+    columns fit its longest cell), blank lines and the per-host progress lines (a terminal
+    shows a live panel instead) left out, and sorted, since hosts run at once and finish
+    in any order."""
     kept = []
     for text in lines:
         for address, name in names.items():
@@ -412,7 +414,7 @@ class Shown:
 
 def run_shell_page(steps: list[ShellStep], directory: Path, ssh: dict[str, str]) -> list[Shown]:
     env, names = shell_home(directory, ssh)
-    addresses = {name: address for address, name in names.items()}
+    addresses = {name: address for address, name in names.items() if name.startswith("node")}
     work = directory / "work"
     work.mkdir()
     shown: list[Shown] = []
