@@ -16,7 +16,13 @@ The conventions (also in docs/contributing.md):
 - a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables (see
   :func:`ssh_hosts`): when some page mentions them, four loopback SSH servers (those of
   ``tests/ssh``, which allow forwarding: gateways and remote services work) are started
-  for the examples, and stopped after.
+  for the examples, and stopped after;
+- ``<!-- docs: shell -->`` just before a ```console block runs its ``$ `` lines with
+  ``/bin/sh``, one after the other, in a directory of the page's own, against the same
+  loopback hosts, named ``node1``..``node4`` (see :func:`shell_home`), and compares what
+  each prints with the lines after it (see :func:`normalized`);
+- ``<!-- docs: file: NAME -->`` just before a block writes its text to ``NAME`` in that
+  directory, for the shell blocks after it (a script, a host list).
 """
 
 from __future__ import annotations
@@ -36,7 +42,9 @@ from .conftest import DOCS, ROOT
 
 markdown_it = pytest.importorskip("markdown_it", reason="the docs extra is not installed")
 
-MARKER = re.compile(r"<!--\s*docs:\s*(continue|fragment)\s*(?::\s*(.*?))?\s*-->", re.DOTALL)
+MARKER = re.compile(
+    r"<!--\s*docs:\s*(continue|fragment|shell|file)\s*(?::\s*(.*?))?\s*-->", re.DOTALL
+)
 SEPARATOR = "\x1e--- end of a docs block ---\x1e"
 MAX_FRAGMENTS = 3  # examples are meant to run: exempting one needs a reason, and a budget
 
@@ -102,8 +110,43 @@ class Fragment:
     reason: str
 
 
+@dataclass(frozen=True)
+class Command:
+    """One ``$ `` line of a shell block, and the lines the page shows after it."""
+
+    line: int
+    command: str
+    output: list[str]
+
+
+@dataclass(frozen=True)
+class ShellStep:
+    """A shell block (``commands``), or a file to write (``name``, ``text``)."""
+
+    page: str
+    line: int
+    commands: tuple[Command, ...] = ()
+    name: str = ""
+    text: str = ""
+
+
+def commands_of(content: str, first_line: int) -> tuple[Command, ...]:
+    found: list[Command] = []
+    for offset, text in enumerate(content.splitlines()):
+        if text.startswith("$ "):
+            found.append(Command(first_line + 1 + offset, text[2:], []))
+        else:
+            assert found, f"line {first_line + 1 + offset}: output before any '$ ' command"
+            found[-1].output.append(text)
+    return tuple(found)
+
+
+SHELL_STEPS: dict[str, list[ShellStep]] = {}  # page -> its shell blocks and files, in order
+
+
 def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
-    """The examples and fragments of a page, read with the Markdown parser MyST uses."""
+    """The examples and fragments of a page, read with the Markdown parser MyST uses.
+    Its shell blocks and files go to ``SHELL_STEPS``."""
     name = page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT).as_posix()
     tokens = markdown_it.MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
     examples: list[Example] = []
@@ -118,6 +161,18 @@ def parse(page: Path) -> tuple[list[Example], list[Fragment]]:
         marker = (
             MARKER.search(previous.content) if previous and previous.type == "html_block" else None
         )
+        if marker and marker.group(1) == "file":
+            assert marker.group(2), f"{name}:{line}: 'file' needs a file name"
+            SHELL_STEPS.setdefault(name, []).append(
+                ShellStep(name, line, name=marker.group(2), text=token.content)
+            )
+            continue
+        if marker and marker.group(1) == "shell":
+            assert language == "console", f"{name}:{line}: a shell block is a console block"
+            SHELL_STEPS.setdefault(name, []).append(
+                ShellStep(name, line, commands_of(token.content, line))
+            )
+            continue
         if language == "python":
             if marker and marker.group(1) == "fragment":
                 assert marker.group(2), f"{name}:{line}: a fragment must say why it cannot run"
@@ -142,6 +197,7 @@ RUN_ELSEWHERE = {
     # worker processes import the script that made them: tests/dask/test_docs.py runs
     # each block from a file, which `python -c` (used here) cannot give them
     DOCS / "executors.md": "tests/dask/test_docs.py",
+    DOCS / "howto" / "cluster.md": "tests/dask/test_docs.py",
 }
 PAGES = [*sorted(DOCS.rglob("*.md")), ROOT / "README.md"]  # the README's example runs too
 PARSED = {
@@ -183,7 +239,7 @@ def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys.
 
     Not started (an empty mapping) when no example mentions them."""
-    if not any(needs_ssh(example) for example in EXAMPLES):
+    if not SHELL_STEPS and not any(needs_ssh(example) for example in EXAMPLES):
         yield {}
         return
     import asyncssh
@@ -246,13 +302,16 @@ def test_pages_have_runnable_examples() -> None:
     for page in ("views.md", "testing.md", "migrating.md", "tutorial.md", "README.md"):
         assert by_page[page], page
     how_tos = sorted(path.relative_to(DOCS).as_posix() for path in (DOCS / "howto").glob("*.md"))
+    elsewhere = {page.relative_to(DOCS).as_posix() for page in RUN_ELSEWHERE}
     for page in how_tos:
-        assert page.endswith("index.md") or by_page.get(page), f"{page} has no runnable example"
+        runs = by_page.get(page) or SHELL_STEPS.get(page) or page in elsewhere
+        assert page.endswith("index.md") or runs, f"{page} has no runnable example"
 
 
 def test_pages_about_ssh_run_on_the_loopback_hosts() -> None:
     """The SSH pages' examples reach real (loopback) hosts, not only build objects."""
-    for page in ("tutorial.md", "ssh.md", "remote-services.md", "howto/many-hosts.md"):
+    pages = ("tutorial.md", "ssh.md", "remote-services.md", "howto/many-hosts.md")
+    for page in (*pages, "howto/remote-services.md"):
         assert any(needs_ssh(e) for e in EXAMPLES if e.blocks[0].page == page), page
 
 
@@ -281,3 +340,144 @@ def test_pages_run_elsewhere_have_their_own_test() -> None:
         assert page.exists(), page
         assert (ROOT / test).exists(), test
         assert page.name in (ROOT / test).read_text(encoding="utf-8")
+
+
+# --- shell blocks: the real commands, against the loopback hosts --------------------------
+
+NODE = re.compile(r"\bnode([1-4])\b")
+PROGRESS = re.compile(r"^\[\s*\d+/\d+\]\s")  # a host's line as it ends, when not on a terminal
+DURATION = re.compile(r"\b\d+\.\d+s\b")
+
+
+def shell_home(directory: Path, ssh: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The environment of a page's shell blocks, and the host names they use.
+
+    ``HOME`` is a fresh directory holding what a user of the loopback hosts would have:
+    the client key as ``~/.ssh/id_ed25519``, their host keys in ``~/.ssh/known_hosts``,
+    and a targets file ``lab`` listing ``node1``..``node4`` in
+    ``~/.config/jobgraph-ssh/targets``. ``jobgraph-ssh`` is on ``PATH`` (the console script
+    of pyproject.toml, importing this checkout). ``nodeN`` in a command stands for the
+    N-th host, ``127.0.0.1:PORT``; the mapping returned turns addresses back into names,
+    and ``HOME`` into ``/home/me``."""
+    from tests.cli.conftest import console_script
+
+    home = directory / "home"
+    (home / ".ssh").mkdir(parents=True)
+    key = home / ".ssh" / "id_ed25519"
+    key.write_bytes(Path(ssh[f"{SSH_VARIABLE}KEY"]).read_bytes())
+    key.chmod(0o600)
+    known = Path(ssh[f"{SSH_VARIABLE}KNOWN_HOSTS"]).read_text(encoding="utf-8")
+    (home / ".ssh" / "known_hosts").write_text(known, encoding="utf-8")
+    address = ssh[f"{SSH_VARIABLE}HOST"]
+    hosts = {
+        f"node{index}": f"{address}:{port}"
+        for index, port in enumerate(ssh[f"{SSH_VARIABLE}PORTS"].split(","), start=1)
+    }
+    targets = home / ".config" / "jobgraph-ssh" / "targets"
+    targets.mkdir(parents=True)
+    (targets / "lab").write_text("\n".join(hosts.values()) + "\n", encoding="utf-8")
+    bin_directory = directory / "bin"
+    bin_directory.mkdir()
+    console_script(bin_directory)
+    drop = ("SSH_AUTH_SOCK", "JOBGRAPH_SSH_TARGETS", "XDG_CONFIG_HOME", "COLUMNS", "FORCE_COLOR")
+    env = {name: value for name, value in os.environ.items() if name not in drop}
+    env.pop("TTY_COMPATIBLE", None)
+    env["HOME"] = str(home)
+    env["PATH"] = os.pathsep.join([str(bin_directory), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])
+    return env, {str(home): "/home/me"} | {value: name for name, value in hosts.items()}
+
+
+def normalized(lines: list[str], names: dict[str, str]) -> list[str]:
+    """Lines as compared: host addresses turned into their names (and the home directory
+    into ``/home/me``), any duration into ``0.00s``, runs of spaces into one (a table's
+    columns fit its longest cell), blank lines and the per-host progress lines (a terminal
+    shows a live panel instead) left out, and sorted, since hosts run at once and finish
+    in any order."""
+    kept = []
+    for text in lines:
+        for address, name in names.items():
+            text = text.replace(address, name)  # noqa: PLW2901
+        line = " ".join(DURATION.sub("0.00s", text).split())
+        if line and not PROGRESS.match(line):
+            kept.append(line)
+    return sorted(kept)
+
+
+@dataclass(frozen=True)
+class Shown:
+    where: str
+    command: str
+    expected: list[str]
+    printed: list[str]
+
+
+def run_shell_page(steps: list[ShellStep], directory: Path, ssh: dict[str, str]) -> list[Shown]:
+    env, names = shell_home(directory, ssh)
+    addresses = {name: address for address, name in names.items() if name.startswith("node")}
+    work = directory / "work"
+    work.mkdir()
+    shown: list[Shown] = []
+    for step in steps:
+        if step.name:
+            (work / step.name).write_text(step.text, encoding="utf-8")
+            continue
+        for command in step.commands:
+            real = NODE.sub(lambda found: addresses[found.group(0)], command.command)
+            done = subprocess.run(
+                ["/bin/sh", "-c", real],
+                capture_output=True,
+                text=True,
+                timeout=90,
+                check=False,
+                cwd=work,
+                env=env,
+            )
+            printed = done.stdout.splitlines() + done.stderr.splitlines()
+            shown.append(
+                Shown(
+                    f"docs/{step.page}:{command.line}",
+                    command.command,
+                    normalized(command.output, names),
+                    normalized(printed, names),
+                )
+            )
+    return shown
+
+
+@pytest.fixture(scope="module")
+def shell_outcomes(
+    ssh_hosts: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[Shown]]:
+    """Every page's shell blocks, run in order (pages a few at a time)."""
+
+    def one(page: str) -> list[Shown]:
+        directory = tmp_path_factory.mktemp("docs-shell")
+        return run_shell_page(SHELL_STEPS[page], directory, ssh_hosts)
+
+    with ThreadPoolExecutor(max_workers=2) as executor:
+        return dict(zip(SHELL_STEPS, executor.map(one, SHELL_STEPS), strict=True))
+
+
+@pytest.mark.parametrize("page", sorted(SHELL_STEPS))
+def test_shell_blocks_print_what_the_page_shows(
+    page: str, shell_outcomes: dict[str, list[Shown]]
+) -> None:
+    shown = shell_outcomes[page]
+    assert any(one.expected for one in shown), f"{page}: no shell command shows its output"
+    for one in shown:
+        assert one.printed == one.expected, f"{one.where}: $ {one.command}"
+
+
+def test_the_cli_how_to_runs_the_command() -> None:
+    steps = SHELL_STEPS.get("howto/cli.md", [])
+    commands = [command.command for step in steps for command in step.commands]
+    assert sum(command.startswith("jobgraph-ssh ") for command in commands) >= 4, commands
+
+
+def test_normalized_output_keeps_what_matters() -> None:
+    names = {"127.0.0.1:40001": "node1"}
+    assert normalized(
+        ["127.0.0.1:40001  ok   0  0.31s", "", "[1/1] ok 127.0.0.1:40001"], names
+    ) == ["node1 ok 0 0.00s"]
+    assert normalized(["node1: 6.1"], names) != normalized(["node1: 6.2"], names)
