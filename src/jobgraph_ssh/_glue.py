@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import contextvars
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -122,8 +123,13 @@ async def _call_from_trio(function: Callable[..., Awaitable[T]], *args: Any) -> 
         with contextlib.suppress(trio.RunFinishedError):
             token.run_sync_soon(done.set)
 
+    # the caller's context variables go along, but not sniffio's "trio": on the asyncio
+    # side, anyio and nested calls must see asyncio
+    context = contextvars.copy_context()
+    context.run(sniffio.current_async_library_cvar.set, None)
+
     def start() -> None:
-        task = loop.create_task(_as_coroutine(function, *args))
+        task = loop.create_task(_as_coroutine(function, *args), context=context)
         tasks.append(task)
         task.add_done_callback(finished)
 

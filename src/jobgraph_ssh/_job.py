@@ -9,6 +9,7 @@ import jobgraph as jg
 from jobgraph.lowlevel import emit_note
 from jobgraph.services import ServicePool
 
+from . import _glue
 from ._commands import Command, CommandResult
 from ._errors import AuthError, CommandFailedError, ConnectionLostError, SshError
 from ._formatters import Formatter
@@ -224,6 +225,22 @@ class SshJob(jg.AbstractJob):
             raise
         emit_note(self, "authenticated", host=node.name)
 
+    async def _run_commands(
+        self,
+        node: Node,
+        formatter: Formatter,
+        results: list[CommandResult],
+        failed: list[CommandResult],
+    ) -> None:
+        """Run the commands in order into ``results`` (and ``failed``), as far as they go."""
+        for command in self.commands:
+            result = await command.resolved_for(self).execute(node, formatter, self.keep)
+            results.append(result)
+            if not result.allowed:
+                failed.append(result)
+                if self.critical:
+                    break
+
     async def _run_on(self, node: Node) -> list[CommandResult]:
         formatter = self.formatter if self.formatter is not None else node.formatter
         results: list[CommandResult] = []
@@ -231,13 +248,11 @@ class SshJob(jg.AbstractJob):
         try:
             if isinstance(node, SshNode):
                 await self._connect_telling(node)
-            for command in self.commands:
-                result = await command.resolved_for(self).execute(node, formatter, self.keep)
-                results.append(result)
-                if not result.allowed:
-                    failed.append(result)
-                    if self.critical:
-                        break
+                # under trio: the whole sequence in one trip to asyncssh's loop, not one per
+                # command (under asyncio, a plain await)
+                await _glue.call(self._run_commands, node, formatter, results, failed)
+            else:
+                await self._run_commands(node, formatter, results, failed)
         except SshError as exc:
             if isinstance(exc, ConnectionLostError):
                 emit_note(self, "disconnected", host=node.name, error=exc.message)
