@@ -17,7 +17,7 @@ import shlex
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -328,6 +328,18 @@ async def close_link(node: SshNode) -> None:
     link = node._links.get(asyncio.get_running_loop())
     if link is not None:
         await link.close()
+
+
+async def close_links(nodes: Iterable[SshNode]) -> None:
+    """Close the connections of ``nodes`` on the running loop, together."""
+    links = [link for link in map(node_link, nodes) if link is not None]
+    if links:
+        await asyncio.gather(*(link.close() for link in links))
+
+
+def node_link(node: SshNode) -> Link | None:
+    """The node's link on the running loop, if it has one."""
+    return node._links.get(asyncio.get_running_loop())
 
 
 def open_connections() -> int:
