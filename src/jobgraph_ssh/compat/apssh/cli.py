@@ -44,6 +44,7 @@ from ._formatters import (
 from ._keys import load_private_keys
 from ._nodes import SshProxy
 from ._sshjob import SshJob
+from ._topology import close_ssh_in_scheduler
 
 __all__ = ["Appull", "Appush", "Apssh", "Copy", "Targets"]
 
@@ -370,8 +371,11 @@ class _Tool:
 
     def _run(self, args: argparse.Namespace, jobs: list[SshJob]) -> list[Any]:
         scheduler = Scheduler(*jobs, verbose=args.verbose, jobs_window=args.window or None)
-        if not scheduler.run():
-            scheduler.debrief()
+        try:
+            if not scheduler.run():
+                scheduler.debrief()
+        finally:  # the connections (gateways too) outlive run(): close them
+            close_ssh_in_scheduler(scheduler)
         return [job.result() for job in jobs]
 
 
