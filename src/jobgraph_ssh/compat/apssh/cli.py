@@ -313,7 +313,7 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-k", "--key", dest="keys", action="append", default=None,
         help="private key file (repeatable); default: the SSH agent's keys, else "
-        "~/.ssh/id_rsa and ~/.ssh/id_dsa",
+        "the readable ~/.ssh/id_rsa, id_dsa, id_ecdsa and id_ed25519",
     )  # fmt: skip
     parser.add_argument(
         "-K", "--ok-if-no-key", default=False, action="store_true",
