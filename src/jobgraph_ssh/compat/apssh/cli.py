@@ -46,7 +46,18 @@ from ._nodes import SshProxy
 from ._sshjob import SshJob
 from ._topology import close_ssh_in_scheduler
 
-__all__ = ["Appull", "Appush", "Apssh", "Copy", "Targets"]
+__all__ = [
+    "Appull",
+    "Appush",
+    "Apssh",
+    "Copy",
+    "Endpoint",
+    "Hop",
+    "Targets",
+    "appull",
+    "appush",
+    "apssh",
+]
 
 VERSION = "0.27.0"  # the apssh release whose command line this module offers
 DEFAULT_TIMEOUT = 30.0
