@@ -11,9 +11,8 @@ What it does, in a temporary directory:
    release ships no test modules (0.27.0 ships only their support files), it says so
    and adds the ``test_*.py`` of the newest sdist that has them (0.26.0);
 2. rewrites the imports of its ``tests/`` (``apssh`` -> ``jobgraph_ssh.compat.apssh``,
-   ``asynciojobs`` -> ``jobgraph.compat.asynciojobs``); nothing else is changed (the CLI,
-   ``apssh.cli``, is not part of the compat module: it becomes None, so the tests that
-   use it fail);
+   ``asynciojobs`` -> ``jobgraph.compat.asynciojobs``; ``apssh.cli`` is
+   ``jobgraph_ssh.compat.apssh.cli``); nothing else is changed;
 3. starts OpenSSH's sshd on 127.0.0.1:22 (the tests connect to ``localhost`` as the
    local user with the default key ``~/.ssh/id_rsa``): a temporary HOME holds a fresh
    key, authorised for the current user; the sessions' PATH starts with shims of
@@ -75,13 +74,6 @@ def fetch(version: str, where: Path) -> Path:
 def rewrite(tests: Path) -> list[str]:
     """Point the tests' imports at the compat modules; return the files changed."""
     rules = [
-        (
-            r"^(\s*)from apssh\.cli import (.+)$",
-            (
-                r"\1try:\n\1    from jobgraph_ssh.compat.apssh.cli import \2\n"
-                r"\1except ImportError:\n\1    \2 = None"
-            ),
-        ),
         (r"^(\s*)from apssh(\.| )", r"\1from jobgraph_ssh.compat.apssh\2"),
         (r"^(\s*)import apssh\s*$", r"\1import jobgraph_ssh.compat.apssh as apssh"),
         (r"^(\s*)from asynciojobs(\.| )", r"\1from jobgraph.compat.asynciojobs\2"),

@@ -639,6 +639,11 @@ class _Staged(Command):
         """
         return shlex.join(parts)
 
+    def remote_line(self, path: str, args: list[str]) -> str:
+        """The command line run on the node: the staged script's ``path`` and its
+        ``args``, joined by :meth:`join_line`; a subclass may wrap it."""
+        return self.join_line([path, *args])
+
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         started = time.time()
         missing = self.missing_local()
@@ -656,7 +661,7 @@ class _Staged(Command):
                 problem = str(exc)
         if problem is not None:
             return _failed(node, self.command_line(), problem, started, formatter)
-        line = self.join_line([f"{remote_dir}/{self.script_name}", *args])
+        line = self.remote_line(f"{remote_dir}/{self.script_name}", args)
         try:
             return await self._run(node, line, formatter, keep, shown=self.command_line())
         finally:

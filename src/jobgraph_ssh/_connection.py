@@ -17,7 +17,7 @@ import shlex
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,7 +330,7 @@ async def close_link(node: SshNode) -> None:
         await link.close()
 
 
-async def close_links(nodes: Iterable[SshNode]) -> None:
+async def close_links(*nodes: SshNode) -> None:
     """Close the connections of ``nodes`` on the running loop, together."""
     links = [link for link in map(node_link, nodes) if link is not None]
     if links:

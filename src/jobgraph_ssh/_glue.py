@@ -2,7 +2,10 @@
 
 :func:`call` runs an asyncio coroutine function from any anyio backend:
 
-- under asyncio, it is awaited directly, in the running loop;
+- under asyncio, it is awaited directly, in the running loop, unless its first
+  argument (a node) has a true ``background_loop`` attribute: then it runs on the
+  background loop below, as under trio (the apssh compat nodes do that, so that their
+  connections outlive the event loop of a synchronous run, as apssh's do);
 - under trio, it runs on a dedicated asyncio event loop in a background daemon
   thread (one per process, started on first use, stopped at exit). The trio task
   waits without holding a worker thread (the future's done callback wakes it
@@ -107,8 +110,50 @@ def running_loop() -> asyncio.AbstractEventLoop:
 async def call(function: Callable[..., Awaitable[T]], /, *args: Any) -> T:
     """Await ``function(*args)``, an asyncio coroutine function, from asyncio or trio."""
     if sniffio.current_async_library() == "asyncio":
+        if (
+            args
+            and getattr(args[0], "background_loop", False)
+            and asyncio.get_running_loop() is not _loop  # not there already
+        ):
+            return await _call_from_asyncio(function, *args)
         return await function(*args)
     return await _call_from_trio(function, *args)
+
+
+async def _call_from_asyncio(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``function(*args)`` on the background loop, from another asyncio loop; a
+    cancelled caller cancels it and waits (shielded, bounded) for it to settle."""
+    import anyio
+
+    here = asyncio.get_running_loop()
+    loop = background_loop()
+    done = asyncio.Event()
+    tasks: list[asyncio.Task[T]] = []
+
+    def finished(_: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed
+            here.call_soon_threadsafe(done.set)
+
+    def start() -> None:
+        task = loop.create_task(_as_coroutine(function, *args))
+        tasks.append(task)
+        task.add_done_callback(finished)
+
+    def cancel() -> None:
+        tasks[0].cancel()  # start() ran before: callbacks run in order
+
+    loop.call_soon_threadsafe(start)
+    try:
+        await done.wait()
+    except BaseException:
+        loop.call_soon_threadsafe(cancel)
+        with anyio.move_on_after(SETTLE_TIMEOUT, shield=True):
+            await done.wait()
+        raise
+    task = tasks[0]
+    if task.cancelled():
+        raise RuntimeError("the background asyncio loop of jobgraph_ssh stopped during a call")
+    return task.result()
 
 
 async def _call_from_trio(function: Callable[..., Awaitable[T]], *args: Any) -> T:

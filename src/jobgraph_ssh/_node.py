@@ -13,7 +13,7 @@ import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import anyio.abc
@@ -248,6 +248,11 @@ class SshNode(Node):
     Raises:
         jobgraph.InvalidOptionError: for an unknown host_key_policy, a bad port or limit.
     """
+
+    #: True in a subclass whose connections live on jobgraph_ssh's background asyncio
+    #: loop under asyncio too (as under trio), so that they outlive the event loop of a
+    #: synchronous run (the apssh drop-in's nodes); False: on the running loop.
+    background_loop: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -566,12 +571,14 @@ async def close_all(*things: Any) -> None:
         were_open = [node for node in nodes if isinstance(node, SshNode) and node.is_connected()]
         # plain SshNodes close together in one trip to asyncssh's loop (under trio, one
         # hand-over for the whole depth, not one per node); other kinds close themselves
-        plain = [node for node in nodes if type(node).close is SshNode.close]
+        plain = [n for n in nodes if isinstance(n, SshNode) and type(n).close is SshNode.close]
         async with anyio.create_task_group() as group:
-            if plain:
-                group.start_soon(_glue.call, _connection.close_links, plain)
+            for on_background in (False, True):  # see SshNode.background_loop
+                same = [n for n in plain if n.background_loop is on_background]
+                if same:
+                    group.start_soon(_glue.call, _connection.close_links, *same)
             for node in nodes:
-                if type(node).close is not SshNode.close:
+                if node not in plain:
                     group.start_soon(node.close)
         for node in were_open:
             teller = tellers.get(node)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import jobgraph_ssh
@@ -389,7 +390,11 @@ def test_topology(gateways: Servers, tmp_path: Path) -> None:
         assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
     assert scheduler.run()
     assert inner.formatter.get_capture() == "inner\n"
+    assert inner.is_connected() and gateway.is_connected()  # open after run(), as apssh
     close_ssh_in_scheduler(scheduler, manage_gateways=False)
+    assert not inner.is_connected() and gateway.is_connected()  # the gateway is left
+    close_ssh_in_scheduler(scheduler)
+    assert not gateway.is_connected()
 
 
 def test_yaml_errors_name_file_line_and_key(tmp_path: Path) -> None:
@@ -466,3 +471,30 @@ def test_agent_keys(servers: Servers, tmp_path: Path, monkeypatch: pytest.Monkey
     finally:
         agent.terminate()
         agent.wait(5)
+
+
+def test_connections_outlive_a_synchronous_run(servers: Servers) -> None:
+    """As apssh's: a second run() reuses the first one's connection; closing ends it."""
+    here = node(servers, 3)
+    before = servers.stats()["connections"]
+    first = Scheduler(SshJob(here, command="echo one"))
+    assert first.run()
+    assert here.is_connected()
+    assert Scheduler(SshJob(here, command="echo two")).run()
+    assert servers.stats()["connections"] == before + 1  # one connection for both runs
+    assert here.formatter.get_capture() == "one\ntwo\n"
+    close_ssh_in_scheduler(first)
+    assert servers.wait_stats("connections_now", 0)["connections_now"] == 0
+
+
+async def test_cancelling_a_command_on_a_compat_node_stops_it(servers: Servers) -> None:
+    """Compat nodes run on the background loop under asyncio too: a cancelled caller
+    still stops the remote command, promptly."""
+    here = node(servers, 2)
+    begin = time.monotonic()
+    with anyio.move_on_after(0.5):
+        await here.run("sleep 30")
+    assert time.monotonic() - begin < 5
+    assert servers.wait_stats("processes_now", 0)["processes_now"] == 0
+    await here.close()
+    assert not here.is_connected()

@@ -160,7 +160,8 @@ class _Quiet(Command):
 class RunLocalStuff(AbstractCommand, _Staged):
     """The base of :class:`RunScript` and :class:`RunString`: a local script copied to a
     fresh remote directory (with ``includes``), run there with ``args`` joined with
-    spaces (not quoted), then removed. ``remote_basename`` names the remote copy."""
+    spaces (not quoted), then removed. ``remote_basename`` names the remote copy. With
+    ``verbose``, the script runs under ``bash -x`` (its lines traced on stderr)."""
 
     def __init__(
         self,
@@ -193,8 +194,15 @@ class RunLocalStuff(AbstractCommand, _Staged):
     def join_line(self, parts: list[str]) -> str:
         return " ".join(parts)
 
+    def remote_line(self, path: str, args: list[str]) -> str:
+        """As apssh: a ``verbose`` script runs under ``bash -x``, which traces each line
+        it runs on stderr (whatever its ``#!`` line says)."""
+        line = super().remote_line(path, args)
+        return f"bash -x {line}" if self.verbose else line
+
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
-        formatter = self._announce(node, formatter, self.command_line())
+        shown = f"bash -x {self.command_line()}" if self.verbose else self.command_line()
+        formatter = self._announce(node, formatter, shown)
         return await super().execute(node, formatter, keep)
 
 

@@ -62,6 +62,10 @@ class SshProxy(_NativeSshNode):
     """
 
     formatter = _FormatterSlot()
+    # as in apssh, the connection outlives the event loop of a synchronous run() until
+    # closed (close_ssh_in_scheduler, job.close()) or the process ends: it lives on
+    # jobgraph_ssh's background asyncio loop
+    background_loop = True
 
     def __init__(
         self,
