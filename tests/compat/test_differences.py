@@ -120,13 +120,46 @@ def test_sanitize_is_true_for_a_clean_nested_graph() -> None:
     scheduler.close_all_jobs()
 
 
-def test_job_in_two_schedulers_is_refused() -> None:
-    job = Job(nap(0))
+def test_job_in_two_schedulers_runs_in_the_first_only() -> None:
+    job = Job(nap(0), label="shared")
+    first = Scheduler(job, label="first")
+    second = Scheduler(label="second")
+    second.add(job)  # accepted, as asynciojobs does (apssh's tests build such graphs)
+    assert job in first.jobs and job not in second.jobs
+    with pytest.raises(jobgraph.OwnershipError, match=r"'shared'.*'second'.*'first'"):
+        second.run()  # refused before anything runs
+    assert job.is_idle()
+    assert first.run() is True
+    assert job.is_done()
+
+
+def test_a_nested_scheduler_holding_a_job_of_another_is_refused_when_it_runs() -> None:
+    job = Job(nap(0), label="shared")
+    first = Scheduler(job, label="first")
+    inner = Scheduler(label="inner")
+    inner.add(job)
+    outer = Scheduler(inner, label="outer")
+    with pytest.raises(jobgraph.OwnershipError, match="'shared'"):
+        outer.run()
+    assert first.run() is True
+
+
+def test_a_job_given_up_by_its_scheduler_joins_the_one_it_was_added_to() -> None:
+    job = Job(nap(0), label="moved")
     first = Scheduler(job)
-    with pytest.raises(jobgraph.OwnershipError):
-        Scheduler(job)
+    second = Scheduler()
+    second.add(job)
+    first.remove(job)
+    assert second.run() is True
+    assert job in second.jobs and job.is_done()
+
+
+def test_the_native_scheduler_refuses_a_job_of_another() -> None:
+    job = jobgraph.Job(nap, 0, label="native")
+    first = jobgraph.Scheduler(job)
+    with pytest.raises(jobgraph.OwnershipError, match="'native'"):
+        jobgraph.Scheduler(job)
     assert job in first.jobs
-    job.close()
 
 
 def test_requirement_outside_the_scheduler_fails_before_running() -> None:

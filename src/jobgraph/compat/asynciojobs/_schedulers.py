@@ -18,12 +18,13 @@ from jobgraph import (
     CriticalJobError,
     CycleError,
     JobState,
+    OwnershipError,
     SchedulerTimeoutError,
     TaskStatusLike,
     views,
 )
 from jobgraph import Scheduler as _NativeScheduler
-from jobgraph.lowlevel import Requirement, record_of, requirements_of
+from jobgraph.lowlevel import Requirement, jobs_of, owner_of, record_of, requirements_of
 
 from ._jobs import AbstractJob, compat_label, computed_label, free_names, run_sync
 from ._watch import Watch
@@ -162,6 +163,7 @@ class PureScheduler(_NativeScheduler):
         Running a scheduler again starts its jobs afresh (a :class:`Job` whose coroutine
         already ran then fails, since a coroutine runs once).
         """
+        self._refuse_borrowed()
         if self._record.state is not JobState.IDLE:
             _NativeScheduler.reset(self)  # (reset is a name left to subclasses)
         self._did_shutdown = False
@@ -366,8 +368,56 @@ class PureScheduler(_NativeScheduler):
         return done, running - done, total - running, total
 
     # -- membership ------------------------------------------------------------------
+    #: jobs added here while they belong to another scheduler (see update)
+    _borrowed: tuple[_native_job.AbstractJob, ...] = ()
+
+    def update(self, jobs: Any) -> Self:
+        """Add jobs, sequences, or nested iterables of them (``None`` is ignored).
+
+        As in asynciojobs, a job that already belongs to another scheduler may be added
+        (apssh's tests build such graphs and run only one of the two schedulers): it
+        stays in the first one, and running this one raises
+        :class:`jobgraph.OwnershipError` naming it, before any job starts. The native
+        :class:`jobgraph.Scheduler` refuses the add itself.
+
+        Args:
+            jobs: a job, a sequence, or an iterable of these.
+
+        Returns:
+            This scheduler.
+        """
+        members = list(jobs_of(jobs if isinstance(jobs, tuple) else (jobs,), "add()"))
+        owners = [owner_of(job) for job in members]
+        mine = tuple(
+            job for job, owner in zip(members, owners, strict=True) if owner in (None, self)
+        )
+        super().update(mine)
+        borrowed = [
+            job for job, owner in zip(members, owners, strict=True) if owner not in (None, self)
+        ]
+        self._borrowed += tuple(job for job in borrowed if job not in self._borrowed)
+        return self
+
+    def _refuse_borrowed(self) -> None:
+        """Running with a job that belongs to another scheduler: refused, naming it (one
+        that the other scheduler gave up since is taken in now)."""
+        for job in self._borrowed:
+            owner = owner_of(job)
+            if owner is not None and owner is not self:
+                raise OwnershipError(
+                    f"job {job.label!r} was added to scheduler {self.label!r} but belongs "
+                    f"to scheduler {owner.label!r}: a job runs in one scheduler only"
+                )
+        free = tuple(job for job in self._borrowed if owner_of(job) is None)
+        if free:
+            super().update(free)
+        self._borrowed = ()
+
     def remove(self, job: Any) -> Self:
         """Remove a job or a sequence's jobs; ``KeyError`` if one is not here."""
+        if job in self._borrowed:
+            self._borrowed = tuple(other for other in self._borrowed if other is not job)
+            return self
         super().remove(job)
         return self
 
@@ -485,6 +535,7 @@ class Scheduler(PureScheduler, AbstractJob):
 
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         """Run nested in another scheduler."""
+        self._refuse_borrowed()
         self._did_shutdown = False
         try:
             ok: bool = await _NativeScheduler._invoke(self, status, run)
