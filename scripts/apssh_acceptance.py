@@ -13,10 +13,12 @@ What it does, in a temporary directory:
 2. rewrites the imports of its ``tests/`` (``apssh`` -> ``jobgraph_ssh.compat.apssh``,
    ``asynciojobs`` -> ``jobgraph.compat.asynciojobs``; ``apssh.cli`` is
    ``jobgraph_ssh.compat.apssh.cli``); nothing else is changed;
-3. starts OpenSSH's sshd on 127.0.0.1:22 (the tests connect to ``localhost`` as the
-   local user with the default key ``~/.ssh/id_rsa``): a temporary HOME holds a fresh
-   key, authorised for the current user; the sessions' PATH starts with shims of
-   ``systemd-run``, ``systemctl`` and ``journalctl`` (as in ``tests/ssh_compat``);
+3. makes ``localhost.localdomain`` resolve to 127.0.0.1 if it does not (a line in
+   /etc/hosts for the run, removed at the end); starts OpenSSH's sshd on 127.0.0.1:22
+   (the tests connect to ``localhost`` as the local user with the default key
+   ``~/.ssh/id_rsa``): a temporary HOME holds a fresh key, authorised for the current
+   user; the sessions' PATH starts with shims of ``systemd-run``, ``systemctl`` and
+   ``journalctl`` (as in ``tests/ssh_compat``);
 4. runs pytest on those tests, then prints a summary (passed / failed / skipped, and
    each failure's first line). ``--baseline`` runs the same tests on the original apssh
    too (imports unchanged), to tell failures of the environment from ours.
@@ -27,6 +29,7 @@ Nothing is copied into the repository.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
 import re
@@ -194,6 +197,31 @@ def summary(report: Path, title: str) -> dict[str, str]:
     return outcomes
 
 
+ALIAS = "localhost.localdomain"  # the test_hop2_* tests reach the local host by this name
+HOSTS = Path("/etc/hosts")
+
+
+def loopback_alias(name: str) -> str | None:
+    """Make ``name`` resolve to 127.0.0.1 for the run when it does not (a line added to
+    /etc/hosts, as root; removed at the end): the line added, or None."""
+    with contextlib.suppress(socket.gaierror):
+        socket.getaddrinfo(name, 22)
+        return None
+    if os.geteuid() != 0:
+        print(f"{name} does not resolve: the test_hop2_* tests will fail (run as root)")
+        return None
+    line = f"127.0.0.1 {name}  # apssh_acceptance.py, for the run\n"
+    with HOSTS.open("a", encoding="utf-8") as hosts:
+        hosts.write(line)
+    print(f"{name} -> 127.0.0.1 for the run (a line in {HOSTS}, removed at the end)")
+    return line
+
+
+def drop_hosts_line(line: str) -> None:
+    text = HOSTS.read_text(encoding="utf-8")
+    HOSTS.write_text(text.replace(line, "", 1), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", default="0.27.0")
@@ -205,6 +233,7 @@ def main() -> None:
         sys.exit(f"{SSHD} is missing (scripts/setup.sh installs openssh-server)")
     base = Path(tempfile.mkdtemp(prefix="apssh-acceptance-"))
     sshd = None
+    hosts_added = loopback_alias(ALIAS)
     try:
         root = fetch(options.version, base / "sdist")
         if not list((root / "tests").glob("test_*.py")):
@@ -235,6 +264,8 @@ def main() -> None:
             for name in only_ours:
                 print("  ", name)
     finally:
+        if hosts_added:
+            drop_hosts_line(hosts_added)
         if sshd is not None:
             sshd.send_signal(signal.SIGTERM)
             sshd.wait(10)
