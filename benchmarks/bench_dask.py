@@ -8,19 +8,23 @@ Three measurements, in one run, on whatever machine runs it::
    pool of local processes (``jg.ProcessExecutor(2)``), and on a 2-worker LocalCluster
    (``DaskExecutor``); the speed-up should approach the number of cores.
 2. ``overhead``: 10,000 no-op jobs on the cluster through jobgraph, against raw Dask
-   (``client.map`` + ``client.gather``) on the same cluster: per-task cost and ratio.
+   (``client.map`` + ``client.gather``) on the same cluster: per-task cost and ratio,
+   in ``--rounds`` pairs run back to back (raw first every other round), so that both
+   runners of a pair meet the same load on a shared machine.
 3. ``shard``: a fan-out of 2,000 no-op jobs, as two nested schedulers of 1,000 jobs each
    sent whole to the two workers (``jobgraph.dask.Shard``), against the same 2,000 jobs
    sent one by one.
 
-Cluster start-up is not timed (it is reported on its own). ``--quick`` divides the sizes
-by 10.
+Cluster start-up is not timed (it is reported on its own), nor is the start of the
+process pool. ``--quick`` divides the sizes by 10. Each table gives the load average
+(1, 5, 15 minutes) when it was measured.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -70,6 +74,10 @@ if "JG_BENCH_LOOPS_PER_MS" in os.environ:  # in worker processes
     LOOPS_PER_MS = float(os.environ["JG_BENCH_LOOPS_PER_MS"])
 
 
+def load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 async def timed_run(scheduler: jg.Scheduler) -> float:
     start = time.perf_counter()
     ok = await scheduler.run()
@@ -94,9 +102,11 @@ async def bench_cpu(n: int, ms: float, executor: DaskExecutor) -> list[tuple[str
     return rows
 
 
-async def bench_overhead(n: int, executor: DaskExecutor, address: str) -> dict[str, float]:
-    jobs = [jg.Job(noop, i, executor=executor) for i in range(n)]
-    jobgraph_time = await timed_run(jg.Scheduler(*jobs))
+async def bench_overhead(
+    n: int, executor: DaskExecutor, address: str, rounds: int
+) -> list[dict[str, float]]:
+    """``rounds`` pairs of runs, jobgraph and raw Dask back to back (raw first every other
+    round), so that both meet the same load."""
 
     def raw() -> float:
         with Client(address) as client:
@@ -105,8 +115,17 @@ async def bench_overhead(n: int, executor: DaskExecutor, address: str) -> dict[s
             client.gather(futures)
             return time.perf_counter() - start
 
-    raw_time = await anyio.to_thread.run_sync(raw)
-    return {"jobgraph": jobgraph_time, "raw": raw_time}
+    results = []
+    for number in range(rounds):
+        result: dict[str, float] = {}
+        for name in ("raw", "jobgraph") if number % 2 == 0 else ("jobgraph", "raw"):
+            if name == "raw":
+                result["raw"] = await anyio.to_thread.run_sync(raw)
+            else:
+                jobs = [jg.Job(noop, i, executor=executor) for i in range(n)]
+                result["jobgraph"] = await timed_run(jg.Scheduler(*jobs))
+        results.append(result)
+    return results
 
 
 async def bench_shard(n: int, executor: DaskExecutor) -> dict[str, float]:
@@ -147,25 +166,34 @@ async def main(args: argparse.Namespace) -> None:
             n_cpu = 200 // scale
             rows = await bench_cpu(n_cpu, 50, executor)
             base = rows[0][1]
-            print(f"### {n_cpu} jobs x 50 ms of pure-Python CPU work\n")
+            print(f"### {n_cpu} jobs x 50 ms of pure-Python CPU work (load average {load()})\n")
             print("| where | wall time (s) | speed-up |")
             print("| --- | ---: | ---: |")
             for name, elapsed in rows:
                 print(f"| {name} | {elapsed:.2f} | {base / elapsed:.2f}x |")
             n_over = 10_000 // scale
-            result = await bench_overhead(n_over, executor, cluster.scheduler_address)
-            print(f"\n### {n_over} no-op tasks on the cluster\n")
-            print("| runner | wall time (s) | per task (µs) | vs raw Dask |")
-            print("| --- | ---: | ---: | ---: |")
-            for name in ("raw", "jobgraph"):
-                elapsed = result[name]
-                label = (
-                    "raw Dask (client.map + gather)" if name == "raw" else "jobgraph DaskExecutor"
-                )
+            rounds = await bench_overhead(n_over, executor, cluster.scheduler_address, args.rounds)
+            print(f"\n### {n_over} no-op tasks on the cluster (load average {load()})\n")
+            print(
+                "| round | raw Dask (client.map + gather) s | jobgraph DaskExecutor s | "
+                "per task raw / jobgraph (µs) | ratio |"
+            )
+            print("| ---: | ---: | ---: | ---: | ---: |")
+            ratios = []
+            for number, result in enumerate(rounds, 1):
+                ratio = result["jobgraph"] / result["raw"]
+                ratios.append(ratio)
                 print(
-                    f"| {label} | {elapsed:.2f} | {elapsed / n_over * 1e6:.0f} | "
-                    f"{elapsed / result['raw']:.2f}x |"
+                    f"| {number} | {result['raw']:.2f} | {result['jobgraph']:.2f} | "
+                    f"{result['raw'] / n_over * 1e6:.0f} / "
+                    f"{result['jobgraph'] / n_over * 1e6:.0f} | {ratio:.2f}x |"
                 )
+            best_raw = min(result["raw"] for result in rounds)
+            best_jobgraph = min(result["jobgraph"] for result in rounds)
+            print(
+                f"\nratio of the medians of the rounds: {statistics.median(ratios):.2f}x; "
+                f"of the best times: {best_jobgraph / best_raw:.2f}x"
+            )
             n_shard = 2000 // scale
             shard = await bench_shard(n_shard, executor)
             print(f"\n### fan-out of {n_shard} no-op jobs over 2 workers\n")
@@ -183,6 +211,9 @@ def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the overhead pair (default 3)"
+    )
     args = parser.parse_args()
     anyio.run(main, args, backend=args.backend)
 
