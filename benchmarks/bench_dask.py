@@ -97,6 +97,14 @@ async def bench_cpu(n: int, ms: float, executor: DaskExecutor) -> list[tuple[str
         await timed_run(jg.Scheduler(*[jg.Job(noop, executor=processes) for _ in range(2)]))
         jobs = [jg.Job(burn, ms, executor=processes) for _ in range(n)]
         rows.append(("local processes (2)", await timed_run(jg.Scheduler(*jobs))))
+        pids = {job.worker for job in jobs}
+        # the pool's own cost per job: no-op jobs
+        noops = [jg.Job(noop, executor=processes) for _ in range(10 * n)]
+        elapsed = await timed_run(jg.Scheduler(*noops))
+        print(
+            f"(process pool: {len(pids)} processes ran the {n} jobs; {10 * n} no-op jobs "
+            f"took {elapsed:.2f} s, {elapsed / (10 * n) * 1e6:.0f} µs per job)\n"
+        )
     jobs = [jg.Job(burn, ms, executor=executor) for _ in range(n)]
     rows.append(("LocalCluster (2 workers)", await timed_run(jg.Scheduler(*jobs))))
     return rows
