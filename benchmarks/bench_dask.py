@@ -16,8 +16,10 @@ Three measurements, in one run, on whatever machine runs it::
    sent one by one.
 
 Cluster start-up is not timed (it is reported on its own), nor is the start of the
-process pool. ``--quick`` divides the sizes by 10. Each table gives the load average
-(1, 5, 15 minutes) when it was measured.
+process pool. On Linux, the CPU rows also say how many cores the benchmark's processes
+used on average, and how many other processes took meanwhile (from ``/proc``): on a
+shared machine, the speed-up is bounded by the cores left. ``--quick`` divides the sizes
+by 10. Each table gives the load average (1, 5, 15 minutes) when it was measured.
 """
 
 from __future__ import annotations
@@ -87,16 +89,70 @@ async def timed_run(scheduler: jg.Scheduler) -> float:
     return elapsed
 
 
-async def bench_cpu(n: int, ms: float, executor: DaskExecutor) -> list[tuple[str, float]]:
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine spent busy so far (Linux: /proc/stat)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            values = [int(value) for value in stat.readline().split()[1:9]]
+    except OSError:
+        return 0.0
+    return (sum(values) - values[3] - values[4]) / _TICK  # all but idle and iowait
+
+
+def tree_cpu() -> float:
+    """CPU seconds used so far by this process and its descendants (Linux: /proc)."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        parents[int(entry)] = int(fields[1])
+        used[int(entry)] = (int(fields[11]) + int(fields[12])) / _TICK
+    me, total = os.getpid(), 0.0
+    for pid, seconds in used.items():
+        ancestor, hops = pid, 0
+        while ancestor not in (me, 0, 1) and hops < 50:
+            ancestor, hops = parents.get(ancestor, 0), hops + 1
+        if ancestor == me:
+            total += seconds
+    return total
+
+
+class Row:
+    """A timed run, with the CPU the benchmark used and what other processes took."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.wall = self.ours = self.others = 0.0
+
+    async def measure(self, scheduler: jg.Scheduler) -> Row:
+        busy, mine = machine_busy(), tree_cpu()
+        self.wall = await timed_run(scheduler)
+        used = tree_cpu() - mine
+        self.ours = used / self.wall
+        self.others = max(0.0, machine_busy() - busy - used) / self.wall
+        return self
+
+
+async def bench_cpu(n: int, ms: float, executor: DaskExecutor) -> list[Row]:
     rows = []
     jobs = [jg.Job(burn_async, ms) for _ in range(n)]
-    rows.append(("event loop", await timed_run(jg.Scheduler(*jobs))))
+    rows.append(await Row("event loop").measure(jg.Scheduler(*jobs)))
     processes = jg.ProcessExecutor(max_workers=2)
     async with processes.session():
         # warm the pool (process start-up is not what is measured)
         await timed_run(jg.Scheduler(*[jg.Job(noop, executor=processes) for _ in range(2)]))
         jobs = [jg.Job(burn, ms, executor=processes) for _ in range(n)]
-        rows.append(("local processes (2)", await timed_run(jg.Scheduler(*jobs))))
+        rows.append(await Row("local processes (2)").measure(jg.Scheduler(*jobs)))
         pids = {job.worker for job in jobs}
         # the pool's own cost per job: no-op jobs
         noops = [jg.Job(noop, executor=processes) for _ in range(10 * n)]
@@ -106,7 +162,7 @@ async def bench_cpu(n: int, ms: float, executor: DaskExecutor) -> list[tuple[str
             f"took {elapsed:.2f} s, {elapsed / (10 * n) * 1e6:.0f} µs per job)\n"
         )
     jobs = [jg.Job(burn, ms, executor=executor) for _ in range(n)]
-    rows.append(("LocalCluster (2 workers)", await timed_run(jg.Scheduler(*jobs))))
+    rows.append(await Row("LocalCluster (2 workers)").measure(jg.Scheduler(*jobs)))
     return rows
 
 
@@ -127,11 +183,14 @@ async def bench_overhead(
     for number in range(rounds):
         result: dict[str, float] = {}
         for name in ("raw", "jobgraph") if number % 2 == 0 else ("jobgraph", "raw"):
+            used = tree_cpu()
             if name == "raw":
                 result["raw"] = await anyio.to_thread.run_sync(raw)
             else:
                 jobs = [jg.Job(noop, i, executor=executor) for i in range(n)]
                 result["jobgraph"] = await timed_run(jg.Scheduler(*jobs))
+            # CPU of the controller, the scheduler and the workers (all in this tree)
+            result[f"{name} cpu"] = tree_cpu() - used
         results.append(result)
     return results
 
@@ -173,20 +232,26 @@ async def main(args: argparse.Namespace) -> None:
             print(f"LocalCluster start-up (2 worker processes): {startup:.2f} s\n")
             n_cpu = 200 // scale
             rows = await bench_cpu(n_cpu, 50, executor)
-            base = rows[0][1]
+            base = rows[0].wall
             print(f"### {n_cpu} jobs x 50 ms of pure-Python CPU work (load average {load()})\n")
-            print("| where | wall time (s) | speed-up |")
-            print("| --- | ---: | ---: |")
-            for name, elapsed in rows:
-                print(f"| {name} | {elapsed:.2f} | {base / elapsed:.2f}x |")
+            print(
+                "| where | wall time (s) | speed-up | cores used by the benchmark | "
+                "cores used by other processes |"
+            )
+            print("| --- | ---: | ---: | ---: | ---: |")
+            for row in rows:
+                print(
+                    f"| {row.name} | {row.wall:.2f} | {base / row.wall:.2f}x | "
+                    f"{row.ours:.2f} | {row.others:.2f} |"
+                )
             n_over = 10_000 // scale
             rounds = await bench_overhead(n_over, executor, cluster.scheduler_address, args.rounds)
             print(f"\n### {n_over} no-op tasks on the cluster (load average {load()})\n")
             print(
                 "| round | raw Dask (client.map + gather) s | jobgraph DaskExecutor s | "
-                "per task raw / jobgraph (µs) | ratio |"
+                "per task raw / jobgraph (µs) | ratio | CPU s raw / jobgraph | CPU ratio |"
             )
-            print("| ---: | ---: | ---: | ---: | ---: |")
+            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
             ratios = []
             for number, result in enumerate(rounds, 1):
                 ratio = result["jobgraph"] / result["raw"]
@@ -194,7 +259,9 @@ async def main(args: argparse.Namespace) -> None:
                 print(
                     f"| {number} | {result['raw']:.2f} | {result['jobgraph']:.2f} | "
                     f"{result['raw'] / n_over * 1e6:.0f} / "
-                    f"{result['jobgraph'] / n_over * 1e6:.0f} | {ratio:.2f}x |"
+                    f"{result['jobgraph'] / n_over * 1e6:.0f} | {ratio:.2f}x | "
+                    f"{result['raw cpu']:.2f} / {result['jobgraph cpu']:.2f} | "
+                    f"{result['jobgraph cpu'] / result['raw cpu']:.2f}x |"
                 )
             best_raw = min(result["raw"] for result in rounds)
             best_jobgraph = min(result["jobgraph"] for result in rounds)
