@@ -416,3 +416,11 @@ async def test_the_progress_view_shows_the_worker_of_running_shard_jobs(
     assert len(drawn) == 1
     assert shard.worker is not None and f"on {shard.worker}" in drawn[0]
     assert "held" in drawn[0]
+
+
+async def test_a_job_on_the_cluster_may_follow_a_shard(dask_executor: DaskExecutor) -> None:
+    # the shard travels without its record, which names the jobs that follow it
+    shard = Shard(jg.Job(inner_value, 1), executor=dask_executor, label="shard")
+    after = jg.Job(square, 3, executor=dask_executor, requires=shard)
+    assert await jg.Scheduler(shard, after).run()
+    assert after.result() == 9

@@ -206,6 +206,8 @@ class Shard(Scheduler):
         state = super().__getstate__()
         state["executor"] = None  # on the worker, inner jobs run in its event loop
         state["_requires"] = {}  # requirements on the enclosing scheduler's jobs stay here
+        # its record stays too: it names the jobs of the enclosing run that follow it
+        state["_record"] = JobRecord()
         return state
 
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
