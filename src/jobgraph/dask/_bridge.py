@@ -113,13 +113,18 @@ class _LoopThread(Portal):
             self.loop.call_soon_threadsafe(self._drain_out)
 
     def post_back(self, function: Callable[[T], object], arg: T) -> None:
-        import trio
-
+        # called in the asyncio loop: the hop waits for the end of this turn of it, so
+        # that all the outcomes of a message from the scheduler go together
         self._in.append((function, arg))
         if not self._in_due:
             self._in_due = True
-            with contextlib.suppress(trio.RunFinishedError):  # the run is gone
-                self._token.run_sync_soon(self._drain_in)
+            self.loop.call_soon(self._hop_back)
+
+    def _hop_back(self) -> None:
+        import trio
+
+        with contextlib.suppress(trio.RunFinishedError):  # the run is gone
+            self._token.run_sync_soon(self._drain_in)
 
     def _drain_out(self) -> None:
         self._out_due = False

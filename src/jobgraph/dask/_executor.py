@@ -40,7 +40,8 @@ __all__ = ["DaskExecutor"]
 logger = logging.getLogger("jobgraph.dask")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_SUBMIT_DELAY = 0.002  # seconds tasks wait to be submitted together
+_SUBMIT_DELAY = 0.002  # seconds without a new task before those waiting are submitted
+_SUBMIT_MAX = 0.02  # seconds a task waits at most to be submitted with others
 
 
 class _Lost:
@@ -149,6 +150,7 @@ class DaskExecutor(Executor):
         self._prefix = uuid.uuid4().hex[:12]  # task keys: unique per executor, then counted
         self._count = itertools.count()
         self._to_submit: list[_Call] = []
+        self._first_enqueued = self._last_enqueued = 0.0  # the client's loop clock
         self._calls: dict[str, _Call] = {}
         # where tasks send their messages (the client's id), and who listens to streams
         self._topic = ""
@@ -324,11 +326,26 @@ class DaskExecutor(Executor):
         ``client.map`` (one message to the scheduler) for all of them."""
         if call.cancelled:
             return
+        loop = asyncio.get_running_loop()
+        self._last_enqueued = loop.time()
         self._to_submit.append(call)
         if len(self._to_submit) == 1:
-            # the run loop starts about one job per turn: gather what starts within
-            # a short while into one message
-            asyncio.get_running_loop().call_later(_SUBMIT_DELAY, self._flush)
+            # the run loop starts about one job per turn: a burst of jobs starting goes
+            # in one message, sent once no job came for _SUBMIT_DELAY (or the burst
+            # lasted _SUBMIT_MAX)
+            self._first_enqueued = self._last_enqueued
+            loop.call_later(_SUBMIT_DELAY, self._flush_when_quiet)
+
+    def _flush_when_quiet(self) -> None:
+        if not self._to_submit:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        quiet_at = self._last_enqueued + _SUBMIT_DELAY
+        if now >= quiet_at or now >= self._first_enqueued + _SUBMIT_MAX:
+            self._flush()
+        else:
+            loop.call_at(min(quiet_at, self._first_enqueued + _SUBMIT_MAX), self._flush_when_quiet)
 
     def _flush(self) -> None:
         batch, self._to_submit = self._to_submit, []
@@ -374,16 +391,17 @@ class DaskExecutor(Executor):
             return  # the scheduler's own events about this client
         kind = message[0]
         if kind == "r":
-            _, key, where, ok, pickled = message
-            call = self._calls.get(key)
-            if call is None or call.outcome is not None:
-                return
-            try:
-                value = cloudpickle.loads(pickled)
-            except Exception:
-                logger.debug("outcome of %s does not unpickle here", key, exc_info=True)
-                return
-            self._resolve(call, (where, ok, value))
+            calls = self._calls
+            for key, where, ok, pickled in message[1]:
+                call = calls.get(key)
+                if call is None or call.outcome is not None:
+                    continue
+                try:
+                    value = cloudpickle.loads(pickled)
+                except Exception:
+                    logger.debug("outcome of %s does not unpickle here", key, exc_info=True)
+                    continue  # fetched from Dask instead
+                self._resolve(call, (where, ok, value))
         elif kind == "s":
             _, where, keys = message
             portal = self._portal

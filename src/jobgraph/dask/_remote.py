@@ -10,8 +10,9 @@ Messages travel as Dask events (``Worker.log_event`` on a topic the controller's
 subscribed to): they ride the worker's and the scheduler's batched streams, with no
 request of their own. Three kinds, each a list whose first item says which:
 
-- ``["r", key, where, ok, pickled]``: a task's outcome, when it pickles small
-  (``INLINE_LIMIT``); the controller need not fetch it;
+- ``["r", [[key, where, ok, pickled], ...]]``: outcomes of tasks that pickle small
+  (``INLINE_LIMIT``), the controller need not fetch them; those that end while the
+  worker's loop is busy go together;
 - ``["s", where, keys]``: tasks still running ``START_DELAY`` seconds after they started
   on this worker (a task that ended sooner is never named: its outcome says where);
 - ``["e", stream, where, origin, pickled]``: events of a shard's inner run (see
@@ -48,6 +49,8 @@ _lock = threading.Lock()
 _threads: dict[str, int] = {}  # task key -> ident of the thread running it
 _starting: dict[str, tuple[str, str]] = {}  # task key -> (topic, worker), to announce
 _announcing = False  # a flush of _starting is due
+_outcomes: dict[str, list[list[Any]]] = {}  # topic -> small outcomes to send
+_sending = False  # a flush of _outcomes is due
 
 
 class Interrupted(BaseException):
@@ -110,6 +113,38 @@ def _announce() -> None:
         grouped.setdefault((topic, where), []).append(key)
     for (topic, where), keys in grouped.items():
         send(topic, ["s", where, keys])
+
+
+def _send_outcome(topic: str, outcome: list[Any]) -> None:
+    """Send a small outcome with those that end before the worker's loop sends it."""
+    global _sending
+    with _lock:
+        _outcomes.setdefault(topic, []).append(outcome)
+        if _sending:
+            return
+        _sending = True
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except ValueError:
+        with _lock:
+            _outcomes.clear()
+            _sending = False
+        return
+    # queued before the task returns: sent before the worker reports the task done
+    worker.loop.add_callback(_send_outcomes)
+
+
+def _send_outcomes() -> None:
+    """In the worker's loop: send the small outcomes waiting."""
+    global _sending
+    with _lock:
+        due = dict(_outcomes)
+        _outcomes.clear()
+        _sending = False
+    for topic, outcomes in due.items():
+        send(topic, ["r", outcomes])
 
 
 class Remote:
@@ -179,7 +214,7 @@ def run_on_worker(
             pass
         else:
             if len(pickled) <= INLINE_LIMIT:
-                send(topic, ["r", key, where, outcome[1], pickled])
+                _send_outcome(topic, [key, where, outcome[1], pickled])
     return outcome
 
 
