@@ -424,3 +424,15 @@ async def test_a_job_on_the_cluster_may_follow_a_shard(dask_executor: DaskExecut
     after = jg.Job(square, 3, executor=dask_executor, requires=shard)
     assert await jg.Scheduler(shard, after).run()
     assert after.result() == 9
+
+
+def sized(n: int) -> bytes:
+    return bytes(n)
+
+
+async def test_small_and_large_results_come_back(dask_executor: DaskExecutor) -> None:
+    # small outcomes travel as Dask events, larger ones are fetched from the workers
+    jobs = [jg.Job(sized, n, executor=dask_executor) for n in (10, 100_000) * 10]
+    with anyio.fail_after(60):
+        assert await jg.Scheduler(*jobs).run()
+    assert [len(job.result()) for job in jobs] == [10, 100_000] * 10
