@@ -37,7 +37,8 @@ What is here:
   :func:`call_body` (runs a plain or async body synchronously where it lands), and
   :func:`set_record`, which brings back the outcome of jobs that ran elsewhere (jobs
   and schedulers pickle: a pickled scheduler takes its jobs along, a job leaves its
-  scheduler behind);
+  scheduler behind), and :func:`relay_event`, which hands their events to the run's
+  subscribers while they run there;
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
@@ -62,7 +63,7 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import emit_note, failure_of, notes_of, stragglers_of
+from ._core._scheduler import emit_note, failure_of, notes_of, relay_event, stragglers_of
 
 __all__ = [
     "AbstractJob",
@@ -90,6 +91,7 @@ __all__ = [
     "notes_of",
     "owner_of",
     "record_of",
+    "relay_event",
     "requirements_of",
     "resolve_placeholders",
     "serialize_call",

@@ -3,6 +3,7 @@ dashboard), started once for the module; every test runs on asyncio and trio."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import signal
@@ -16,10 +17,12 @@ import anyio
 import anyio.lowlevel
 import pytest
 from distributed import Client, LocalCluster
+from rich.console import Console
 
 import dask
 import jobgraph as jg
 from jobgraph.dask import DaskExecutor, Shard
+from jobgraph.lowlevel import JobState, record_of
 
 pytestmark = pytest.mark.anyio
 
@@ -303,3 +306,133 @@ async def test_results_go_from_worker_to_worker(dask_executor: DaskExecutor) -> 
     pid, [(result, transformed_in)] = consumer.result()
     assert result == 81 and transformed_in == pid != os.getpid()
     assert producer.result() == 81 and in_loop.result() == 81
+
+
+async def inner_wait_for(path: str) -> str:
+    # polls a file the test writes (from another process: no event to wait on)
+    gate = anyio.Path(path)
+    with anyio.fail_after(30):
+        while not await gate.exists():  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+    return "released"
+
+
+async def test_shard_streams_inner_events_while_it_runs(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    first = jg.Job(inner_value, 1, label="first")
+    held = jg.Job(inner_wait_for, str(gate), label="held", requires=first)
+    shard = Shard(first, held, executor=dask_executor, label="shard")
+    top = jg.Scheduler(shard, label="top")
+    seen: list[tuple[jg.EventKind, str, str, bool]] = []
+
+    def watch(event: jg.JobEvent) -> None:
+        if event.job in (first, held):
+            running = record_of(shard).state is JobState.RUNNING
+            seen.append((event.kind, event.job.label, event.scheduler.label, running))
+            if event.kind is jg.EventKind.FINISHED and event.job is first:
+                gate.write_text("open")  # only a streamed event can let 'held' end
+
+    top.subscribe(watch)
+    with anyio.fail_after(60):
+        assert await top.run()
+    assert held.result() == "released" and held.worker == shard.worker
+    kinds = [(kind, label) for kind, label, _, _ in seen]
+    assert kinds == [
+        (jg.EventKind.SCHEDULED, "first"),
+        (jg.EventKind.STARTED, "first"),
+        (jg.EventKind.FINISHED, "first"),
+        (jg.EventKind.SCHEDULED, "held"),
+        (jg.EventKind.STARTED, "held"),
+        (jg.EventKind.FINISHED, "held"),
+    ]  # each once: the merge at the end adds none
+    assert all(scheduler == "shard" and running for _, _, scheduler, running in seen)
+    # the records merged at the end agree with what streamed
+    assert first.started_at is not None and held.ended_at is not None
+    assert shard.started_at is not None and shard.ended_at is not None
+    assert shard.started_at <= first.started_at <= held.ended_at <= shard.ended_at + 0.5
+
+
+def wait_for_file(path: str) -> str:
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return "released"
+
+
+async def test_the_worker_of_a_job_is_known_while_it_runs(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    held = jg.Job(wait_for_file, str(gate), executor=dask_executor, label="held")
+    top = jg.Scheduler(held, label="top")
+    seen: list[tuple[str, Any, str | None, Any]] = []
+
+    def watch(event: jg.JobEvent) -> None:
+        if event.kind is jg.EventKind.NOTE and event.job is held:
+            reported = {entry["label"]: entry for entry in top.report()["jobs"]}
+            seen.append((event.note, event.data, held.worker, reported["held"]["worker"]))
+            gate.write_text("open")  # the job ends only once its worker is known
+
+    top.subscribe(watch)
+    output = io.StringIO()
+    console = Console(file=output, width=300, color_system=None)
+    with anyio.fail_after(60), jg.Progress(top, console=console, live=False, summary=False):
+        assert await top.run()
+    assert held.result() == "released"
+    assert len(seen) == 1
+    note, data, worker, reported = seen[0]
+    assert note == "running" and data is not None
+    assert data["worker"] == worker == reported == held.worker
+    assert worker is not None and worker.startswith("tcp://127.0.0.1:")
+    lines = output.getvalue().splitlines()
+    running = [line for line in lines if line.split()[1:2] == ["running"]]
+    assert len(running) == 1 and f"held  on {worker}" in running[0]
+
+
+async def test_the_progress_view_shows_the_worker_of_running_shard_jobs(
+    dask_executor: DaskExecutor, tmp_path: Path
+) -> None:
+    gate = tmp_path / "gate"
+    held = jg.Job(inner_wait_for, str(gate), label="held")
+    shard = Shard(held, executor=dask_executor, label="shard")
+    top = jg.Scheduler(shard, label="top")
+    drawn: list[str] = []
+    output = io.StringIO()
+    console = Console(file=output, width=300, color_system=None)
+    progress = jg.Progress(top, console=console, live=False, summary=False)
+
+    def watch(event: jg.JobEvent) -> None:
+        if event.kind is jg.EventKind.STARTED and event.job is held:
+            with console.capture() as capture:
+                console.print(progress._draw())
+            drawn.append(capture.get())
+            gate.write_text("open")
+
+    with anyio.fail_after(60), progress:
+        top.subscribe(watch)  # after the view's own subscriber: it has seen the event
+        assert await top.run()
+    assert len(drawn) == 1
+    assert shard.worker is not None and f"on {shard.worker}" in drawn[0]
+    assert "held" in drawn[0]
+
+
+async def test_a_job_on_the_cluster_may_follow_a_shard(dask_executor: DaskExecutor) -> None:
+    # the shard travels without its record, which names the jobs that follow it
+    shard = Shard(jg.Job(inner_value, 1), executor=dask_executor, label="shard")
+    after = jg.Job(square, 3, executor=dask_executor, requires=shard)
+    assert await jg.Scheduler(shard, after).run()
+    assert after.result() == 9
+
+
+def sized(n: int) -> bytes:
+    return bytes(n)
+
+
+async def test_small_and_large_results_come_back(dask_executor: DaskExecutor) -> None:
+    # small outcomes travel as Dask events, larger ones are fetched from the workers
+    jobs = [jg.Job(sized, n, executor=dask_executor) for n in (10, 100_000) * 10]
+    with anyio.fail_after(60):
+        assert await jg.Scheduler(*jobs).run()
+    assert [len(job.result()) for job in jobs] == [10, 100_000] * 10

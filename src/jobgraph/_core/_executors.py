@@ -248,7 +248,10 @@ class Executor:
         """Run ``function(*args, **kwargs)`` for ``job`` and return its result.
 
         Called once per attempt. Set ``job.record.worker`` to say where the body ran.
-        The base class raises :class:`NotImplementedError`.
+        An executor that learns it while the body runs may set it then, and tell the
+        run's subscribers with :func:`~jobgraph.lowlevel.emit_note`
+        (``emit_note(job, "running", worker=where)``, which views show). The base class
+        raises :class:`NotImplementedError`.
 
         Args:
             job: the job being run.

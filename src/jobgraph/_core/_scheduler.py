@@ -1225,6 +1225,61 @@ def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
     return True
 
 
+def relay_event(
+    holder: AbstractJob,
+    kind: EventKind,
+    job: AbstractJob,
+    scheduler: AbstractJob,
+    when: float,
+    /,
+    **fields: Any,
+) -> bool:
+    """Deliver an event that happened away from the run, while ``holder`` runs in it.
+
+    For job kinds that run a whole scheduler elsewhere (``jobgraph.dask.Shard`` runs
+    one on a cluster worker): as the remote run reports its events, the job relays
+    them, and the subscribers see the inner jobs start and end as they would for a
+    nested scheduler run here. The subscribers called are those of the run that runs
+    ``holder``, those of ``holder`` itself (a scheduler) and those of every scheduler
+    from ``holder`` down to ``scheduler``, as for a nested run.
+
+    Args:
+        holder: the job running elsewhere (a scheduler), running in a local run.
+        kind: what happened.
+        job: the job concerned: ``holder``'s jobs at any depth, or a scheduler among them.
+        scheduler: the scheduler that ran ``job`` (``holder`` or one nested in it).
+        when: when it happened, on this run's clock (``anyio.current_time()``).
+        **fields: the event's other fields (``exception``, ``attempt``, ``delay``,
+            ``note``, ``data``).
+
+    Returns:
+        Whether an event was delivered (False: ``holder`` is not running in a local run,
+        or nobody subscribes).
+    """
+    owner = holder._owner
+    parent = owner() if owner is not None else None
+    run = parent._live_run if parent is not None else None
+    if run is None:
+        return False
+    subscribers = run.subscribers
+    path: list[tuple[Subscriber, ...]] = []
+    current: AbstractJob | None = scheduler
+    while current is not None and current is not holder:
+        path.append(getattr(current, "_subscribers", ()))
+        up = current._owner
+        current = up() if up is not None else None
+    if current is None:  # not inside holder: nobody of holder's tree to tell
+        return False
+    subscribers += getattr(holder, "_subscribers", ())
+    for more in reversed(path):
+        subscribers += more
+    if not subscribers:
+        return False
+    event = JobEvent(kind, job, scheduler, when, elapsed=when - run.origin, **fields)
+    deliver(subscribers, event)
+    return True
+
+
 def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ...]:
     """What the job told in its scheduler's last run (see :func:`emit_note`).
 

@@ -11,8 +11,8 @@
     jg.run(jg.Scheduler(*jobs, total))
 
 A :class:`Shard` is a nested scheduler sent whole to one worker (a big fan-out split
-into a few shards); its jobs' records come back into the local tree. See
-``docs/executors.md``.
+into a few shards); its jobs' events stream back while it runs, and their records come
+back into the local tree when it ends. See ``docs/executors.md``.
 """
 
 from ._executor import DaskExecutor

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import re
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import cloudpickle
 import sniffio
 
@@ -19,6 +21,7 @@ from jobgraph.lowlevel import (
     JobRecord,
     ResultOf,
     check_duration,
+    emit_note,
     record_of,
     resolve_placeholders,
     serialize_call,
@@ -37,12 +40,43 @@ __all__ = ["DaskExecutor"]
 logger = logging.getLogger("jobgraph.dask")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-_SUBMIT_DELAY = 0.002  # seconds tasks wait to be submitted together
+_SUBMIT_DELAY = 0.002  # seconds without a new task before those waiting are submitted
+_SUBMIT_MAX = 0.02  # seconds a task waits at most to be submitted with others
 
 
 class _Lost:
     def __init__(self, detail: str) -> None:
         self.detail = detail
+
+
+class _Call:
+    """One attempt of a job on the cluster, seen from both loops."""
+
+    __slots__ = (
+        "cancelled",
+        "done",
+        "future",
+        "inputs",
+        "job",
+        "key",
+        "outcome",
+        "payload",
+        "watcher",
+    )
+
+    def __init__(
+        self, job: AbstractJob, key: str, payload: bytes, inputs: list[Future[Any]]
+    ) -> None:
+        self.job = job
+        self.key = key
+        self.payload = payload
+        self.inputs = inputs
+        self.done = anyio.Event()  # set in the run's loop
+        self.cancelled = False  # set in the run's loop
+        # set in the client's loop
+        self.outcome: tuple[str, bool, Any] | None = None
+        self.future: Future[Any] | None = None
+        self.watcher: asyncio.Future[None] | None = None
 
 
 class DaskExecutor(Executor):
@@ -110,12 +144,17 @@ class DaskExecutor(Executor):
         # results kept on the cluster for the jobs that use them (ResultOf), per record
         self._kept: dict[AbstractJob, tuple[JobRecord, Future[Any]]] = {}
         # finished tasks whose results are to be fetched, and the task fetching them
-        self._to_fetch: list[tuple[Future[Any], asyncio.Future[Any]]] = []
+        self._to_fetch: list[_Call] = []
         self._fetcher: asyncio.Task[None] | None = None
-        # tasks to submit at the end of this turn of the loop
+        # calls to submit together, and the submitted ones by key, until their outcome
         self._prefix = uuid.uuid4().hex[:12]  # task keys: unique per executor, then counted
         self._count = itertools.count()
-        self._to_submit: list[tuple[bytes, str, list[Future[Any]], asyncio.Future[Any]]] = []
+        self._to_submit: list[_Call] = []
+        self._first_enqueued = self._last_enqueued = 0.0  # the client's loop clock
+        self._calls: dict[str, _Call] = {}
+        # where tasks send their messages (the client's id), and who listens to streams
+        self._topic = ""
+        self._streams: dict[str, Callable[[list[Any]], object]] = {}
 
     @property
     def client(self) -> Client:
@@ -134,11 +173,15 @@ class DaskExecutor(Executor):
         self._backend = sniffio.current_async_library()
         portal = open_portal()
         try:
-            await portal.run(self._connect, self._backend == "trio")
+            await portal.run(self._open, self._backend == "trio")
         except BaseException:
             await portal.aclose()
             raise
         self._portal = portal
+
+    async def _open(self, in_thread: bool) -> None:
+        await self._connect(in_thread)
+        self._subscribe()
 
     async def _connect(self, in_thread: bool) -> None:
         from distributed import Client, LocalCluster
@@ -183,6 +226,11 @@ class DaskExecutor(Executor):
             ) from exc
         self._own_client = True
 
+    def _subscribe(self) -> None:
+        client = self.client
+        self._topic = str(client.id)  # Dask drops a client's topic when the client goes
+        client.subscribe_topic(self._topic, self._on_event)
+
     async def stop(self) -> None:
         portal, self._portal = self._portal, None
         if portal is None:
@@ -194,6 +242,11 @@ class DaskExecutor(Executor):
 
     async def _disconnect(self) -> None:
         self._kept.clear()  # releases the results kept on the cluster
+        self._calls.clear()
+        self._streams.clear()
+        if self._client is not None and self._topic:
+            with contextlib.suppress(Exception):
+                self._client.unsubscribe_topic(self._topic)
         if self._cancelling:  # let the cancellations reach the cluster first (at most 5 s)
             await asyncio.wait(set(self._cancelling), timeout=5)
         client, cluster = self._client, self._cluster
@@ -206,6 +259,9 @@ class DaskExecutor(Executor):
                 await cluster.close()  # type: ignore[misc]
 
     # -- running a body ------------------------------------------------------------------
+    # The run's side (``call``, ``_started``, ``_wake``) and the client's side (the rest)
+    # talk through the portal's post/post_back: plain calls under asyncio, batched
+    # thread hops under trio.
     async def call(
         self,
         job: AbstractJob,
@@ -230,10 +286,21 @@ class DaskExecutor(Executor):
         kwargs = resolve_placeholders(dict(kwargs), job, refer)
         payload = serialize_call(job, function, args, kwargs, cloudpickle.dumps)
         key = f"jobgraph-{_UNSAFE.sub('_', job.label)[:40]}-{self._prefix}-{next(self._count)}"
-        where, ok, value, future = await portal.run(self._submit, payload, key, inputs)
+        call = _Call(job, key, payload, inputs)
+        portal.post(self._enqueue, call)
+        try:
+            await call.done.wait()
+        except BaseException:  # cancelled (a timeout, an abort): cancel on the cluster
+            if call.outcome is None:
+                call.cancelled = True
+                portal.post(self._cancel_call, call)
+            raise
+        assert call.outcome is not None
+        where, ok, value = call.outcome
         record = record_of(job)
         record.worker = where
         if ok:
+            future = call.future
             if record.successors and future is not None:  # jobs to come may use it: keep it
                 self._kept[job] = (record, future)
             return value
@@ -243,98 +310,190 @@ class DaskExecutor(Executor):
             raise value
         raise ExecutorError(f"job {job.label!r}: unexpected outcome from Dask: {value!r}")
 
-    async def _submit(
-        self, payload: bytes, key: str, inputs: list[Future[Any]]
-    ) -> tuple[str, bool, Any, Future[Any] | None]:
-        """In the client's loop: submit, wait; on cancellation cancel on the cluster."""
-        from distributed.scheduler import KilledWorker
+    def _wake(self, call: _Call) -> None:
+        """In the run's loop: the call has its outcome."""
+        call.done.set()
 
-        future = await self._submit_soon(payload, key, inputs)
-        try:
-            where, ok, value = await self._result(future)
-        except asyncio.CancelledError:
-            # cancel on the cluster in the background: the caller does not wait
-            task = asyncio.ensure_future(self._cancel(future, key))
-            self._cancelling.add(task)
-            task.add_done_callback(self._cancelling.discard)
-            raise
-        except KilledWorker as exc:
-            return "a Dask worker", False, _Lost(str(exc)), None
-        except Exception as exc:  # noqa: BLE001 - Dask's own failure (not the body's)
-            return "a Dask worker", False, exc, None
-        return where, ok, value, future
+    def _started(self, started: tuple[_Call, str]) -> None:
+        """In the run's loop: the call's task runs on a worker (and still did lately)."""
+        call, where = started
+        if call.outcome is None and not call.cancelled:
+            record_of(call.job).worker = where
+            emit_note(call.job, "running", worker=where)
 
-    async def _submit_soon(self, payload: bytes, key: str, inputs: list[Future[Any]]) -> Any:
-        """Submit the task with the others submitted within ``_SUBMIT_DELAY``: one
+    def _enqueue(self, call: _Call) -> None:
+        """Submit the call with the others enqueued within ``_SUBMIT_DELAY``: one
         ``client.map`` (one message to the scheduler) for all of them."""
+        if call.cancelled:
+            return
         loop = asyncio.get_running_loop()
-        submitted: asyncio.Future[Any] = loop.create_future()
-        self._to_submit.append((payload, key, inputs, submitted))
+        self._last_enqueued = loop.time()
+        self._to_submit.append(call)
         if len(self._to_submit) == 1:
-            # the run loop starts about one job per turn: gather what starts within
-            # a short while into one message
-            loop.call_later(_SUBMIT_DELAY, self._flush)
-        return await submitted
+            # the run loop starts about one job per turn: a burst of jobs starting goes
+            # in one message, sent once no job came for _SUBMIT_DELAY (or the burst
+            # lasted _SUBMIT_MAX)
+            self._first_enqueued = self._last_enqueued
+            loop.call_later(_SUBMIT_DELAY, self._flush_when_quiet)
+
+    def _flush_when_quiet(self) -> None:
+        if not self._to_submit:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        quiet_at = self._last_enqueued + _SUBMIT_DELAY
+        if now >= quiet_at or now >= self._first_enqueued + _SUBMIT_MAX:
+            self._flush()
+        else:
+            loop.call_at(min(quiet_at, self._first_enqueued + _SUBMIT_MAX), self._flush_when_quiet)
 
     def _flush(self) -> None:
         batch, self._to_submit = self._to_submit, []
-        live = [entry for entry in batch if not entry[3].done()]  # skip cancelled ones
+        live = [call for call in batch if not call.cancelled]
         if not live:
             return
         try:
             futures = self.client.map(
                 run_on_worker,
-                [payload for payload, _, _, _ in live],
+                [call.payload for call in live],
                 [self._backend] * len(live),
-                [key for _, key, _, _ in live],
-                [inputs for _, _, inputs, _ in live],  # Dask brings their results along
-                key=[key for _, key, _, _ in live],
+                [call.key for call in live],
+                [call.inputs for call in live],  # Dask brings their results along
+                [self._topic] * len(live),
+                key=[call.key for call in live],
                 pure=False,
             )
         except Exception as exc:  # noqa: BLE001 - handed to every job of the batch
-            for *_, submitted in live:
-                submitted.set_exception(exc)
+            for call in live:
+                self._resolve(call, ("a Dask worker", False, exc))
             return
-        for (*_, submitted), future in zip(live, futures, strict=True):
-            submitted.set_result(future)
+        calls = self._calls
+        for call, future in zip(live, futures, strict=True):
+            call.future = future
+            call.payload = b""  # sent: no need to hold it
+            calls[call.key] = call
+            call.watcher = asyncio.ensure_future(self._watch(call))
 
-    async def _result(self, future: Future[Any]) -> Any:
-        """The task's result. Finished tasks have their results fetched together (one
-        gather for all the tasks that finished meanwhile, as ``client.gather`` does
-        for a list), rather than one request each."""
+    def _resolve(self, call: _Call, outcome: tuple[str, bool, Any]) -> None:
+        """In the client's loop: the call's outcome is known; wake its job."""
+        if call.outcome is not None:
+            return
+        call.outcome = outcome
+        self._calls.pop(call.key, None)
+        portal = self._portal
+        if portal is not None:
+            portal.post_back(self._wake, call)
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        """In the client's loop: a message from a task (see ``_remote.py``)."""
+        message = event[1]
+        if not isinstance(message, list | tuple) or not message:
+            return  # the scheduler's own events about this client
+        kind = message[0]
+        if kind == "r":
+            calls = self._calls
+            for key, where, ok, pickled in message[1]:
+                call = calls.get(key)
+                if call is None or call.outcome is not None:
+                    continue
+                try:
+                    value = cloudpickle.loads(pickled)
+                except Exception:
+                    logger.debug("outcome of %s does not unpickle here", key, exc_info=True)
+                    continue  # fetched from Dask instead
+                self._resolve(call, (where, ok, value))
+        elif kind == "s":
+            _, where, keys = message
+            portal = self._portal
+            for key in keys:
+                call = self._calls.get(key)
+                if call is not None and portal is not None:
+                    portal.post_back(self._started, (call, where))
+        elif kind == "e":
+            listener = self._streams.get(message[1])
+            portal = self._portal
+            if listener is not None and portal is not None:
+                portal.post_back(listener, list(message))
+
+    async def _watch(self, call: _Call) -> None:
+        """In the client's loop: the task's outcome, when no event brought it (a big
+        result, a failure of Dask's own, a lost worker, a cancelled task)."""
+        from distributed.client import FutureCancelledError, _wait
+        from distributed.scheduler import KilledWorker
+
+        future = call.future
+        assert future is not None
         # distributed.wait() would pick the process's default client, which may be a
         # synchronous one: its coroutine waits on the future's own client
-        from distributed.client import _wait
-
-        await _wait([future])
-        if future.status != "finished":
-            return await future  # raises what the task raised, or its cancellation
-        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._to_fetch.append((future, waiter))
-        if self._fetcher is None or self._fetcher.done():
-            self._fetcher = asyncio.ensure_future(self._fetch())
-        return await waiter
+        with contextlib.suppress(Exception):  # a cancelled task raises: handled below
+            await _wait([future])
+        if call.outcome is not None:
+            return
+        if future.status == "finished":
+            # fetched with the others that finished meanwhile (one gather for all, as
+            # client.gather does for a list), rather than one request each
+            self._to_fetch.append(call)
+            if self._fetcher is None or self._fetcher.done():
+                self._fetcher = asyncio.ensure_future(self._fetch())
+            return
+        try:
+            await future  # raises what the task raised, or its cancellation
+        except KilledWorker as exc:
+            self._resolve(call, ("a Dask worker", False, _Lost(str(exc))))
+        except FutureCancelledError as exc:
+            self._resolve(call, ("a Dask worker", False, ExecutorError(f"Dask: {exc}")))
+        except Exception as exc:  # noqa: BLE001 - Dask's own failure (not the body's)
+            self._resolve(call, ("a Dask worker", False, exc))
+        else:  # finished after all
+            self._to_fetch.append(call)
+            if self._fetcher is None or self._fetcher.done():
+                self._fetcher = asyncio.ensure_future(self._fetch())
 
     async def _fetch(self) -> None:
         while self._to_fetch:
             batch, self._to_fetch = self._to_fetch, []
+            batch = [call for call in batch if call.outcome is None]
             client = self._client
-            if client is None:
-                return
+            if client is None or not batch:
+                continue
             try:
-                values = await client.gather([future for future, _ in batch])
+                values = await client.gather([call.future for call in batch])
             except Exception:  # noqa: BLE001 - one of them failed: fetch them one by one
-                for future, waiter in batch:
-                    if waiter.done():
+                for call in batch:
+                    if call.outcome is not None or call.future is None:
                         continue
                     try:
-                        waiter.set_result(await future)
+                        self._resolve(call, await call.future)
                     except Exception as exc:  # noqa: BLE001 - handed to the job's caller
-                        waiter.set_exception(exc)
+                        self._resolve(call, ("a Dask worker", False, exc))
                 continue
-            for (_, waiter), value in zip(batch, values, strict=True):
-                if not waiter.done():
-                    waiter.set_result(value)
+            for call, value in zip(batch, values, strict=True):
+                self._resolve(call, value)
+
+    def _cancel_call(self, call: _Call) -> None:
+        """In the client's loop: the job was cancelled; so is its task."""
+        future = call.future
+        if future is None:
+            return  # not submitted yet: _flush skips it
+        self._calls.pop(call.key, None)
+        if call.watcher is not None:
+            call.watcher.cancel()
+        # cancel on the cluster in the background: the caller does not wait
+        task = asyncio.ensure_future(self._cancel(future, call.key))
+        self._cancelling.add(task)
+        task.add_done_callback(self._cancelling.discard)
+
+    # -- streams of events from tasks (Shard) ------------------------------------------
+    def open_stream(self, listener: Callable[[list[Any]], object]) -> tuple[str, str]:
+        """Have ``listener(message)`` called in the run's loop for every ``"e"`` message
+        of the stream returned: ``(topic, stream id)``, for the task to send to."""
+        stream = f"{self._prefix}-{next(self._count)}"
+        self._streams[stream] = listener
+        return self._topic, stream
+
+    def close_stream(self, stream: str) -> None:
+        """Stop listening to ``stream`` (messages still on their way are dropped)."""
+        self._streams.pop(stream, None)
 
     async def _cancel(self, future: Future[Any], key: str) -> None:
         client = self._client

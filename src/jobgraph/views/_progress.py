@@ -121,7 +121,8 @@ class Progress:
     their outcome: ok, failed, cancelled or skipped) out of all of them, the percentage,
     an estimate of the time left (from the pace so far), the counts by state and the
     running jobs, each with the last note it told, if any (``NOTE`` events: an SSH
-    job shows its host's connection state, like ``h1: authenticated``).
+    job shows its host's connection state, like ``h1: authenticated``), or where it
+    runs (``on tcp://10.0.0.7:40123``, ``on pid 1234``) when an executor said so.
 
     The object is itself the subscriber (a callable taking a :class:`~jobgraph.JobEvent`),
     so it can also be given to :meth:`Scheduler.subscribe` directly; its counts then
@@ -246,8 +247,14 @@ class Progress:
         if kind in (EventKind.RUN_STARTED, EventKind.RUN_FINISHED):
             return
         if kind is EventKind.NOTE:
-            host = event.data.get("host") if event.data else None
-            self._notes[job] = f"{host}: {event.note}" if host is not None else event.note
+            data = event.data or {}
+            worker, host = data.get("worker"), data.get("host")
+            if worker is not None:  # an executor says where the body runs
+                self._notes[job] = f"on {worker}"
+                if self._panel is None:
+                    self._plain(event, self._notes[job])
+            else:
+                self._notes[job] = f"{host}: {event.note}" if host is not None else event.note
             return
         nested = isinstance(job, Scheduler)
         state = _NEXT_STATE.get(kind)
@@ -317,7 +324,8 @@ class Progress:
         return self._elapsed() * (total - done) / done
 
     def _plain(self, event: JobEvent, extra: str) -> None:
-        word = _PLAIN_WORDS.get(event.kind, event.kind.value)
+        kind = event.kind
+        word = event.note if kind is EventKind.NOTE else _PLAIN_WORDS.get(kind, kind.value)
         since = event.time - (self._t0 if self._t0 is not None else event.time)
         line = f"{since:8.2f}s  {word:<10} {_one_line(event.job.label)}"
         if extra:
@@ -410,10 +418,14 @@ class Progress:
         table.add_column("note", style="grey50")
         by_start = sorted(running.items(), key=lambda item: item[1])
         for job, started in by_start[:_MAX_RUNNING_SHOWN]:
+            note = notes.get(job)
+            if note is None:  # where an executor runs it, if it said
+                worker = record_of(job).worker
+                note = f"on {worker}" if worker else ""
             table.add_row(
                 f"{self._glyphs[1]} {self._text(job.label)}",
                 f"{now - started:.1f}s",
-                self._text(notes.get(job, "")),
+                self._text(note),
             )
         if len(by_start) > _MAX_RUNNING_SHOWN:
             more = f"{self._glyphs[2]} and {len(by_start) - _MAX_RUNNING_SHOWN} more"
