@@ -640,8 +640,16 @@ class _Staged(Command):
         return shlex.join(parts)
 
     def remote_line(self, path: str, args: list[str]) -> str:
-        """The command line run on the node: the staged script's ``path`` and its
-        ``args``, joined by :meth:`join_line`; a subclass may wrap it."""
+        """The command line run on the node for the staged script; a subclass may wrap
+        it (the apssh drop-in runs a verbose script under ``bash -x``).
+
+        Args:
+            path: where the script was copied on the node.
+            args: its arguments, placeholders and templates already resolved.
+
+        Returns:
+            The line, joined by :meth:`join_line`.
+        """
         return self.join_line([path, *args])
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
