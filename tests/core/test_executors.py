@@ -251,7 +251,35 @@ async def test_progress_and_report_say_where_each_body_ran(
     assert f"on {ok.worker}" in done
     failed = next(line for line in lines if "FAILED" in line)
     assert f"on {bad.worker}" in failed
-    assert not any(" on " in line for line in lines if "local" in line)
+    about_local = [line for line in lines if re.search(r"(started|done) +local ", line)]
+    assert len(about_local) == 2 and not any(" on " in line for line in about_local)
+    # while they ran, the pool's jobs were shown on their way to a process
+    assert any(re.search(r"running +remote +on a local process", line) for line in lines)
     entries = {entry["label"]: entry for entry in scheduler.report()["jobs"]}
     assert entries["remote"]["worker"] == ok.worker and entries["local"]["worker"] is None
     assert f"on {ok.worker}" in scheduler.timeline_svg()
+
+
+@pytest.mark.parametrize("kind", ["processes", "threads"])
+async def test_where_a_body_goes_is_told_while_it_runs(kind: str, tmp_path: Path) -> None:
+    executor: jg.Executor = (
+        jg.ProcessExecutor(max_workers=1) if kind == "processes" else jg.ThreadExecutor()
+    )
+    job = jg.Job(interval, 0.3, executor=executor, label="away")
+    scheduler = jg.Scheduler(job)
+    events: list[jg.JobEvent] = []
+    scheduler.subscribe(events.append)
+    assert await scheduler.run()
+    mine = [e for e in events if e.job is job]
+    kinds = [e.kind for e in mine]
+    running = next(
+        i for i, e in enumerate(mine) if e.kind is jg.EventKind.NOTE and e.note == "running"
+    )
+    # told after the job started, before it ended
+    assert kinds.index(jg.EventKind.STARTED) < running < kinds.index(jg.EventKind.FINISHED)
+    note = mine[running]
+    expected = "a local process" if kind == "processes" else "a worker thread"
+    assert dict(note.data or {}) == {"worker": expected}
+    # the precise place, once known, is the job's worker
+    precise = r"pid \d+" if kind == "processes" else r"thread .+"
+    assert re.fullmatch(precise, job.worker or ""), job.worker

@@ -326,6 +326,7 @@ class ThreadExecutor(Executor):
         kwargs: Mapping[str, Any],
     ) -> Any:
         self.check_active(job)
+        _tell_running(job, "a worker thread")  # which one is known inside it (at the end here)
         backend = sniffio.current_async_library()
 
         def body() -> Any:
@@ -393,6 +394,7 @@ class ProcessExecutor(Executor):
     ) -> Any:
         self.check_active(job)
         payload = serialize_call(job, function, args, kwargs)
+        _tell_running(job, "a local process")  # its pid comes back with the outcome
         backend = sniffio.current_async_library()
         try:
             where, ok, value = await anyio.to_process.run_sync(
@@ -409,6 +411,14 @@ class ProcessExecutor(Executor):
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"
+
+
+def _tell_running(job: AbstractJob, where: str) -> None:
+    """Tell the run's subscribers (and the report) where the body is being sent: a
+    ``"running"`` note, as the Dask executor sends with the worker's address."""
+    from ._scheduler import emit_note  # (the scheduler module imports this one)
+
+    emit_note(job, "running", worker=where)
 
 
 def _check_workers(value: int | None) -> int | None:
