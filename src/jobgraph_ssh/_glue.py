@@ -115,58 +115,34 @@ async def call(function: Callable[..., Awaitable[T]], /, *args: Any) -> T:
             and getattr(args[0], "background_loop", False)
             and asyncio.get_running_loop() is not _loop  # not there already
         ):
-            return await _call_from_asyncio(function, *args)
+            return await _hand_over(function, *args)
         return await function(*args)
-    return await _call_from_trio(function, *args)
+    return await _hand_over(function, *args)
 
 
-async def _call_from_asyncio(function: Callable[..., Awaitable[T]], *args: Any) -> T:
-    """Run ``function(*args)`` on the background loop, from another asyncio loop; a
-    cancelled caller cancels it and waits (shielded, bounded) for it to settle."""
+def _waker() -> Callable[[Callable[[], object]], object]:
+    """How another thread gets a callback run in the caller's event loop, soon."""
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token().run_sync_soon
+    return asyncio.get_running_loop().call_soon_threadsafe
+
+
+async def _hand_over(function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run ``function(*args)`` on the background loop and wait for it without holding
+    a thread; a cancelled caller cancels it there and waits (shielded, at most
+    :data:`SETTLE_TIMEOUT`) for it to settle, so remote commands are stopped first."""
     import anyio
 
-    here = asyncio.get_running_loop()
     loop = background_loop()
-    done = asyncio.Event()
+    wake = _waker()
+    done = anyio.Event()
     tasks: list[asyncio.Task[T]] = []
 
     def finished(_: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the caller's loop is closed
-            here.call_soon_threadsafe(done.set)
-
-    def start() -> None:
-        task = loop.create_task(_as_coroutine(function, *args))
-        tasks.append(task)
-        task.add_done_callback(finished)
-
-    def cancel() -> None:
-        tasks[0].cancel()  # start() ran before: callbacks run in order
-
-    loop.call_soon_threadsafe(start)
-    try:
-        await done.wait()
-    except BaseException:
-        loop.call_soon_threadsafe(cancel)
-        with anyio.move_on_after(SETTLE_TIMEOUT, shield=True):
-            await done.wait()
-        raise
-    task = tasks[0]
-    if task.cancelled():
-        raise RuntimeError("the background asyncio loop of jobgraph_ssh stopped during a call")
-    return task.result()
-
-
-async def _call_from_trio(function: Callable[..., Awaitable[T]], *args: Any) -> T:
-    import trio
-
-    loop = background_loop()
-    token = trio.lowlevel.current_trio_token()
-    done = trio.Event()
-    tasks: list[asyncio.Task[T]] = []
-
-    def finished(_: object) -> None:
-        with contextlib.suppress(trio.RunFinishedError):
-            token.run_sync_soon(done.set)
+        with contextlib.suppress(RuntimeError):  # the caller's loop (or trio run) is over
+            wake(done.set)
 
     # the caller's context variables go along, but not sniffio's "trio": on the asyncio
     # side, anyio and nested calls must see asyncio
@@ -187,7 +163,7 @@ async def _call_from_trio(function: Callable[..., Awaitable[T]], *args: Any) -> 
     except BaseException:
         # wake only once the asyncio task has finished its clean-up (bounded)
         loop.call_soon_threadsafe(cancel)
-        with trio.move_on_after(SETTLE_TIMEOUT, shield=True):
+        with anyio.move_on_after(SETTLE_TIMEOUT, shield=True):
             await done.wait()
         raise
     task = tasks[0]
