@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import time
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -515,23 +515,24 @@ async def _read_lines(stream: anyio.abc.ByteReceiveStream, sink: Any) -> None:
         sink(pending.decode(errors="replace"))
 
 
-def _nodes_of(things: Iterable[Any], found: dict[Node, None]) -> None:
+def _found_nodes(things: Iterable[Any]) -> Iterator[tuple[Node, Any]]:
+    """Each node in nodes, jobs with a ``node``, schedulers (nested too) and iterables of
+    these, with the job that named it (None for a node given as such)."""
     for thing in things:
         if isinstance(thing, Node):
-            found[thing] = None
+            yield thing, None
         elif isinstance(thing, jg.Scheduler):
-            _nodes_of(thing.jobs, found)
+            yield from _found_nodes(thing.jobs)
         elif isinstance(getattr(thing, "node", None), Node):
-            found[thing.node] = None
+            yield thing.node, thing
         elif isinstance(thing, Iterable) and not isinstance(thing, str | bytes):
-            _nodes_of(thing, found)
+            yield from _found_nodes(thing)
 
 
 def nodes_of(things: Iterable[Any], *, with_gateways: bool) -> list[Node]:
     """The nodes of nodes, jobs with a ``node``, schedulers (nested too), iterables of
     these; with their gateways (at any depth) if asked. In order, without repeats."""
-    found: dict[Node, None] = {}
-    _nodes_of(things, found)
+    found = dict.fromkeys(node for node, _ in _found_nodes(things))
     if with_gateways:
         for node in list(found):
             gateway = node.gateway
@@ -590,20 +591,9 @@ def _tellers_of(things: Iterable[Any]) -> dict[Node, Any]:
     """A job per node (the last found) that can tell the run its node closed; a gateway
     gets one of the jobs behind it."""
     tellers: dict[Node, Any] = {}
-
-    def walk(items: Iterable[Any]) -> None:
-        for thing in items:
-            if isinstance(thing, Node):
-                continue
-            if isinstance(thing, jg.Scheduler):
-                walk(thing.jobs)
-            elif isinstance(getattr(thing, "node", None), Node):
-                node: Node | None = thing.node
-                while node is not None:
-                    tellers[node] = thing
-                    node = node.gateway
-            elif isinstance(thing, Iterable) and not isinstance(thing, str | bytes):
-                walk(thing)
-
-    walk(things)
+    for found, job in _found_nodes(things):
+        node: Node | None = found if job is not None else None
+        while node is not None:
+            tellers[node] = job
+            node = node.gateway
     return tellers
