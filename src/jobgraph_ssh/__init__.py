@@ -19,6 +19,8 @@ a user's extension would be.
 
 from __future__ import annotations
 
+# first: asyncssh is imported quietly, or the missing extra is named
+from . import _dependencies  # noqa: F401  # isort: split
 from ._commands import Command, CommandResult, Pull, Push, Run, RunScript, RunString, Shell
 from ._connection import Limits
 from ._connection import limits as _limits
