@@ -174,11 +174,18 @@ async def test_scheduler_cannot_be_changed_while_it_runs() -> None:
     scheduler = jg.Scheduler(jg.Job(gate.wait), label="busy")
     async with anyio.create_task_group() as tg:
         tg.start_soon(scheduler.run)
-        await anyio.sleep(0.01)
+        with anyio.fail_after(10):
+            while not scheduler.running:
+                await anyio.sleep(0.001)
         with pytest.raises(jg.RunStateError, match="cannot add jobs to scheduler 'busy'"):
             scheduler.add(jg.Job(noop))
-        with pytest.raises(jg.RunStateError, match="already run"):
+        with pytest.raises(jg.RunStateError) as info:
             await scheduler.run()
+        # not "has already run; call reset()": reset() is refused while it runs
+        assert str(info.value) == (
+            "scheduler 'busy' is running now; wait for its run to end "
+            "(then call reset() to run it again)"
+        )
         gate.set()
 
 
