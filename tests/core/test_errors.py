@@ -170,13 +170,17 @@ async def test_running_a_scheduler_holding_a_finished_job_is_refused() -> None:
 
 
 async def test_scheduler_cannot_be_changed_while_it_runs() -> None:
-    gate = anyio.Event()
-    scheduler = jg.Scheduler(jg.Job(gate.wait), label="busy")
+    gate, started = anyio.Event(), anyio.Event()
+
+    async def hold() -> None:
+        started.set()
+        await gate.wait()
+
+    scheduler = jg.Scheduler(jg.Job(hold), label="busy")
     async with anyio.create_task_group() as tg:
         tg.start_soon(scheduler.run)
         with anyio.fail_after(10):
-            while not scheduler.running:
-                await anyio.sleep(0.001)
+            await started.wait()
         with pytest.raises(jg.RunStateError, match="cannot add jobs to scheduler 'busy'"):
             scheduler.add(jg.Job(noop))
         with pytest.raises(jg.RunStateError) as info:
