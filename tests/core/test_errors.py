@@ -193,6 +193,21 @@ async def test_scheduler_cannot_be_changed_while_it_runs() -> None:
         gate.set()
 
 
+@pytest.mark.parametrize("option", ["critical", "forever"])
+@pytest.mark.parametrize("value", ["no", "yes", 1, 0, None])
+def test_critical_and_forever_take_true_or_false_only(option: str, value: object) -> None:
+    # bool("no") is True: critical="no" used to make a critical job
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(jg.JobDefinitionError) as info:
+        jg.Job(noop, label="j", **options)
+    assert str(info.value) == f"{option} of job 'j' must be True or False, not {value!r}"
+    with pytest.raises(jg.JobDefinitionError, match=f"{option} of job 's' must be True or False"):
+        jg.Scheduler(label="s", **options)
+    for flag in (True, False):
+        options = {option: flag}
+        assert getattr(jg.Job(noop, **options), option) is flag
+
+
 def test_what_cannot_be_called_is_refused() -> None:
     with pytest.raises(jg.JobDefinitionError, match=r"needs an async function.*label 'x'"):
         jg.Job(42, label="x")  # type: ignore[arg-type]
