@@ -73,6 +73,23 @@ class CommandResult:
         """Seconds the command took."""
         return self.ended_at - self.started_at
 
+    def summary(self) -> str:
+        """The result in a few words, as listings show it.
+
+        Returns:
+            Text like ``exit 0 on web1: first line of stdout`` (cut at 60
+            characters), or ``signal TERM on web1`` when it ended on a signal; no
+            output part when stdout was empty or not kept.
+        """
+        status = f"signal {self.signal}" if self.exit_status is None else f"exit {self.exit_status}"
+        text = f"{status} on {self.host}"
+        first = next(
+            (line.strip() for line in (self.stdout or "").splitlines() if line.strip()), ""
+        )
+        if first:
+            text += f": {first if len(first) <= 60 else first[:57] + '...'}"
+        return text
+
 
 def _signal_name(value: str) -> str:
     name = value.upper().removeprefix("SIG")
