@@ -318,9 +318,12 @@ class Progress:
             ``3 ok, 7 running of 10 (+1 forever: 1 running)``; the total is the one of
             :meth:`fraction_done`.
         """
-        text = _by_state(self.counts) + f" of {sum(self.counts.values())}"
         forever = self._forever_text()
-        return f"{text} ({forever})" if forever else text
+        return f"{self._finite_text()} ({forever})" if forever else self._finite_text()
+
+    def _finite_text(self) -> str:
+        """``3 ok, 1 failed of 4``: the finite jobs."""
+        return _by_state(self.counts) + f" of {sum(self.counts.values())}"
 
     def _forever_text(self) -> str:
         """``+1 forever: 1 running``, or nothing without forever jobs."""
@@ -464,12 +467,15 @@ class Progress:
         Returns:
             A ``rich.table.Table``: for each outcome, how many finite jobs, their busy
             time (from start to end, by the event loop's clock) and the longest of them;
-            then the forever jobs on a row of their own.
+            then the forever jobs on a row of their own; the caption counts the finite
+            jobs.
         """
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=escape(self._text(self.scheduler.label)), caption=self.stats())
+        # the caption sums the rows of finite jobs; the forever ones have their own row
+        title = escape(self._text(self.scheduler.label))
+        table = Table(title=title, caption=self._finite_text())
         table.add_column("outcome")
         table.add_column("jobs", justify="right")
         table.add_column("busy time", justify="right")
