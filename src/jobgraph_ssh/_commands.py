@@ -73,6 +73,23 @@ class CommandResult:
         """Seconds the command took."""
         return self.ended_at - self.started_at
 
+    def summary(self) -> str:
+        """The result in a few words, as listings show it.
+
+        Returns:
+            Text like ``exit 0 on web1: first line of stdout`` (cut at 60
+            characters), or ``signal TERM on web1`` when it ended on a signal; no
+            output part when stdout was empty or not kept.
+        """
+        status = f"signal {self.signal}" if self.exit_status is None else f"exit {self.exit_status}"
+        text = f"{status} on {self.host}"
+        first = next(
+            (line.strip() for line in (self.stdout or "").splitlines() if line.strip()), ""
+        )
+        if first:
+            text += f": {first if len(first) <= 60 else first[:57] + '...'}"
+        return text
+
 
 def _signal_name(value: str) -> str:
     name = value.upper().removeprefix("SIG")
@@ -291,6 +308,15 @@ class Command:
         return f"{type(self).__name__}({self.command_line()!r})"
 
 
+def _refuse_none(what: str, parts: tuple[object, ...]) -> None:
+    """Refuse a None among a command's parts, which ``str()`` would turn into "None"."""
+    for index, part in enumerate(parts, 1):
+        if part is None:
+            raise jg.InvalidOptionError(
+                f"{what}: argument {index} is None; leave it out, or give a string"
+            )
+
+
 class Run(Command):
     """A program and its arguments; each part is quoted, so no shell syntax applies.
 
@@ -309,7 +335,8 @@ class Run(Command):
         capture: as for :class:`Command`.
 
     Raises:
-        jobgraph.InvalidOptionError: no program given, or a bad option.
+        jobgraph.InvalidOptionError: no program given, a part that is None, or a bad
+            option.
     """
 
     _placeholder_fields = ("argv",)
@@ -325,6 +352,7 @@ class Run(Command):
     ) -> None:
         if not argv:
             raise jg.InvalidOptionError("Run() needs at least a program name")
+        _refuse_none("Run()", argv)
         self.argv: tuple[str | Deferred | ResultOf, ...] = tuple(
             part if isinstance(part, Deferred | ResultOf) else str(part) for part in argv
         )
@@ -696,6 +724,9 @@ class RunScript(_Staged):
         timeout: as for :class:`Command` (the copy is not counted).
         label: as for :class:`Command`.
         capture: as for :class:`Command`.
+
+    Raises:
+        jobgraph.InvalidOptionError: the script or an argument is None.
     """
 
     def __init__(
@@ -709,6 +740,7 @@ class RunScript(_Staged):
         label: str | None = None,
         capture: Capture | None = None,
     ) -> None:
+        _refuse_none("RunScript()", (local_script, *args))
         self.local_script = os.fspath(local_script)
         self.script_name = os.path.basename(self.local_script)
         super().__init__(
@@ -746,7 +778,8 @@ class RunString(_Staged):
         capture: as for :class:`Command`.
 
     Raises:
-        jobgraph.InvalidOptionError: ``remote_name`` is empty or holds a ``/``.
+        jobgraph.InvalidOptionError: ``remote_name`` is empty or holds a ``/``; the
+            body or an argument is None.
     """
 
     def __init__(
@@ -765,6 +798,7 @@ class RunString(_Staged):
             raise jg.InvalidOptionError(
                 f"RunString: remote_name must be a file name, not {remote_name!r}"
             )
+        _refuse_none("RunString()", (body, *args))
         self.body = body
         self.script_name = remote_name
         super().__init__(

@@ -211,9 +211,8 @@ class Link:
                     node.name, f"authentication refused{via}: {exc.reason or exc}"
                 ) from exc
             except TimeoutError as exc:
-                raise ConnectError(
-                    node.name, f"connection timed out after {node.connect_timeout:g} s{via}"
-                ) from exc
+                after = "" if node.connect_timeout is None else f" after {node.connect_timeout:g} s"
+                raise ConnectError(node.name, f"connection timed out{after}{via}") from exc
             except (OSError, asyncssh.Error) as exc:
                 reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
                 raise ConnectError(node.name, f"cannot connect{via}: {reason}") from exc

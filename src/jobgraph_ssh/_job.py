@@ -171,6 +171,23 @@ class SshJob(jg.AbstractJob):
     def details(self) -> str:
         return "\n".join(command.label for command in self.commands)
 
+    def repr_result(self) -> str:
+        """In listings, the last command's :meth:`CommandResult.summary`, not the
+        whole list of results (about 400 characters a command).
+
+        Returns:
+            Text like ``[[ -> exit 0 on web1: hello]]``, or ``[[ -> 3 commands, last:
+            exit 0 on web1: hello]]``; otherwise as for any job.
+        """
+        results = jg.lowlevel.record_of(self).result
+        text = super().repr_result()
+        if not (text.startswith("[[ -> ") and isinstance(results, list) and results):
+            return text
+        if not all(isinstance(result, CommandResult) for result in results):
+            return text
+        many = f"{len(results)} commands, last: " if len(results) > 1 else ""
+        return f"[[ -> {many}{results[-1].summary()}]]"
+
     async def run(self) -> list[CommandResult]:
         """Run the commands in order (the scheduler calls it; see the class docstring).
 
