@@ -91,7 +91,8 @@ class Command:
         allowed_exits: exit statuses (ints) and signal names (``"TERM"`` or
             ``"SIGTERM"``) that count as success besides 0.
         env: environment variables to set for the command (on SSH nodes, exported by
-            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter).
+            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter;
+            the values travel on the command's stdin, never on its command line).
         timeout: seconds the command may run; it is then stopped and fails with
             :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default: its command line).

@@ -46,6 +46,9 @@ STDERR_TAIL_LINES = 10
 # in a new session) on stderr, so that a cancelled command can be killed, pipelines too
 PID_MARKER = "\x1fjobgraph-pid:"
 PID_PREFIX = "printf '\\037jobgraph-pid:%d\\n' $$ >&2; "
+# a command's variables come on stdin, as shell text the remote shell evaluates, never on
+# its command line (which every user of the host reads with ps)
+ENV_PREFIX = 'eval "$(cat)"; '
 
 
 @dataclass
@@ -473,16 +476,19 @@ async def execute(
     async with link.channels:
         started = time.time()  # once it has a channel: waiting for one is not running
         try:
-            sent = with_env(line, env)
+            sent = ENV_PREFIX + line if env else line
             if node.kill_group:
                 collector.watch_pid = True
                 sent = PID_PREFIX + sent
             process = await conn.create_process(
                 sent,
-                stdin=asyncssh.DEVNULL,
+                stdin=asyncssh.PIPE if env else asyncssh.DEVNULL,
                 errors="replace",
                 x11_forwarding="ignore_failure" if x11 else False,
             )
+            if env:  # then end of file: the command reads no more from stdin than before
+                process.stdin.write(env_script(env))
+                process.stdin.write_eof()
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
                 raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc
@@ -513,15 +519,15 @@ async def execute(
     return collector.outcome(status, signal, started)
 
 
-def with_env(line: str, env: Mapping[str, str] | None) -> str:
-    """The command line preceded by ``export NAME=value;`` for each variable.
+def env_script(env: Mapping[str, str]) -> str:
+    """``export NAME=value`` lines for each variable, which the remote shell reads on
+    the command's stdin and evaluates (see :data:`ENV_PREFIX`).
 
     Variables go through the remote shell rather than SSH ``env`` requests, which
-    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them.
+    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them; and through stdin rather
+    than the command line, which other users of the host can read.
     """
-    if not env:
-        return line
-    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in env.items()) + line
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
 async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) -> None:
