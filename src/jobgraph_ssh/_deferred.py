@@ -11,10 +11,12 @@ through a :class:`Deferred` template, rendered just before that command runs::
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
 from jobgraph import JobGraphError
 
@@ -63,7 +65,18 @@ class Capture:
     variables: Variables
 
 
-_environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - shell text, not HTML
+def _quote(value: object) -> str:
+    """The ``quote`` filter: ``str(value)`` quoted for a POSIX shell (one word, as data)."""
+    return shlex.quote(str(value))
+
+
+# sandboxed: a template reaches its variables' data, not Python's internals
+# (``{{ x.__class__ }}`` is refused); autoescape is for HTML, this is shell text
+_environment = jinja2.sandbox.SandboxedEnvironment(
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+)
+_environment.filters["quote"] = _quote
 
 
 class Deferred:
@@ -71,8 +84,11 @@ class Deferred:
 
     It stands for a string in ``Run`` arguments, ``Shell`` lines and script arguments.
     Shown as its template text until then. Undefined variables are errors, not empty
-    strings; nothing is escaped (the text goes to a shell: quote it in the template
-    if needed).
+    strings. Nothing is escaped by itself: in a ``Shell`` line, write
+    ``{{ name | quote }}`` (the ``quote`` filter, :func:`shlex.quote`) so that a value
+    captured elsewhere stays one word of data, whatever it holds (``Run`` quotes each
+    argument already). Templates run in jinja2's sandbox: they read their variables,
+    not Python's internals.
 
     Args:
         template: the jinja2 template text (``"{{pod}}"``), compiled now.
