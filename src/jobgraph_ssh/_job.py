@@ -171,7 +171,26 @@ class SshJob(jg.AbstractJob):
         return f"{self.node.label}: {first}{more}"
 
     def details(self) -> str:
-        return "\n".join(command.label for command in self.commands)
+        lines = [command.label for command in self.commands]
+        for command, result in zip(self.commands, self._results_so_far(), strict=False):
+            cut = [
+                name
+                for name, flag in (
+                    ("stdout", result.stdout_truncated),
+                    ("stderr", result.stderr_truncated),
+                )
+                if flag
+            ]
+            if cut:  # listings say when kept output is not the whole output
+                lines.append(f"output cut: {command.label} kept the end of {' and '.join(cut)}")
+        return "\n".join(lines)
+
+    def _results_so_far(self) -> tuple[CommandResult, ...]:
+        """The results of the last run: all of them, or those before a failure."""
+        try:
+            return tuple(self.result())
+        except jg.RunStateError:
+            return tuple(getattr(self.exception, "results", ()) or ())
 
     async def run(self) -> list[CommandResult]:
         """Run the commands in order (the scheduler calls it; see the class docstring).

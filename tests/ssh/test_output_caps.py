@@ -127,3 +127,16 @@ class Discard:
 
     def event(self, host: str, message: str) -> None:
         del host, message
+
+
+async def test_listings_say_when_kept_output_was_cut(node: Node) -> None:
+    job = SshJob(node, Shell("seq 1000; seq 1000 >&2"), Shell("echo short"), keep_output=100)
+    scheduler = jg.Scheduler(job)
+    assert "output cut" not in scheduler.list_text(details=True)  # not run yet
+    try:
+        assert await scheduler.run()
+    finally:
+        await close_all(scheduler)
+    listing = scheduler.list_text(details=True)
+    assert "output cut: seq 1000; seq 1000 >&2 kept the end of stdout and stderr" in listing
+    assert listing.count("output cut") == 1
