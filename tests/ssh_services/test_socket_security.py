@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobgraph import services as sv
-from jobgraph_ssh import Shell, SshJob
+from jobgraph_ssh import Shell, SshJob, close_all
 from jobgraph_ssh.services import AllowJobs, ServiceLimits
 from jobgraph_ssh.services._tunnel import SessionHandle
 from tests.ssh.conftest import Servers, make_node
@@ -90,6 +90,7 @@ async def test_a_request_nested_too_deeply_closes_its_channel_not_the_connection
     """Issue 22 item 4: ``"[" * 50000`` made json.loads raise RecursionError, which
     escaped to asyncssh and closed the whole SSH connection (every job on the node)."""
     node = make_node(hosts, 0)
+    behind = make_node(hosts, 3, gateway=node)  # its connection goes through node's
     pool = sv.ServicePool([Echo()])
     here = str(tmp_path)
     attacker = SshJob(
@@ -117,13 +118,27 @@ open("{here}/attacked", "w").close()
         services=pool,
         label="bystander",
     )
-    assert await run_jobs(pool, attacker, bystander)
+    # a job on a node behind the attacked one, as a gateway, running across the attack
+    beyond = SshJob(
+        behind,
+        Shell(
+            f"for i in $(seq 400); do [ -f {here}/attacked ] && break; sleep 0.05; done; "
+            'python3 "$JOBGRAPH_CALL" call Echo echo text=beyond'
+        ),
+        services=pool,
+        label="beyond",
+    )
+    try:
+        assert await run_jobs(pool, attacker, bystander, beyond)
+    finally:
+        await close_all([node])
     seen = outcomes(attacker)
     error = _refusal(seen, "nested")
     assert error["kind"] == "protocol" and "nested too deeply" in str(error["message"])
     assert _refusal(seen, "nested_kwargs")["kind"] == "protocol"
     assert seen["after"]["value"] == "still here"
     assert json.loads(bystander.result()[0].stdout or "") == "bystander"
+    assert json.loads(beyond.result()[0].stdout or "") == "beyond"
 
 
 async def test_a_connection_must_send_a_valid_secret_first_and_soon(hosts: Servers) -> None:
