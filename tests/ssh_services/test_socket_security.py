@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import jobgraph as jg
 from jobgraph import services as sv
 from jobgraph_ssh import Shell, SshJob, close_all
 from jobgraph_ssh.services import AllowJobs, ServiceLimits
@@ -267,3 +268,20 @@ def test_a_session_handle_does_not_show_its_secret() -> None:
     handle = SessionHandle(secret="s3cr3t-value", label="job", dispatch=dispatch, portal=None)
     assert "s3cr3t-value" not in repr(handle)
     assert "job" in repr(handle)
+
+
+def test_service_limits_are_checked() -> None:
+    """A limit of NaN, infinity, zero or a wrong type would disable its protection."""
+    for name, wrong in [
+        ("auth_timeout", float("nan")),
+        ("auth_timeout", float("inf")),
+        ("request_timeout", 0),
+        ("idle_timeout", -1.0),
+        ("idle_timeout", True),
+        ("max_message", 1.5),
+        ("max_connections", 0),
+        ("max_connections", "9"),
+    ]:
+        with pytest.raises(jg.InvalidOptionError, match=f"ServiceLimits: {name} must be"):
+            ServiceLimits(**{name: wrong})
+    assert ServiceLimits(auth_timeout=0.5, max_connections=1).auth_timeout == 0.5

@@ -64,6 +64,10 @@ class Limits:
             is closed (default 300).
         max_connections: connections at once from the host (default 256); past it,
             a new one gets a ``busy`` error and is closed.
+
+    Raises:
+        jobgraph.InvalidOptionError: a size or count that is not a positive int, or a
+            timeout that is not a positive finite number.
     """
 
     max_message: int = wire.MAX_MESSAGE
@@ -71,6 +75,28 @@ class Limits:
     auth_timeout: float = 5.0  # a new connection's first request must arrive whole within this
     idle_timeout: float = 300.0  # a connection idle this long is closed
     max_connections: int = 256
+
+    def __post_init__(self) -> None:
+        from jobgraph import InvalidOptionError
+
+        for name in ("max_message", "max_connections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InvalidOptionError(
+                    f"ServiceLimits: {name} must be a positive int, not {value!r}"
+                )
+        for name in ("request_timeout", "auth_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise InvalidOptionError(
+                    f"ServiceLimits: {name} must be a positive finite number of seconds, "
+                    f"not {value!r}"
+                )
 
 
 @dataclass(eq=False)
