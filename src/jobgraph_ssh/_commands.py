@@ -48,7 +48,9 @@ class CommandResult:
         ended_at: wall-clock time when it ended.
         allowed: whether its exit status or signal was allowed.
         stderr_tail: the last lines written on stderr (always kept, a few lines).
-        stdout_truncated: True if only the end of stdout was kept.
+        stdout_truncated: True if only the end of stdout was kept (``keep_output``, or
+            the :class:`Capture`'s ``limit``).
+        stderr_truncated: True if only the end of stderr was kept.
     """
 
     host: str
@@ -62,6 +64,7 @@ class CommandResult:
     allowed: bool
     stderr_tail: tuple[str, ...] = ()
     stdout_truncated: bool = False
+    stderr_truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -108,7 +111,8 @@ class Command:
         allowed_exits: exit statuses (ints) and signal names (``"TERM"`` or
             ``"SIGTERM"``) that count as success besides 0.
         env: environment variables to set for the command (on SSH nodes, exported by
-            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter).
+            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter;
+            the values travel on the command's stdin, never on its command line).
         timeout: seconds the command may run; it is then stopped and fails with
             :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default: its command line).
@@ -284,11 +288,15 @@ class Command:
         keep: int | None,
         shown: str | None = None,
     ) -> CommandResult:
-        collector = OutputCollector(node.label, formatter, None if self.capture else keep)
+        collector = OutputCollector(
+            node.label, formatter, self.capture.limit if self.capture else keep
+        )
         raw = await node.run_line(
             line, env=self.env, time_limit=self.timeout, collector=collector, x11=self.x11
         )
-        if self.capture is not None and raw.stdout is not None:
+        # a value cut to its end is not the value: the variable stays unset (a later
+        # Deferred that reads it then fails, naming it), and the result says it was cut
+        if self.capture is not None and raw.stdout is not None and not raw.stdout_truncated:
             self.capture.variables[self.capture.varname] = raw.stdout.rstrip("\n")
         return CommandResult(
             host=node.name,
@@ -302,6 +310,7 @@ class Command:
             allowed=self.is_allowed(raw.exit_status, raw.signal),
             stderr_tail=raw.stderr_tail,
             stdout_truncated=raw.stdout_truncated,
+            stderr_truncated=raw.stderr_truncated,
         )
 
     def __repr__(self) -> str:

@@ -541,14 +541,22 @@ def _kill_group(process: anyio.abc.Process) -> None:
 
 
 async def _read_lines(stream: anyio.abc.ByteReceiveStream, sink: Any) -> None:
-    pending = b""
+    """Each line of ``stream`` to ``sink``, as it ends. A line's pieces are kept apart
+    until its newline comes, so that a long line costs time in proportion to its length
+    (not its length squared)."""
+    pending: list[bytes] = []  # the pieces of the line not yet ended
     async for chunk in stream:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            continue
+        first, *lines, rest = chunk.split(b"\n")
+        pending.append(first)
+        sink(b"".join(pending).decode(errors="replace") + "\n")
         for line in lines:
             sink(line.decode(errors="replace") + "\n")
+        pending = [rest] if rest else []
     if pending:
-        sink(pending.decode(errors="replace"))
+        sink(b"".join(pending).decode(errors="replace"))
 
 
 def _found_nodes(things: Iterable[Any]) -> Iterator[tuple[Node, Any]]:
