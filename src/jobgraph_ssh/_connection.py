@@ -12,12 +12,13 @@ import asyncio
 import atexit
 import collections
 import contextlib
+import math
 import os
 import shlex
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,32 @@ STDERR_TAIL_LINES = 10
 # in a new session) on stderr, so that a cancelled command can be killed, pipelines too
 PID_MARKER = "\x1fjobgraph-pid:"
 PID_PREFIX = "printf '\\037jobgraph-pid:%d\\n' $$ >&2; "
+KILL_GRACE = 2.0  # seconds a stopped command gets between SIGTERM and SIGKILL
+KILL_POLL = 0.1  # how often the remote killer looks whether the group is gone
+
+
+def kill_line(pid: int, grace: float) -> str:
+    """The remote shell line that stops process group ``pid``: SIGTERM now, SIGKILL
+    after ``grace`` seconds if a process of the group is still there.
+
+    The wait runs in a detached background subshell (its output on /dev/null), so
+    the channel that sends it closes at once and the wait survives the connection's
+    end; it ends as soon as the group is gone.
+
+    Raises:
+        ValueError: ``pid`` is not a process group one may kill (1 or less would
+            make ``kill -- -1``: every process of the user).
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
+        raise ValueError(f"refusing to kill process group {pid!r}")
+    ticks = max(0, math.ceil(grace / KILL_POLL))
+    group = f"-- -{pid}"
+    return (
+        f"kill -TERM {group} 2>/dev/null || exit 0; "
+        f"( i=0; while kill -0 {group} 2>/dev/null; do "
+        f"if [ $i -ge {ticks} ]; then kill -KILL {group} 2>/dev/null; exit 0; fi; "
+        f"sleep {KILL_POLL:g}; i=$((i+1)); done ) </dev/null >/dev/null 2>&1 &"
+    )
 
 
 @dataclass
@@ -275,30 +302,41 @@ class Link:
         return HostKeyError(node.name, what + via, fingerprint=fingerprint, changed=client.changed)
 
     def kill_group(self, pid: int) -> None:
-        """Kill a remote process group through another channel, in the background.
+        """Stop a remote process group through another channel, in the background:
+        see :meth:`kill_group_now`."""
+        self.clean_up(self.kill_group_now(pid))
+
+    async def kill_group_now(self, pid: int) -> None:
+        """Stop a remote process group through another channel: SIGTERM, then SIGKILL
+        after the node's ``kill_grace`` (see :func:`kill_line`); errors are ignored,
+        and it takes at most ``SETTLE_TIMEOUT``.
 
         OpenSSH's sshd ignores signal requests on root sessions (no privilege
         separation there) and leaves the command running when its channel closes;
-        a remote ``kill`` of the session's process group always works.
+        a remote ``kill`` of the session's process group always works. A pid of 1
+        or less is ignored (never ``kill -- -1``).
         """
         conn = self.conn
-        if conn is None or conn.is_closed():
+        if conn is None or conn.is_closed() or pid <= 1:
             return
+        line = kill_line(pid, self.node.kill_grace)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_glue.SETTLE_TIMEOUT), self.channels:
+                await conn.run(line, stdin=asyncssh.DEVNULL)
 
-        async def kill() -> None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(_glue.SETTLE_TIMEOUT), self.channels:
-                    await conn.run(
-                        f"kill -TERM -- -{pid} 2>/dev/null; true", stdin=asyncssh.DEVNULL
-                    )
-
-        task = asyncio.get_running_loop().create_task(kill())
+    def clean_up(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; :meth:`close` waits for it (bounded)."""
+        task = asyncio.get_running_loop().create_task(work)
         self.cleanups.add(task)
         task.add_done_callback(self.cleanups.discard)
 
     async def close(self) -> None:
-        if self.cleanups:  # remote kills under way finish first (bounded)
-            await asyncio.wait(list(self.cleanups), timeout=_glue.SETTLE_TIMEOUT)
+        deadline = asyncio.get_running_loop().time() + 2 * _glue.SETTLE_TIMEOUT
+        while self.cleanups:  # remote kills under way finish first (bounded)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            await asyncio.wait(list(self.cleanups), timeout=left)
         conn, self.conn = self.conn, None
         if conn is not None:
             self._event("disconnected")
@@ -398,6 +436,16 @@ class RawOutcome:
     stdout_truncated: bool = False
 
 
+def parse_pid(line: str) -> int | None:
+    """The pid a remote shell reported in ``line`` (see ``PID_PREFIX``), if it is one
+    that may be killed (never 0 or 1: ``kill -- -1`` kills every process)."""
+    text = line.rstrip("\n")
+    if not text.startswith(PID_MARKER) or not text[len(PID_MARKER) :].isdigit():
+        return None
+    pid = int(text[len(PID_MARKER) :])
+    return pid if pid > 1 else None
+
+
 class OutputCollector:
     """Sends lines to the formatter as they come; keeps only what was asked."""
 
@@ -428,8 +476,8 @@ class OutputCollector:
         text = line.rstrip("\n")
         if self.watch_pid and self.remote_pid is None:
             self.watch_pid = False
-            if text.startswith(PID_MARKER) and text[len(PID_MARKER) :].isdigit():
-                self.remote_pid = int(text[len(PID_MARKER) :])
+            if text.startswith(PID_MARKER):
+                self.remote_pid = parse_pid(text)
                 return
         self.formatter.line(self.host, "stderr", text)
         self.stderr_tail.append(text)
@@ -466,7 +514,9 @@ async def execute(
 
     The channel is taken under the connection's channel limit. On timeout or
     cancellation the remote command gets SIGTERM and its channel is closed at once
-    (no waiting), so the channel slot is free when this returns.
+    (no waiting), so the channel slot is free when this returns; with the node's
+    ``kill_group``, its process group also gets SIGTERM, then SIGKILL after
+    ``kill_grace`` seconds (see :meth:`Link.kill_group`).
     """
     link = link_for(node)
     conn = await link.connection()
@@ -494,15 +544,15 @@ async def execute(
                 )
                 await process.wait_closed()
         except TimeoutError as exc:
-            _stop(process, link, collector.remote_pid)
+            _stop(process, link, collector)
             raise CommandTimeoutError(node.name, line, time_limit or 0.0) from exc
         except asyncssh.Error as exc:
-            _stop(process, link, collector.remote_pid)
+            _stop(process, link, collector)
             raise ConnectionLostError(
                 node.name, f"connection lost while running {line!r}: {exc}"
             ) from exc
         except BaseException:
-            _stop(process, link, collector.remote_pid)
+            _stop(process, link, collector)
             raise
     signal = process.exit_signal[0] if process.exit_signal else None
     status = process.exit_status
@@ -530,15 +580,40 @@ async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) ->
             sink(line)
 
 
-def _stop(process: asyncssh.SSHClientProcess[Any], link: Link, pid: int | None) -> None:
+def _stop(process: asyncssh.SSHClientProcess[Any], link: Link, collector: OutputCollector) -> None:
     """Signal the remote command and close its channel, without waiting; if its
-    process group is known, kill it through another channel (in the background)."""
+    process group is known, kill it through another channel (in the background).
+
+    A command stopped so early that its pid line is not read yet keeps its channel
+    until that line comes (in the background, at most ``SETTLE_TIMEOUT``), so that
+    its group is killed all the same.
+    """
     with contextlib.suppress(Exception):
         process.send_signal("TERM")
+    if collector.watch_pid and collector.remote_pid is None:
+        collector.watch_pid = False
+        link.clean_up(_kill_when_known(process, link))
+        return
     with contextlib.suppress(Exception):
         process.close()
+    if collector.remote_pid is not None:
+        link.kill_group(collector.remote_pid)
+
+
+async def _kill_when_known(process: asyncssh.SSHClientProcess[Any], link: Link) -> None:
+    """Read the remote shell's first stderr line (its pid), then close the channel and
+    kill the group."""
+    pid = None
+    try:
+        async with asyncio.timeout(_glue.SETTLE_TIMEOUT):
+            pid = parse_pid(await process.stderr.readline())
+    except Exception:  # noqa: BLE001, S110 - the channel is closed below all the same
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            process.close()
     if pid is not None:
-        link.kill_group(pid)
+        await link.kill_group_now(pid)
 
 
 def default_known_hosts() -> Path:

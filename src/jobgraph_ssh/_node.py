@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import math
 import os
 import shutil
 import signal as signals
@@ -23,6 +23,7 @@ import jobgraph as jg
 from jobgraph.lowlevel import emit_note
 
 from . import _connection, _glue
+from ._connection import KILL_POLL
 from ._errors import CommandTimeoutError
 from ._formatters import Formatter, HostFormatter
 
@@ -108,9 +109,12 @@ class Node:
             The command is stopped, without waiting for it to end: on an SSH node
             it gets a ``TERM`` signal request and its channel is closed (the channel
             slot is free at once), and with ``kill_group`` its remote process group
-            is also killed through another channel, in the background; a local
-            command's process group gets SIGTERM. Under trio, the caller waits at
-            most 2 s (shielded) for that clean-up on the asyncio side.
+            gets SIGTERM through another channel, then SIGKILL after the node's
+            ``kill_grace`` if it is still there (a detached remote loop waits, not
+            the caller); a local command's process group gets SIGTERM, then SIGKILL
+            after ``kill_grace`` (the caller waits for it, shielded). Under trio,
+            the caller waits at most 2 s (shielded) for the clean-up on the asyncio
+            side.
         """
         raise NotImplementedError
 
@@ -238,15 +242,21 @@ class SshNode(Node):
             for a slot); None for the process default (:func:`set_limits`, 8).
         keepalive_interval: seconds between keepalive messages, 0 for none (default).
         kill_group: when a command is stopped (timeout, cancel), also kill its remote
-            process group with ``kill`` through another channel (default True); the
-            remote shell then reports its pid in a first stderr line, which is
-            filtered out. Without it, the command only gets a TERM signal request,
-            which OpenSSH ignores for root sessions. Needs a POSIX login shell.
+            process group with ``kill`` through another channel (default True):
+            SIGTERM, then SIGKILL after ``kill_grace`` seconds if a process of the
+            group is still there (a detached remote ``sh`` loop waits, so nothing
+            waits on this side). The remote shell reports its pid in a first stderr
+            line, which is filtered out. Without it, the command only gets a TERM
+            signal request, which OpenSSH ignores for root sessions, and a command
+            that ignores SIGTERM keeps running. Needs a POSIX login shell.
+        kill_grace: seconds a stopped command's process group gets between SIGTERM
+            and SIGKILL (default 2; 0: SIGKILL at once).
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default: :attr:`name`).
 
     Raises:
-        jobgraph.InvalidOptionError: for an unknown host_key_policy, a bad port or limit.
+        jobgraph.InvalidOptionError: for an unknown host_key_policy, a bad port, limit
+            or ``kill_grace``.
     """
 
     #: True in a subclass whose connections live on jobgraph_ssh's background asyncio
@@ -269,11 +279,13 @@ class SshNode(Node):
         max_channels: int | None = None,
         keepalive_interval: float = 0.0,
         kill_group: bool = True,
+        kill_grace: float = _connection.KILL_GRACE,
         formatter: Formatter | None = None,
         label: str | None = None,
     ) -> None:
         super().__init__(label=label, formatter=formatter)
         self.hostname = str(hostname)
+        self.kill_grace = _checked_grace(kill_grace, f"SshNode {hostname!r}")
         self.username = username
         if not isinstance(port, int) or not 0 < port < 65536:
             raise jg.InvalidOptionError(
@@ -401,12 +413,29 @@ class LocalNode(Node):
     """The local host: commands run as local ``/bin/sh -c`` processes, through anyio.
 
     No connection, no limit on commands at once; scripts are staged under the
-    system's temporary directory. A stopped command's process group gets SIGTERM.
+    system's temporary directory. A stopped command's process group gets SIGTERM,
+    then SIGKILL after ``kill_grace`` seconds if a process of the group is still
+    there (the stop waits for that, shielded).
 
     Args:
+        kill_grace: seconds a stopped command's process group gets between SIGTERM
+            and SIGKILL (default 2; 0: SIGKILL at once).
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default ``"localhost"``).
+
+    Raises:
+        jobgraph.InvalidOptionError: ``kill_grace`` is not a number >= 0.
     """
+
+    def __init__(
+        self,
+        *,
+        kill_grace: float = _connection.KILL_GRACE,
+        formatter: Formatter | None = None,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label=label, formatter=formatter)
+        self.kill_grace = _checked_grace(kill_grace, "LocalNode")
 
     staging_root = os.path.join(tempfile.gettempdir(), "jobgraph-scripts")
 
@@ -444,10 +473,10 @@ class LocalNode(Node):
                     group.start_soon(_read_lines, process.stderr, collector.err)
                 status = await process.wait()
         except TimeoutError as exc:
-            _kill_group(process)
+            await _stop_group(process, self.kill_grace)
             raise CommandTimeoutError(self.name, line, time_limit or 0.0) from exc
         except BaseException:
-            _kill_group(process)
+            await _stop_group(process, self.kill_grace)
             raise
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_glue.SETTLE_TIMEOUT):
@@ -499,9 +528,45 @@ def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
         raise _connection.TransferFailed(f"{what}: {exc.strerror or exc}") from exc
 
 
-def _kill_group(process: anyio.abc.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signals.SIGTERM)
+def _checked_grace(grace: object, who: str) -> float:
+    if (
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not math.isfinite(grace)
+        or grace < 0
+    ):
+        raise jg.InvalidOptionError(f"{who}: kill_grace must be a number >= 0, not {grace!r}")
+    return float(grace)
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False if the group is gone."""
+    if pgid <= 1:  # never killpg(0) or killpg(1)
+        return False
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _stop_group(process: anyio.abc.Process, grace: float) -> None:
+    """SIGTERM to the command's process group (its own session), then SIGKILL after
+    ``grace`` seconds if a process of the group is still there; shielded, so a
+    cancelled caller still waits for it (at most ``grace`` and a bit)."""
+    pgid = process.pid
+    if not _signal_group(pgid, signals.SIGTERM):
+        return
+    with anyio.CancelScope(shield=True):
+        deadline = anyio.current_time() + grace
+        with anyio.move_on_after(grace):
+            await process.wait()  # the shell first; its children may linger
+        # once the shell is reaped, the group lives on while any other member does
+        while _signal_group(pgid, 0) and anyio.current_time() < deadline:  # noqa: ASYNC110 - polls the OS
+            await anyio.sleep(KILL_POLL)
+        _signal_group(pgid, signals.SIGKILL)
 
 
 async def _read_lines(stream: anyio.abc.ByteReceiveStream, sink: Any) -> None:
