@@ -10,6 +10,7 @@ import signal as signals
 import subprocess
 import tempfile
 import time
+import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -163,17 +164,31 @@ class Node:
         """
         raise NotImplementedError
 
+    def staging_dir(self) -> str:
+        """A new directory name for one staged script (see :meth:`stage`).
+
+        Returns:
+            ``staging_root/<random name>``, not made yet (the local node makes a
+            private one, mode 0700, under the system's temporary directory).
+        """
+        return f"{self.staging_root}/{uuid.uuid4().hex[:16]}"
+
     async def stage(
         self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
     ) -> None:
         """Make a directory on the node holding a script and the files it needs.
 
+        The directory (and ``staging_root`` if made) is made with mode 0700 and the
+        ``contents`` files 0600 (0700 for the executable) from the start, so no
+        other user of the node can read or replace them at any time.
+
         Args:
-            remote_dir: the directory to make (with its parents); relative paths are
-                from the remote user's home on SSH nodes.
+            remote_dir: the directory to make (with its parents), given by
+                :meth:`staging_dir`; relative paths are from the remote user's home
+                on SSH nodes.
             files: local files and directories to copy into it (modes and times kept).
             contents: more files to write into it, as ``{name: bytes}``.
-            executable: the name of one of these files, made executable (mode 755).
+            executable: the name of one of these files, made executable (mode 0700).
 
         Raises:
             TransferFailed: saying what failed and why (the command then fails).
@@ -437,8 +452,6 @@ class LocalNode(Node):
         super().__init__(label=label, formatter=formatter)
         self.kill_grace = _checked_grace(kill_grace, "LocalNode")
 
-    staging_root = os.path.join(tempfile.gettempdir(), "jobgraph-scripts")
-
     @property
     def name(self) -> str:
         return "localhost"
@@ -497,14 +510,23 @@ class LocalNode(Node):
             lambda: _copy_into(remote_paths, local_dir, preserve=preserve)
         )
 
+    def staging_dir(self) -> str:
+        """A new private directory for one staged script, made now (mode 0700, by
+        :func:`tempfile.mkdtemp`: never one another user made or can enter).
+
+        Returns:
+            Its path.
+        """
+        return tempfile.mkdtemp(prefix="jobgraph-script-")
+
     async def stage(
         self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
     ) -> None:
         def work() -> None:
             _copy_into(files, remote_dir, preserve=True)
             for name, data in contents.items():
-                Path(remote_dir, name).write_bytes(data)
-            Path(remote_dir, executable).chmod(0o755)
+                _write_new(Path(remote_dir, name), data, 0o700 if name == executable else 0o600)
+            Path(remote_dir, executable).chmod(0o700)
 
         await anyio.to_thread.run_sync(work)
 
@@ -526,6 +548,17 @@ def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
     except OSError as exc:
         what = f"copy {', '.join(sources)} to {directory}"
         raise _connection.TransferFailed(f"{what}: {exc.strerror or exc}") from exc
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write a new file, made with ``mode`` at once (never through a symlink)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        raise _connection.TransferFailed(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
 
 
 def _checked_grace(grace: object, who: str) -> float:
