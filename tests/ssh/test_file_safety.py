@@ -208,11 +208,31 @@ async def test_pull_drops_setuid_and_makes_the_pull_folder_private(
         make_node(servers, formatter=CaptureFormatter()), Pull([str(tree), str(single)], pulled)
     )
     assert await run_job(job)
-    assert mode_of(pulled) == 0o700
     assert mode_of(pulled / "suid-tree") == 0o755
     assert mode_of(pulled / "suid-tree" / "tool") == 0o755
     assert mode_of(pulled / "suid-single") == 0o750
     assert (pulled / "suid-tree" / "tool").read_text() == "#!/bin/sh\n"
+
+
+async def test_local_pull_drops_setuid_of_another_users_file(tmp_path: Path) -> None:
+    # as root, a copy of another user's setuid file would be a setuid-root binary
+    source = tmp_path / "theirs"
+    source.mkdir()
+    tool = source / "tool"
+    tool.write_text("#!/bin/sh\n")
+    os.chown(tool, NOBODY, NOBODY)
+    tool.chmod(0o4755)
+    pulled = tmp_path / "pulled"
+    for preserve in (True, False):
+        job = SshJob(
+            LocalNode(formatter=CaptureFormatter()),
+            Pull([str(source), str(tool)], pulled / str(preserve), preserve=preserve),
+        )
+        assert await run_job(job)
+        assert mode_of(pulled / str(preserve) / "theirs" / "tool") == 0o755
+        assert mode_of(pulled / str(preserve) / "tool") == 0o755
+        assert (pulled / str(preserve) / "tool").stat().st_uid == os.getuid()
+        assert mode_of(pulled / str(preserve)) == 0o700
 
 
 async def test_pull_folder_mode_can_be_asked_for(servers: Servers, tmp_path: Path) -> None:
