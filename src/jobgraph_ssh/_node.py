@@ -110,7 +110,9 @@ class Node:
         Cancellation:
             The command is stopped, without waiting for it to end: on an SSH node
             it gets a ``TERM`` signal request and its channel is closed (the channel
-            slot is free at once), and with ``kill_group`` its remote process group
+            slot is free at once; a command stopped before its pid line came back
+            keeps its channel until that line comes, at most 2 s, in the
+            background), and with ``kill_group`` its remote process group
             gets SIGTERM through another channel, then SIGKILL after the node's
             ``kill_grace`` if it is still there (a detached remote loop waits, not
             the caller); a local command's process group gets SIGTERM, then SIGKILL
@@ -384,7 +386,7 @@ class SshNode(Node):
     async def close(self) -> None:
         """Close the node's connection (its gateways stay open).
 
-        Remote kills of stopped commands still under way are given up to 2 s first;
+        Remote kills of stopped commands still under way are given up to 4 s first;
         then the connection is closed and its end awaited (up to 2 s). Closing a
         node never connected does nothing; a later command opens a new connection.
 
