@@ -68,11 +68,11 @@ def kill_line(pid: int, grace: float) -> str:
     if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
         raise ValueError(f"refusing to kill process group {pid!r}")
     ticks = max(0, math.ceil(grace / KILL_POLL))
-    group = f"-- -{pid}"
+    group = f"-- -{pid}"  # "kill -s SIG --": dash refuses "kill -TERM -- -PGID"
     return (
-        f"kill -TERM {group} 2>/dev/null || exit 0; "
-        f"( i=0; while kill -0 {group} 2>/dev/null; do "
-        f"if [ $i -ge {ticks} ]; then kill -KILL {group} 2>/dev/null; exit 0; fi; "
+        f"kill -s TERM {group} 2>/dev/null || exit 0; "
+        f"( i=0; while kill -s 0 {group} 2>/dev/null; do "
+        f"if [ $i -ge {ticks} ]; then kill -s KILL {group} 2>/dev/null; exit 0; fi; "
         f"sleep {KILL_POLL:g}; i=$((i+1)); done ) </dev/null >/dev/null 2>&1 &"
     )
 

@@ -217,7 +217,30 @@ def test_no_process_group_below_2_is_ever_killed() -> None:
     collector.err(f"{_connection.PID_MARKER}1\n")
     assert collector.remote_pid is None
     line = _connection.kill_line(4242, 2.0)
-    assert line.startswith("kill -TERM -- -4242 ") and "kill -KILL -- -4242" in line
+    assert line.startswith("kill -s TERM -- -4242 ") and "kill -s KILL -- -4242" in line
+
+
+@pytest.mark.parametrize("shell", ["/bin/sh", "/bin/bash", "/usr/bin/dash"])
+def test_the_kill_line_works_in_each_posix_shell(shell: str) -> None:
+    # the remote login shell runs the kill line: dash refuses "kill -TERM -- -PGID"
+    if not os.path.exists(shell):
+        pytest.skip(f"{shell} not installed")
+    marker = f"303.{os.getpid()}{next(_serial):03d}"
+    stubborn_group = subprocess.Popen(
+        ["/bin/sh", "-c", f'trap "" TERM HUP INT; sleep {marker}; echo never'],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: len(holders(marker)) == 1, 10)  # the sleep
+        line = _connection.kill_line(stubborn_group.pid, 0.3)
+        subprocess.run([shell, "-c", line], check=True, timeout=10)
+        assert stubborn_group.wait(timeout=10) == -signal.SIGKILL
+        assert wait_until(lambda: not holders(marker), 5), holders(marker)
+    finally:
+        if stubborn_group.poll() is None:
+            os.killpg(stubborn_group.pid, signal.SIGKILL)
+            stubborn_group.wait()
 
 
 @pytest.mark.parametrize("grace", [-1, float("nan"), float("inf"), "2", True])
