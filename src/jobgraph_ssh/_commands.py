@@ -11,13 +11,13 @@ import os
 import shlex
 import signal as signals
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
+import anyio.to_thread
 
 import jobgraph as jg
 from jobgraph.lowlevel import ResultOf, find_placeholders, resolve_placeholders
@@ -585,13 +585,22 @@ class Pull(_FileCommand):
         remote_paths: a file or directory of the node, or several (at least one).
         local_dir: the local directory to copy into, made if needed. Pulling from
             many nodes into one directory mixes their files: give each its own.
-        preserve: keep permission bits and times (default True).
+        preserve: keep permission bits (masked to 0o777: never setuid, setgid or
+            sticky) and times (default True).
         timeout: seconds the copy may take; it is then stopped, and the job fails
             with :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default ``pull PATHS -> DIR``).
+        dir_mode: the mode of ``local_dir`` when the command makes it (default
+            0o700: only this user reads what the host sent); an existing directory
+            is left as it is.
+
+    On SSH nodes nothing the host says can write outside ``local_dir``: names with
+    ``/``, ``.`` or ``..`` and symlinks leading outside fail the command (see
+    :doc:`/security`).
 
     Raises:
-        jobgraph.InvalidOptionError: for an empty list of paths or a bad timeout.
+        jobgraph.InvalidOptionError: for an empty list of paths, a bad timeout or
+            ``dir_mode``.
     """
 
     _placeholder_fields = ("remote_paths", "local_dir")
@@ -604,10 +613,20 @@ class Pull(_FileCommand):
         preserve: bool = True,
         timeout: float | None = None,
         label: str | None = None,
+        dir_mode: int = 0o700,
     ) -> None:
         self.remote_paths = _paths(remote_paths, "Pull")
         self.local_dir: Any = _path(local_dir)
         self.preserve = preserve
+        if (
+            isinstance(dir_mode, bool)
+            or not isinstance(dir_mode, int)
+            or not 0 <= dir_mode <= 0o777
+        ):
+            raise jg.InvalidOptionError(
+                f"Pull: dir_mode must be a mode in 0o000..0o777, not {dir_mode!r}"
+            )
+        self.dir_mode = dir_mode
         super().__init__(timeout=timeout, label=label)
 
     def command_line(self) -> str:
@@ -615,8 +634,17 @@ class Pull(_FileCommand):
         return f"pull {paths} -> {_show(self.local_dir)}"
 
     async def transfer(self, node: Node) -> None:
-        os.makedirs(self.local_dir, exist_ok=True)
+        await anyio.to_thread.run_sync(_make_directory, self.local_dir, self.dir_mode)
         await node.pull(self.remote_paths, self.local_dir, preserve=self.preserve)
+
+
+def _make_directory(path: str, mode: int) -> None:
+    """Make ``path`` (and its parents) if needed; the last one made gets ``mode``
+    exactly (not reduced by the umask)."""
+    if os.path.isdir(path):
+        return
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, mode)
 
 
 class _Staged(Command):
@@ -692,22 +720,22 @@ class _Staged(Command):
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         started = time.time()
         missing = self.missing_local()
-        remote_dir = f"{node.staging_root}/{uuid.uuid4().hex[:16]}"
         problem = f"no such local file: {', '.join(missing)}" if missing else None
+        args: list[str] = []
         try:
             args = [resolve(arg) for arg in self.args]
         except TemplateError as exc:
             problem = str(exc)
-        if problem is None:
+        if problem is not None:
+            return _failed(node, self.command_line(), problem, started, formatter)
+        remote_dir = node.staging_dir()
+        try:
             files, contents = self.files()
             try:
                 await node.stage(remote_dir, files, contents, self.script_name)
             except TransferFailed as exc:
-                problem = str(exc)
-        if problem is not None:
-            return _failed(node, self.command_line(), problem, started, formatter)
-        line = self.remote_line(f"{remote_dir}/{self.script_name}", args)
-        try:
+                return _failed(node, self.command_line(), str(exc), started, formatter)
+            line = self.remote_line(f"{remote_dir}/{self.script_name}", args)
             return await self._run(node, line, formatter, keep, shown=self.command_line())
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
