@@ -484,8 +484,9 @@ class LocalNode(Node):
 
 
 def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
-    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``."""
-    copy = shutil.copy2 if preserve else shutil.copy
+    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``:
+    without ``preserve``, files get the default mode and a fresh time, as over SFTP."""
+    copy = shutil.copy2 if preserve else shutil.copyfile
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
         for source in sources:
