@@ -179,3 +179,27 @@ def test_job_definition_errors_name_the_problem() -> None:
 def test_default_label_names_node_and_first_command() -> None:
     job = SshJob(LocalNode(), Run("uname", "-a"), Shell("true"))
     assert job.label == "localhost: uname -a (+1)"
+
+
+@pytest.mark.parametrize(
+    ("keep", "kept", "truncated"),
+    [
+        (6, "ab\ncd\n", False),  # exactly what was printed: every line stays
+        (7, "ab\ncd\n", False),
+        (5, "cd\n", True),  # one character short: the first line goes
+        (3, "cd\n", True),
+        (2, "", True),  # not even the last line fits
+    ],
+)
+async def test_keep_output_keeps_every_line_that_fits(
+    servers: Servers, keep: int, kept: str, truncated: bool
+) -> None:
+    """Bug: ``keep_output=n`` dropped a line when exactly n characters were kept: a line
+    of the output silently missing."""
+    capture = CaptureFormatter()
+    job = SshJob(make_node(servers, 0), Shell("printf 'ab\\ncd\\n'"), keep_output=keep,
+                 formatter=capture)  # fmt: skip
+    assert await run_jobs(job)
+    result = job.result()[0]
+    assert (result.stdout, result.stdout_truncated) == (kept, truncated)
+    assert [text for _, _, text in capture.lines] == ["ab", "cd"]  # all shown, whatever kept
