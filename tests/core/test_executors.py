@@ -421,3 +421,14 @@ async def test_an_executor_shared_by_two_runs_stops_when_the_last_ends() -> None
     assert outcomes == {"short": True, "long": True}, slow.exception
     assert slow.result() == 2
     assert (pool.starts, pool.stops, pool.active) == (1, 1, False)
+
+
+async def test_process_executor_runs_at_most_max_workers_bodies_at_once() -> None:
+    """Bug: ``max_workers`` of a ProcessExecutor ignored (one process per CPU): two
+    bodies ran at once on a pool of one."""
+    single = jg.ProcessExecutor(max_workers=1)
+    jobs = [jg.Job(interval, 0.3, executor=single) for _ in range(2)]
+    with anyio.fail_after(60):
+        assert await jg.Scheduler(*jobs).run()
+    (s1, e1, _), (s2, e2, _) = sorted(job.result() for job in jobs)
+    assert s2 >= e1 - 0.01  # one after the other, though the window allowed both

@@ -144,7 +144,7 @@ async def test_push_and_pull_without_preserve_keep_neither_modes_nor_times(
         node,
         Push([local / "tree"], str(remote), preserve=False),
         Shell(f"stat -c '%a %Y' '{remote}/tree/sub/b.sh' '{remote}/tree/a.txt'"),
-        Pull([f"{remote}/tree"], back, preserve=False),
+        Pull([f"{local}/tree"], back, preserve=False),  # the node's copy of the source
     )
     before = time.time()
     assert await run_job(job), job.exception
