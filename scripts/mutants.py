@@ -317,15 +317,27 @@ MUTANTS = [
     Mutant(
         "timeline-insertion-order",
         "the timeline's rows in insertion order",
-        "            order = list(level.topological_order())\n        except CycleError:\n            order = list(level.jobs)\n        for job in order:\n            rows",
-        "            order = list(level.jobs)\n        except CycleError:\n            order = list(level.jobs)\n        for job in order:\n            rows",
+        "            order = list(level.topological_order())\n"
+        "        except CycleError:\n"
+        "            order = list(level.jobs)\n"
+        "        for job in order:\n"
+        "            rows",
+        "            order = list(level.jobs)\n"
+        "        except CycleError:\n"
+        "            order = list(level.jobs)\n"
+        "        for job in order:\n"
+        "            rows",
         area="views",
     ),
     Mutant(
         "listing-insertion-order",
         "the listing falls back to insertion order",
-        "    for job in scheduler.topological_order():\n        if isinstance(job, Scheduler):\n            lines.append(",
-        "    for job in scheduler.jobs:\n        if isinstance(job, Scheduler):\n            lines.append(",
+        "    for job in scheduler.topological_order():\n"
+        "        if isinstance(job, Scheduler):\n"
+        "            lines.append(",
+        "    for job in scheduler.jobs:\n"
+        "        if isinstance(job, Scheduler):\n"
+        "            lines.append(",
         area="views",
     ),
     Mutant(
@@ -338,14 +350,23 @@ MUTANTS = [
     Mutant(
         "report-insertion-order",
         "the JSON report's jobs in insertion order",
-        "            order = list(level.topological_order())\n        except CycleError:\n            order = list(level.jobs)\n        for job in order:\n            job_record",
-        "            order = list(level.jobs)\n        except CycleError:\n            order = list(level.jobs)\n        for job in order:\n            job_record",
+        "            order = list(level.topological_order())\n"
+        "        except CycleError:\n"
+        "            order = list(level.jobs)\n"
+        "        for job in order:\n"
+        "            job_record",
+        "            order = list(level.jobs)\n"
+        "        except CycleError:\n"
+        "            order = list(level.jobs)\n"
+        "        for job in order:\n"
+        "            job_record",
         area="views",
     ),
     Mutant(
         "dot-insertion-order",
         "the DOT drawing's statements in insertion order",
-        "    by_rank: dict[int, list[AbstractJob]] = {}\n    for job in scheduler.topological_order():\n",
+        "    by_rank: dict[int, list[AbstractJob]] = {}\n"
+        "    for job in scheduler.topological_order():\n",
         "    by_rank: dict[int, list[AbstractJob]] = {}\n    for job in scheduler.jobs:\n",
         area="views",
     ),
@@ -410,8 +431,10 @@ MUTANTS = [
     Mutant(
         "transfer-timeout-ignored",
         "Push/Pull timeout= ignored: a stuck copy is never cut off",
-        "                with anyio.fail_after(self.timeout):\n                    await self.transfer(node)",
-        "                with anyio.fail_after(None):\n                    await self.transfer(node)",
+        "                with anyio.fail_after(self.timeout):\n"
+        "                    await self.transfer(node)",
+        "                with anyio.fail_after(None):\n"
+        "                    await self.transfer(node)",
         area="ssh",
     ),
     Mutant(

@@ -174,6 +174,7 @@ async def test_a_copy_longer_than_its_timeout_is_cut_off(
     big = tmp_path / "big.bin"
     big.write_bytes(b"x" * (16 * 1024 * 1024))  # not sparse: asyncssh skips holes
     warm = SshJob(node, Shell("true"), label="connect")  # the copy alone is timed
+    copy: Push | Pull
     if direction == "push":
         copy = Push([big], str(tmp_path / "remote"), timeout=0.01)
     else:
