@@ -510,13 +510,6 @@ MUTANTS = [
     ),
     # -- apssh's command line (jobgraph_ssh.compat.apssh.cli)
     Mutant(
-        "apssh-window-zero",
-        "apssh -w 0 (the default) passed on as a window of 0, not 'no limit'",
-        "jobs_window=args.window or None",
-        "jobs_window=args.window",
-        area="apssh-cli",
-    ),
-    Mutant(
         "apssh-login-overrides-host",
         "apssh -l overrides the user a target gives itself",
         "return Endpoint(host.hostname, host.user or self.login, host.port)",
