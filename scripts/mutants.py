@@ -472,6 +472,48 @@ MUTANTS = [
         "        return True",
         area="ssh",
     ),
+    Mutant(
+        "env-dropped",
+        "a command's env= never reaches the remote shell",
+        "            sent = with_env(line, env)\n",
+        "            sent = line\n",
+        area="ssh",
+    ),
+    Mutant(
+        "env-unquoted",
+        "env= values go to the remote shell unquoted",
+        'f"export {name}={shlex.quote(value)}; "',
+        'f"export {name}={value}; "',
+        area="ssh",
+    ),
+    Mutant(
+        "run-unquoted",
+        "Run's arguments joined without shell quoting",
+        "        return shlex.join(resolve(part) for part in self.argv)",
+        '        return " ".join(resolve(part) for part in self.argv)',
+        area="ssh",
+    ),
+    Mutant(
+        "host-prefix-dropped",
+        "HostFormatter no longer prefixes lines with the host",
+        'self._write(stream, f"{host}: {text}")',
+        "self._write(stream, text)",
+        area="ssh",
+    ),
+    Mutant(
+        "stderr-tail-short",
+        "the stderr tail kept in results and errors is one line short",
+        "collections.deque(maxlen=STDERR_TAIL_LINES)",
+        "collections.deque(maxlen=STDERR_TAIL_LINES - 1)",
+        area="ssh",
+    ),
+    Mutant(
+        "ignore-policy-checks",
+        "host_key_policy='ignore' still reads and checks known_hosts",
+        '        if node.host_key_policy == "ignore":\n            options["known_hosts"] = None',
+        '        if node.host_key_policy == "never":\n            options["known_hosts"] = None',
+        area="ssh",
+    ),
     # -- the jobgraph-ssh command line
     Mutant(
         "cli-window-zero",
@@ -572,11 +614,15 @@ def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
         )
     verdict = {0: "SURVIVED", 1: "killed"}.get(result.returncode, f"error {result.returncode}")
     if result.returncode == 1:
-        failed = [line for line in result.stdout.splitlines() if line.startswith("FAILED")]
+        failed = [
+            line for line in result.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))
+        ]
         if failed:
-            test = failed[0].removeprefix("FAILED ").split(" - ")[0]
+            test = failed[0].partition(" ")[2].split(" - ")[0]
             test = re.sub(r"^(\.\./)*", "", test).removeprefix(ROOT.as_posix().lstrip("/") + "/")
             verdict += f" by {test}"
+        elif os.environ.get("MUTANTS_DEBUG"):
+            verdict += "\n" + result.stdout[-3000:]
     elif result.returncode != 0:
         verdict += ": " + (result.stdout + result.stderr).strip().splitlines()[-1]
     return verdict, time.monotonic() - started
