@@ -459,13 +459,6 @@ MUTANTS = [
         area="ssh",
     ),
     Mutant(
-        "keep-output-zero-keeps-stderr",
-        "keep_output=False still keeps stderr",
-        "        if self.keep != 0:\n            self.stderr.append(line)",
-        "        if True:\n            self.stderr.append(line)",
-        area="ssh",
-    ),
-    Mutant(
         "allowed-exit-any",
         "every exit status counts as allowed",
         "        return exit_status in self.allowed_codes",
