@@ -203,3 +203,22 @@ async def test_keep_output_keeps_every_line_that_fits(
     result = job.result()[0]
     assert (result.stdout, result.stdout_truncated) == (kept, truncated)
     assert [text for _, _, text in capture.lines] == ["ab", "cd"]  # all shown, whatever kept
+
+
+async def test_a_failure_names_the_last_ten_stderr_lines_even_when_nothing_is_kept(
+    servers: Servers,
+) -> None:
+    """The error of a failed command quotes the last 10 lines of its stderr (a line
+    short was a planted bug no test saw), whatever ``keep_output`` says."""
+    job = SshJob(
+        make_node(servers, 0, formatter=CaptureFormatter()),
+        Shell("for i in $(seq 12); do echo line$i >&2; done; exit 2"),
+        keep_output=False,
+    )
+    assert not await run_jobs(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError)
+    expected = tuple(f"line{i}" for i in range(3, 13))
+    assert error.stderr_tail == expected
+    assert str(error).endswith("\n".join(f"  {line}" for line in expected))
+    assert "line2\n" not in str(error)
