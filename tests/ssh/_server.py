@@ -260,6 +260,14 @@ class Session(SSHServerStreamSession):  # type: ignore[type-arg]
             self.stats.add("sessions_now", -1)
 
 
+def _absolute(options: argparse.Namespace) -> argparse.Namespace:
+    """Paths given relative to the caller's directory, made absolute before the server
+    changes directory to ``--cwd``."""
+    for name in ("stats", "authorized_keys", "cwd"):
+        setattr(options, name, os.path.abspath(getattr(options, name)))
+    return options
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=1)
@@ -274,7 +282,7 @@ async def main() -> None:
     # host i listens on port + i (0: each host on a free port); a fixed port serves
     # clients that cannot be told a port (the apssh command's targets have none)
     parser.add_argument("--port", type=int, default=0)
-    options = parser.parse_args()
+    options = _absolute(parser.parse_args())
     os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here
 
     stats = Stats(options.stats)
