@@ -217,9 +217,14 @@ def serve(
     ready: Callable[[list[int], list[str]], None],
 ) -> int:
     """Serve ``hosts`` hosts until SIGINT or SIGTERM; ``ready(ports, host_keys)`` is
-    called once they listen. Returns the exit status (0; 2 if a port was taken)."""
+    called once they listen. Returns the exit status (0; 2 if a port was taken).
+
+    The process changes directory to ``directory/home``: the hosts' commands start
+    there, and so do the relative paths of SFTP (asyncssh's SFTP server reads them from
+    the process's directory)."""
     import sys
 
+    os.chdir(directory / "home")
     try:
         asyncio.run(_serve(directory, hosts, port, public_key, ready))
     except OSError as exc:

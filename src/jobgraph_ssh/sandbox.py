@@ -249,17 +249,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     from jobgraph_ssh import _sandbox_server
 
+    here = os.path.relpath(directory)  # as the user named it, before the server's chdir
+    shown = here if not here.startswith("..") else str(directory)
     return _sandbox_server.serve(
         directory,
         hosts=options.hosts,
         port=options.port,
         public_key=public,
-        ready=lambda ports, keys: _ready(directory, ports, keys, key, as_json=options.json),
+        ready=lambda ports, keys: _ready(directory, shown, ports, keys, key, as_json=options.json),
     )
 
 
 def _ready(
-    directory: Path, ports: list[int], host_keys: list[str], key: Path, *, as_json: bool
+    directory: Path,
+    shown: str,
+    ports: list[int],
+    host_keys: list[str],
+    key: Path,
+    *,
+    as_json: bool,
 ) -> None:
     known_hosts = _write_files(directory, ports, host_keys, key)
     info = {
@@ -275,8 +283,6 @@ def _ready(
     if as_json:
         sys.stdout.write(json.dumps(info) + "\n")
     else:
-        here = os.path.relpath(directory)
-        shown = here if not here.startswith("..") else str(directory)
         sys.stdout.write(
             f"{len(ports)} SSH hosts on 127.0.0.1, ports {', '.join(map(str, ports))}; "
             f"key, known_hosts and targets in {shown}/\n"

@@ -13,10 +13,11 @@ The conventions (also in docs/contributing.md):
   tests for the reader's own project), with hypothesis limited to 20 examples each;
 - ``<!-- docs: fragment: WHY -->`` just before a block exempts it; the reason is required,
   and fragments must stay few;
-- a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables (see
-  :func:`ssh_hosts`): when some page mentions them, four loopback SSH servers (those of
-  ``tests/ssh``, which allow forwarding: gateways and remote services work) are started
-  for the examples, and stopped after;
+- a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables, or
+  from the sandbox that ``JOBGRAPH_SANDBOX`` names (see :func:`ssh_hosts`): when some
+  page mentions them, four loopback SSH hosts are started the way a reader starts them,
+  ``python -m jobgraph_ssh.sandbox --hosts 4`` (they allow forwarding on the loopback
+  interface: gateways and remote services work), and stopped after (Ctrl-C);
 - ``<!-- docs: shell -->`` just before a ```console block runs its ``$ `` lines with
   ``/bin/sh``, one after the other, in a directory of the page's own, against the same
   loopback hosts, named ``node1``..``node4`` (see :func:`shell_home`), and compares what
@@ -222,10 +223,13 @@ def script(example: Example) -> str:
 
 
 SSH_VARIABLE = "JOBGRAPH_DOCS_SSH_"
+SANDBOX_VARIABLE = "JOBGRAPH_SANDBOX"  # what the sandbox's env.sh exports
 
 
 def needs_ssh(example: Example) -> bool:
-    return any(SSH_VARIABLE in block.code for block in example.blocks)
+    return any(
+        SSH_VARIABLE in block.code or SANDBOX_VARIABLE in block.code for block in example.blocks
+    )
 
 
 @pytest.fixture(scope="module")
@@ -236,36 +240,45 @@ def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     - ``JOBGRAPH_DOCS_SSH_PORTS``: their ports, comma-separated (four hosts);
     - ``JOBGRAPH_DOCS_SSH_USER``, ``JOBGRAPH_DOCS_SSH_KEY``: who to log in as, with which
       private key;
-    - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys.
+    - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys;
+    - ``JOBGRAPH_SANDBOX``: the sandbox's directory, as its ``env.sh`` exports it.
 
+    The hosts are a sandbox started as the tutorial tells a reader to:
+    ``python -m jobgraph_ssh.sandbox --hosts 4``, stopped with Ctrl-C (SIGINT) after.
     Not started (an empty mapping) when no example mentions them."""
     if not SHELL_STEPS and not any(needs_ssh(example) for example in EXAMPLES):
         yield {}
         return
-    import asyncssh
+    import json
+    import signal
 
-    from tests.ssh.conftest import ClientKey, start_asyncssh
-
-    directory = tmp_path_factory.mktemp("docs-ssh")
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    private, public = directory / "id_ed25519", directory / "id_ed25519.pub"
-    private.write_bytes(key.export_private_key("openssh"))
-    private.chmod(0o600)
-    public.write_bytes(key.export_public_key("openssh"))
-    with start_asyncssh(
-        directory / "hosts",
-        ClientKey(private, public),
-        hosts=4,
-        forwarding=True,
-        remote_forwarding="both",
-    ) as servers:
+    directory = tmp_path_factory.mktemp("docs-ssh") / "sandbox"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "jobgraph_ssh.sandbox", "--hosts", "4", "--json"]
+    process = subprocess.Popen(
+        [*command, "--dir", str(directory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # one JSON line once the hosts listen
+        assert line, "the sandbox did not start"
+        ready = json.loads(line)
         yield {
-            f"{SSH_VARIABLE}HOST": servers.host,
-            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in servers.ports),
-            f"{SSH_VARIABLE}USER": servers.username,
-            f"{SSH_VARIABLE}KEY": str(servers.client_key),
-            f"{SSH_VARIABLE}KNOWN_HOSTS": str(servers.known_hosts),
+            f"{SSH_VARIABLE}HOST": ready["host"],
+            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in ready["ports"]),
+            f"{SSH_VARIABLE}USER": ready["username"],
+            f"{SSH_VARIABLE}KEY": ready["key"],
+            f"{SSH_VARIABLE}KNOWN_HOSTS": ready["known_hosts"],
+            SANDBOX_VARIABLE: ready["directory"],
         }
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 def run(example: Example, ssh: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -313,6 +326,22 @@ def test_pages_about_ssh_run_on_the_loopback_hosts() -> None:
     pages = ("tutorial.md", "ssh.md", "remote-services.md", "howto/many-hosts.md")
     for page in (*pages, "howto/remote-services.md"):
         assert any(needs_ssh(e) for e in EXAMPLES if e.blocks[0].page == page), page
+
+
+def test_the_tutorial_reaches_its_hosts_through_the_sandbox() -> None:
+    """The tutorial's SSH part runs, as printed, on sandbox hosts (what a reader starts
+    with ``python -m jobgraph_ssh.sandbox``); the fixture starts one that way."""
+    code = [
+        block.code
+        for example in EXAMPLES
+        for block in example.blocks
+        if block.page == "tutorial.md" and needs_ssh(example)
+    ]
+    assert code
+    assert any("Sandbox.load()" in text and SANDBOX_VARIABLE in text for text in code)
+    assert not any(SSH_VARIABLE in text for text in code)
+    text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    assert "python -m jobgraph_ssh.sandbox --hosts 4" in text
 
 
 def test_fragments_are_few_and_say_why() -> None:
