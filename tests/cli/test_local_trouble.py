@@ -238,3 +238,18 @@ def test_a_missing_file_name_is_taken_as_a_host_with_a_note(cli1: Cli, tmp_path:
     assert "  missing.txt " in result.stdout
     plain = cli1.run("-t", "node1.lab.example", "--dry-run", "true", cwd=tmp_path)
     assert plain.stderr == ""
+
+
+def test_gateway_named_by_a_file_of_the_targets_directory(cli1: Cli, tmp_path: Path) -> None:
+    """What the sandbox's ``targets.d/node1`` allows: ``-g node1``."""
+    targets = Path(cli1.env["JOBGRAPH_SSH_TARGETS"])
+    targets.mkdir()
+    (targets / "node1").write_text("ops@127.0.0.1:2201\n")
+    (targets / "pair").write_text("a b\n")
+    result = cli1.run("-g", "node1", "-t", "inner", "--dry-run", "true", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "gateways: ops@127.0.0.1:2201\n" in result.stdout
+    two = cli1.run("-g", "pair", "-t", "inner", "--dry-run", "true", cwd=tmp_path)
+    assert two.returncode == 2
+    assert "--gateway 'pair'" in two.stderr
+    assert "lists 2 hosts, not one" in two.stderr

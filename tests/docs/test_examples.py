@@ -28,14 +28,18 @@ The conventions (also in docs/contributing.md):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -249,10 +253,21 @@ def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     if not SHELL_STEPS and not any(needs_ssh(example) for example in EXAMPLES):
         yield {}
         return
-    import json
-    import signal
+    with sandbox_hosts(tmp_path_factory.mktemp("docs-ssh") / "sandbox") as ready:
+        yield {
+            f"{SSH_VARIABLE}HOST": ready["host"],
+            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in ready["ports"]),
+            f"{SSH_VARIABLE}USER": ready["username"],
+            f"{SSH_VARIABLE}KEY": ready["key"],
+            f"{SSH_VARIABLE}KNOWN_HOSTS": ready["known_hosts"],
+            SANDBOX_VARIABLE: ready["directory"],
+        }
 
-    directory = tmp_path_factory.mktemp("docs-ssh") / "sandbox"
+
+@contextlib.contextmanager
+def sandbox_hosts(directory: Path) -> Iterator[dict[str, Any]]:
+    """``python -m jobgraph_ssh.sandbox --hosts 4`` in ``directory``, as a reader starts
+    it; what it says when ready (``sandbox.json``); stopped with Ctrl-C (SIGINT)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     command = [sys.executable, "-m", "jobgraph_ssh.sandbox", "--hosts", "4", "--json"]
     process = subprocess.Popen(
@@ -263,15 +278,8 @@ def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
         assert process.stdout is not None
         line = process.stdout.readline()  # one JSON line once the hosts listen
         assert line, "the sandbox did not start"
-        ready = json.loads(line)
-        yield {
-            f"{SSH_VARIABLE}HOST": ready["host"],
-            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in ready["ports"]),
-            f"{SSH_VARIABLE}USER": ready["username"],
-            f"{SSH_VARIABLE}KEY": ready["key"],
-            f"{SSH_VARIABLE}KNOWN_HOSTS": ready["known_hosts"],
-            SANDBOX_VARIABLE: ready["directory"],
-        }
+        ready: dict[str, Any] = json.loads(line)
+        yield ready
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -510,3 +518,43 @@ def test_normalized_output_keeps_what_matters() -> None:
         ["127.0.0.1:40001  ok   0  0.31s", "", "[1/1] ok 127.0.0.1:40001"], names
     ) == ["node1 ok 0 0.00s"]
     assert normalized(["node1: 6.1"], names) != normalized(["node1: 6.2"], names)
+
+
+def test_the_cli_how_to_runs_as_printed_with_the_sandbox_env_sh(tmp_path: Path) -> None:
+    """A reader who starts ``python -m jobgraph_ssh.sandbox`` and sources its ``env.sh``
+    (no ``~/.ssh``, no targets directory of their own) runs every command of the CLI
+    how-to as printed; only the hosts' names (``127.0.0.1:PORT`` for ``nodeN``) and the
+    dry run's key and known_hosts paths differ."""
+    with sandbox_hosts(tmp_path / "jobgraph-sandbox") as ready:
+        ran = run_how_to_with_env_sh(Path(ready["directory"]), ready["ports"], tmp_path)
+    assert ran >= 10
+
+
+def run_how_to_with_env_sh(sandbox: Path, ports: list[int], tmp_path: Path) -> int:
+    names = {f"127.0.0.1:{port}": f"node{index}" for index, port in enumerate(ports, 1)}
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "COLUMNS")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT / "src"))
+    ran = 0
+    for step in SHELL_STEPS["howto/cli.md"]:
+        if step.name:
+            (work / step.name).write_text(step.text, encoding="utf-8")
+            continue
+        for command in step.commands:
+            if "~/.config" in command.command:  # the page's own targets directory
+                continue
+            done = subprocess.run(
+                ["/bin/sh", "-c", f". {sandbox}/env.sh && {command.command}"],
+                capture_output=True, text=True, timeout=90, check=False, cwd=work, env=env,
+            )  # fmt: skip
+
+            def compared(lines: list[str]) -> list[str]:
+                return [
+                    line for line in normalized(lines, names) if not line.startswith("dry run:")
+                ]
+
+            printed = done.stdout.splitlines() + done.stderr.splitlines()
+            assert compared(printed) == compared(command.output), command.command
+            ran += 1
+    return ran

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ POLICIES = ("strict", "accept-new", "ignore")
 BACKENDS = ("asyncio", "trio")
 DEFAULT_WINDOW = 100
 DEFAULT_CONNECT_TIMEOUT = 10.0
+_HOST_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a bare name: no user, port or path
 
 EXAMPLES = """\
 examples:
@@ -191,7 +193,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )  # fmt: skip
     group.add_argument(
         "-g", "--gateway", action="append", default=[], metavar="[USER@]HOST[:PORT]",
-        help="reach the hosts through this host; repeat for a chain, nearest first",
+        help="reach the hosts through this host (or a file of the targets directory "
+        "naming one host); repeat for a chain, nearest first",
     )  # fmt: skip
     group.add_argument(
         "--connect-timeout", type=_positive(float, "--connect-timeout"),
@@ -295,6 +298,18 @@ def _hosts(
     return hosts
 
 
+def _gateway(text: str, environ: Mapping[str, str] | None) -> Host:
+    """A ``-g`` value: ``[user@]host[:port]``, or the name of a file of the per-user
+    targets directory that holds exactly one host (as the sandbox's ``node1``)."""
+    listed = user_targets_dir(environ) / text
+    if _HOST_WORD.fullmatch(text) and listed.is_file():
+        hosts = expand(str(listed), environ=environ)
+        if len(hosts) != 1:
+            raise TargetError(f"--gateway {text!r}: {listed} lists {len(hosts)} hosts, not one")
+        return hosts[0]
+    return parse_host(text, where="--gateway")
+
+
 def _check_key(path: str) -> None:
     import asyncssh
 
@@ -327,7 +342,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
     try:
         targets = _hosts(ns.target, environ, notes)
         excluded = _hosts(ns.exclude, environ, notes)
-        gateways = [parse_host(text, where="--gateway") for text in ns.gateway]
+        gateways = [_gateway(text, environ) for text in ns.gateway]
     except TargetError as exc:
         raise UsageError(str(exc)) from exc
     if not ns.target:
