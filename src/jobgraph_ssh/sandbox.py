@@ -48,7 +48,6 @@ __all__ = ["DEFAULT_DIRECTORY", "ENV_SANDBOX", "Sandbox", "main"]
 
 DEFAULT_DIRECTORY = "jobgraph-sandbox"
 ENV_SANDBOX = "JOBGRAPH_SANDBOX"  # env.sh exports the sandbox's directory under this name
-_LOOPBACK = ("127.0.0.1", "localhost")
 
 
 @dataclass(frozen=True)
