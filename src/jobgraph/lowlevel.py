@@ -39,13 +39,16 @@ What is here:
   and schedulers pickle: a pickled scheduler takes its jobs along, a job leaves its
   scheduler behind), and :func:`relay_event`, which hands their events to the run's
   subscribers while they run there;
+- :func:`require`, which an optional part calls before importing its third-party
+  packages, so that a missing one is a :class:`jobgraph.MissingDependencyError` naming
+  the extra to install, not a bare ``ModuleNotFoundError`` from deep inside;
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
 
 from ._core._cycles import find_cycle, topological_sort
 from ._core._events import EventKind, JobEvent, Subscriber, deliver
-from ._core._exceptions import nested_holder
+from ._core._exceptions import nested_holder, require
 from ._core._executors import Executor, call_body, serialize_call
 from ._core._job import (
     AbstractJob,
@@ -92,6 +95,7 @@ __all__ = [
     "owner_of",
     "record_of",
     "relay_event",
+    "require",
     "requirements_of",
     "resolve_placeholders",
     "serialize_call",

@@ -42,10 +42,14 @@ __all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "l
 
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 STDERR_TAIL_LINES = 10
+STDERR_TAIL_WIDTH = 1000  # characters (the end) of each of those lines
 # the remote shell first tells its pid (= its process group: sshd starts each session
 # in a new session) on stderr, so that a cancelled command can be killed, pipelines too
 PID_MARKER = "\x1fjobgraph-pid:"
 PID_PREFIX = "printf '\\037jobgraph-pid:%d\\n' $$ >&2; "
+# a command's variables come on stdin, as shell text the remote shell evaluates, never on
+# its command line (which every user of the host reads with ps)
+ENV_PREFIX = 'eval "$(cat)"; '
 
 
 @dataclass
@@ -211,9 +215,8 @@ class Link:
                     node.name, f"authentication refused{via}: {exc.reason or exc}"
                 ) from exc
             except TimeoutError as exc:
-                raise ConnectError(
-                    node.name, f"connection timed out after {node.connect_timeout:g} s{via}"
-                ) from exc
+                after = "" if node.connect_timeout is None else f" after {node.connect_timeout:g} s"
+                raise ConnectError(node.name, f"connection timed out{after}{via}") from exc
             except (OSError, asyncssh.Error) as exc:
                 reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
                 raise ConnectError(node.name, f"cannot connect{via}: {reason}") from exc
@@ -396,33 +399,60 @@ class RawOutcome:
     started_at: float
     ended_at: float
     stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+
+class Tail:
+    """The last ``limit`` characters of a stream of text (None: all of it; 0: none),
+    and whether anything was cut; adding is O(length added), whatever the limit."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.parts: collections.deque[str] = collections.deque()
+        self.size = 0
+        self.cut = 0  # characters dropped from the start
+
+    def add(self, text: str) -> None:
+        if self.limit == 0:
+            self.cut += len(text)
+            return
+        self.parts.append(text)
+        self.size += len(text)
+        if self.limit is None:
+            return
+        while self.size > self.limit:
+            first = self.parts[0]
+            excess = self.size - self.limit
+            if len(first) <= excess:
+                self.parts.popleft()
+                dropped = len(first)
+            else:
+                self.parts[0] = first[excess:]
+                dropped = excess
+            self.size -= dropped
+            self.cut += dropped
+
+    def text(self) -> str:
+        return "".join(self.parts)
 
 
 class OutputCollector:
-    """Sends lines to the formatter as they come; keeps only what was asked."""
+    """Sends lines to the formatter as they come; keeps only what was asked: ``keep``
+    characters (the end) of stdout, and as many of stderr."""
 
     def __init__(self, host: str, formatter: Formatter, keep: int | None) -> None:
         self.host = host
         self.formatter = formatter
         self.keep = keep  # None: everything; 0: nothing; n: the last n characters
-        self.stdout: collections.deque[str] = collections.deque()
-        self.stdout_size = 0
-        self.truncated = False
-        self.stderr: list[str] = []
+        self.stdout = Tail(keep)
+        self.stderr = Tail(keep)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self.watch_pid = False  # the first stderr line may carry the remote pid
         self.remote_pid: int | None = None
 
     def out(self, line: str) -> None:
         self.formatter.line(self.host, "stdout", line.rstrip("\n"))
-        if self.keep == 0:
-            return
-        self.stdout.append(line)
-        self.stdout_size += len(line)
-        if self.keep is not None:
-            while self.stdout_size > self.keep and self.stdout:
-                self.stdout_size -= len(self.stdout.popleft())
-                self.truncated = True
+        self.stdout.add(line)
 
     def err(self, line: str) -> None:
         text = line.rstrip("\n")
@@ -432,21 +462,21 @@ class OutputCollector:
                 self.remote_pid = int(text[len(PID_MARKER) :])
                 return
         self.formatter.line(self.host, "stderr", text)
-        self.stderr_tail.append(text)
-        if self.keep != 0:
-            self.stderr.append(line)
+        self.stderr_tail.append(text[-STDERR_TAIL_WIDTH:])
+        self.stderr.add(line)
 
     def outcome(self, exit_status: int | None, signal: str | None, started: float) -> RawOutcome:
         keep = self.keep != 0
         return RawOutcome(
             exit_status=exit_status,
             signal=signal,
-            stdout="".join(self.stdout) if keep else None,
-            stderr="".join(self.stderr) if keep else None,
+            stdout=self.stdout.text() if keep else None,
+            stderr=self.stderr.text() if keep else None,
             stderr_tail=tuple(self.stderr_tail),
             started_at=started,
             ended_at=time.time(),
-            stdout_truncated=self.truncated,
+            stdout_truncated=keep and self.stdout.cut > 0,
+            stderr_truncated=keep and self.stderr.cut > 0,
         )
 
 
@@ -473,16 +503,19 @@ async def execute(
     async with link.channels:
         started = time.time()  # once it has a channel: waiting for one is not running
         try:
-            sent = with_env(line, env)
+            sent = ENV_PREFIX + line if env else line
             if node.kill_group:
                 collector.watch_pid = True
                 sent = PID_PREFIX + sent
             process = await conn.create_process(
                 sent,
-                stdin=asyncssh.DEVNULL,
+                stdin=asyncssh.PIPE if env else asyncssh.DEVNULL,
                 errors="replace",
                 x11_forwarding="ignore_failure" if x11 else False,
             )
+            if env:  # then end of file: the command reads no more from stdin than before
+                process.stdin.write(env_script(env))
+                process.stdin.write_eof()
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
                 raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc
@@ -513,15 +546,15 @@ async def execute(
     return collector.outcome(status, signal, started)
 
 
-def with_env(line: str, env: Mapping[str, str] | None) -> str:
-    """The command line preceded by ``export NAME=value;`` for each variable.
+def env_script(env: Mapping[str, str]) -> str:
+    """``export NAME=value`` lines for each variable, which the remote shell reads on
+    the command's stdin and evaluates (see :data:`ENV_PREFIX`).
 
     Variables go through the remote shell rather than SSH ``env`` requests, which
-    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them.
+    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them; and through stdin rather
+    than the command line, which other users of the host can read.
     """
-    if not env:
-        return line
-    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in env.items()) + line
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
 async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import ipaddress
+import math
 import os
 import shutil
 import signal as signals
@@ -205,6 +207,28 @@ class Node:
         """
 
 
+def _check_seconds(
+    hostname: str, name: str, value: object, *, none: str = "", zero: str = ""
+) -> None:
+    """Refuse a duration of an SshNode that is not a finite number of seconds (None
+    accepted when ``none`` says what it means, 0 when ``zero`` does)."""
+    if value is None and none:
+        return
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 or (value == 0 and zero))
+    ):
+        return
+    means = [f"0 for {zero}"] if zero else []
+    means += [f"None for {none}"] if none else []
+    other = f" ({', '.join(means)})" if means else ""
+    raise jg.InvalidOptionError(
+        f"SshNode {hostname!r}: {name} must be a number of seconds > 0{other}, not {value!r}"
+    )
+
+
 class SshNode(Node):
     """A remote host reached over SSH, possibly through a gateway (another SshNode).
 
@@ -228,7 +252,7 @@ class SshNode(Node):
             encrypted). A key file is read once per version, in a worker thread.
         gateway: an SshNode to reach this host through (None: directly).
         connect_timeout: seconds for the TCP connection, handshake and authentication
-            (default 30).
+            (default 30); None for no limit.
         known_hosts: the known_hosts file; None for ``~/.ssh/known_hosts``.
         host_key_policy: ``"strict"`` (default: the key must be in known_hosts),
             ``"accept-new"`` (an unknown host's key is appended there; a changed key
@@ -246,7 +270,10 @@ class SshNode(Node):
         label: how output lines are prefixed (default: :attr:`name`).
 
     Raises:
-        jobgraph.InvalidOptionError: for an unknown host_key_policy, a bad port or limit.
+        jobgraph.InvalidOptionError: for an empty or missing hostname, an unknown
+            host_key_policy, a bad port or limit, a connect_timeout or
+            keepalive_interval that is not a finite number of seconds (or is negative;
+            connect_timeout must be more than 0).
     """
 
     #: True in a subclass whose connections live on jobgraph_ssh's background asyncio
@@ -263,7 +290,7 @@ class SshNode(Node):
         keys: str | os.PathLike[str] | Sequence[str | os.PathLike[str] | Any] | None = None,
         passphrase: str | None = None,
         gateway: SshNode | None = None,
-        connect_timeout: float = 30.0,
+        connect_timeout: float | None = 30.0,
         known_hosts: str | os.PathLike[str] | None = None,
         host_key_policy: str = "strict",
         max_channels: int | None = None,
@@ -272,8 +299,15 @@ class SshNode(Node):
         formatter: Formatter | None = None,
         label: str | None = None,
     ) -> None:
+        given: object = hostname  # an ipaddress address is taken too, as its str()
+        if isinstance(given, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            hostname = str(given)
+        elif not isinstance(given, str) or not given.strip():
+            raise jg.InvalidOptionError(
+                f"SshNode: hostname must be a host name or address, not {given!r}"
+            )
         super().__init__(label=label, formatter=formatter)
-        self.hostname = str(hostname)
+        self.hostname = hostname
         self.username = username
         if not isinstance(port, int) or not 0 < port < 65536:
             raise jg.InvalidOptionError(
@@ -295,6 +329,7 @@ class SshNode(Node):
             )
         self.gateway = gateway
         self.depth = 0 if gateway is None else gateway.depth + 1
+        _check_seconds(hostname, "connect_timeout", connect_timeout, none="no limit")
         self.connect_timeout = connect_timeout
         self.known_hosts_path = (
             Path(known_hosts) if known_hosts is not None else _connection.default_known_hosts()
@@ -310,6 +345,7 @@ class SshNode(Node):
                 f"SshNode {hostname!r}: max_channels must be a positive int or None"
             )
         self.max_channels = max_channels
+        _check_seconds(hostname, "keepalive_interval", keepalive_interval, zero="none")
         self.keepalive_interval = keepalive_interval
         self.kill_group = bool(kill_group)
         self._links: weakref.WeakKeyDictionary[Any, _connection.Link] = weakref.WeakKeyDictionary()
@@ -505,14 +541,22 @@ def _kill_group(process: anyio.abc.Process) -> None:
 
 
 async def _read_lines(stream: anyio.abc.ByteReceiveStream, sink: Any) -> None:
-    pending = b""
+    """Each line of ``stream`` to ``sink``, as it ends. A line's pieces are kept apart
+    until its newline comes, so that a long line costs time in proportion to its length
+    (not its length squared)."""
+    pending: list[bytes] = []  # the pieces of the line not yet ended
     async for chunk in stream:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            continue
+        first, *lines, rest = chunk.split(b"\n")
+        pending.append(first)
+        sink(b"".join(pending).decode(errors="replace") + "\n")
         for line in lines:
             sink(line.decode(errors="replace") + "\n")
+        pending = [rest] if rest else []
     if pending:
-        sink(pending.decode(errors="replace"))
+        sink(b"".join(pending).decode(errors="replace"))
 
 
 def _found_nodes(things: Iterable[Any]) -> Iterator[tuple[Node, Any]]:

@@ -107,7 +107,16 @@ class MissingDependencyError(JobGraphError, ImportError):
 
 
 def require(package: str, feature: str, extra: str) -> None:
-    """Raise :class:`MissingDependencyError` unless ``package`` can be imported."""
+    """Raise :class:`MissingDependencyError` unless ``package`` can be imported.
+
+    Args:
+        package: the top-level module to look for, like ``"hypothesis"``.
+        feature: what needs it, for the message, like ``"jobgraph.testing"``.
+        extra: the jobgraph extra that installs it, like ``"testing"``.
+
+    Raises:
+        MissingDependencyError: ``package`` is not installed (nothing is imported).
+    """
     import importlib.util
 
     try:

@@ -15,6 +15,8 @@ into a few shards); its jobs' events stream back while it runs, and their record
 back into the local tree when it ends. See ``docs/executors.md``.
 """
 
+# first: a missing extra is named, not a ModuleNotFoundError from deep inside
+from . import _dependencies  # noqa: F401  # isort: split
 from ._executor import DaskExecutor
 from ._shard import Shard
 

@@ -27,6 +27,9 @@ A test of the engine is three lines::
 """
 
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
+# before the harness: a missing extra is named, not a ModuleNotFoundError from deep inside
+from jobgraph.testing import _dependencies  # noqa: F401  # isort: split
 from jobgraph.testing._behaviours import (
     Behaviour,
     BehaviourError,
