@@ -310,8 +310,8 @@ MUTANTS = [
     Mutant(
         "timeline-running-cut",
         "a timeline drawn mid-run cuts a running job's bar at its start",
-        "stop = ended if ended is not None else end",
-        "stop = ended if ended is not None else started",
+        "(started, ended if ended is not None else layout.end)",
+        "(started, ended if ended is not None else started)",
         area="views",
     ),
     Mutant(
@@ -454,8 +454,8 @@ MUTANTS = [
     Mutant(
         "keep-output-boundary",
         "keep_output=n drops a line when exactly n characters are kept",
-        "while self.stdout_size > self.keep and self.stdout:",
-        "while self.stdout_size >= self.keep and self.stdout:",
+        "        while self.size > self.limit:",
+        "        while self.size >= self.limit:",
         area="ssh",
     ),
     Mutant(
@@ -468,15 +468,15 @@ MUTANTS = [
     Mutant(
         "env-dropped",
         "a command's env= never reaches the remote shell",
-        "            sent = with_env(line, env)\n",
-        "            sent = line\n",
+        "                process.stdin.write(env_script(env))",
+        "                process.stdin.write('')",
         area="ssh",
     ),
     Mutant(
         "env-unquoted",
         "env= values go to the remote shell unquoted",
-        'f"export {name}={shlex.quote(value)}; "',
-        'f"export {name}={value}; "',
+        'f"export {name}={shlex.quote(value)}\\n"',
+        'f"export {name}={value}\\n"',
         area="ssh",
     ),
     Mutant(

@@ -321,7 +321,7 @@ def test_help_shows_examples(cli: Cli) -> None:
     result = cli.run("--help", base=False)
     assert result.returncode == 0
     assert "examples:" in result.stdout
-    assert "jobgraph-ssh -t hosts.txt --mark marks uptime" in result.stdout
+    assert "jobgraph-ssh -t ./hosts.txt --mark marks uptime" in result.stdout
     assert cli.env["JOBGRAPH_SSH_TARGETS"] in result.stdout
 
 
@@ -379,7 +379,7 @@ def test_formats_quiet_and_default_port(cli1: Cli, servers: Servers) -> None:
     assert quiet.returncode == 0
     assert quiet.stdout == ""
     assert not any(line.startswith("[") for line in quiet.stderr.splitlines())
-    assert "1 ok of 1 hosts" in quiet.stderr
+    assert "1 ok of 1 host in" in quiet.stderr
     # -p and -u apply to hosts that give no port or user of their own
     port = str(servers.ports[1])
     by_option = cli1.run("-t", servers.host, "-p", port, "-u", "someone", "echo p")
