@@ -5,6 +5,7 @@ what a user sees (output lines, exit status, files written)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -154,8 +155,8 @@ def test_verbose_shows_connection_events(servers: Servers, tmp_path: Path) -> No
     errors = done.stderr.splitlines()
     assert errors[:3] == [
         "apssh: running on 1 target(s)",
-        f"127.0.0.1:Connected (direct) to {servers.username}@127.0.0.1",
-        f"127.0.0.1:Authorization OK {servers.username}@127.0.0.1",
+        f"{servers.username}@127.0.0.1:========== Connecting (direct) to {servers.username}@127.0.0.1",
+        f"{servers.username}@127.0.0.1:========== Authorization OK {servers.username}@127.0.0.1",
     ]
     # as apssh's -v: the script itself is not traced (bash -x is RunScript(verbose=True))
     assert not any("+ word=plain" in line for line in errors)
@@ -173,7 +174,15 @@ async def test_verbose_scripts_run_under_bash_x(servers: Servers) -> None:
     lines = captured.get_capture().splitlines()
     assert lines[0] == "body 1"  # not verbose: not traced
     # stdout and the trace (stderr) come through two channels: their order may vary
-    assert sorted(lines[1:]) == ["+ echo body 1", "+ x=1", "body 1"]
+    # apssh's verbose lines (through the formatter), around the script's run
+    told = [line for line in lines[1:] if line.startswith(("RunString:", "RunLocalStuff:"))]
+    assert [re.sub(r"\.apssh-remote/\S+", "SCRIPT", line) for line in told] == [
+        "RunString: pushing script into SCRIPT",
+        "RunLocalStuff: -> bash -x SCRIPT",
+        "RunLocalStuff: 0 <- bash -x SCRIPT",
+    ]
+    rest = [line for line in lines[1:] if line not in told]
+    assert sorted(rest) == ["+ echo body 1", "+ x=1", "body 1"]
     assert RunScript("s.sh", "a", verbose=True).remote_line("/d/s.sh", ["a"]) == "bash -x /d/s.sh a"
 
 

@@ -5,7 +5,8 @@ apssh lets asyncssh's and the OS's exceptions through: a host that is off raises
 reached ``asyncssh.misc.ChannelOpenError`` (an ``asyncssh.Error``). The native layer
 raises :class:`jobgraph_ssh.ConnectError` instead, caused by that exception. The
 compat layer raises an exception of a class that is both: a subclass of the original
-exception's class and of the native error, named as the original (so a traceback
+exception's class and of the native error's (``ConnectError``, ``HostKeyError``,
+``AuthError``), named as the original (so a traceback
 ends as apssh's did), with the original's arguments and attributes and the native
 error's (``host``, ``message``). ``except asyncssh.Error:``, ``except OSError:`` and
 ``except jobgraph_ssh.ConnectError:`` all catch it.
@@ -20,26 +21,28 @@ from jobgraph_ssh import ConnectError
 
 __all__ = ["as_apssh_error"]
 
-_classes: dict[type[BaseException], type[ConnectError]] = {}
+_classes: dict[tuple[type[BaseException], type[ConnectError]], type[ConnectError]] = {}
 _lock = threading.Lock()
 
 
-def _class_for(original: type[BaseException]) -> type[ConnectError] | None:
+def _class_for(
+    original: type[BaseException], native: type[ConnectError]
+) -> type[ConnectError] | None:
     with _lock:
-        both = _classes.get(original)
+        both = _classes.get((original, native))
         if both is None:
             namespace: dict[str, Any] = {
                 "__module__": original.__module__,
                 "__qualname__": original.__qualname__,
                 "__str__": original.__str__,
                 "__doc__": f"{original.__name__} from the apssh drop-in: also a "
-                "jobgraph_ssh.ConnectError.",
+                f"jobgraph_ssh.{native.__name__}.",
             }
             try:
-                both = type(original.__name__, (original, ConnectError), namespace)
+                both = type(original.__name__, (original, native), namespace)
             except TypeError:  # a layout that cannot be mixed in
                 return None
-            _classes[original] = both
+            _classes[original, native] = both
         return both
 
 
@@ -56,7 +59,7 @@ def as_apssh_error(error: ConnectError) -> BaseException:
     original = error.__cause__
     if original is None or isinstance(original, ConnectError):
         return error
-    both = _class_for(type(original))
+    both = _class_for(type(original), type(error))
     if both is None:
         return error
     raised = both.__new__(both, *original.args)
