@@ -153,10 +153,11 @@ def test_verbose_shows_connection_events(servers: Servers, tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert "127.0.0.1:plain arg" in done.stdout.splitlines()
     errors = done.stderr.splitlines()
+    who = f"{servers.username}@127.0.0.1"
     assert errors[:3] == [
         "apssh: running on 1 target(s)",
-        f"{servers.username}@127.0.0.1:========== Connecting (direct) to {servers.username}@127.0.0.1",
-        f"{servers.username}@127.0.0.1:========== Authorization OK {servers.username}@127.0.0.1",
+        f"{who}:========== Connecting (direct) to {who}",
+        f"{who}:========== Authorization OK {who}",
     ]
     # as apssh's -v: the script itself is not traced (bash -x is RunScript(verbose=True))
     assert not any("+ word=plain" in line for line in errors)
