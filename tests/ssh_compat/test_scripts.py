@@ -107,7 +107,14 @@ def shimmed(tmp_path_factory: pytest.TempPathFactory, client_key: ClientKey) -> 
 
 
 def run_script(
-    name: str, servers: Servers, tmp_path: Path, *, original: bool = False, timeout: float = 90
+    name: str,
+    servers: Servers,
+    tmp_path: Path,
+    *,
+    original: bool = False,
+    timeout: float = 90,
+    args: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     text = (SCRIPTS / name).read_text()
     if original:
@@ -121,6 +128,7 @@ def run_script(
         (script.parent / extra.name).write_text(extra.read_text())
     env = {
         **os.environ,
+        **(env or {}),
         "PYTHONPATH": str(SRC),
         "APSSH_HOST": servers.host,
         "APSSH_PORTS": ",".join(map(str, servers.ports)),
@@ -129,7 +137,7 @@ def run_script(
         "SSH_AUTH_SOCK": "",
     }
     return subprocess.run(
-        [sys.executable, str(script)],
+        [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         env=env,

@@ -331,7 +331,10 @@ class _Bridge:
             if not direct:
                 self._debug("SSH tunnel connected")
         elif message == "disconnected":
+            had_sftp = self.node.__dict__.pop("_compat_sftp_for", None) is not None
             if not _exiting:  # connections left open are closed quietly at exit
+                if had_sftp:
+                    target.sftp_stop(name)
                 target.connection_lost(name, None, user)
         elif message.startswith("connection failed"):
             kind = message.rpartition(" ")[2]

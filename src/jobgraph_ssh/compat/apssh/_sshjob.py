@@ -150,15 +150,11 @@ class SshJob(AbstractJob):
     def repr_result(self) -> str:
         """As apssh: nothing until the job starts, then ``OK``, or the commands that
         failed (``!Crit![1]:label->status``, ``Ignr[2]:label->status``, joined by
-        `` - ``). A job that raised otherwise (it could not connect) shows its
-        exception, where apssh shows ``OK``."""
+        `` - ``). As in apssh, a job that raised otherwise (it could not connect)
+        shows ``OK`` too: the listing's star column tells that it raised."""
         if not self.is_running():
             return ""
-        if self._errors:
-            return " - ".join(self._errors)
-        if self.raised_exception() is not None:
-            return super().repr_result()
-        return "OK"
+        return " - ".join(self._errors) if self._errors else "OK"
 
 
 def _label(command: Command) -> str:
