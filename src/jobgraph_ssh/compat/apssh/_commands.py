@@ -258,11 +258,13 @@ class RunLocalStuff(AbstractCommand, _Staged):
         if starting is not None:
             node, formatter = starting[:2]
             starting.append(line)
+            if not _remote(node, formatter):  # apssh words it so on a LocalNode
+                self._tell(node, formatter, f"Run: -> {line}")
+                return line
             if isinstance(self, RunString):
                 self._tell(node, formatter, f"RunString: pushing script into {path}")
             self._tell(node, formatter, f"RunLocalStuff: -> {line}")
-            if _remote(node, formatter):
-                formatter.event(node.label, f"session-start {line}")
+            formatter.event(node.label, f"session-start {line}")
         return line
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
@@ -280,7 +282,8 @@ class RunLocalStuff(AbstractCommand, _Staged):
             if remote:
                 _debug_status(node, result)
                 formatter.event(node.label, f"session-stop {line}")
-            self._tell(node, formatter, f"RunLocalStuff: {_status(result)} <- {line}")
+            what = "RunLocalStuff" if remote else "Run"
+            self._tell(node, formatter, f"{what}: {_status(result)} <- {line}")
         return result
 
 
