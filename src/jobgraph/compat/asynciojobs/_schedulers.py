@@ -485,7 +485,7 @@ class PureScheduler(_NativeScheduler):
 def _verbose_at_depth(scheduler: PureScheduler) -> Iterator[bool]:
     """Whether each compat scheduler, this one and those nested in it, is verbose."""
     yield bool(scheduler.verbose)
-    for job in scheduler._jobs:
+    for job in scheduler.jobs:
         if isinstance(job, PureScheduler):
             yield from _verbose_at_depth(job)
 
