@@ -554,6 +554,10 @@ class Scheduler(PureScheduler, AbstractJob):
         """Run nested in another scheduler."""
         self._refuse_borrowed()
         self._did_shutdown = False
+        # as asynciojobs, a scheduler numbers its own jobs from 1 when it runs, nested
+        # or not (the numbers its verbose lines show)
+        with contextlib.suppress(CycleError):
+            views.number_jobs(self)
         if self.verbose or _DEBUG:
             self._feedback(f"entering co_run() with {len(self._jobs)} jobs")
         try:
