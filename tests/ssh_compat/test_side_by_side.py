@@ -154,8 +154,11 @@ def test_a_node_that_is_off(servers: Servers, tmp_path: Path) -> None:
     caught = [line for line in ours.stdout.splitlines() if "Error" in line]
     # behind a gateway: asyncssh's ChannelOpenError; direct: the OS's error
     assert caught[0].startswith("asyncssh.Error ChannelOpenError ")
-    assert caught[1].startswith("OSError ConnectionRefusedError ")
-    assert "127.0.0.1:Cannot open channel to" in ours.stderr
+    assert caught[1].startswith("asyncssh.Error PermissionDenied ")
+    assert caught[2].startswith("OSError ConnectionRefusedError ")
+    who = f"{servers.username}@127.0.0.1"
+    assert f"127.0.0.1:Cannot open channel to {who}" in ours.stderr.splitlines()
+    assert f"Connection failed to {who} : Permission denied for user" in ours.stderr
 
 
 def test_debug_traces(servers: Servers, tmp_path: Path) -> None:

@@ -1,5 +1,5 @@
-"""A node that is off: behind a gateway, then reached directly. apssh users catch
-asyncssh's or the OS's exceptions."""
+"""A node that is off: behind a gateway, then reached directly; a key the host does
+not know. apssh users catch asyncssh's or the OS's exceptions."""
 
 import os
 
@@ -22,6 +22,14 @@ direct = SshNode(HOST, port=OFF, username=USER, keys=KEYS, formatter=HostFormatt
 # a critical scheduler raises the job's exception
 try:
     print("ok", Scheduler(SshJob(behind, command="echo never")).run())
+except asyncssh.Error as exc:
+    print("asyncssh.Error", type(exc).__name__, exc)
+
+# a key the host does not know: the connection is made, then refused
+stranger = SshNode(HOST, port=PORTS[0], username=USER, formatter=HostFormatter(),
+                   keys=[asyncssh.generate_private_key("ssh-ed25519")])  # fmt: skip
+try:
+    print("ok", Scheduler(SshJob(stranger, command="echo never")).run())
 except asyncssh.Error as exc:
     print("asyncssh.Error", type(exc).__name__, exc)
 

@@ -337,17 +337,26 @@ class _Bridge:
                     target.sftp_stop(name)
                 target.connection_lost(name, None, user)
         elif message.startswith("connection failed"):
-            kind = message.rpartition(" ")[2]
-            if kind == "ChannelOpenError":  # the gateway could not reach the host
+            # other failures are told by failed_after_connecting(), with their reason
+            if message.rpartition(" ")[2] == "ChannelOpenError":  # the gateway failed
                 target.stderr_line(f"Cannot open channel to {user}@{name}", name)
-            elif kind not in _SOCKET_ERRORS:  # apssh is told of failures after TCP
-                target.connection_lost(name, RuntimeError(message), user)
         elif message.startswith("session-start "):
             target.session_start(name, message.removeprefix("session-start "))
         elif message.startswith("session-stop "):
             target.session_stop(name, message.removeprefix("session-stop "))
         elif message == "sftp-start":
             target.sftp_start(name)
+
+    def failed_after_connecting(self, exc: BaseException) -> None:
+        """Tell the formatter, as apssh's are told, of a connection that failed once
+        the TCP connection was made (authentication refused...): it was made, then
+        lost because of ``exc``. Failures to reach the host are not told (nor are
+        they in apssh)."""
+        if type(exc).__name__ in _SOCKET_ERRORS or type(exc).__name__ == "ChannelOpenError":
+            return
+        name, user = self._who()
+        self.target.connection_made(name, user, getattr(self.node, "gateway", None) is None)
+        self.target.connection_lost(name, exc, user)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)

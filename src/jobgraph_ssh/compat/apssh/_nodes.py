@@ -133,7 +133,7 @@ class SshProxy(_NativeSshNode):
         try:
             return await _glue.call(_connection_of, self)
         except ConnectError as exc:
-            raise as_apssh_error(exc) from None
+            raise self._failed(exc) from None
 
     def is_connected(self) -> bool:
         """Whether the node has an open connection."""
@@ -156,8 +156,15 @@ class SshProxy(_NativeSshNode):
         try:
             result = await line.execute(self, self.formatter, 0)
         except ConnectError as exc:
-            raise as_apssh_error(exc) from None
+            raise self._failed(exc) from None
         return result.exit_status
+
+    def _failed(self, exc: ConnectError) -> BaseException:
+        """The exception apssh raised for ``exc``, its formatter told as apssh's is."""
+        raised = as_apssh_error(exc)
+        if raised is not exc and exc.__cause__ is not None:
+            self.formatter.failed_after_connecting(exc.__cause__)
+        return raised
 
     async def put_file_s(self, localpaths: Any, remotepath: str, **kwds: Any) -> bool:
         """Copy local files into a remote directory (made if needed); True, or raise."""
