@@ -505,3 +505,33 @@ async def test_cancelling_a_command_on_a_compat_node_stops_it(servers: Servers) 
     assert servers.wait_stats("processes_now", 0)["processes_now"] == 0
     await here.close()
     assert not here.is_connected()
+
+
+async def test_unreachable_hosts_raise_apssh_classes_that_are_native_errors(
+    gateways: Servers,
+) -> None:
+    import asyncssh
+
+    from tests.ssh.conftest import free_port
+
+    off = free_port()
+    gateway = node(gateways)
+    options: dict[str, Any] = {
+        "port": off,
+        "username": gateways.username,
+        "keys": [str(gateways.client_key)],
+        "formatter": CaptureFormatter(verbose=False),
+    }
+    behind = SshNode(gateways.host, gateway=gateway, **options)
+    direct = SshNode(gateways.host, **options)
+    # a script's `except asyncssh.Error:` (apssh) and `except ConnectError:` both work
+    with pytest.raises(asyncssh.Error) as tunnelled:
+        await run_closing(SshJob(behind, command="true"))
+    assert isinstance(tunnelled.value, asyncssh.misc.ChannelOpenError)
+    assert isinstance(tunnelled.value, jobgraph_ssh.ConnectError)
+    assert tunnelled.value.host == behind.name  # the native error's fields too
+    with pytest.raises(jobgraph_ssh.ConnectError) as refused:
+        await direct.connect_lazy()
+    assert isinstance(refused.value, ConnectionRefusedError)
+    assert type(refused.value).__name__ == "ConnectionRefusedError"  # as tracebacks show
+    await co_close_ssh_in_scheduler(Scheduler(SshJob(gateway, command="true")))
