@@ -123,12 +123,16 @@ def test_testbed_shows_the_same(gateways: Servers, tmp_path: Path, verbose: bool
     assert "1 ⚠   ⚐   <SshJob `echo gateway up`>  " in out  # nothing before it runs
     assert any(line.endswith("<SshJob `echo gateway up`> OK ") for line in out)
     assert "LOCALNODE:local prep" in out
+    # failed commands in listings, and the message naming the node through its gateway
+    assert "1   ☉ ☓   <SshJob `exit 4.. + 1`> Ignr[1]:exit 4->4 " in out
+    assert "1 ⚠ ★ ☓   <SshJob `echo before.. + 1`> !Crit![2]:exit 5->5 " in out
+    who = f"{gateways.username}@127.0.0.1"
+    assert f"CommandFailedError command exit 5 returned 5 on node {who}->{who}" in out
     assert "LOCALNODE:to stderr" in ours.stderr.splitlines()
     assert left["pulled"] == "some data\n"
     assert "LOCALUSER@LOCALNODE" in left["testbed.dot"]
     errors = ours.stderr.splitlines()
     if verbose:
-        who = f"{gateways.username}@127.0.0.1"
         assert f"{who}:========== Connecting (direct) to {who}" in errors
         assert f"{who}:========== Authorization OK {who}" in errors
         assert "127.0.0.1:========== Session started for echo gateway up" in errors

@@ -71,3 +71,24 @@ ok = scheduler.run()
 print("ok", ok)
 scheduler.list(details=True)
 scheduler.list()
+
+
+# failures: a job that is not critical goes on, a critical one stops its scheduler
+# (new nodes for each run: apssh's connections cannot outlive a run's event loop)
+def behind():
+    hop = SshNode(
+        HOST, port=PORTS[0], username=USER, keys=KEYS, formatter=HostFormatter(verbose=verbose)
+    )
+    return SshNode(HOST, port=PORTS[1], username=USER, keys=KEYS, gateway=hop,
+                   formatter=HostFormatter(verbose=verbose))  # fmt: skip
+
+
+tolerant = Scheduler(SshJob(behind(), commands=[Run("exit 4"), Run("echo after")], critical=False))
+print("ok", tolerant.run())
+tolerant.list()
+critical = Scheduler(SshJob(behind(), commands=[Run("echo before"), Run("exit 5")]))
+try:
+    critical.run()
+except Exception as exc:
+    print(type(exc).__name__, exc)
+critical.list()

@@ -107,6 +107,13 @@ class SshProxy(_NativeSshNode):
         return f"<{type(self).__name__} {self.name}{via}>"
 
     def __str__(self) -> str:
+        """``user@host``, after ``gwuser@gateway->`` for a node behind a gateway (as
+        apssh, which names nodes so in its messages)."""
+        gateway = self.gateway
+        route = f"{gateway._user_host()}->" if isinstance(gateway, SshProxy) else ""
+        return route + self._user_host()
+
+    def _user_host(self) -> str:
         return f"{self.username or getpass.getuser()}@{self.hostname}"
 
     def debug_line(self, text: str) -> None:
@@ -114,13 +121,12 @@ class SshProxy(_NativeSshNode):
         (``text ((from:<SshNode user@host [1 keys] <-SSH->>))``, as apssh's)."""
         if not self.debug:
             return
-        route = f"{self.gateway}->" if isinstance(self.gateway, SshProxy) else ""
         keys = len(self.keys or ())
         keyed = f"[{keys} keys]" if keys else "[no key]"
         links = "<-SSH->" if self.is_connected() else ""
         if links and self.__dict__.get("_compat_sftp_for") is not None:
             links += "<-SFTP->"
-        shown = f"<{type(self).__name__} {route}{self} {keyed} {links}>"
+        shown = f"<{type(self).__name__} {self} {keyed} {links}>"
         line = f"{text.removesuffix(chr(10))} ((from:{shown}))\n"
         self.formatter.target.line(line, EXTENDED_DATA_STDERR, self.hostname)
 
