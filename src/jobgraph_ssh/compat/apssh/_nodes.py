@@ -57,7 +57,8 @@ class SshProxy(_NativeSshNode):
 
     ``keys`` takes file names or key objects (from :func:`load_private_keys`);
     ``timeout`` is the connect timeout; ``formatter`` an apssh formatter (default
-    :class:`HostFormatter`); ``verbose``, if not None, is set on it. Host keys are
+    :class:`HostFormatter`, and, as in apssh, a warning on stdout that none was given);
+    ``verbose``, if not None, is set on it. Host keys are
     not checked unless ``known_hosts`` is given (see :func:`set_host_key_policy`).
     ``debug`` prints traces of the connection and of each command (as apssh's, with
     the data received shown line by line rather than by network chunk) on stderr.
@@ -98,6 +99,8 @@ class SshProxy(_NativeSshNode):
             known_hosts=known_hosts,
             host_key_policy=policy,
         )
+        if formatter is None:  # as apssh tells, on stdout
+            print(f"WARNING: no formatter specified for {self}")
         self.formatter = formatter if formatter is not None else HostFormatter()
         _apply_verbose(self.formatter.target, verbose)
         self.verbose = verbose

@@ -222,7 +222,10 @@ class YamlLoader:
                 continue
             if "hostname" not in entry:
                 raise self._error(entry, None, f"node {ident!r} has no 'hostname'")
-            options: dict[str, Any] = {"formatter": formatter}
+            # apssh makes the node from its host name alone (user root), which warns that
+            # no formatter was given, then sets the other keys on it
+            print(f"WARNING: no formatter specified for root@{entry['hostname']}")
+            options: dict[str, Any] = {"formatter": formatter or _formatters.HostFormatter()}
             if "gateway" in entry:
                 gateway = nodes.get(str(entry["gateway"]))
                 if not isinstance(gateway, SshNode):
