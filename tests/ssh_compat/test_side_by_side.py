@@ -138,6 +138,15 @@ def test_testbed_shows_the_same(gateways: Servers, tmp_path: Path, verbose: bool
         assert "127.0.0.1:========== Session started for echo gateway up" in errors
         assert "127.0.0.1:========== Session ended for cat data.txt" in errors
         assert "127.0.0.1:========== SFTP subsystem started" in errors
+        # verbose commands (SshJob(verbose=True)), here and remote
+        assert "LOCALNODE:Run: -> echo local prep" in errors
+        assert "LOCALNODE:Run: 0 <- echo local prep" in errors
+        assert "127.0.0.1:Push: localpaths=['data.txt'], remotepath=." in errors
+        assert "127.0.0.1:Pull done" in errors
+        assert "127.0.0.1:RunLocalStuff: -> bash -x .apssh-remote/SCRIPT n0" in normalised(
+            ours.stderr, []
+        )
+        assert "127.0.0.1:+ echo setup n0 done" in errors  # bash -x, as apssh
         starting = [line for line in out if " STARTING: " in line]
         assert starting and all("\u2690" in line for line in starting)  # idle flag
     # closed quietly at exit: nothing after the script's last line

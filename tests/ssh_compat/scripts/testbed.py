@@ -44,14 +44,17 @@ with open("data.txt", "w") as data:
 scheduler = Scheduler(verbose=verbose)
 check = SshJob(gateway, command=Run("echo gateway up"), scheduler=scheduler)
 prepare = SshJob(
-    local, commands=[Run("echo local prep"), Run("echo to stderr >&2")], scheduler=scheduler
+    local,
+    commands=[Run("echo local prep"), Run("echo to stderr >&2")],
+    scheduler=scheduler,
+    verbose=verbose,
 )
 setups = Scheduler(
     *[
         SshJob(node, commands=[
             RunScript("setup.sh", f"n{index}"),
             RunString("#!/bin/sh\n# a comment\necho from a string $1; echo more\n", "x"),
-        ])
+        ], verbose=verbose)
         for index, node in enumerate(nodes)
     ],
     label="setups",
@@ -63,6 +66,7 @@ transfer = SshJob(
         Run("cat data.txt"),
         Pull(remotepaths=["data.txt"], localpath="pulled"),
     ],
+    verbose=verbose,
 )
 Sequence(setups, transfer, scheduler=scheduler, required=[check, prepare])
 scheduler.list(details=True)
