@@ -220,7 +220,9 @@ async def test_capture_and_deferred(servers: Servers) -> None:
     assert here.formatter.get_capture() == "again value-1\ngot value-1\n"
 
 
-async def test_verbose_and_x11_run_on_sshd(sshd: Servers) -> None:
+async def test_verbose_and_x11_run_on_sshd(
+    sshd: Servers, capsys: pytest.CaptureFixture[str]
+) -> None:
     captured = CaptureFormatter(verbose=False)
     here = SshNode(
         sshd.host,
@@ -233,12 +235,16 @@ async def test_verbose_and_x11_run_on_sshd(sshd: Servers) -> None:
     captured.session_start = lambda host, command: events.append(command)  # type: ignore[method-assign, assignment]
     job = SshJob(here, commands=[Run("echo x11", x11=True), Run("echo shown")], verbose=True)
     assert await run_closing(job)
-    # as apssh: a verbose command tells the formatter as it starts and ends; the node
-    # tells session_start of every command (the formatter decides what to show)
-    assert captured.get_capture() == (
-        "Run: -> echo x11\nx11\nRun: 0 <- echo x11\nRun: -> echo shown\nshown\n"
-        "Run: 0 <- echo shown\n"
-    )
+    assert captured.get_capture() == "x11\nshown\n"
+    # as apssh: a verbose command tells the formatter (on stderr) as it starts and
+    # ends; the node tells session_start of every command (the formatter decides
+    # what to show)
+    assert capsys.readouterr().err.splitlines() == [
+        "Run: -> echo x11",
+        "Run: 0 <- echo x11",
+        "Run: -> echo shown",
+        "Run: 0 <- echo shown",
+    ]
     assert events == ["echo x11", "echo shown"]
 
 

@@ -123,6 +123,8 @@ def test_testbed_shows_the_same(gateways: Servers, tmp_path: Path, verbose: bool
     assert "1 ⚠   ⚐   <SshJob `echo gateway up`>  " in out  # nothing before it runs
     assert any(line.endswith("<SshJob `echo gateway up`> OK ") for line in out)
     assert "LOCALNODE:local prep" in out
+    assert "captured 'kept\\n'" in out  # stdout kept, stderr printed
+    assert "told" in ours.stderr.splitlines()
     # failed commands in listings, and the message naming the node through its gateway
     assert "1   ☉ ☓   <SshJob `exit 4.. + 1`> Ignr[1]:exit 4->4 " in out
     assert "1 ⚠ ★ ☓   <SshJob `echo before.. + 1`> !Crit![2]:exit 5->5 " in out

@@ -8,6 +8,7 @@ import sys
 
 from jobgraph.compat.asynciojobs import Scheduler, Sequence
 from jobgraph_ssh.compat.apssh import (
+    CaptureFormatter,
     HostFormatter,
     LocalNode,
     Pull,
@@ -96,3 +97,8 @@ try:
 except Exception as exc:
     print(type(exc).__name__, exc)
 critical.list()
+
+# a CaptureFormatter keeps stdout, and prints stderr
+captured = LocalNode(formatter=CaptureFormatter(verbose=False))
+print("ok", Scheduler(SshJob(captured, command="echo kept; echo told >&2")).run())
+print("captured", repr(captured.formatter.get_capture()))

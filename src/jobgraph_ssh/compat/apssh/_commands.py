@@ -176,11 +176,13 @@ class Run(AbstractCommand, Command):
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         from jobgraph_ssh import LocalNode
 
-        if self.ignore_outputs and isinstance(node, LocalNode):
-            return await _Quiet(self).execute(node, formatter, keep)
         line = self.command_line()
-        remote = _remote(node, formatter)
         self._tell(node, formatter, f"Run: -> {line}")
+        if self.ignore_outputs and isinstance(node, LocalNode):
+            result = await _Quiet(self).execute(node, formatter, keep)
+            self._tell(node, formatter, f"Run: {_status(result)} <- {line}")
+            return result
+        remote = _remote(node, formatter)
         if remote:  # as apssh: connection events first, then the session's
             await node.connect_lazy()  # type: ignore[attr-defined]
             formatter.event(node.label, f"session-start {line}")

@@ -263,9 +263,10 @@ class SubdirFormatter(_Verbose):
 
 
 class CaptureFormatter(_Verbose):
-    """Keeps the lines (rendered with ``custom_format``) in memory instead of printing
-    them: :meth:`start_capture` empties the capture, :meth:`get_capture` returns it.
-    Connection events still go to stderr when ``verbose``."""
+    """Keeps the stdout lines (rendered with ``custom_format``) in memory instead of
+    printing them: :meth:`start_capture` empties the capture, :meth:`get_capture`
+    returns it. As in apssh, stderr lines are printed on stderr (rendered the same
+    way), and connection events too when ``verbose``."""
 
     def __init__(self, custom_format: str = "@line@", verbose: bool = True) -> None:
         super().__init__(custom_format, verbose)
@@ -283,6 +284,9 @@ class CaptureFormatter(_Verbose):
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         text = self._formatted_line(line, hostname)
+        if datatype == EXTENDED_DATA_STDERR:
+            _print(text, sys.stderr)
+            return
         with _lock:
             self._capture.append(text if text.endswith("\n") else text + "\n")
 
