@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).parent / "scripts"
+SRC = Path(__file__).parents[2] / "src"
 COMPAT_IMPORT = "from jobgraph.compat.asynciojobs import"
 ORIGINAL_IMPORT = "from asynciojobs import"
 CLOCK = re.compile(r"\b\d\d:\d\d:\d\d\.\d\d\d\b")
@@ -28,7 +29,8 @@ def run_script(path: Path) -> str:
         text=True,
         timeout=60,
         check=False,
-        env={"PYTHONIOENCODING": "utf-8", "PATH": "/usr/bin:/bin"},
+        # this checkout's sources, not whichever jobgraph the interpreter has installed
+        env={"PYTHONIOENCODING": "utf-8", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(SRC)},
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stderr == ""
@@ -86,7 +88,9 @@ def test_remote_commands_prints_the_expected_story() -> None:
 @pytest.mark.skipif(
     importlib.util.find_spec("asynciojobs") is None, reason="asynciojobs is not installed"
 )
-@pytest.mark.parametrize("name", ["monitored_pipeline.py", "remote_commands.py"])
+@pytest.mark.parametrize(
+    "name", ["monitored_pipeline.py", "remote_commands.py", "verbose_outer.py"]
+)
 def test_script_prints_the_same_as_with_asynciojobs(name: str, tmp_path: Path) -> None:
     ours = run_script(SCRIPTS / name)
     theirs = run_script(as_original(SCRIPTS / name, tmp_path))

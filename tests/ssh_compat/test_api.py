@@ -168,12 +168,14 @@ async def test_scripts_strings_and_files(servers: Servers, tmp_path: Path) -> No
         Pull([str(remote / "dir")], str(tmp_path / "back")),
     ]
     assert isinstance(commands[0], RunLocalStuff)
+    # apssh 0.27's labels (a given label wins)
     assert [c.label_line() for c in commands] == [
-        "show.sh a b c",
-        "named.sh",
+        "RunScript: show.sh a b c",
+        'RunString: echo "$0" | sed... ',
         "push dir",
-        commands[3].label_line(),
+        f"Pull: {remote / 'dir'} into {tmp_path / 'back'}",
     ]
+    assert Push(["a", "b"], "dst").get_label_line() == "Push: a ... (2 total) onto dst"
     assert await run_closing(SshJob(here, commands=commands))
     assert here.formatter.get_capture() == "included\n[a] [b]\nnamed.sh\n"
     assert (tmp_path / "back" / "dir" / "x").read_text() == "x\n"
@@ -218,7 +220,9 @@ async def test_capture_and_deferred(servers: Servers) -> None:
     assert here.formatter.get_capture() == "again value-1\ngot value-1\n"
 
 
-async def test_verbose_and_x11_run_on_sshd(sshd: Servers) -> None:
+async def test_verbose_and_x11_run_on_sshd(
+    sshd: Servers, capsys: pytest.CaptureFixture[str]
+) -> None:
     captured = CaptureFormatter(verbose=False)
     here = SshNode(
         sshd.host,
@@ -232,6 +236,15 @@ async def test_verbose_and_x11_run_on_sshd(sshd: Servers) -> None:
     job = SshJob(here, commands=[Run("echo x11", x11=True), Run("echo shown")], verbose=True)
     assert await run_closing(job)
     assert captured.get_capture() == "x11\nshown\n"
+    # as apssh: a verbose command tells the formatter (on stderr) as it starts and
+    # ends; the node tells session_start of every command (the formatter decides
+    # what to show)
+    assert capsys.readouterr().err.splitlines() == [
+        "Run: -> echo x11",
+        "Run: 0 <- echo x11",
+        "Run: -> echo shown",
+        "Run: 0 <- echo shown",
+    ]
     assert events == ["echo x11", "echo shown"]
 
 
@@ -498,3 +511,33 @@ async def test_cancelling_a_command_on_a_compat_node_stops_it(servers: Servers) 
     assert servers.wait_stats("processes_now", 0)["processes_now"] == 0
     await here.close()
     assert not here.is_connected()
+
+
+async def test_unreachable_hosts_raise_apssh_classes_that_are_native_errors(
+    gateways: Servers,
+) -> None:
+    import asyncssh
+
+    from tests.ssh.conftest import free_port
+
+    off = free_port()
+    gateway = node(gateways)
+    options: dict[str, Any] = {
+        "port": off,
+        "username": gateways.username,
+        "keys": [str(gateways.client_key)],
+        "formatter": CaptureFormatter(verbose=False),
+    }
+    behind = SshNode(gateways.host, gateway=gateway, **options)
+    direct = SshNode(gateways.host, **options)
+    # a script's `except asyncssh.Error:` (apssh) and `except ConnectError:` both work
+    with pytest.raises(asyncssh.Error) as tunnelled:
+        await run_closing(SshJob(behind, command="true"))
+    assert isinstance(tunnelled.value, asyncssh.misc.ChannelOpenError)
+    assert isinstance(tunnelled.value, jobgraph_ssh.ConnectError)
+    assert tunnelled.value.host == behind.name  # the native error's fields too
+    with pytest.raises(jobgraph_ssh.ConnectError) as refused:
+        await direct.connect_lazy()
+    assert isinstance(refused.value, ConnectionRefusedError)
+    assert type(refused.value).__name__ == "ConnectionRefusedError"  # as tracebacks show
+    await co_close_ssh_in_scheduler(Scheduler(SshJob(gateway, command="true")))

@@ -197,9 +197,11 @@ class PureScheduler(_NativeScheduler):
         print(f"SCHEDULER {self.stats()}: {message}")
 
     def _subscribe_feedback(self) -> Callable[[], None]:
-        if not (self.verbose or _DEBUG):
+        """Print a line as each job starts and ends, as asynciojobs does, for the jobs
+        of each verbose scheduler (this one, or one nested in it at any depth)."""
+        if not (_DEBUG or any(_verbose_at_depth(self))):
             return lambda: None
-        from jobgraph import EventKind, JobEvent
+        from jobgraph import EventKind, JobEvent, views
 
         words = {
             EventKind.SCHEDULED: "STARTING",
@@ -213,12 +215,19 @@ class PureScheduler(_NativeScheduler):
             job = event.job
             if word is None or not isinstance(job, AbstractJob):
                 return
-            if self.watch is not None:
-                self.watch.print_elapsed()
+            owner = owner_of(job)
+            if not isinstance(owner, PureScheduler) or not (owner.verbose or _DEBUG):
+                return  # asynciojobs: each scheduler tells of its own jobs, if verbose
+            if owner.watch is not None:
+                owner.watch.print_elapsed()
             else:
                 Watch.print_wall_clock()
+            badge = job.repr_short()
+            if word == "STARTING":  # asynciojobs tells before it marks the job scheduled
+                glyphs = views.symbols()
+                badge = badge.replace(glyphs.scheduled, glyphs.idle)
             print(
-                f"{self.stats()} {word:8s}: {job.repr_id()} {job.repr_short()} "
+                f"{owner.stats()} {word:8s}: {job.repr_id()} {badge} "
                 f"{job.repr_main()} {job.repr_result()} {job.repr_requires()}"
             )
 
@@ -473,6 +482,14 @@ class PureScheduler(_NativeScheduler):
         yield from super().iterate_jobs(scan_schedulers=scan_schedulers)
 
 
+def _verbose_at_depth(scheduler: PureScheduler) -> Iterator[bool]:
+    """Whether each compat scheduler, this one and those nested in it, is verbose."""
+    yield bool(scheduler.verbose)
+    for job in scheduler.jobs:
+        if isinstance(job, PureScheduler):
+            yield from _verbose_at_depth(job)
+
+
 def _window(value: int | None) -> int | None:
     """asynciojobs reads a window of None, 0 (or less) as "no limit"."""
     return value if value is not None and value > 0 else None
@@ -537,6 +554,12 @@ class Scheduler(PureScheduler, AbstractJob):
         """Run nested in another scheduler."""
         self._refuse_borrowed()
         self._did_shutdown = False
+        # as asynciojobs, a scheduler numbers its own jobs from 1 when it runs, nested
+        # or not (the numbers its verbose lines show)
+        with contextlib.suppress(CycleError):
+            views.number_jobs(self)
+        if self.verbose or _DEBUG:
+            self._feedback(f"entering co_run() with {len(self._jobs)} jobs")
         try:
             ok: bool = await _NativeScheduler._invoke(self, status, run)
         except (CriticalJobError, SchedulerTimeoutError) as exc:

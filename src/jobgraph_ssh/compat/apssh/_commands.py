@@ -7,6 +7,7 @@ native :class:`jobgraph_ssh.Run` quotes each part instead.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -47,12 +48,20 @@ class AbstractCommand:
     verbose: bool = False
     node: Any = None
     label: str
+    _label: str | None
 
     def label_line(self) -> str:
-        """How listings and graphs show the command: its label, else its command line."""
-        return self.label
+        """How listings and graphs show the command: its label if one was given, else
+        apssh's one-line description (the command line, ``RunScript: name args``...)."""
+        given = getattr(self, "_label", None)
+        return given if given is not None else self._apssh_line()
 
-    get_label_line = label_line
+    def get_label_line(self) -> str:
+        """Same as :meth:`label_line` (apssh's name)."""
+        return self.label_line()
+
+    def _apssh_line(self) -> str:
+        return self.label
 
     async def co_run_remote(self, node: Any) -> int | str | None:
         """Run on ``node`` (its formatter gets the output); the exit status (0: fine),
@@ -63,14 +72,46 @@ class AbstractCommand:
 
     co_run_local = co_run_remote
 
-    def _announce(self, node: Node, formatter: Formatter, line: str) -> Formatter:
-        """Show the command line (verbose); the formatter to use: a captured command's
-        stdout goes to its variable only, as in apssh."""
+    def _tell(self, node: Node, formatter: Formatter, text: str) -> None:
+        """A line of apssh's ``verbose`` commands, on stderr through the formatter."""
         if self.verbose:
-            formatter.event(node.label, f"session-start {line}")
+            formatter.line(node.label, "stderr", text)
+
+    def _muted(self, formatter: Formatter) -> Formatter:
+        """The formatter to use: a captured command's stdout goes to its variable
+        only, as in apssh."""
         if getattr(self, "capture", None) is not None:
             return _StdoutMuted(formatter)
         return formatter
+
+
+def _remote(node: Node, formatter: Formatter) -> bool:
+    """Whether apssh's connection feedback applies: an apssh node on an SSH host."""
+    from ._formatters import _Bridge
+    from ._nodes import SshProxy
+
+    return isinstance(node, SshProxy) and isinstance(formatter, _Bridge)
+
+
+async def _sftp_started(node: Any, formatter: Formatter) -> None:
+    """Connect; tell the formatter when the node's first SFTP session on this
+    connection starts (apssh keeps one SFTP client per connection)."""
+    connection = await node.connect_lazy()
+    if node.__dict__.get("_compat_sftp_for") is not connection:
+        node.__dict__["_compat_sftp_for"] = connection
+        formatter.event(node.label, "sftp-start")
+
+
+def _status(result: CommandResult) -> int | str | None:
+    return result.exit_status if result.signal is None else result.signal
+
+
+def _debug_status(node: Any, result: CommandResult) -> None:
+    """apssh's ``debug`` trace of how a remote command ended."""
+    if result.signal is not None:
+        node.debug_line(f"SIGNAL = {result.signal}--")
+    elif result.exit_status is not None:
+        node.debug_line(f"STATUS = {result.exit_status}")
 
 
 class _StdoutMuted:
@@ -135,10 +176,22 @@ class Run(AbstractCommand, Command):
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         from jobgraph_ssh import LocalNode
 
+        line = self.command_line()
+        self._tell(node, formatter, f"Run: -> {line}")
         if self.ignore_outputs and isinstance(node, LocalNode):
-            return await _Quiet(self).execute(node, formatter, keep)
-        formatter = self._announce(node, formatter, self.command_line())
-        return await super().execute(node, formatter, keep)
+            result = await _Quiet(self).execute(node, formatter, keep)
+            self._tell(node, formatter, f"Run: {_status(result)} <- {line}")
+            return result
+        remote = _remote(node, formatter)
+        if remote:  # as apssh: connection events first, then the session's
+            await node.connect_lazy()  # type: ignore[attr-defined]
+            formatter.event(node.label, f"session-start {line}")
+        result = await super().execute(node, self._muted(formatter), keep)
+        if remote:
+            _debug_status(node, result)
+            formatter.event(node.label, f"session-stop {line}")
+        self._tell(node, formatter, f"Run: {_status(result)} <- {line}")
+        return result
 
 
 class _Quiet(Command):
@@ -194,16 +247,52 @@ class RunLocalStuff(AbstractCommand, _Staged):
     def join_line(self, parts: list[str]) -> str:
         return " ".join(parts)
 
+    def _args_line(self) -> str:
+        return " ".join(str(arg) for arg in self.args)
+
     def remote_line(self, path: str, args: list[str]) -> str:
         """As apssh: a ``verbose`` script runs under ``bash -x``, which traces each line
-        it runs on stderr (whatever its ``#!`` line says)."""
+        it runs on stderr (whatever its ``#!`` line says). The session starts here,
+        once the script is in place."""
         line = super().remote_line(path, args)
-        return f"bash -x {line}" if self.verbose else line
+        line = f"bash -x {line}" if self.verbose else line
+        starting = _starting.get()
+        if starting is not None:
+            node, formatter = starting[:2]
+            starting.append(line)
+            if not _remote(node, formatter):  # apssh words it so on a LocalNode
+                self._tell(node, formatter, f"Run: -> {line}")
+                return line
+            if isinstance(self, RunString):
+                self._tell(node, formatter, f"RunString: pushing script into {path}")
+            self._tell(node, formatter, f"RunLocalStuff: -> {line}")
+            formatter.event(node.label, f"session-start {line}")
+        return line
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
-        shown = f"bash -x {self.command_line()}" if self.verbose else self.command_line()
-        formatter = self._announce(node, formatter, shown)
-        return await super().execute(node, formatter, keep)
+        remote = _remote(node, formatter)
+        if remote:  # as apssh: connection and SFTP events first
+            await _sftp_started(node, formatter)
+        starting: list[Any] = [node, formatter]
+        token = _starting.set(starting)
+        try:
+            result = await super().execute(node, self._muted(formatter), keep)
+        finally:
+            _starting.reset(token)
+        if len(starting) > 2:  # the script ran
+            line = starting[2]
+            if remote:
+                _debug_status(node, result)
+                formatter.event(node.label, f"session-stop {line}")
+            what = "RunLocalStuff" if remote else "Run"
+            self._tell(node, formatter, f"{what}: {_status(result)} <- {line}")
+        return result
+
+
+# the node and formatter of the staged command starting in this task, then its line
+_starting: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar(
+    "apssh_staged_starting", default=None
+)
 
 
 class RunScript(RunLocalStuff):
@@ -231,6 +320,9 @@ class RunScript(RunLocalStuff):
             verbose=verbose,
             capture=capture,
         )
+
+    def _apssh_line(self) -> str:
+        return f"RunScript: {os.path.basename(self.local_script)} {self._args_line()}"
 
     def missing_local(self) -> list[str]:
         missing = [] if os.path.isfile(self.local_script) else [self.local_script]
@@ -268,8 +360,31 @@ class RunString(RunLocalStuff):
             capture=capture,
         )
 
+    def _apssh_line(self) -> str:
+        return f"RunString: {_first_line(self.script_body)} {self._args_line()}"
+
     def files(self) -> tuple[list[str], dict[str, bytes]]:
         return list(self.includes), {self.script_name: self.script_body.encode()}
+
+
+def _first_line(body: str, width: int = 15) -> str:
+    """What apssh shows of a script's body: its first line that is neither blank nor
+    a comment, cut to ``width`` characters (then ``...``)."""
+    for line in body.split("\n"):
+        text = line.strip()
+        if text and not text.startswith("#"):
+            return text if len(text) <= width else text[:width] + "..."
+    return "??? empty body ???"
+
+
+def _paths_line(paths: Any) -> str:
+    """apssh's short form of a list of paths: the first one, and how many in all."""
+    if isinstance(paths, str | os.PathLike):
+        return str(os.fspath(paths))
+    listed = [str(os.fspath(path)) for path in paths]
+    if len(listed) == 1:
+        return listed[0]
+    return f"{listed[0]} ... ({len(listed)} total)"
 
 
 async def _sftp_copy(
@@ -310,11 +425,28 @@ class Push(AbstractCommand, _NativePush):
             localpaths, str(remotepath), preserve=bool(kwds.get("preserve")), label=label
         )
 
+    def _apssh_line(self) -> str:
+        return f"Push: {_paths_line(self.localpaths)} onto {self.remotepath}"
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        self._tell(
+            node, formatter, f"Push: localpaths={self.localpaths}, remotepath={self.remotepath}"
+        )
+        if _remote(node, formatter):
+            await _sftp_started(node, formatter)
+        result = await super().execute(node, formatter, keep)
+        if result.allowed:
+            self._tell(node, formatter, "Push done")
+        return result
+
     async def transfer(self, node: Node) -> None:
         from jobgraph_ssh import SshNode, _glue
 
         if not isinstance(node, SshNode):
             return await super().transfer(node)
+        debug_line = getattr(node, "debug_line", None)
+        if callable(debug_line):
+            debug_line(f"doing SFTP put with {self.localpaths} -> {self.remotepath}")
         return await _glue.call(
             _sftp_copy, node, "put", self.local_paths, self.remote_dir, self.preserve
         )
@@ -341,11 +473,28 @@ class Pull(AbstractCommand, _NativePull):
         self.localpath = localpath
         super().__init__(remotepaths, localpath, preserve=bool(kwds.get("preserve")), label=label)
 
+    def _apssh_line(self) -> str:
+        return f"Pull: {_paths_line(self.remotepaths)} into {os.fspath(self.localpath)}"
+
+    async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
+        self._tell(
+            node, formatter, f"Pull: remotepaths={self.remotepaths}, localpath={self.localpath}"
+        )
+        if _remote(node, formatter):
+            await _sftp_started(node, formatter)
+        result = await super().execute(node, formatter, keep)
+        if result.allowed:
+            self._tell(node, formatter, "Pull done")
+        return result
+
     async def transfer(self, node: Node) -> None:
         from jobgraph_ssh import SshNode, _glue
 
         if not isinstance(node, SshNode):
             return await super().transfer(node)
+        debug_line = getattr(node, "debug_line", None)
+        if callable(debug_line):
+            debug_line(f"doing SFTP get with {self.remotepaths} -> {self.localpath}")
         return await _glue.call(
             _sftp_copy, node, "get", self.remote_paths, self.local_dir, self.preserve
         )

@@ -9,6 +9,7 @@ node wraps its formatter in a ``_Bridge`` that translates.
 
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
 import time
@@ -52,9 +53,24 @@ class Formatter:
     ``{linenl}`` and ``{nl}`` work too.
     """
 
+    # apssh 0.27 fills ``{user}`` only in the lines of events that name the user
+    # (connection made, authenticated, closed); False keeps that
+    _user_on_every_line = True
+
     def __init__(self, custom_format: str) -> None:
         self.format = custom_format.replace("@time@", "%H-%M-%S").replace("{time}", "%H-%M-%S")
         self._users: dict[str, str] = {}
+        # the widest host, fqdn and user of the nodes using this formatter: as in
+        # apssh, fields are centred to these widths so that lines align
+        self.max_host = self.max_fqdn = self.max_user = 0
+
+    def adapt_to_proxy(self, proxy: Any) -> None:
+        """Widen the ``host``, ``fqdn`` and ``user`` fields to fit ``proxy``'s names (apssh
+        calls this for each remote node using the formatter)."""
+        fqdn = str(proxy.hostname)
+        self.max_fqdn = max(self.max_fqdn, len(fqdn))
+        self.max_host = max(self.max_host, len(_short(fqdn)))
+        self.max_user = max(self.max_user, len(str(getattr(proxy, "username", None) or "")))
 
     # -- rendering -----------------------------------------------------------------------
     def _formatted_line(
@@ -62,14 +78,14 @@ class Formatter:
     ) -> str:
         line = linenl[:-1] if linenl.endswith("\n") else linenl
         fqdn = hostname or ""
-        if username is None and hostname is not None:
+        if username is None and hostname is not None and self._user_on_every_line:
             username = self._users.get(hostname)
         user = f"{username}@" if username else ""
         text = time.strftime(self.format)
         for key, value in (
-            ("host", _short(fqdn)),
-            ("fqdn", fqdn),
-            ("user", user),
+            ("host", f"{_short(fqdn):^{self.max_host}}"),
+            ("fqdn", f"{fqdn:^{self.max_fqdn}}"),
+            ("user", f"{user:^{self.max_user + 1}}" if user else ""),
             ("nl", "\n"),
         ):
             text = text.replace(f"@{key}@", value).replace(f"{{{key}}}", value)
@@ -121,34 +137,37 @@ def _print(text: str, stream: IO[str]) -> None:
         stream.flush()
 
 
+_SEP = "=" * 10  # apssh's mark of connection events
+
+
 class _Verbose(Formatter):
-    """Shows connection events on stderr when ``verbose`` is set."""
+    """Shows connection events on stderr when ``verbose`` is set, worded as apssh 0.27
+    words them (``========== Connecting (direct) to user@host``...)."""
 
     def __init__(self, custom_format: str, verbose: bool) -> None:
         super().__init__(custom_format)
         self.verbose = verbose
 
-    def _event_line(self, hostname: str, text: str) -> None:
+    def _event_line(self, hostname: str, text: str, username: str | None = None) -> None:
         if self.verbose:
-            _print(self._formatted_line(text, hostname), sys.stderr)
+            _print(self._formatted_line(f"{_SEP} {text}", hostname, username), sys.stderr)
 
     def connection_made(self, hostname: str, username: str | None, direct: bool) -> None:
         self._remember_user(hostname, username)
         how = "direct" if direct else "tunnelled"
-        self._event_line(hostname, f"Connected ({how}) to {username or ''}@{hostname}")
+        self._event_line(hostname, f"Connecting ({how}) to {username}@{hostname}", username)
 
     def connection_lost(
         self, hostname: str, exc: BaseException | None, username: str | None
     ) -> None:
-        what = (
-            f"Connection failed to {username or ''}@{hostname}: {exc}"
-            if exc
-            else (f"Connection closed to {username or ''}@{hostname}")
-        )
-        self._event_line(hostname, what)
+        if exc is not None:  # always told, verbose or not
+            reason = getattr(exc, "reason", None) or exc
+            _print(f"Connection failed to {username}@{hostname} : {reason}", sys.stderr)
+        what = "failed" if exc is not None else "closed"
+        self._event_line(hostname, f"Connection {what} to {username}@{hostname}", username)
 
     def auth_completed(self, hostname: str, username: str | None) -> None:
-        self._event_line(hostname, f"Authorization OK {username or ''}@{hostname}")
+        self._event_line(hostname, f"Authorization OK {username}@{hostname}", username)
 
     def session_start(self, hostname: str, command: str) -> None:
         self._event_line(hostname, f"Session started for {command}")
@@ -193,14 +212,30 @@ class TimeColonFormatter(TerminalFormatter):
         super().__init__(format, verbose)
 
 
-HostFormatter = ColonFormatter  # the apssh 0.27 names
-TimeHostFormatter = TimeColonFormatter
+class HostFormatter(ColonFormatter):
+    """apssh 0.27's default formatter: ``host:line``, and ``user@host:`` on the lines
+    of connection events (``{user}{host}:{linenl}``)."""
+
+    _user_on_every_line = False
+
+    def __init__(self, format: str = "{user}{host}:{linenl}", *, verbose: bool = True) -> None:
+        super().__init__(format, verbose=verbose)
+
+
+class TimeHostFormatter(TimeColonFormatter):
+    """apssh 0.27's ``HH-MM-SS:host:line`` (``{time}:{host}:{linenl}``)."""
+
+    _user_on_every_line = False
+
+    def __init__(self, format: str = "{time}:{host}:{linenl}", *, verbose: bool = True) -> None:
+        super().__init__(format, verbose=verbose)
 
 
 class SubdirFormatter(_Verbose):
-    """Each host's output in a file ``<run_name>/<hostname>``: stdout, stderr and (with
-    ``verbose``) connection events, in arrival order. The directory is made if needed;
-    a host's file is started afresh when its connection opens."""
+    """Each host's output in a file ``<run_name>/<hostname>``: stdout and stderr, in
+    arrival order, after a first line ``Connected (direct) to user@host`` (with
+    ``verbose``). The directory is made if needed; a host's file is started afresh when
+    its connection opens. Other events go to stderr (with ``verbose``), as in apssh."""
 
     def __init__(self, run_name: str, *, verbose: bool = True) -> None:
         super().__init__("@line@", verbose)
@@ -223,18 +258,15 @@ class SubdirFormatter(_Verbose):
         with _lock, open(self.out(hostname), "w") as file:
             file.write(text)
 
-    def _event_line(self, hostname: str, text: str) -> None:
-        if self.verbose:
-            self._append(hostname, text)
-
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         self._append(hostname, self._formatted_line(line, hostname))
 
 
 class CaptureFormatter(_Verbose):
-    """Keeps the lines (rendered with ``custom_format``) in memory instead of printing
-    them: :meth:`start_capture` empties the capture, :meth:`get_capture` returns it.
-    Connection events still go to stderr when ``verbose``."""
+    """Keeps the stdout lines (rendered with ``custom_format``) in memory instead of
+    printing them: :meth:`start_capture` empties the capture, :meth:`get_capture`
+    returns it. As in apssh, stderr lines are printed on stderr (rendered the same
+    way), and connection events too when ``verbose``."""
 
     def __init__(self, custom_format: str = "@line@", verbose: bool = True) -> None:
         super().__init__(custom_format, verbose)
@@ -252,6 +284,9 @@ class CaptureFormatter(_Verbose):
 
     def line(self, line: str, datatype: int | None, hostname: str) -> None:
         text = self._formatted_line(line, hostname)
+        if datatype == EXTENDED_DATA_STDERR:
+            _print(text, sys.stderr)
+            return
         with _lock:
             self._capture.append(text if text.endswith("\n") else text + "\n")
 
@@ -278,24 +313,83 @@ class _Bridge:
         del host
         hostname, _ = self._who()
         datatype = EXTENDED_DATA_STDERR if stream == "stderr" else None
+        if getattr(self.node, "debug", False) is True and hasattr(self.node, "debug_line"):
+            _print(f"BS {hostname} DR: -> {text}\n [[of type {stream}]]", sys.stderr)
         self.target.line(text + "\n", datatype, hostname)
+
+    def _debug(self, text: str) -> None:
+        debug_line = getattr(self.node, "debug_line", None)
+        if callable(debug_line):
+            debug_line(text)
 
     def event(self, host: str, message: str) -> None:
         del host
         target = self.target
         name, user = self._who()
-        if message == "authenticated":
-            target.connection_made(name, user, getattr(self.node, "gateway", None) is None)
+        direct = getattr(self.node, "gateway", None) is None
+        if message.startswith("connecting"):
+            self._debug("SSH direct connecting" if direct else "SSH tunnel connecting")
+        elif message == "authenticated":
+            target.connection_made(name, user, direct)
             target.auth_completed(name, user)
+            if not direct:
+                self._debug("SSH tunnel connected")
         elif message == "disconnected":
-            target.connection_lost(name, None, user)
+            had_sftp = self.node.__dict__.pop("_compat_sftp_for", None) is not None
+            if not _exiting:  # connections left open are closed quietly at exit
+                if had_sftp:
+                    target.sftp_stop(name)
+                target.connection_lost(name, None, user)
         elif message.startswith("connection failed"):
-            target.connection_lost(name, RuntimeError(message), user)
+            # other failures are told by failed_after_connecting(), with their reason
+            if message.rpartition(" ")[2] == "ChannelOpenError":  # the gateway failed
+                target.stderr_line(f"Cannot open channel to {user}@{name}", name)
         elif message.startswith("session-start "):
             target.session_start(name, message.removeprefix("session-start "))
+        elif message.startswith("session-stop "):
+            target.session_stop(name, message.removeprefix("session-stop "))
+        elif message == "sftp-start":
+            target.sftp_start(name)
+
+    def failed_after_connecting(self, exc: BaseException) -> None:
+        """Tell the formatter, as apssh's are told, of a connection that failed once
+        the TCP connection was made (authentication refused...): it was made, then
+        lost because of ``exc``. Failures to reach the host are not told (nor are
+        they in apssh)."""
+        if type(exc).__name__ in _SOCKET_ERRORS or type(exc).__name__ == "ChannelOpenError":
+            return
+        name, user = self._who()
+        self.target.connection_made(name, user, getattr(self.node, "gateway", None) is None)
+        self.target.connection_lost(name, exc, user)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)
+
+
+# failures to open the TCP connection itself: apssh's formatters hear nothing of them
+_SOCKET_ERRORS = frozenset(
+    {
+        "OSError",
+        "ConnectionRefusedError",
+        "ConnectionResetError",
+        "ConnectionAbortedError",
+        "TimeoutError",
+        "gaierror",
+    }
+)
+
+# set when the interpreter exits: the connections still open are then closed
+# without a word (apssh's are not closed at all, so it says nothing either)
+_exiting = False
+
+
+def _quiet_at_exit() -> None:
+    global _exiting
+    _exiting = True
+
+
+# registered after jobgraph_ssh's own atexit handler (imported first), so it runs before
+atexit.register(_quiet_at_exit)
 
 
 class _FormatterSlot:
@@ -316,3 +410,6 @@ class _FormatterSlot:
         if not isinstance(value, _Bridge):
             value = _Bridge(value, node)
         node.__dict__[self.name] = value
+        adapt = getattr(value.target, "adapt_to_proxy", None)
+        if callable(adapt) and getattr(node, "_compat_remote", False):
+            adapt(node)  # as apssh: the formatter learns the widths of its nodes' names

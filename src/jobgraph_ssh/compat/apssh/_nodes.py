@@ -9,11 +9,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import jobgraph as jg
+from jobgraph_ssh import ConnectError, Shell, _connection, _glue
 from jobgraph_ssh import LocalNode as _NativeLocalNode
-from jobgraph_ssh import Shell, _connection, _glue
 from jobgraph_ssh import SshNode as _NativeSshNode
 
-from ._formatters import ColonFormatter, _FormatterSlot
+from ._errors import as_apssh_error
+from ._formatters import EXTENDED_DATA_STDERR, HostFormatter, _FormatterSlot
 
 __all__ = ["LocalNode", "SshNode", "SshProxy", "host_key_policy", "set_host_key_policy"]
 
@@ -56,12 +57,17 @@ class SshProxy(_NativeSshNode):
 
     ``keys`` takes file names or key objects (from :func:`load_private_keys`);
     ``timeout`` is the connect timeout; ``formatter`` an apssh formatter (default
-    :class:`ColonFormatter`); ``verbose``, if not None, is set on it. Host keys are
+    :class:`HostFormatter`, and, as in apssh, a warning on stdout that none was given);
+    ``verbose``, if not None, is set on it. Host keys are
     not checked unless ``known_hosts`` is given (see :func:`set_host_key_policy`).
-    ``debug`` is accepted and ignored.
+    ``debug`` prints traces of the connection and of each command (as apssh's, with
+    the data received shown line by line rather than by network chunk) on stderr.
+    Scripts of ``RunScript`` and ``RunString`` are copied under ``~/.apssh-remote``.
     """
 
     formatter = _FormatterSlot()
+    _compat_remote = True  # its formatter learns the widths of its names
+    staging_root = ".apssh-remote"
     # as in apssh, the connection outlives the event loop of a synchronous run() until
     # closed (close_ssh_in_scheduler, job.close()) or the process ends: it lives on
     # jobgraph_ssh's background asyncio loop
@@ -81,7 +87,7 @@ class SshProxy(_NativeSshNode):
         debug: bool = False,
         timeout: float = 30,
     ) -> None:
-        del debug
+        self.debug = bool(debug)
         policy = "strict" if known_hosts is not None else _policy["default"]
         super().__init__(
             hostname,
@@ -93,7 +99,9 @@ class SshProxy(_NativeSshNode):
             known_hosts=known_hosts,
             host_key_policy=policy,
         )
-        self.formatter = formatter if formatter is not None else ColonFormatter()
+        if formatter is None:  # as apssh tells, on stdout
+            print(f"WARNING: no formatter specified for {self}")
+        self.formatter = formatter if formatter is not None else HostFormatter()
         _apply_verbose(self.formatter.target, verbose)
         self.verbose = verbose
 
@@ -102,12 +110,39 @@ class SshProxy(_NativeSshNode):
         return f"<{type(self).__name__} {self.name}{via}>"
 
     def __str__(self) -> str:
+        """``user@host``, after ``gwuser@gateway->`` for a node behind a gateway (as
+        apssh, which names nodes so in its messages)."""
+        gateway = self.gateway
+        route = f"{gateway._user_host()}->" if isinstance(gateway, SshProxy) else ""
+        return route + self._user_host()
+
+    def _user_host(self) -> str:
         return f"{self.username or getpass.getuser()}@{self.hostname}"
+
+    def debug_line(self, text: str) -> None:
+        """With ``debug``: a trace line about this node, on stderr through its formatter
+        (``text ((from:<SshNode user@host [1 keys] <-SSH->>))``, as apssh's)."""
+        if not self.debug:
+            return
+        keys = len(self.keys or ())
+        keyed = f"[{keys} keys]" if keys else "[no key]"
+        links = "<-SSH->" if self.is_connected() else ""
+        if links and self.__dict__.get("_compat_sftp_for") is not None:
+            links += "<-SFTP->"
+        shown = f"<{type(self).__name__} {self} {keyed} {links}>"
+        line = f"{text.removesuffix(chr(10))} ((from:{shown}))\n"
+        self.formatter.target.line(line, EXTENDED_DATA_STDERR, self.hostname)
 
     # -- apssh's coroutines ------------------------------------------------------------
     async def connect_lazy(self) -> Any:
-        """Connect if not connected; return the (asyncssh) connection."""
-        return await _glue.call(_connection_of, self)
+        """Connect if not connected; return the (asyncssh) connection.
+
+        A failure raises what apssh raised (see ``_errors``): also a
+        :class:`jobgraph_ssh.ConnectError`."""
+        try:
+            return await _glue.call(_connection_of, self)
+        except ConnectError as exc:
+            raise self._failed(exc) from None
 
     def is_connected(self) -> bool:
         """Whether the node has an open connection."""
@@ -127,8 +162,18 @@ class SshProxy(_NativeSshNode):
         ``x11_forwarding=True`` asks for X11 forwarding."""
         line = Shell(str(command))
         line.x11 = bool(x11_kwds.get("x11_forwarding"))
-        result = await line.execute(self, self.formatter, 0)
+        try:
+            result = await line.execute(self, self.formatter, 0)
+        except ConnectError as exc:
+            raise self._failed(exc) from None
         return result.exit_status
+
+    def _failed(self, exc: ConnectError) -> BaseException:
+        """The exception apssh raised for ``exc``, its formatter told as apssh's is."""
+        raised = as_apssh_error(exc)
+        if raised is not exc and exc.__cause__ is not None:
+            self.formatter.failed_after_connecting(exc.__cause__)
+        return raised
 
     async def put_file_s(self, localpaths: Any, remotepath: str, **kwds: Any) -> bool:
         """Copy local files into a remote directory (made if needed); True, or raise."""
@@ -212,17 +257,22 @@ class SshNode(SshProxy):
 class LocalNode(_NativeLocalNode):
     """This host, as apssh's ``LocalNode``: commands run as local processes.
 
-    ``formatter`` is an apssh formatter (default :class:`ColonFormatter`); ``verbose``,
-    if not None, is set on it.
+    ``formatter`` is an apssh formatter (default :class:`HostFormatter`); ``verbose``,
+    if not None, is set on it. As in apssh, its lines are labelled ``LOCALNODE``, and
+    its user is the login name, or ``LOCALUSER`` when there is none (no terminal).
     """
 
     formatter = _FormatterSlot()
+    debug = False
 
     def __init__(self, formatter: Any = None, verbose: bool | None = None) -> None:
         super().__init__()
-        self.hostname = "localhost"
-        self.username = getpass.getuser()
-        self.formatter = formatter if formatter is not None else ColonFormatter()
+        self.hostname = "LOCALNODE"
+        try:
+            self.username = os.getlogin()
+        except OSError:
+            self.username = "LOCALUSER"
+        self.formatter = formatter if formatter is not None else HostFormatter()
         _apply_verbose(self.formatter.target, verbose)
         self.verbose = verbose
 

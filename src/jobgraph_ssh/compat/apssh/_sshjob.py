@@ -7,10 +7,11 @@ from typing import Any
 
 import jobgraph as jg
 from jobgraph.compat.asynciojobs import AbstractJob
-from jobgraph_ssh import Deferred, Node
+from jobgraph_ssh import ConnectError, Deferred, Node
 from jobgraph_ssh._commands import Command
 
 from ._commands import Run
+from ._errors import as_apssh_error
 
 __all__ = ["CommandFailedError", "SshJob"]
 
@@ -100,7 +101,10 @@ class SshJob(AbstractJob):
         self._errors = []
         overall: int | str = 0
         for index, command in enumerate(self.commands, 1):
-            result = await command.execute(self.node, self.node.formatter, 0)
+            try:
+                result = await command.execute(self.node, self.node.formatter, 0)
+            except ConnectError as exc:
+                raise as_apssh_error(exc) from None
             if result.allowed:
                 continue
             status: int | str = result.signal if result.exit_status is None else result.exit_status  # type: ignore[assignment]
@@ -144,8 +148,13 @@ class SshJob(AbstractJob):
         return self.graph_label()
 
     def repr_result(self) -> str:
-        errors = f" {' '.join(self._errors)}" if self._errors else ""
-        return super().repr_result() + errors
+        """As apssh: nothing until the job starts, then ``OK``, or the commands that
+        failed (``!Crit![1]:label->status``, ``Ignr[2]:label->status``, joined by
+        `` - ``). As in apssh, a job that raised otherwise (it could not connect)
+        shows ``OK`` too: the listing's star column tells that it raised."""
+        if not self.is_running():
+            return ""
+        return " - ".join(self._errors) if self._errors else "OK"
 
 
 def _label(command: Command) -> str:

@@ -7,7 +7,8 @@ The file has two lists::
       - id: gw                 # every entry has an id
         hostname: gw.example.org
         username: ops          # also: gateway (an id), formatter (a class name),
-                               # verbose, port, localnode: true (a LocalNode)
+                               # verbose (ignored, as in apssh 0.27), port,
+                               # localnode: true (a LocalNode)
     jobs:
       - id: hello
         node: gw               # an id of nodes
@@ -42,7 +43,10 @@ from ._sshjob import SshJob
 
 __all__ = ["YamlLoader", "YamlLoaderError"]
 
-_BANNER = "# produced from {source} by YamlLoader: edit that file instead\n"
+# apssh's header of a saved intermediate file (an empty line first, as apssh writes it)
+_BANNER = (
+    "\n# WARNING: this file was produced automatically - DO NOT EDIT !\n# see {source} instead\n#\n"
+)
 
 
 class YamlLoaderError(jg.JobGraphError, ValueError):
@@ -126,7 +130,12 @@ class YamlLoader:
         With a non-empty ``env``, the file is first rendered as a jinja2 template with
         those variables (names it does not define are left as they are). The rendered
         YAML is saved if ``save_intermediate`` is a file name, or True (the file's name
-        without its ``.j2`` suffix, or with ``.tmp`` added).
+        without its ``.j2`` suffix, or with ``.tmp`` added), under apssh's header
+        comment, and a line on stdout says so, as in apssh.
+
+        As in apssh 0.27, a node's ``verbose`` key sets the node's ``verbose`` attribute
+        but not its formatter's (whose ``verbose`` stays True): to apply it, set
+        ``node.formatter.verbose = node.verbose`` on the nodes returned.
 
         Raises:
             YamlLoaderError: the file cannot be read, parsed, or describes something
@@ -175,6 +184,7 @@ class YamlLoader:
         else:
             target = Path(save_intermediate)
         target.write_text(_BANNER.format(source=self.path) + text)
+        print(f"save_intermediate: (over)wrote plain YAML {target}")
 
     def _error(self, where: _Map, key: str | None, problem: str) -> YamlLoaderError:
         line = where.key_lines.get(key, where.line) if key is not None else where.line
@@ -203,13 +213,19 @@ class YamlLoader:
             formatter = None
             if "formatter" in entry:
                 formatter = self._formatter(entry, entry["formatter"])
+            # as apssh 0.27: 'verbose' is set on the node only, not on its formatter,
+            # so it changes nothing (see docs/migrating.md for how to apply it)
             verbose = entry.get("verbose")
             if entry.get("localnode"):
-                nodes[ident] = LocalNode(formatter=formatter, verbose=verbose)
+                nodes[ident] = LocalNode(formatter=formatter)
+                nodes[ident].verbose = verbose
                 continue
             if "hostname" not in entry:
                 raise self._error(entry, None, f"node {ident!r} has no 'hostname'")
-            options: dict[str, Any] = {"formatter": formatter, "verbose": verbose}
+            # apssh makes the node from its host name alone (user root), which warns that
+            # no formatter was given, then sets the other keys on it
+            print(f"WARNING: no formatter specified for root@{entry['hostname']}")
+            options: dict[str, Any] = {"formatter": formatter or _formatters.HostFormatter()}
             if "gateway" in entry:
                 gateway = nodes.get(str(entry["gateway"]))
                 if not isinstance(gateway, SshNode):
@@ -224,6 +240,7 @@ class YamlLoader:
                 nodes[ident] = SshNode(str(entry["hostname"]), **options)
             except (TypeError, ValueError, jg.JobGraphError) as exc:
                 raise self._error(entry, None, f"node {ident!r}: {exc}") from exc
+            nodes[ident].verbose = verbose
         return nodes
 
     def _formatter(self, entry: _Map, name: Any) -> Any:
