@@ -238,7 +238,12 @@ class Call(Command):
         return f"call {module}.{self.qualname}({shown})"
 
     def request(self) -> dict[str, Any]:
-        """The ``call`` message sent to the node."""
+        """The ``call`` message sent to the node.
+
+        Returns:
+            The message: the module and qualified name of the function, and its
+            arguments, already encoded.
+        """
         return {
             "t": "call",
             "m": self.module,
@@ -249,6 +254,11 @@ class Call(Command):
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         """Call the function on ``node``; the output goes to ``formatter``.
+
+        Args:
+            node: where to call it (an :class:`SshNode` or a :class:`LocalNode`).
+            formatter: receives the function's output lines as they come.
+            keep: how much output the result keeps (as for :meth:`Command.execute`).
 
         Returns:
             A :class:`CallResult`: ``allowed`` with the ``value`` when the function

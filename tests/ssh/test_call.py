@@ -1,0 +1,434 @@
+"""Call: Python functions run on the node, with nothing installed there but python3.
+
+Each behaviour is checked on a LocalNode, on the loopback asyncssh servers and on
+OpenSSH's sshd, under asyncio and trio. The functions come from a package written
+into a temporary directory on this process's ``sys.path`` only: the node's
+interpreter (``python3 -I``, another working directory) cannot import it by itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+
+import jobgraph as jg
+from jobgraph.testing import check_job_kind
+from jobgraph_ssh import (
+    Call,
+    CallResult,
+    CaptureFormatter,
+    CommandFailedError,
+    CommandTimeoutError,
+    LocalNode,
+    Node,
+    RemoteError,
+    SshJob,
+    SshNode,
+    _call,
+    _call_remote,
+    _glue,
+    close_all,
+)
+
+from .conftest import Servers, make_node
+
+PYTHON38 = "/root/.pyenv/versions/3.8.18/bin/python3"
+
+PACKAGE = {
+    "__init__.py": "",
+    "probes.py": """
+        import os
+        import sys
+
+        from . import helpers
+        import {pkg}.deep.inner as inner
+
+
+        def disk_usage(path, top=5):
+            print("probing", path)
+            print("to stderr", file=sys.stderr)
+            return {{"path": path, "top": helpers.twice(top), "inner": inner.where(),
+                     "types": (b"\\x00\\xff", {{1, 2}}, dt_value())}}
+
+
+        def dt_value():
+            import datetime
+            return datetime.date(2026, 12, 7)
+
+
+        def where_am_i():
+            return [os.getpid(), sys.path, [m for m in sys.modules if m.startswith("{pkg}")]]
+
+
+        class ProbeError(Exception):
+            pass
+
+
+        def boom(what):
+            helpers.twice(1)
+            raise ProbeError("bad " + what)
+
+
+        def unsendable():
+            return {{"ok": [1, 2, object()]}}
+
+
+        def stubborn(pid_file, seconds):
+            import signal
+            import time
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            with open(pid_file, "w") as file:
+                file.write(str(os.getpid()))
+            time.sleep(seconds)
+            return "not stopped"
+
+
+        def uses_extension():
+            from . import speedups
+            return speedups
+
+
+        def version():
+            return list(sys.version_info[:2])
+    """,
+    "helpers.py": """
+        def twice(x):
+            return 2 * x
+    """,
+    "deep/__init__.py": "",
+    "deep/inner.py": """
+        from ..helpers import twice
+
+
+        def where():
+            return [__name__, twice(21)]
+    """,
+    "speedups.so": "",  # a compiled extension module, as far as importlib can tell
+}
+
+
+@pytest.fixture(scope="module")
+def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    """The user's package (probes module), importable here only."""
+    root = tmp_path_factory.mktemp("userlib")
+    name = f"callpkg_{os.getpid()}"
+    for relative, text in PACKAGE.items():
+        path = root / name / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text.format(pkg=name)) if text else "")
+    sys.path.insert(0, str(root))
+    try:
+        yield importlib.import_module(f"{name}.probes")
+    finally:
+        sys.path.remove(str(root))
+        for module in [m for m in sys.modules if m.startswith(name)]:
+            del sys.modules[module]
+
+
+WHERE = ["local", "asyncssh", "sshd"]
+
+
+def node_for(request: pytest.FixtureRequest, where: str, **options: Any) -> Node:
+    if where == "local":
+        return LocalNode(**options)
+    servers: Servers = request.getfixturevalue("servers" if where == "asyncssh" else "sshd")
+    return make_node(servers, **options)
+
+
+def gone(pid: int) -> bool:
+    """Whether the process has ended (a zombie counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state == "Z"
+
+
+async def run_job(*jobs: SshJob) -> jg.Scheduler:
+    scheduler = jg.Scheduler(*jobs)
+    try:
+        await scheduler.run()
+    finally:
+        await close_all(*jobs)
+    return scheduler
+
+
+# -- on every kind of node, both backends ----------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_call_returns_the_value_of_a_function_the_host_does_not_have(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    formatter = CaptureFormatter()
+    node = node_for(request, where, formatter=formatter)
+    job = SshJob(node, Call(pkg.disk_usage, "/var", top=5), Call(pkg.where_am_i))
+    await run_job(job)
+    first, second = job.result()
+    assert isinstance(first, CallResult) and first.allowed
+    name = pkg.__name__.split(".")[0]
+    assert first.value == {
+        "path": "/var",
+        "top": 10,
+        "inner": [f"{name}.deep.inner", 42],
+        "types": (b"\x00\xff", {1, 2}, dt.date(2026, 12, 7)),
+    }
+    assert first.stdout == "probing /var\n"
+    assert "to stderr" in (first.stderr or "")
+    assert (node.label, "stdout", "probing /var") in formatter.lines
+    assert (node.label, "stderr", "to stderr") in formatter.lines
+    _pid, remote_path, modules = second.value
+    assert not any(name in entry for entry in remote_path)  # it could not see the package
+    assert f"{name}.probes" in modules and f"{name}.deep.inner" in modules
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_call_that_raises_fails_the_job_with_remote_error(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    job = SshJob(node, Call(pkg.boom, "news"), label="boom")
+    await run_job(job)
+    error = job.exception
+    assert isinstance(error, RemoteError) and isinstance(error, CommandFailedError)
+    assert error.remote_type == f"{pkg.__name__}.ProbeError"
+    assert error.remote_message == "bad news"
+    assert 'raise ProbeError("bad " + what)' in error.remote_traceback
+    assert error.job == "boom" and error.host == node.name
+    assert "bad news" in str(error) and node.name in str(error)
+    assert len(error.results) == 1 and not error.results[0].allowed
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_call_whose_value_does_not_encode_fails_naming_its_type(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    job = SshJob(node, Call(pkg.unsendable))
+    await run_job(job)
+    error = job.exception
+    assert isinstance(error, RemoteError)
+    assert error.remote_type == "TypeError"
+    assert "cannot send a value of type object" in error.remote_message
+    assert "return value of unsendable" in error.remote_message
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_call_timeout_stops_a_function_that_ignores_sigterm(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    pid_file = tmp_path / "pid"
+    call = Call(pkg.stubborn, str(pid_file), 60).options(timeout=1.5)
+    job = SshJob(node, call, label="slow", critical=False)
+    after = SshJob(node, Call(pkg.version), requires=job)
+    started = time.monotonic()
+    scheduler = jg.Scheduler(job, after)
+    try:
+        await scheduler.run()
+        assert isinstance(job.exception, CommandTimeoutError)
+        assert time.monotonic() - started < 20
+        pid = int(pid_file.read_text())
+        with anyio.fail_after(10):
+            while not gone(pid):  # noqa: ASYNC110 - polling /proc, there is no event
+                await anyio.sleep(0.05)
+        # the next Call on the node starts a fresh interpreter
+        assert after.result()[0].value == list(sys.version_info[:2])
+    finally:
+        await close_all(job, after)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_call_with_no_python_on_the_host_fails_naming_the_host(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    job = SshJob(node, Call(pkg.version).options(python="no-such-python3"))
+    await run_job(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError) and not isinstance(error, RemoteError)
+    assert error.exit_status == 127
+    assert node.name in str(error)
+    assert "'no-such-python3'" in str(error) and "did not start" in str(error)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["asyncssh", "sshd"])
+async def test_calls_on_one_node_share_one_interpreter_and_modules_go_once(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    assert isinstance(node, SshNode)
+    jobs = [SshJob(node, Call(pkg.disk_usage, f"/d{i}"), Call(pkg.where_am_i)) for i in range(4)]
+    scheduler = jg.Scheduler(*jobs)
+    try:
+        assert await scheduler.run()
+        pids = {job.result()[1].value[0] for job in jobs}
+        assert len(pids) == 1
+        session = await _glue.call(_session_of, node)
+        assert session is not None
+        assert sorted(session.sent) == sorted(set(session.sent))  # each module sent once
+        name = pkg.__name__.split(".")[0]
+        assert {f"{name}.probes", f"{name}.helpers", f"{name}.deep.inner"} <= set(session.sent)
+    finally:
+        await close_all(node)
+    assert await _glue.call(_session_of, node) is None  # closed with the connection
+
+
+async def _session_of(node: SshNode) -> Any:
+    return _call.session_of(node)
+
+
+@pytest.mark.anyio
+async def test_fifty_hosts_at_once(servers: Servers, pkg: ModuleType) -> None:
+    formatter = CaptureFormatter()
+    nodes = [make_node(servers, i % len(servers.ports), formatter=formatter) for i in range(50)]
+    jobs = [SshJob(node, Call(pkg.disk_usage, f"/h{i}", top=i)) for i, node in enumerate(nodes)]
+    scheduler = jg.Scheduler(*jobs)
+    try:
+        with anyio.fail_after(120):
+            assert await scheduler.run()
+    finally:
+        await close_all(*nodes)
+    assert [job.result()[0].value["top"] for job in jobs] == [2 * i for i in range(50)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["local", "asyncssh"])
+async def test_compiled_extension_module_is_refused_by_name(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    job = SshJob(node, Call(pkg.uses_extension))
+    await run_job(job)
+    error = job.exception
+    assert isinstance(error, RemoteError) and error.remote_type == "ImportError"
+    assert f"module {pkg.__name__.rsplit('.', 1)[0]}.speedups is a compiled extension" in str(error)
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not os.path.exists(PYTHON38), reason="no Python 3.8 here")
+async def test_the_bootstrap_runs_on_python_3_8(pkg: ModuleType) -> None:
+    job = SshJob(
+        LocalNode(formatter=CaptureFormatter()),
+        Call(pkg.disk_usage, "/p").options(python=PYTHON38),
+        Call(pkg.version).options(python=PYTHON38),
+    )
+    await run_job(job)
+    assert job.result()[0].value["top"] == 10
+    assert job.result()[1].value == [3, 8]
+
+
+# -- checks made when the Call is made -------------------------------------------------------
+
+
+def nested() -> Any:
+    def inner() -> None:
+        pass
+
+    return inner
+
+
+def test_lambdas_and_nested_functions_are_refused() -> None:
+    with pytest.raises(jg.InvalidOptionError, match="cannot send a lambda"):
+        Call(lambda: 1)
+    with pytest.raises(jg.InvalidOptionError, match="cannot send a nested function"):
+        Call(nested())
+
+
+def test_an_argument_that_does_not_encode_is_refused_naming_its_type() -> None:
+    with pytest.raises(jg.InvalidOptionError, match=r"type object .*arguments of nested"):
+        Call(nested, {"x": object()})
+    with pytest.raises(jg.InvalidOptionError, match="type complex"):
+        Call(nested, 1j)
+
+
+def test_options_do_not_collide_with_the_function_keywords(pkg: ModuleType) -> None:
+    call = Call(pkg.disk_usage, "/", timeout=3, label="x")
+    assert call.kwargs == {"timeout": 3, "label": "x"} and call.timeout is None
+    limited = call.options(timeout=5).options(label="du")
+    assert (limited.timeout, limited.label) == (5, "du")
+    assert call.timeout is None and call.label.startswith("call ")
+    with pytest.raises(jg.InvalidOptionError, match="timeout"):
+        call.options(timeout=-1)
+
+
+def test_wire_round_trips_every_documented_type() -> None:
+    value = {
+        "none": None,
+        "flags": [True, False],
+        "numbers": [1, 2**80, 1.5],
+        "text": "é\udcff",
+        "bytes": b"\x00\x01",
+        "tuple": (1, (2, 3)),
+        "sets": [{1, 2}, frozenset({"a"})],
+        "odd keys": {1: "one", (2, 3): "pair"},
+        "$t": "a key that looks like a tag",
+        "when": [
+            dt.datetime(2026, 12, 7, 3, 4, 5, 6, tzinfo=dt.UTC),
+            dt.date(2026, 1, 2),
+            dt.time(1, 2, 3),
+            dt.timedelta(days=1, seconds=2, microseconds=3),
+        ],
+        "path": PurePosixPath("/etc/hosts"),
+    }
+    wire = _call_remote.decode(
+        __import__("json").loads(_call_remote.frame(_call_remote.encode(value))[4:])
+    )
+    assert wire == value
+    assert isinstance(wire["path"], Path)
+
+
+def test_check_job_kind_passes_for_ssh_jobs_of_calls() -> None:
+    def kind(**options: Any) -> SshJob:
+        return SshJob(LocalNode(formatter=CaptureFormatter()), Call(time.sleep, 0.5), **options)
+
+    report = check_job_kind(kind, patience=20, probe=0.2, shutdown_timeout=3)
+    assert report.ok, str(report)
+
+
+def test_a_function_from_main_runs_when_its_source_is_available(tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent("""
+            def hello(name):
+                return "hello " + name + " from " + __name__
+
+            if __name__ == "__main__":  # the node runs the top level too: import here
+                import jobgraph as jg
+                from jobgraph_ssh import Call, LocalNode, SshJob
+
+                job = SshJob(LocalNode(), Call(hello, "node"))
+                jg.run(jg.Scheduler(job))
+                print(job.result()[0].value)
+        """)
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("hello node from __jobgraph_main__")
