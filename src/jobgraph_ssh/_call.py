@@ -325,6 +325,18 @@ def _stdlib(name: str) -> bool:
     return name.split(".", maxsplit=1)[0] in sys.stdlib_module_names
 
 
+def _find_spec(name: str) -> importlib.machinery.ModuleSpec | None:
+    """Where this process would import ``name`` from, without importing anything: a
+    node asking for ``a.b`` must not make this process run ``a/__init__.py``."""
+    parent, _, _ = name.rpartition(".")
+    if not parent or parent in sys.modules:
+        return importlib.util.find_spec(name)
+    above = _find_spec(parent)
+    if above is None or above.submodule_search_locations is None:
+        return None
+    return importlib.machinery.PathFinder.find_spec(name, list(above.submodule_search_locations))
+
+
 def _module_reply(name: str) -> dict[str, Any]:  # noqa: PLR0911 - one case per kind
     """The answer to the node's ``need NAME``: the module's source, or not found, or an
     error naming why it cannot be sent."""
@@ -346,7 +358,7 @@ def _module_reply(name: str) -> dict[str, Any]:  # noqa: PLR0911 - one case per 
             if (stat.st_mtime_ns, stat.st_size) == (cached.mtime, cached.size):
                 return cached.reply
     try:
-        spec = importlib.util.find_spec(name)
+        spec = _find_spec(name)
     except Exception:  # noqa: BLE001 - a parent that fails to import: not found
         return reply
     if spec is None:

@@ -297,6 +297,39 @@ async def _session_of(node: SshNode) -> Any:
 
 
 @pytest.mark.anyio
+async def test_call_through_a_gateway(servers: Servers, gateways: Servers, pkg: ModuleType) -> None:
+    formatter = CaptureFormatter()
+    gateway = make_node(gateways, 0, formatter=formatter)
+    node = make_node(servers, 1, gateway=gateway, formatter=formatter)
+    job = SshJob(node, Call(pkg.disk_usage, "/gw", top=2))
+    await run_job(job)
+    assert job.result()[0].value["top"] == 4
+    await close_all(gateway)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    pid_file = tmp_path / "pid"
+    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60), timeout=1.5)
+    try:
+        await jg.Scheduler(job).run()
+        assert isinstance(job.exception, jg.JobTimeoutError)
+        pid = int(pid_file.read_text())
+        with anyio.fail_after(10):
+            while not gone(pid):  # noqa: ASYNC110 - polling /proc, there is no event
+                await anyio.sleep(0.05)
+        again = SshJob(node, Call(pkg.version))
+        await jg.Scheduler(again).run()
+        assert again.result()[0].value == list(sys.version_info[:2])
+    finally:
+        await close_all(node)
+
+
+@pytest.mark.anyio
 async def test_fifty_hosts_at_once(servers: Servers, pkg: ModuleType) -> None:
     formatter = CaptureFormatter()
     nodes = [make_node(servers, i % len(servers.ports), formatter=formatter) for i in range(50)]
