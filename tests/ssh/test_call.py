@@ -100,6 +100,11 @@ PACKAGE = {
             return speedups
 
 
+        def lazy():
+            import {pkg}_lazy.sub as sub
+            return sub.X
+
+
         def version():
             return list(sys.version_info[:2])
     """,
@@ -116,6 +121,8 @@ PACKAGE = {
             return [__name__, twice(21)]
     """,
     "speedups.so": "",  # a compiled extension module, as far as importlib can tell
+    "../{pkg}_lazy/__init__.py": "",  # a package the controller never imports itself
+    "../{pkg}_lazy/sub.py": "X = 'sub'",
 }
 
 
@@ -125,7 +132,7 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     root = tmp_path_factory.mktemp("userlib")
     name = f"callpkg_{os.getpid()}"
     for relative, text in PACKAGE.items():
-        path = root / name / relative
+        path = root / name / relative.format(pkg=name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text.format(pkg=name)) if text else "")
     sys.path.insert(0, str(root))
@@ -367,6 +374,15 @@ async def test_the_bootstrap_runs_on_python_3_8(pkg: ModuleType) -> None:
     await run_job(job)
     assert job.result()[0].value["top"] == 10
     assert job.result()[1].value == [3, 8]
+
+
+@pytest.mark.anyio
+async def test_a_module_asked_for_is_not_imported_by_the_controller(pkg: ModuleType) -> None:
+    name = pkg.__name__.split(".")[0]
+    job = SshJob(LocalNode(formatter=CaptureFormatter()), Call(pkg.lazy))
+    await run_job(job)
+    assert job.result()[0].value == "sub"
+    assert f"{name}_lazy" not in sys.modules
 
 
 # -- checks made when the Call is made -------------------------------------------------------
