@@ -21,7 +21,6 @@ import struct
 import subprocess
 import sys
 import time
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -596,9 +595,9 @@ class _SshPipe:
             f"while kill -0 -{pgid} 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); "
             f"done; kill -KILL -{pgid} 2>/dev/null; true"
         )
+        # not under the channel limit: the call being stopped still holds its slot
         with contextlib.suppress(Exception):
-            async with self.link.channels:
-                await conn.run(line)
+            await conn.run(line)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -613,20 +612,20 @@ class _NodeState:
     sessions: dict[str, tuple[Any, _Session]]  # python -> (connection, session)
 
 
-_states: weakref.WeakKeyDictionary[_connection.Link, _NodeState] = weakref.WeakKeyDictionary()
+_STATE = "_jobgraph_call"  # the attribute of a Link that holds its _NodeState
 
 
 def _state_of(link: _connection.Link) -> _NodeState:
-    state = _states.get(link)
-    if state is None:
-        state = _states[link] = _NodeState(anyio.Lock(), {})
+    """The link's sessions, kept on the link itself: they go when it goes (the sessions
+    refer to the connection, which refers to the node, which refers to the link)."""
+    state: _NodeState = vars(link).setdefault(_STATE, _NodeState(anyio.Lock(), {}))
     return state
 
 
 def session_of(node: SshNode, python: str = "python3") -> _Session | None:
     """The node's interpreter session on the running loop, if one is alive (tests)."""
     link = _connection.node_link(node)
-    state = _states.get(link) if link is not None else None
+    state: _NodeState | None = vars(link).get(_STATE) if link is not None else None
     if state is None or link is None:
         return None
     held = state.sessions.get(python)

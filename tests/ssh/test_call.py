@@ -262,6 +262,24 @@ async def test_call_timeout_stops_a_function_that_ignores_sigterm(
 
 
 @pytest.mark.anyio
+async def test_call_timeout_stops_the_function_with_a_single_channel(
+    sshd: Servers, pkg: ModuleType, tmp_path: Path
+) -> None:
+    node = make_node(sshd, max_channels=1, formatter=CaptureFormatter())
+    pid_file = tmp_path / "pid"
+    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60).options(timeout=1.5))
+    try:
+        await jg.Scheduler(job).run()
+        assert isinstance(job.exception, CommandTimeoutError)
+        pid = int(pid_file.read_text())
+        with anyio.fail_after(10):
+            while not gone(pid):  # noqa: ASYNC110 - polling /proc, there is no event
+                await anyio.sleep(0.05)
+    finally:
+        await close_all(node)
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("where", WHERE)
 async def test_call_with_no_python_on_the_host_fails_naming_the_host(
     request: pytest.FixtureRequest, pkg: ModuleType, where: str
