@@ -30,6 +30,7 @@ import anyio
 import anyio.abc
 
 import jobgraph as jg
+from jobgraph.lowlevel import ResultOf, resolve_placeholders
 
 from . import _call_remote, _connection, _glue
 from ._commands import Command, CommandResult
@@ -129,6 +130,13 @@ def _check_function(func: Any) -> tuple[str, str]:
     return module, qualname
 
 
+def _shown(value: Any) -> str:
+    """An argument as listings show it: a placeholder names its job."""
+    if isinstance(value, ResultOf):
+        return f"<result of {value.job.label}>"
+    return repr(value)
+
+
 class _Unset:
     """The default of :meth:`Call.options`: keep the current value."""
 
@@ -167,6 +175,10 @@ class Call(Command):
     Keyword arguments are the function's own; the command's options are set with
     :meth:`options`: ``Call(f, 1, x=2).options(timeout=5)``.
 
+    An argument may be (or hold) a :class:`jobgraph.ResultOf` placeholder: the SshJob
+    then requires that job, and the placeholder becomes its value, as it is (not as a
+    string), just before the call.
+
     Args:
         func: a function (or other callable) defined at the top level of a module
             (from ``__main__`` too, when that is a script file).
@@ -179,16 +191,49 @@ class Call(Command):
             its type).
     """
 
+    _placeholder_fields = ("args", "kwargs")
+
     def __init__(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         self.func = func
         self.module, self.qualname = _check_function(func)
         self.args = args
         self.kwargs = kwargs
-        where = f"the arguments of {self.qualname}"
-        self._wire_args = _encode(list(args), where)
-        self._wire_kwargs = _encode(dict(kwargs), where)
         self.python = "python3"
         super().__init__()
+        self._encode_arguments()
+
+    def _encode_arguments(self) -> None:
+        """Encode the arguments now (placeholders stand for None until resolved)."""
+        where = f"the arguments of {self.qualname}"
+
+        def blank(_: ResultOf) -> None:
+            return None
+
+        self._wire_args = _encode(resolve_placeholders(list(self.args), resolve=blank), where)
+        self._wire_kwargs = _encode(resolve_placeholders(dict(self.kwargs), resolve=blank), where)
+
+    def resolved_for(self, job: jg.AbstractJob) -> Command:
+        """The call with its :class:`jobgraph.ResultOf` placeholders replaced by the
+        results they stand for (as they are, not as strings); itself if it holds none.
+
+        Args:
+            job: the job about to run the call.
+
+        Returns:
+            A copy of the call with the values in place of the placeholders, or the
+            call itself.
+
+        Raises:
+            jobgraph.ResultUnavailableError: a placeholder's job has no result.
+            jobgraph.InvalidOptionError: a result cannot be encoded (named by type).
+        """
+        if not self.placeholders():
+            return self
+        clone = copy.copy(self)
+        clone.args = resolve_placeholders(self.args, job)
+        clone.kwargs = resolve_placeholders(self.kwargs, job)
+        clone._encode_arguments()
+        return clone
 
     def options(
         self,
@@ -228,8 +273,8 @@ class Call(Command):
         return clone
 
     def command_line(self) -> str:
-        parts = [repr(arg) for arg in self.args]
-        parts += [f"{name}={value!r}" for name, value in self.kwargs.items()]
+        parts = [_shown(arg) for arg in self.args]
+        parts += [f"{name}={_shown(value)}" for name, value in self.kwargs.items()]
         shown = ", ".join(parts)
         if len(shown) > 60:
             shown = shown[:57] + "..."

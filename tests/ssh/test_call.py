@@ -105,6 +105,10 @@ PACKAGE = {
             return sub.X
 
 
+        def echo(*args, **kwargs):
+            return [args, kwargs]
+
+
         def version():
             return list(sys.version_info[:2])
     """,
@@ -403,6 +407,20 @@ async def test_a_module_asked_for_is_not_imported_by_the_controller(pkg: ModuleT
     assert f"{name}_lazy" not in sys.modules
 
 
+async def produce() -> dict[str, Any]:
+    return {"n": 3, "when": dt.date(2026, 1, 1)}
+
+
+@pytest.mark.anyio
+async def test_a_result_of_another_job_is_passed_as_it_is(pkg: ModuleType) -> None:
+    producer = jg.Job(produce, label="producer")
+    call = Call(pkg.echo, jg.ResultOf(producer), key=jg.ResultOf(producer, lambda r: r["n"]))
+    assert call.label == f"call {pkg.__name__}.echo(<result of producer>, key=<result of producer>)"
+    job = SshJob(LocalNode(formatter=CaptureFormatter()), call)  # requires the producer
+    assert await jg.Scheduler(producer, job).run()
+    assert job.result()[0].value == [({"n": 3, "when": dt.date(2026, 1, 1)},), {"key": 3}]
+
+
 # -- checks made when the Call is made -------------------------------------------------------
 
 
@@ -468,6 +486,20 @@ def test_check_job_kind_passes_for_ssh_jobs_of_calls() -> None:
         return SshJob(LocalNode(formatter=CaptureFormatter()), Call(time.sleep, 0.5), **options)
 
     report = check_job_kind(kind, patience=20, probe=0.2, shutdown_timeout=3)
+    assert report.ok, str(report)
+
+
+def test_check_job_kind_passes_for_ssh_jobs_of_calls_on_an_ssh_node(servers: Servers) -> None:
+    nodes: list[SshNode] = []
+
+    def kind(**options: Any) -> SshJob:
+        nodes.append(make_node(servers, 2, formatter=CaptureFormatter()))
+        return SshJob(nodes[-1], Call(time.sleep, 0.5), **options)
+
+    try:
+        report = check_job_kind(kind, patience=20, probe=0.2, shutdown_timeout=3)
+    finally:  # connections made under trio live on the background loop: close them there
+        anyio.run(close_all, nodes, backend="trio")
     assert report.ok, str(report)
 
 
