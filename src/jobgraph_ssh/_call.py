@@ -35,7 +35,7 @@ from jobgraph.lowlevel import ResultOf, resolve_placeholders
 from . import _call_remote, _connection, _glue
 from ._commands import Command, CommandResult
 from ._connection import OutputCollector
-from ._errors import CommandFailedError, CommandTimeoutError
+from ._errors import CommandFailedError, CommandTimeoutError, ConnectionLostError
 
 if TYPE_CHECKING:
     from ._formatters import Formatter
@@ -345,6 +345,8 @@ class _Pipe(Protocol):
 
     async def close(self) -> None: ...
 
+    def lost(self) -> bool: ...  # whether the connection under it is gone
+
 
 class _StartError(Exception):
     """The interpreter did not start (or died): exit status and what it said."""
@@ -549,6 +551,10 @@ async def _run_call(
         raise CommandTimeoutError(host, command.label, command.timeout or 0.0) from exc
     except _StartError as exc:
         await session.stop()
+        if session.pipe.lost():
+            raise ConnectionLostError(
+                host, f"connection lost while calling {command.label!r}"
+            ) from exc
         problem = (
             f"the Python interpreter {session.python!r} on {host} "
             + ("did not start" if fresh and session.pgid is None else "ended during the call")
@@ -604,16 +610,26 @@ def _result(
 class _SshPipe:
     """An interpreter on the node's connection (runs on asyncssh's loop)."""
 
-    def __init__(self, process: Any, link: _connection.Link) -> None:
+    def __init__(self, process: Any, link: _connection.Link, conn: Any) -> None:
         self.process = process
         self.link = link
+        self.conn = conn
+
+    def lost(self) -> bool:
+        return bool(self.conn.is_closed())
 
     async def send(self, data: bytes) -> None:
-        self.process.stdin.write(data)
-        await self.process.stdin.drain()
+        try:
+            self.process.stdin.write(data)
+            await self.process.stdin.drain()
+        except Exception as exc:  # asyncssh's or OSError: the channel is gone
+            raise _StartError(None, f"{type(exc).__name__}: {exc}") from exc
 
     async def receive(self) -> bytes:
-        data: bytes = await self.process.stdout.read(65536)
+        try:
+            data: bytes = await self.process.stdout.read(65536)
+        except Exception as exc:  # asyncssh's or OSError: the channel is gone
+            raise _StartError(None, f"{type(exc).__name__}: {exc}") from exc
         return data
 
     async def ending(self) -> tuple[int | None, str]:
@@ -689,7 +705,7 @@ async def _call_on_ssh(node: SshNode, command: Call, collector: OutputCollector)
         if fresh:
             async with link.channels:
                 process = await _open_process(node, conn, command.python)
-            session = _Session(_SshPipe(process, link), node.name, command.python)
+            session = _Session(_SshPipe(process, link, conn), node.name, command.python)
             state.sessions[command.python] = (conn, session)
         else:
             assert held is not None
@@ -699,7 +715,7 @@ async def _call_on_ssh(node: SshNode, command: Call, collector: OutputCollector)
 
 
 async def _open_process(node: SshNode, conn: Any, python: str) -> Any:
-    from ._errors import ConnectError, ConnectionLostError
+    from ._errors import ConnectError
 
     try:
         return await conn.create_process(_start_line(python), encoding=None)
@@ -716,6 +732,9 @@ async def _open_process(node: SshNode, conn: Any, python: str) -> Any:
 class _LocalPipe:
     def __init__(self, process: anyio.abc.Process) -> None:
         self.process = process
+
+    def lost(self) -> bool:
+        return False
 
     async def send(self, data: bytes) -> None:
         assert self.process.stdin is not None

@@ -31,6 +31,7 @@ from jobgraph_ssh import (
     CaptureFormatter,
     CommandFailedError,
     CommandTimeoutError,
+    ConnectionLostError,
     LocalNode,
     Node,
     RemoteError,
@@ -356,6 +357,28 @@ async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
         assert again.result()[0].value == list(sys.version_info[:2])
     finally:
         await close_all(node)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", ["asyncssh", "sshd"])
+async def test_a_connection_closed_during_a_call_fails_the_job_as_lost(
+    request: pytest.FixtureRequest, where: str
+) -> None:
+    node = node_for(request, where, formatter=CaptureFormatter())
+    assert isinstance(node, SshNode)
+    job = SshJob(node, Call(time.sleep, 30), critical=False)
+
+    async def close_soon() -> None:
+        await anyio.sleep(1.5)
+        await close_all(node)
+
+    try:
+        with anyio.fail_after(20):
+            await jg.Scheduler(job, jg.Job(close_soon, critical=False)).run()
+    finally:
+        await close_all(node)
+    assert isinstance(job.exception, ConnectionLostError), repr(job.exception)
+    assert "connection lost while calling 'call time.sleep(30)'" in str(job.exception)
 
 
 @pytest.mark.anyio
