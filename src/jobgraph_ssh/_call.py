@@ -114,7 +114,7 @@ def _check_function(func: Any) -> tuple[str, str]:
     found: Any = sys.modules.get(module)
     for part in qualname.split("."):
         found = getattr(found, part, None)
-    if found is not func and getattr(found, "__func__", None) is not func:
+    if found is not func and found != func:  # a classmethod: bound anew, yet equal
         raise jg.InvalidOptionError(
             f"Call cannot find {module}.{qualname} by name on this side, so the node "
             "could not either"

@@ -454,6 +454,21 @@ def nested() -> Any:
     return inner
 
 
+class Tool:
+    @classmethod
+    def build(cls, size: int) -> list[int]:
+        return [size]
+
+    def use(self) -> None:
+        pass
+
+
+def test_classmethods_are_called_by_name_and_bound_methods_refused() -> None:
+    assert Call(Tool.build, 3).qualname == "Tool.build"
+    with pytest.raises(jg.InvalidOptionError, match="cannot find"):
+        Call(Tool().use)
+
+
 def test_lambdas_and_nested_functions_are_refused() -> None:
     with pytest.raises(jg.InvalidOptionError, match="cannot send a lambda"):
         Call(lambda: 1)
