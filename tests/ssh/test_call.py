@@ -8,9 +8,11 @@ interpreter (``python3 -I``, another working directory) cannot import it by itse
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -362,23 +364,28 @@ async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["asyncssh", "sshd"])
 async def test_a_connection_closed_during_a_call_fails_the_job_as_lost(
-    request: pytest.FixtureRequest, where: str
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
 ) -> None:
     node = node_for(request, where, formatter=CaptureFormatter())
     assert isinstance(node, SshNode)
-    job = SshJob(node, Call(time.sleep, 30), critical=False)
+    pid_file = tmp_path / "pid"
+    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 30).options(label="sleeper"))
 
-    async def close_soon() -> None:
-        await anyio.sleep(1.5)
+    async def close_when_running() -> None:
+        while not pid_file.exists() or not pid_file.read_text():  # noqa: ASYNC110 - a file
+            await anyio.sleep(0.05)
         await close_all(node)
 
     try:
-        with anyio.fail_after(20):
-            await jg.Scheduler(job, jg.Job(close_soon, critical=False)).run()
+        with anyio.fail_after(30):
+            await jg.Scheduler(job, jg.Job(close_when_running)).run()
     finally:
         await close_all(node)
+        if pid_file.exists():  # nobody is left to stop it on the host: the test does
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
     assert isinstance(job.exception, ConnectionLostError), repr(job.exception)
-    assert "connection lost while calling 'call time.sleep(30)'" in str(job.exception)
+    assert "connection lost while calling 'sleeper'" in str(job.exception)
 
 
 @pytest.mark.anyio
