@@ -460,7 +460,12 @@ class _Session:
                 if len(self.buffer) >= 4 + size:
                     body = bytes(self.buffer[4 : 4 + size])
                     del self.buffer[: 4 + size]
-                    message: dict[str, Any] = json.loads(body)
+                    try:
+                        message = json.loads(body)
+                    except ValueError as exc:
+                        raise _StartError(None, f"garbled message from the node: {exc}") from exc
+                    if not isinstance(message, dict):
+                        raise _StartError(None, f"garbled message from the node: {message!r}")
                     return message
             chunk = await self.pipe.receive()
             if not chunk:
@@ -570,7 +575,12 @@ async def _run_call(
         raise
     raw = collector.outcome(0 if reply["t"] == "ok" else 1, None, started)
     if reply["t"] == "ok":
-        return _result(host, command, raw, allowed=True, value=_call_remote.decode(reply["v"]))
+        try:
+            value = _call_remote.decode(reply.get("v"))
+        except (ValueError, TypeError, LookupError) as exc:
+            value, reply = None, {"type": "ValueError", "msg": f"cannot decode the value: {exc}"}
+        else:
+            return _result(host, command, raw, allowed=True, value=value)
     error = RemoteError(
         host, command.label, str(reply.get("type")), str(reply.get("msg")), str(reply.get("tb"))
     )

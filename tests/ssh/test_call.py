@@ -451,6 +451,21 @@ async def test_a_result_of_another_job_is_passed_as_it_is(pkg: ModuleType) -> No
     assert job.result()[0].value == [({"n": 3, "when": dt.date(2026, 1, 1)},), {"key": 3}]
 
 
+PYTHON36 = "/root/.pyenv/versions/3.6.15/bin/python3"
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not os.path.exists(PYTHON36), reason="no Python 3.6 here")
+async def test_a_python_too_old_fails_naming_the_host_and_saying_why(pkg: ModuleType) -> None:
+    node = LocalNode(formatter=CaptureFormatter())
+    job = SshJob(node, Call(pkg.version).options(python=PYTHON36))
+    await run_job(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError) and not isinstance(error, RemoteError)
+    assert "did not start" in str(error) and "localhost" in str(error)
+    assert "SyntaxError" in (error.results[0].stderr or "")
+
+
 # -- checks made when the Call is made -------------------------------------------------------
 
 
