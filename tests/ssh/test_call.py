@@ -466,6 +466,21 @@ async def test_a_python_too_old_fails_naming_the_host_and_saying_why(pkg: Module
     assert "SyntaxError" in (error.results[0].stderr or "")
 
 
+@pytest.mark.anyio
+async def test_a_garbled_answer_fails_the_call_saying_so(pkg: ModuleType, tmp_path: Path) -> None:
+    impostor = tmp_path / "python3"
+    impostor.write_text("#!/bin/sh\nprintf '\\000\\000\\000\\002{]'\nexec sleep 30\n")
+    impostor.chmod(0o755)
+    job = SshJob(
+        LocalNode(formatter=CaptureFormatter()), Call(pkg.version).options(python=str(impostor))
+    )
+    with anyio.fail_after(20):
+        await run_job(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError) and not isinstance(error, RemoteError)
+    assert "garbled message from the node" in str(error)
+
+
 # -- checks made when the Call is made -------------------------------------------------------
 
 
