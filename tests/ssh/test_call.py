@@ -108,6 +108,12 @@ PACKAGE = {
             return sub.X
 
 
+        def shell_out():
+            import subprocess
+            subprocess.run(["sh", "-c", "echo child-out; echo child-err >&2; cat"], check=True)
+            return "protocol intact"
+
+
         def echo(*args, **kwargs):
             return [args, kwargs]
 
@@ -207,6 +213,21 @@ async def test_call_returns_the_value_of_a_function_the_host_does_not_have(
     _pid, remote_path, modules = second.value
     assert not any(name in entry for entry in remote_path)  # it could not see the package
     assert f"{name}.probes" in modules and f"{name}.deep.inner" in modules
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_child_processes_of_the_function_cannot_touch_the_protocol(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    formatter = CaptureFormatter()
+    node = node_for(request, where, formatter=formatter)
+    job = SshJob(node, Call(pkg.shell_out), Call(pkg.version))  # cat reads stdin: empty
+    await run_job(job)
+    first, second = job.result()
+    assert first.value == "protocol intact" and second.value == list(sys.version_info[:2])
+    assert (node.label, "stdout", "child-out") in formatter.lines
+    assert (node.label, "stderr", "child-err") in formatter.lines
 
 
 @pytest.mark.anyio
