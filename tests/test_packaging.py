@@ -22,6 +22,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from tests.cli.conftest import console_script
+
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 LOCK = ROOT / "requirements" / "dev.lock"
@@ -44,18 +46,6 @@ def run_python(
         timeout=TIMEOUT,
         check=False,
     )
-
-
-def console_script(directory: Path) -> Path:
-    """The ``jobgraph-ssh`` entry point of pyproject.toml, written as pip writes it."""
-    target = PYPROJECT["project"]["scripts"]["jobgraph-ssh"]
-    module, function = target.split(":")
-    script = directory / "jobgraph-ssh"
-    script.write_text(
-        f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
-    )
-    script.chmod(0o755)
-    return script
 
 
 # ---------------------------------------------------------------- quiet on stderr

@@ -11,13 +11,13 @@ import os
 import shlex
 import signal as signals
 import time
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
+import anyio.to_thread
 
 import jobgraph as jg
 from jobgraph.lowlevel import ResultOf, find_placeholders, resolve_placeholders
@@ -48,7 +48,9 @@ class CommandResult:
         ended_at: wall-clock time when it ended.
         allowed: whether its exit status or signal was allowed.
         stderr_tail: the last lines written on stderr (always kept, a few lines).
-        stdout_truncated: True if only the end of stdout was kept.
+        stdout_truncated: True if only the end of stdout was kept (``keep_output``, or
+            the :class:`Capture`'s ``limit``).
+        stderr_truncated: True if only the end of stderr was kept.
     """
 
     host: str
@@ -62,6 +64,7 @@ class CommandResult:
     allowed: bool
     stderr_tail: tuple[str, ...] = ()
     stdout_truncated: bool = False
+    stderr_truncated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -72,6 +75,23 @@ class CommandResult:
     def duration(self) -> float:
         """Seconds the command took."""
         return self.ended_at - self.started_at
+
+    def summary(self) -> str:
+        """The result in a few words, as listings show it.
+
+        Returns:
+            Text like ``exit 0 on web1: first line of stdout`` (cut at 60
+            characters), or ``signal TERM on web1`` when it ended on a signal; no
+            output part when stdout was empty or not kept.
+        """
+        status = f"signal {self.signal}" if self.exit_status is None else f"exit {self.exit_status}"
+        text = f"{status} on {self.host}"
+        first = next(
+            (line.strip() for line in (self.stdout or "").splitlines() if line.strip()), ""
+        )
+        if first:
+            text += f": {first if len(first) <= 60 else first[:57] + '...'}"
+        return text
 
 
 def _signal_name(value: str) -> str:
@@ -91,7 +111,8 @@ class Command:
         allowed_exits: exit statuses (ints) and signal names (``"TERM"`` or
             ``"SIGTERM"``) that count as success besides 0.
         env: environment variables to set for the command (on SSH nodes, exported by
-            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter).
+            the remote shell before the command, so sshd's ``AcceptEnv`` does not matter;
+            the values travel on the command's stdin, never on its command line).
         timeout: seconds the command may run; it is then stopped and fails with
             :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default: its command line).
@@ -267,11 +288,15 @@ class Command:
         keep: int | None,
         shown: str | None = None,
     ) -> CommandResult:
-        collector = OutputCollector(node.label, formatter, None if self.capture else keep)
+        collector = OutputCollector(
+            node.label, formatter, self.capture.limit if self.capture else keep
+        )
         raw = await node.run_line(
             line, env=self.env, time_limit=self.timeout, collector=collector, x11=self.x11
         )
-        if self.capture is not None and raw.stdout is not None:
+        # a value cut to its end is not the value: the variable stays unset (a later
+        # Deferred that reads it then fails, naming it), and the result says it was cut
+        if self.capture is not None and raw.stdout is not None and not raw.stdout_truncated:
             self.capture.variables[self.capture.varname] = raw.stdout.rstrip("\n")
         return CommandResult(
             host=node.name,
@@ -285,10 +310,20 @@ class Command:
             allowed=self.is_allowed(raw.exit_status, raw.signal),
             stderr_tail=raw.stderr_tail,
             stdout_truncated=raw.stdout_truncated,
+            stderr_truncated=raw.stderr_truncated,
         )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.command_line()!r})"
+
+
+def _refuse_none(what: str, parts: tuple[object, ...]) -> None:
+    """Refuse a None among a command's parts, which ``str()`` would turn into "None"."""
+    for index, part in enumerate(parts, 1):
+        if part is None:
+            raise jg.InvalidOptionError(
+                f"{what}: argument {index} is None; leave it out, or give a string"
+            )
 
 
 class Run(Command):
@@ -309,7 +344,8 @@ class Run(Command):
         capture: as for :class:`Command`.
 
     Raises:
-        jobgraph.InvalidOptionError: no program given, or a bad option.
+        jobgraph.InvalidOptionError: no program given, a part that is None, or a bad
+            option.
     """
 
     _placeholder_fields = ("argv",)
@@ -325,6 +361,7 @@ class Run(Command):
     ) -> None:
         if not argv:
             raise jg.InvalidOptionError("Run() needs at least a program name")
+        _refuse_none("Run()", argv)
         self.argv: tuple[str | Deferred | ResultOf, ...] = tuple(
             part if isinstance(part, Deferred | ResultOf) else str(part) for part in argv
         )
@@ -548,13 +585,22 @@ class Pull(_FileCommand):
         remote_paths: a file or directory of the node, or several (at least one).
         local_dir: the local directory to copy into, made if needed. Pulling from
             many nodes into one directory mixes their files: give each its own.
-        preserve: keep permission bits and times (default True).
+        preserve: keep permission bits (masked to 0o777: never setuid, setgid or
+            sticky) and times (default True).
         timeout: seconds the copy may take; it is then stopped, and the job fails
             with :class:`~jobgraph_ssh.CommandTimeoutError`. None for no limit.
         label: how listings name the command (default ``pull PATHS -> DIR``).
+        dir_mode: the mode of ``local_dir`` when the command makes it (default
+            0o700: only this user reads what the host sent); an existing directory
+            is left as it is.
+
+    On SSH nodes nothing the host says can write outside ``local_dir``: names with
+    ``/``, ``.`` or ``..`` and symlinks leading outside fail the command (see
+    :doc:`/security`).
 
     Raises:
-        jobgraph.InvalidOptionError: for an empty list of paths or a bad timeout.
+        jobgraph.InvalidOptionError: for an empty list of paths, a bad timeout or
+            ``dir_mode``.
     """
 
     _placeholder_fields = ("remote_paths", "local_dir")
@@ -567,10 +613,20 @@ class Pull(_FileCommand):
         preserve: bool = True,
         timeout: float | None = None,
         label: str | None = None,
+        dir_mode: int = 0o700,
     ) -> None:
         self.remote_paths = _paths(remote_paths, "Pull")
         self.local_dir: Any = _path(local_dir)
         self.preserve = preserve
+        if (
+            isinstance(dir_mode, bool)
+            or not isinstance(dir_mode, int)
+            or not 0 <= dir_mode <= 0o777
+        ):
+            raise jg.InvalidOptionError(
+                f"Pull: dir_mode must be a mode in 0o000..0o777, not {dir_mode!r}"
+            )
+        self.dir_mode = dir_mode
         super().__init__(timeout=timeout, label=label)
 
     def command_line(self) -> str:
@@ -578,8 +634,17 @@ class Pull(_FileCommand):
         return f"pull {paths} -> {_show(self.local_dir)}"
 
     async def transfer(self, node: Node) -> None:
-        os.makedirs(self.local_dir, exist_ok=True)
+        await anyio.to_thread.run_sync(_make_directory, self.local_dir, self.dir_mode)
         await node.pull(self.remote_paths, self.local_dir, preserve=self.preserve)
+
+
+def _make_directory(path: str, mode: int) -> None:
+    """Make ``path`` (and its parents) if needed; the last one made gets ``mode``
+    exactly (not reduced by the umask)."""
+    if os.path.isdir(path):
+        return
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    os.chmod(path, mode)
 
 
 class _Staged(Command):
@@ -655,22 +720,22 @@ class _Staged(Command):
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         started = time.time()
         missing = self.missing_local()
-        remote_dir = f"{node.staging_root}/{uuid.uuid4().hex[:16]}"
         problem = f"no such local file: {', '.join(missing)}" if missing else None
+        args: list[str] = []
         try:
             args = [resolve(arg) for arg in self.args]
         except TemplateError as exc:
             problem = str(exc)
-        if problem is None:
+        if problem is not None:
+            return _failed(node, self.command_line(), problem, started, formatter)
+        remote_dir = node.staging_dir()
+        try:
             files, contents = self.files()
             try:
                 await node.stage(remote_dir, files, contents, self.script_name)
             except TransferFailed as exc:
-                problem = str(exc)
-        if problem is not None:
-            return _failed(node, self.command_line(), problem, started, formatter)
-        line = self.remote_line(f"{remote_dir}/{self.script_name}", args)
-        try:
+                return _failed(node, self.command_line(), str(exc), started, formatter)
+            line = self.remote_line(f"{remote_dir}/{self.script_name}", args)
             return await self._run(node, line, formatter, keep, shown=self.command_line())
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(2):
@@ -696,6 +761,9 @@ class RunScript(_Staged):
         timeout: as for :class:`Command` (the copy is not counted).
         label: as for :class:`Command`.
         capture: as for :class:`Command`.
+
+    Raises:
+        jobgraph.InvalidOptionError: the script or an argument is None.
     """
 
     def __init__(
@@ -709,6 +777,7 @@ class RunScript(_Staged):
         label: str | None = None,
         capture: Capture | None = None,
     ) -> None:
+        _refuse_none("RunScript()", (local_script, *args))
         self.local_script = os.fspath(local_script)
         self.script_name = os.path.basename(self.local_script)
         super().__init__(
@@ -746,7 +815,8 @@ class RunString(_Staged):
         capture: as for :class:`Command`.
 
     Raises:
-        jobgraph.InvalidOptionError: ``remote_name`` is empty or holds a ``/``.
+        jobgraph.InvalidOptionError: ``remote_name`` is empty or holds a ``/``; the
+            body or an argument is None.
     """
 
     def __init__(
@@ -765,6 +835,7 @@ class RunString(_Staged):
             raise jg.InvalidOptionError(
                 f"RunString: remote_name must be a file name, not {remote_name!r}"
             )
+        _refuse_none("RunString()", (body, *args))
         self.body = body
         self.script_name = remote_name
         super().__init__(

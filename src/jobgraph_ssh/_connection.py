@@ -12,15 +12,18 @@ import asyncio
 import atexit
 import collections
 import contextlib
+import math
 import os
+import posixpath
 import shlex
+import stat
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import asyncssh
 
@@ -42,10 +45,40 @@ __all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "l
 
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 STDERR_TAIL_LINES = 10
+STDERR_TAIL_WIDTH = 1000  # characters (the end) of each of those lines
 # the remote shell first tells its pid (= its process group: sshd starts each session
 # in a new session) on stderr, so that a cancelled command can be killed, pipelines too
 PID_MARKER = "\x1fjobgraph-pid:"
 PID_PREFIX = "printf '\\037jobgraph-pid:%d\\n' $$ >&2; "
+# a command's variables come on stdin, as shell text the remote shell evaluates, never on
+# its command line (which every user of the host reads with ps)
+ENV_PREFIX = 'eval "$(cat)"; '
+KILL_GRACE = 2.0  # seconds a stopped command gets between SIGTERM and SIGKILL
+KILL_POLL = 0.1  # how often the remote killer looks whether the group is gone
+
+
+def kill_line(pid: int, grace: float) -> str:
+    """The remote shell line that stops process group ``pid``: SIGTERM now, SIGKILL
+    after ``grace`` seconds if a process of the group is still there.
+
+    The wait runs in a detached background subshell (its output on /dev/null), so
+    the channel that sends it closes at once and the wait survives the connection's
+    end; it ends as soon as the group is gone.
+
+    Raises:
+        ValueError: ``pid`` is not a process group one may kill (1 or less would
+            make ``kill -- -1``: every process of the user).
+    """
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 1:
+        raise ValueError(f"refusing to kill process group {pid!r}")
+    ticks = max(0, math.ceil(grace / KILL_POLL))
+    group = f"-- -{pid}"  # "kill -s SIG --": dash refuses "kill -TERM -- -PGID"
+    return (
+        f"kill -s TERM {group} 2>/dev/null || exit 0; "
+        f"( i=0; while kill -s 0 {group} 2>/dev/null; do "
+        f"if [ $i -ge {ticks} ]; then kill -s KILL {group} 2>/dev/null; exit 0; fi; "
+        f"sleep {KILL_POLL:g}; i=$((i+1)); done ) </dev/null >/dev/null 2>&1 &"
+    )
 
 
 @dataclass
@@ -132,8 +165,10 @@ class _Client(asyncssh.SSHClient):
         name = host if port == 22 else f"[{host}]:{port}"
         line = f"{name} {key.export_public_key('openssh').decode().strip()}\n"
         with _known_hosts_lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as file:
+            # as OpenSSH: a new ~/.ssh is 0700, a new known_hosts 0600
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "a") as file:
                 file.write(line)
         return True
 
@@ -211,9 +246,8 @@ class Link:
                     node.name, f"authentication refused{via}: {exc.reason or exc}"
                 ) from exc
             except TimeoutError as exc:
-                raise ConnectError(
-                    node.name, f"connection timed out after {node.connect_timeout:g} s{via}"
-                ) from exc
+                after = "" if node.connect_timeout is None else f" after {node.connect_timeout:g} s"
+                raise ConnectError(node.name, f"connection timed out{after}{via}") from exc
             except (OSError, asyncssh.Error) as exc:
                 reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
                 raise ConnectError(node.name, f"cannot connect{via}: {reason}") from exc
@@ -275,30 +309,41 @@ class Link:
         return HostKeyError(node.name, what + via, fingerprint=fingerprint, changed=client.changed)
 
     def kill_group(self, pid: int) -> None:
-        """Kill a remote process group through another channel, in the background.
+        """Stop a remote process group through another channel, in the background:
+        see :meth:`kill_group_now`."""
+        self.clean_up(self.kill_group_now(pid))
+
+    async def kill_group_now(self, pid: int) -> None:
+        """Stop a remote process group through another channel: SIGTERM, then SIGKILL
+        after the node's ``kill_grace`` (see :func:`kill_line`); errors are ignored,
+        and it takes at most ``SETTLE_TIMEOUT``.
 
         OpenSSH's sshd ignores signal requests on root sessions (no privilege
         separation there) and leaves the command running when its channel closes;
-        a remote ``kill`` of the session's process group always works.
+        a remote ``kill`` of the session's process group always works. A pid of 1
+        or less is ignored (never ``kill -- -1``).
         """
         conn = self.conn
-        if conn is None or conn.is_closed():
+        if conn is None or conn.is_closed() or pid <= 1:
             return
+        line = kill_line(pid, self.node.kill_grace)
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(_glue.SETTLE_TIMEOUT), self.channels:
+                await conn.run(line, stdin=asyncssh.DEVNULL)
 
-        async def kill() -> None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(_glue.SETTLE_TIMEOUT), self.channels:
-                    await conn.run(
-                        f"kill -TERM -- -{pid} 2>/dev/null; true", stdin=asyncssh.DEVNULL
-                    )
-
-        task = asyncio.get_running_loop().create_task(kill())
+    def clean_up(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; :meth:`close` waits for it (bounded)."""
+        task = asyncio.get_running_loop().create_task(work)
         self.cleanups.add(task)
         task.add_done_callback(self.cleanups.discard)
 
     async def close(self) -> None:
-        if self.cleanups:  # remote kills under way finish first (bounded)
-            await asyncio.wait(list(self.cleanups), timeout=_glue.SETTLE_TIMEOUT)
+        deadline = asyncio.get_running_loop().time() + 2 * _glue.SETTLE_TIMEOUT
+        while self.cleanups:  # remote kills under way finish first (bounded)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            await asyncio.wait(list(self.cleanups), timeout=left)
         conn, self.conn = self.conn, None
         if conn is not None:
             self._event("disconnected")
@@ -396,57 +441,94 @@ class RawOutcome:
     started_at: float
     ended_at: float
     stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+
+class Tail:
+    """The last ``limit`` characters of a stream of text (None: all of it; 0: none),
+    and whether anything was cut; adding is O(length added), whatever the limit."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.parts: collections.deque[str] = collections.deque()
+        self.size = 0
+        self.cut = 0  # characters dropped from the start
+
+    def add(self, text: str) -> None:
+        if self.limit == 0:
+            self.cut += len(text)
+            return
+        self.parts.append(text)
+        self.size += len(text)
+        if self.limit is None:
+            return
+        while self.size > self.limit:
+            first = self.parts[0]
+            excess = self.size - self.limit
+            if len(first) <= excess:
+                self.parts.popleft()
+                dropped = len(first)
+            else:
+                self.parts[0] = first[excess:]
+                dropped = excess
+            self.size -= dropped
+            self.cut += dropped
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def parse_pid(line: str) -> int | None:
+    """The pid a remote shell reported in ``line`` (see ``PID_PREFIX``), if it is one
+    that may be killed (never 0 or 1: ``kill -- -1`` kills every process)."""
+    text = line.rstrip("\n")
+    if not text.startswith(PID_MARKER) or not text[len(PID_MARKER) :].isdigit():
+        return None
+    pid = int(text[len(PID_MARKER) :])
+    return pid if pid > 1 else None
 
 
 class OutputCollector:
-    """Sends lines to the formatter as they come; keeps only what was asked."""
+    """Sends lines to the formatter as they come; keeps only what was asked: ``keep``
+    characters (the end) of stdout, and as many of stderr."""
 
     def __init__(self, host: str, formatter: Formatter, keep: int | None) -> None:
         self.host = host
         self.formatter = formatter
         self.keep = keep  # None: everything; 0: nothing; n: the last n characters
-        self.stdout: collections.deque[str] = collections.deque()
-        self.stdout_size = 0
-        self.truncated = False
-        self.stderr: list[str] = []
+        self.stdout = Tail(keep)
+        self.stderr = Tail(keep)
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_TAIL_LINES)
         self.watch_pid = False  # the first stderr line may carry the remote pid
         self.remote_pid: int | None = None
 
     def out(self, line: str) -> None:
         self.formatter.line(self.host, "stdout", line.rstrip("\n"))
-        if self.keep == 0:
-            return
-        self.stdout.append(line)
-        self.stdout_size += len(line)
-        if self.keep is not None:
-            while self.stdout_size > self.keep and self.stdout:
-                self.stdout_size -= len(self.stdout.popleft())
-                self.truncated = True
+        self.stdout.add(line)
 
     def err(self, line: str) -> None:
         text = line.rstrip("\n")
         if self.watch_pid and self.remote_pid is None:
             self.watch_pid = False
-            if text.startswith(PID_MARKER) and text[len(PID_MARKER) :].isdigit():
-                self.remote_pid = int(text[len(PID_MARKER) :])
+            if text.startswith(PID_MARKER):
+                self.remote_pid = parse_pid(text)
                 return
         self.formatter.line(self.host, "stderr", text)
-        self.stderr_tail.append(text)
-        if self.keep != 0:
-            self.stderr.append(line)
+        self.stderr_tail.append(text[-STDERR_TAIL_WIDTH:])
+        self.stderr.add(line)
 
     def outcome(self, exit_status: int | None, signal: str | None, started: float) -> RawOutcome:
         keep = self.keep != 0
         return RawOutcome(
             exit_status=exit_status,
             signal=signal,
-            stdout="".join(self.stdout) if keep else None,
-            stderr="".join(self.stderr) if keep else None,
+            stdout=self.stdout.text() if keep else None,
+            stderr=self.stderr.text() if keep else None,
             stderr_tail=tuple(self.stderr_tail),
             started_at=started,
             ended_at=time.time(),
-            stdout_truncated=self.truncated,
+            stdout_truncated=keep and self.stdout.cut > 0,
+            stderr_truncated=keep and self.stderr.cut > 0,
         )
 
 
@@ -466,23 +548,28 @@ async def execute(
 
     The channel is taken under the connection's channel limit. On timeout or
     cancellation the remote command gets SIGTERM and its channel is closed at once
-    (no waiting), so the channel slot is free when this returns.
+    (no waiting), so the channel slot is free when this returns; with the node's
+    ``kill_group``, its process group also gets SIGTERM, then SIGKILL after
+    ``kill_grace`` seconds (see :meth:`Link.kill_group`).
     """
     link = link_for(node)
     conn = await link.connection()
     async with link.channels:
         started = time.time()  # once it has a channel: waiting for one is not running
         try:
-            sent = with_env(line, env)
+            sent = ENV_PREFIX + line if env else line
             if node.kill_group:
                 collector.watch_pid = True
                 sent = PID_PREFIX + sent
             process = await conn.create_process(
                 sent,
-                stdin=asyncssh.DEVNULL,
+                stdin=asyncssh.PIPE if env else asyncssh.DEVNULL,
                 errors="replace",
                 x11_forwarding="ignore_failure" if x11 else False,
             )
+            if env:  # then end of file: the command reads no more from stdin than before
+                process.stdin.write(env_script(env))
+                process.stdin.write_eof()
         except asyncssh.ChannelOpenError as exc:
             if conn.is_closed():
                 raise ConnectionLostError(node.name, f"connection lost: {exc.reason}") from exc
@@ -494,15 +581,15 @@ async def execute(
                 )
                 await process.wait_closed()
         except TimeoutError as exc:
-            _stop(process, link, collector.remote_pid)
+            _stop(process, link, collector)
             raise CommandTimeoutError(node.name, line, time_limit or 0.0) from exc
         except asyncssh.Error as exc:
-            _stop(process, link, collector.remote_pid)
+            _stop(process, link, collector)
             raise ConnectionLostError(
                 node.name, f"connection lost while running {line!r}: {exc}"
             ) from exc
         except BaseException:
-            _stop(process, link, collector.remote_pid)
+            _stop(process, link, collector)
             raise
     signal = process.exit_signal[0] if process.exit_signal else None
     status = process.exit_status
@@ -513,15 +600,15 @@ async def execute(
     return collector.outcome(status, signal, started)
 
 
-def with_env(line: str, env: Mapping[str, str] | None) -> str:
-    """The command line preceded by ``export NAME=value;`` for each variable.
+def env_script(env: Mapping[str, str]) -> str:
+    """``export NAME=value`` lines for each variable, which the remote shell reads on
+    the command's stdin and evaluates (see :data:`ENV_PREFIX`).
 
     Variables go through the remote shell rather than SSH ``env`` requests, which
-    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them.
+    OpenSSH's sshd drops unless its ``AcceptEnv`` lists them; and through stdin rather
+    than the command line, which other users of the host can read.
     """
-    if not env:
-        return line
-    return "".join(f"export {name}={shlex.quote(value)}; " for name, value in env.items()) + line
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
 async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) -> None:
@@ -530,15 +617,40 @@ async def _pump(reader: asyncssh.SSHReader[str], sink: Callable[[str], None]) ->
             sink(line)
 
 
-def _stop(process: asyncssh.SSHClientProcess[Any], link: Link, pid: int | None) -> None:
+def _stop(process: asyncssh.SSHClientProcess[Any], link: Link, collector: OutputCollector) -> None:
     """Signal the remote command and close its channel, without waiting; if its
-    process group is known, kill it through another channel (in the background)."""
+    process group is known, kill it through another channel (in the background).
+
+    A command stopped so early that its pid line is not read yet keeps its channel
+    until that line comes (in the background, at most ``SETTLE_TIMEOUT``), so that
+    its group is killed all the same.
+    """
     with contextlib.suppress(Exception):
         process.send_signal("TERM")
+    if collector.watch_pid and collector.remote_pid is None:
+        collector.watch_pid = False
+        link.clean_up(_kill_when_known(process, link))
+        return
     with contextlib.suppress(Exception):
         process.close()
+    if collector.remote_pid is not None:
+        link.kill_group(collector.remote_pid)
+
+
+async def _kill_when_known(process: asyncssh.SSHClientProcess[Any], link: Link) -> None:
+    """Read the remote shell's first stderr line (its pid), then close the channel and
+    kill the group."""
+    pid = None
+    try:
+        async with asyncio.timeout(_glue.SETTLE_TIMEOUT):
+            pid = parse_pid(await process.stderr.readline())
+    except Exception:  # noqa: BLE001, S110 - the channel is closed below all the same
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            process.close()
     if pid is not None:
-        link.kill_group(pid)
+        await link.kill_group_now(pid)
 
 
 def default_known_hosts() -> Path:
@@ -586,27 +698,183 @@ async def sftp_put(node: SshNode, local_paths: list[str], remote_dir: str, prese
 
 
 async def sftp_get(node: SshNode, remote_paths: list[str], local_dir: str, preserve: bool) -> None:
-    """Copy remote files and directories (recursively) into a local directory."""
+    """Copy remote files and directories (recursively) into a local directory.
+
+    The copy is ours, not asyncssh's recursive ``get``, so that nothing the server
+    says can write outside ``local_dir`` (see :class:`_Pull`).
+    """
 
     async def action(sftp: asyncssh.SFTPClient) -> None:
-        await sftp.get(remote_paths, local_dir, preserve=preserve, recurse=True)
+        await _Pull(sftp, local_dir, preserve).run(remote_paths)
 
     await _sftp_call(node, f"pull {', '.join(remote_paths)} to {local_dir}", action)
+
+
+PULL_CHUNK = 1 << 20  # bytes read at once (asyncssh splits it into parallel requests)
+
+
+class _Pull:
+    """A recursive SFTP download that trusts nothing the server says.
+
+    - Names listed by the server must be plain names (no ``/``, not ``.`` or ``..``,
+      no NUL); anything else fails the pull.
+    - A symlink is recreated only if its target is relative and stays inside the
+      pull folder (checked on the text when it is made, and again on the real paths
+      once every link exists, for chains of links); otherwise the pull fails and the
+      links it made that lead out are removed.
+    - Nothing is written through a symlink: existing directories must be real ones,
+      files are opened with ``O_NOFOLLOW`` (an existing link at a file's place is
+      replaced).
+    - Modes are masked to 0o777 (no setuid, setgid or sticky bit, as ``sftp -p``);
+      files are written 0600 and get their mode once complete; directories are made
+      0700 and get the remote mode (``preserve``) when their content is in.
+    """
+
+    def __init__(self, sftp: asyncssh.SFTPClient, local_dir: str, preserve: bool) -> None:
+        self.sftp = sftp
+        self.local_dir = local_dir
+        self.root = os.path.realpath(local_dir)
+        self.preserve = preserve
+        self.links: list[str] = []
+
+    async def run(self, remote_paths: list[str]) -> None:
+        self._check_directory(self.root, self.local_dir)
+        try:
+            for remote in remote_paths:
+                attrs = await self.sftp.stat(remote)  # the paths asked for: followed
+                name = posixpath.basename(remote.rstrip("/"))
+                if name in ("", "."):
+                    target = self.root
+                else:
+                    target = os.path.join(self.root, self._checked_name(name, remote))
+                await self._copy(remote, attrs, target)
+        finally:
+            self._check_links()
+
+    def _inside(self, path: str) -> bool:
+        return path == self.root or path.startswith(self.root + os.sep)
+
+    def _checked_name(self, name: str, where: str) -> str:
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise TransferFailed(f"refusing the name {name!r} listed in {where}")
+        return name
+
+    def _check_directory(self, path: str, shown: str) -> None:
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise TransferFailed(f"refusing to write into {shown}: not a directory")
+
+    def _mode(self, attrs: asyncssh.SFTPAttrs) -> int | None:
+        if not self.preserve or attrs.permissions is None:
+            return None
+        return stat.S_IMODE(attrs.permissions) & 0o777
+
+    def _times(self, path: str | int, attrs: asyncssh.SFTPAttrs) -> None:
+        if self.preserve and attrs.atime is not None and attrs.mtime is not None:
+            os.utime(path, (attrs.atime, attrs.mtime))
+
+    async def _copy(self, remote: str, attrs: asyncssh.SFTPAttrs, local: str) -> None:
+        self._check_place(local)
+        if attrs.type == asyncssh.FILEXFER_TYPE_DIRECTORY:
+            await self._copy_directory(remote, attrs, local)
+        elif attrs.type == asyncssh.FILEXFER_TYPE_SYMLINK:
+            self._make_link(remote, await self.sftp.readlink(remote), local)
+        elif attrs.type == asyncssh.FILEXFER_TYPE_REGULAR:
+            await self._copy_file(remote, attrs, local)
+        else:
+            raise TransferFailed(f"refusing {remote}: not a file, directory or symlink")
+
+    def _check_place(self, local: str) -> None:
+        if not self._inside(os.path.normpath(local)):
+            raise TransferFailed(f"refusing to write {local}: outside {self.local_dir}")
+
+    async def _copy_directory(self, remote: str, attrs: asyncssh.SFTPAttrs, local: str) -> None:
+        self._make_directory(local)
+        async for entry in self.sftp.scandir(remote):
+            name = entry.filename
+            assert isinstance(name, str)
+            if name in (".", ".."):
+                continue
+            self._checked_name(name, remote)
+            await self._copy(posixpath.join(remote, name), entry.attrs, os.path.join(local, name))
+        self._finish_directory(local, attrs)
+
+    def _make_directory(self, local: str) -> None:
+        if os.path.lexists(local):
+            self._check_directory(local, local)
+        else:
+            os.mkdir(local, 0o700)
+
+    def _finish_directory(self, local: str, attrs: asyncssh.SFTPAttrs) -> None:
+        mode = self._mode(attrs)
+        if mode is not None:
+            os.chmod(local, mode)
+        self._times(local, attrs)
+
+    def _make_link(self, remote: str, target: str, local: str) -> None:
+        resolved = os.path.normpath(os.path.join(os.path.dirname(local), target))
+        if os.path.isabs(target) or not self._inside(resolved):
+            raise TransferFailed(
+                f"refusing the symlink {remote} -> {target}: it points outside {self.local_dir}"
+            )
+        if os.path.lexists(local) and not os.path.isdir(local):
+            os.unlink(local)
+        os.symlink(target, local)
+        self.links.append(local)
+
+    async def _copy_file(self, remote: str, attrs: asyncssh.SFTPAttrs, local: str) -> None:
+        fd = self._open_file(local)
+        try:
+            async with self.sftp.open(remote, "rb") as source:
+                while data := await source.read(PULL_CHUNK):
+                    view = memoryview(cast(bytes, data))  # opened "rb": bytes
+                    while view:
+                        view = view[os.write(fd, view) :]
+            self._finish_file(fd, attrs)
+        finally:
+            os.close(fd)
+
+    def _open_file(self, local: str) -> int:
+        if os.path.islink(local):
+            os.unlink(local)  # never write through a link
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        return os.open(local, flags, 0o600 if self.preserve else 0o666)
+
+    def _finish_file(self, fd: int, attrs: asyncssh.SFTPAttrs) -> None:
+        mode = self._mode(attrs)
+        os.fchmod(fd, mode if mode is not None else stat.S_IMODE(os.fstat(fd).st_mode) & 0o777)
+        if os.utime in os.supports_fd:
+            self._times(fd, attrs)
+
+    def _check_links(self) -> None:
+        """Once every link exists: each must really lead inside (a chain of links
+        each fine by itself may lead out); the ones that do not are removed."""
+        outside = [link for link in self.links if not self._inside(os.path.realpath(link))]
+        for link in outside:
+            with contextlib.suppress(OSError):
+                os.unlink(link)
+        if outside:
+            raise TransferFailed(
+                f"refusing the symlinks {', '.join(outside)}: they lead outside "
+                f"{self.local_dir} (removed)"
+            )
 
 
 async def sftp_stage(
     node: SshNode, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
 ) -> None:
-    """Make ``remote_dir``, copy ``files`` and write ``contents`` into it; chmod 755 one."""
+    """Make ``remote_dir`` (0700), copy ``files`` and write ``contents`` into it (0600,
+    0700 for ``executable``, asked for when each is made: never readable by others)."""
 
     async def action(sftp: asyncssh.SFTPClient) -> None:
-        await sftp.makedirs(remote_dir, exist_ok=True)
+        await sftp.makedirs(remote_dir, attrs=asyncssh.SFTPAttrs(permissions=0o700), exist_ok=True)
         if files:
             await sftp.put(files, remote_dir, preserve=True, recurse=True)
         for name, data in contents.items():
-            async with sftp.open(f"{remote_dir}/{name}", "wb") as file:
+            mode = 0o700 if name == executable else 0o600
+            attrs = asyncssh.SFTPAttrs(permissions=mode)
+            async with sftp.open(f"{remote_dir}/{name}", "xb", attrs) as file:
                 await file.write(data)
-        await sftp.chmod(f"{remote_dir}/{executable}", 0o755)
+        await sftp.chmod(f"{remote_dir}/{executable}", 0o700)
 
     await _sftp_call(node, f"copy script to {remote_dir}", action)
 

@@ -11,12 +11,14 @@ through a :class:`Deferred` template, rendered just before that command runs::
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 
-from jobgraph import JobGraphError
+from jobgraph import InvalidOptionError, JobGraphError
 
 __all__ = ["Capture", "Deferred", "TemplateError", "Variables"]
 
@@ -44,26 +46,58 @@ class Variables(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+CAPTURE_LIMIT = 1 << 20  # characters of stdout a Capture keeps, by default (1 MiB)
+
+
 @dataclass(frozen=True)
 class Capture:
     """Where a command's stdout goes: ``variables[varname]``, trailing newlines removed
-    (as the shell's ``$(...)`` does). The command keeps its whole stdout for that.
+    (as the shell's ``$(...)`` does). The command keeps its stdout for that, up to
+    ``limit`` characters, whatever the job's ``keep_output``.
 
     The variable is set when the command ends, whether its status was allowed or not
     (not when it is stopped or times out); a later command's :class:`Deferred` reads
-    it when rendered.
+    it when rendered. Output longer than ``limit`` is not a value: the variable is
+    left unset (a Deferred that reads it fails, naming it) and the command's
+    :class:`~jobgraph_ssh.CommandResult` says ``stdout_truncated``.
 
     Attributes:
         varname: the variable to set.
         variables: the namespace that holds it (shared with the Deferred templates
             that use it).
+        limit: the most characters of stdout kept (default 1 MiB); None for no limit.
+
+    Raises:
+        jobgraph.InvalidOptionError: a ``limit`` that is neither None nor a positive
+            int.
     """
 
     varname: str
     variables: Variables
+    limit: int | None = CAPTURE_LIMIT
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit <= 0
+        ):
+            raise InvalidOptionError(
+                f"Capture {self.varname!r}: limit must be a positive int or None, "
+                f"not {self.limit!r}"
+            )
 
 
-_environment = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)  # noqa: S701 - shell text, not HTML
+def _quote(value: object) -> str:
+    """The ``quote`` filter: ``str(value)`` quoted for a POSIX shell (one word, as data)."""
+    return shlex.quote(str(value))
+
+
+# sandboxed: a template reaches its variables' data, not Python's internals
+# (``{{ x.__class__ }}`` is refused); autoescape is for HTML, this is shell text
+_environment = jinja2.sandbox.SandboxedEnvironment(
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+)
+_environment.filters["quote"] = _quote
 
 
 class Deferred:
@@ -71,8 +105,11 @@ class Deferred:
 
     It stands for a string in ``Run`` arguments, ``Shell`` lines and script arguments.
     Shown as its template text until then. Undefined variables are errors, not empty
-    strings; nothing is escaped (the text goes to a shell: quote it in the template
-    if needed).
+    strings. Nothing is escaped by itself: in a ``Shell`` line, write
+    ``{{ name | quote }}`` (the ``quote`` filter, :func:`shlex.quote`) so that a value
+    captured elsewhere stays one word of data, whatever it holds (``Run`` quotes each
+    argument already). Templates run in jinja2's sandbox: they read their variables,
+    not Python's internals.
 
     Args:
         template: the jinja2 template text (``"{{pod}}"``), compiled now.

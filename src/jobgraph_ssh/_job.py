@@ -81,8 +81,10 @@ class SshJob(jg.AbstractJob):
         *commands: commands, or lists of them.
         formatter: where output lines go; default: the node's formatter.
         keep_output: how much output each :class:`CommandResult` keeps: True for
-            all, False for none, an int for the last that many characters of stdout
-            (and all of stderr); default 64 KiB. Lines always reach the formatter.
+            all, False for none, an int for the last that many characters of stdout,
+            and as many of stderr; default 64 KiB of each (the result's
+            ``stdout_truncated`` and ``stderr_truncated`` say when the start was
+            dropped). Lines always reach the formatter.
         services: a :class:`jobgraph.services.ServicePool` the job's commands may call
             from the remote host (see ``docs/remote-services.md``); the job's SSH
             connection forwards a socket back to this process while the job runs.
@@ -169,7 +171,43 @@ class SshJob(jg.AbstractJob):
         return f"{self.node.label}: {first}{more}"
 
     def details(self) -> str:
-        return "\n".join(command.label for command in self.commands)
+        lines = [command.label for command in self.commands]
+        for command, result in zip(self.commands, self._results_so_far(), strict=False):
+            cut = [
+                name
+                for name, flag in (
+                    ("stdout", result.stdout_truncated),
+                    ("stderr", result.stderr_truncated),
+                )
+                if flag
+            ]
+            if cut:  # listings say when kept output is not the whole output
+                lines.append(f"output cut: {command.label} kept the end of {' and '.join(cut)}")
+        return "\n".join(lines)
+
+    def _results_so_far(self) -> tuple[CommandResult, ...]:
+        """The results of the last run: all of them, or those before a failure."""
+        try:
+            return tuple(self.result())
+        except jg.RunStateError:
+            return tuple(getattr(self.exception, "results", ()) or ())
+
+    def repr_result(self) -> str:
+        """In listings, the last command's :meth:`CommandResult.summary`, not the
+        whole list of results (about 400 characters a command).
+
+        Returns:
+            Text like ``[[ -> exit 0 on web1: hello]]``, or ``[[ -> 3 commands, last:
+            exit 0 on web1: hello]]``; otherwise as for any job.
+        """
+        results = jg.lowlevel.record_of(self).result
+        text = super().repr_result()
+        if not (text.startswith("[[ -> ") and isinstance(results, list) and results):
+            return text
+        if not all(isinstance(result, CommandResult) for result in results):
+            return text
+        many = f"{len(results)} commands, last: " if len(results) > 1 else ""
+        return f"[[ -> {many}{results[-1].summary()}]]"
 
     async def run(self) -> list[CommandResult]:
         """Run the commands in order (the scheduler calls it; see the class docstring).

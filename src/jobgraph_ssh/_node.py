@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import ipaddress
+import math
 import os
 import shutil
 import signal as signals
+import stat
 import subprocess
 import tempfile
 import time
+import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,6 +26,7 @@ import jobgraph as jg
 from jobgraph.lowlevel import emit_note
 
 from . import _connection, _glue
+from ._connection import KILL_POLL
 from ._errors import CommandTimeoutError
 from ._formatters import Formatter, HostFormatter
 
@@ -107,10 +111,15 @@ class Node:
         Cancellation:
             The command is stopped, without waiting for it to end: on an SSH node
             it gets a ``TERM`` signal request and its channel is closed (the channel
-            slot is free at once), and with ``kill_group`` its remote process group
-            is also killed through another channel, in the background; a local
-            command's process group gets SIGTERM. Under trio, the caller waits at
-            most 2 s (shielded) for that clean-up on the asyncio side.
+            slot is free at once; a command stopped before its pid line came back
+            keeps its channel until that line comes, at most 2 s, in the
+            background), and with ``kill_group`` its remote process group
+            gets SIGTERM through another channel, then SIGKILL after the node's
+            ``kill_grace`` if it is still there (a detached remote loop waits, not
+            the caller); a local command's process group gets SIGTERM, then SIGKILL
+            after ``kill_grace`` (the caller waits for it, shielded). Under trio,
+            the caller waits at most 2 s (shielded) for the clean-up on the asyncio
+            side.
         """
         raise NotImplementedError
 
@@ -159,17 +168,31 @@ class Node:
         """
         raise NotImplementedError
 
+    def staging_dir(self) -> str:
+        """A new directory name for one staged script (see :meth:`stage`).
+
+        Returns:
+            ``staging_root/<random name>``, not made yet (the local node makes a
+            private one, mode 0700, under the system's temporary directory).
+        """
+        return f"{self.staging_root}/{uuid.uuid4().hex[:16]}"
+
     async def stage(
         self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
     ) -> None:
         """Make a directory on the node holding a script and the files it needs.
 
+        The directory (and ``staging_root`` if made) is made with mode 0700 and the
+        ``contents`` files 0600 (0700 for the executable) from the start, so no
+        other user of the node can read or replace them at any time.
+
         Args:
-            remote_dir: the directory to make (with its parents); relative paths are
-                from the remote user's home on SSH nodes.
+            remote_dir: the directory to make (with its parents), given by
+                :meth:`staging_dir`; relative paths are from the remote user's home
+                on SSH nodes.
             files: local files and directories to copy into it (modes and times kept).
             contents: more files to write into it, as ``{name: bytes}``.
-            executable: the name of one of these files, made executable (mode 755).
+            executable: the name of one of these files, made executable (mode 0700).
 
         Raises:
             TransferFailed: saying what failed and why (the command then fails).
@@ -205,6 +228,28 @@ class Node:
         """
 
 
+def _check_seconds(
+    hostname: str, name: str, value: object, *, none: str = "", zero: str = ""
+) -> None:
+    """Refuse a duration of an SshNode that is not a finite number of seconds (None
+    accepted when ``none`` says what it means, 0 when ``zero`` does)."""
+    if value is None and none:
+        return
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value > 0 or (value == 0 and zero))
+    ):
+        return
+    means = [f"0 for {zero}"] if zero else []
+    means += [f"None for {none}"] if none else []
+    other = f" ({', '.join(means)})" if means else ""
+    raise jg.InvalidOptionError(
+        f"SshNode {hostname!r}: {name} must be a number of seconds > 0{other}, not {value!r}"
+    )
+
+
 class SshNode(Node):
     """A remote host reached over SSH, possibly through a gateway (another SshNode).
 
@@ -228,7 +273,7 @@ class SshNode(Node):
             encrypted). A key file is read once per version, in a worker thread.
         gateway: an SshNode to reach this host through (None: directly).
         connect_timeout: seconds for the TCP connection, handshake and authentication
-            (default 30).
+            (default 30); None for no limit.
         known_hosts: the known_hosts file; None for ``~/.ssh/known_hosts``.
         host_key_policy: ``"strict"`` (default: the key must be in known_hosts),
             ``"accept-new"`` (an unknown host's key is appended there; a changed key
@@ -238,15 +283,23 @@ class SshNode(Node):
             for a slot); None for the process default (:func:`set_limits`, 8).
         keepalive_interval: seconds between keepalive messages, 0 for none (default).
         kill_group: when a command is stopped (timeout, cancel), also kill its remote
-            process group with ``kill`` through another channel (default True); the
-            remote shell then reports its pid in a first stderr line, which is
-            filtered out. Without it, the command only gets a TERM signal request,
-            which OpenSSH ignores for root sessions. Needs a POSIX login shell.
+            process group with ``kill`` through another channel (default True):
+            SIGTERM, then SIGKILL after ``kill_grace`` seconds if a process of the
+            group is still there (a detached remote ``sh`` loop waits, so nothing
+            waits on this side). The remote shell reports its pid in a first stderr
+            line, which is filtered out. Without it, the command only gets a TERM
+            signal request, which OpenSSH ignores for root sessions, and a command
+            that ignores SIGTERM keeps running. Needs a POSIX login shell.
+        kill_grace: seconds a stopped command's process group gets between SIGTERM
+            and SIGKILL (default 2; 0: SIGKILL at once).
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default: :attr:`name`).
 
     Raises:
-        jobgraph.InvalidOptionError: for an unknown host_key_policy, a bad port or limit.
+        jobgraph.InvalidOptionError: for an empty or missing hostname, an unknown
+            host_key_policy, a bad port, limit or ``kill_grace``, a connect_timeout or
+            keepalive_interval that is not a finite number of seconds (or is negative;
+            connect_timeout must be more than 0).
     """
 
     #: True in a subclass whose connections live on jobgraph_ssh's background asyncio
@@ -263,17 +316,26 @@ class SshNode(Node):
         keys: str | os.PathLike[str] | Sequence[str | os.PathLike[str] | Any] | None = None,
         passphrase: str | None = None,
         gateway: SshNode | None = None,
-        connect_timeout: float = 30.0,
+        connect_timeout: float | None = 30.0,
         known_hosts: str | os.PathLike[str] | None = None,
         host_key_policy: str = "strict",
         max_channels: int | None = None,
         keepalive_interval: float = 0.0,
         kill_group: bool = True,
+        kill_grace: float = _connection.KILL_GRACE,
         formatter: Formatter | None = None,
         label: str | None = None,
     ) -> None:
+        given: object = hostname  # an ipaddress address is taken too, as its str()
+        if isinstance(given, ipaddress.IPv4Address | ipaddress.IPv6Address):
+            hostname = str(given)
+        elif not isinstance(given, str) or not given.strip():
+            raise jg.InvalidOptionError(
+                f"SshNode: hostname must be a host name or address, not {given!r}"
+            )
         super().__init__(label=label, formatter=formatter)
-        self.hostname = str(hostname)
+        self.hostname = hostname
+        self.kill_grace = _checked_grace(kill_grace, f"SshNode {hostname!r}")
         self.username = username
         if not isinstance(port, int) or not 0 < port < 65536:
             raise jg.InvalidOptionError(
@@ -295,6 +357,7 @@ class SshNode(Node):
             )
         self.gateway = gateway
         self.depth = 0 if gateway is None else gateway.depth + 1
+        _check_seconds(hostname, "connect_timeout", connect_timeout, none="no limit")
         self.connect_timeout = connect_timeout
         self.known_hosts_path = (
             Path(known_hosts) if known_hosts is not None else _connection.default_known_hosts()
@@ -310,6 +373,7 @@ class SshNode(Node):
                 f"SshNode {hostname!r}: max_channels must be a positive int or None"
             )
         self.max_channels = max_channels
+        _check_seconds(hostname, "keepalive_interval", keepalive_interval, zero="none")
         self.keepalive_interval = keepalive_interval
         self.kill_group = bool(kill_group)
         self._links: weakref.WeakKeyDictionary[Any, _connection.Link] = weakref.WeakKeyDictionary()
@@ -356,7 +420,7 @@ class SshNode(Node):
     async def close(self) -> None:
         """Close the node's connection (its gateways stay open).
 
-        Remote kills of stopped commands still under way are given up to 2 s first;
+        Remote kills of stopped commands still under way are given up to 4 s first;
         then the connection is closed and its end awaited (up to 2 s). Closing a
         node never connected does nothing; a later command opens a new connection.
 
@@ -401,14 +465,29 @@ class LocalNode(Node):
     """The local host: commands run as local ``/bin/sh -c`` processes, through anyio.
 
     No connection, no limit on commands at once; scripts are staged under the
-    system's temporary directory. A stopped command's process group gets SIGTERM.
+    system's temporary directory. A stopped command's process group gets SIGTERM,
+    then SIGKILL after ``kill_grace`` seconds if a process of the group is still
+    there (the stop waits for that, shielded).
 
     Args:
+        kill_grace: seconds a stopped command's process group gets between SIGTERM
+            and SIGKILL (default 2; 0: SIGKILL at once).
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default ``"localhost"``).
+
+    Raises:
+        jobgraph.InvalidOptionError: ``kill_grace`` is not a number >= 0.
     """
 
-    staging_root = os.path.join(tempfile.gettempdir(), "jobgraph-scripts")
+    def __init__(
+        self,
+        *,
+        kill_grace: float = _connection.KILL_GRACE,
+        formatter: Formatter | None = None,
+        label: str | None = None,
+    ) -> None:
+        super().__init__(label=label, formatter=formatter)
+        self.kill_grace = _checked_grace(kill_grace, "LocalNode")
 
     @property
     def name(self) -> str:
@@ -444,10 +523,10 @@ class LocalNode(Node):
                     group.start_soon(_read_lines, process.stderr, collector.err)
                 status = await process.wait()
         except TimeoutError as exc:
-            _kill_group(process)
+            await _stop_group(process, self.kill_grace)
             raise CommandTimeoutError(self.name, line, time_limit or 0.0) from exc
         except BaseException:
-            _kill_group(process)
+            await _stop_group(process, self.kill_grace)
             raise
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(_glue.SETTLE_TIMEOUT):
@@ -468,14 +547,23 @@ class LocalNode(Node):
             lambda: _copy_into(remote_paths, local_dir, preserve=preserve)
         )
 
+    def staging_dir(self) -> str:
+        """A new private directory for one staged script, made now (mode 0700, by
+        :func:`tempfile.mkdtemp`: never one another user made or can enter).
+
+        Returns:
+            Its path.
+        """
+        return tempfile.mkdtemp(prefix="jobgraph-script-")
+
     async def stage(
         self, remote_dir: str, files: list[str], contents: dict[str, bytes], executable: str
     ) -> None:
         def work() -> None:
             _copy_into(files, remote_dir, preserve=True)
             for name, data in contents.items():
-                Path(remote_dir, name).write_bytes(data)
-            Path(remote_dir, executable).chmod(0o755)
+                _write_new(Path(remote_dir, name), data, 0o700 if name == executable else 0o600)
+            Path(remote_dir, executable).chmod(0o700)
 
         await anyio.to_thread.run_sync(work)
 
@@ -483,9 +571,26 @@ class LocalNode(Node):
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(remote_dir, ignore_errors=True))
 
 
+def _copy_masked(source: str, target: str | os.PathLike[str], *, preserve: bool) -> None:
+    """Copy a file's content and mode, the mode masked to 0o777 (no setuid, setgid or
+    sticky bit: a root controller must not make a setuid-root copy of another user's
+    file), and its times if ``preserve``. The new file is 0600 until its content is in;
+    an existing one is overwritten, never through a symlink."""
+    st = os.stat(source)
+    if os.path.islink(target):
+        os.unlink(target)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    with open(source, "rb") as reader, os.fdopen(os.open(target, flags, 0o600), "wb") as writer:
+        shutil.copyfileobj(reader, writer)
+        os.fchmod(writer.fileno(), stat.S_IMODE(st.st_mode) & 0o777)
+    if preserve:
+        os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
-    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``."""
-    copy = shutil.copy2 if preserve else shutil.copy
+    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``;
+    file modes are masked to 0o777."""
+    copy = functools.partial(_copy_masked, preserve=preserve)
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)
         for source in sources:
@@ -499,20 +604,75 @@ def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
         raise _connection.TransferFailed(f"{what}: {exc.strerror or exc}") from exc
 
 
-def _kill_group(process: anyio.abc.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signals.SIGTERM)
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write a new file, made with ``mode`` at once (never through a symlink)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        raise _connection.TransferFailed(f"cannot write {path}: {exc.strerror or exc}") from exc
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
+def _checked_grace(grace: object, who: str) -> float:
+    if (
+        isinstance(grace, bool)
+        or not isinstance(grace, int | float)
+        or not math.isfinite(grace)
+        or grace < 0
+    ):
+        raise jg.InvalidOptionError(f"{who}: kill_grace must be a number >= 0, not {grace!r}")
+    return float(grace)
+
+
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to process group ``pgid``; False if the group is gone."""
+    if pgid <= 1:  # never killpg(0) or killpg(1)
+        return False
+    try:
+        os.killpg(pgid, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _stop_group(process: anyio.abc.Process, grace: float) -> None:
+    """SIGTERM to the command's process group (its own session), then SIGKILL after
+    ``grace`` seconds if a process of the group is still there; shielded, so a
+    cancelled caller still waits for it (at most ``grace`` and a bit)."""
+    pgid = process.pid
+    if not _signal_group(pgid, signals.SIGTERM):
+        return
+    with anyio.CancelScope(shield=True):
+        deadline = anyio.current_time() + grace
+        with anyio.move_on_after(grace):
+            await process.wait()  # the shell first; its children may linger
+        # once the shell is reaped, the group lives on while any other member does
+        while _signal_group(pgid, 0) and anyio.current_time() < deadline:  # noqa: ASYNC110 - polls the OS
+            await anyio.sleep(KILL_POLL)
+        _signal_group(pgid, signals.SIGKILL)
 
 
 async def _read_lines(stream: anyio.abc.ByteReceiveStream, sink: Any) -> None:
-    pending = b""
+    """Each line of ``stream`` to ``sink``, as it ends. A line's pieces are kept apart
+    until its newline comes, so that a long line costs time in proportion to its length
+    (not its length squared)."""
+    pending: list[bytes] = []  # the pieces of the line not yet ended
     async for chunk in stream:
-        pending += chunk
-        *lines, pending = pending.split(b"\n")
+        if b"\n" not in chunk:
+            pending.append(chunk)
+            continue
+        first, *lines, rest = chunk.split(b"\n")
+        pending.append(first)
+        sink(b"".join(pending).decode(errors="replace") + "\n")
         for line in lines:
             sink(line.decode(errors="replace") + "\n")
+        pending = [rest] if rest else []
     if pending:
-        sink(pending.decode(errors="replace"))
+        sink(b"".join(pending).decode(errors="replace"))
 
 
 def _found_nodes(things: Iterable[Any]) -> Iterator[tuple[Node, Any]]:

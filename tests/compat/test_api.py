@@ -136,6 +136,19 @@ def test_job_and_scheduler_are_critical_when_not_told() -> None:
     job.close()
 
 
+def test_critical_and_forever_take_any_value_by_its_truth_as_asynciojobs_does() -> None:
+    # the native jobs take True or False only; the drop-in keeps asynciojobs' leniency
+    jobs = [
+        Job(sleep_return(0, 1), critical=0, forever=1),
+        Job(sleep_return(0, 1), critical="yes", forever=None),
+    ]
+    assert [(job.is_critical(), job.forever) for job in jobs] == [(False, True), (True, False)]
+    assert not Scheduler(critical=0).is_critical()  # type: ignore[arg-type]
+    assert Scheduler(forever="yes").forever is True  # type: ignore[arg-type]
+    for job in jobs:
+        job.close()
+
+
 def test_job_rejects_keywords_asynciojobs_does_not_know() -> None:
     coroutine = sleep_return(0, 1)
     with pytest.raises(TypeError, match="requires"):

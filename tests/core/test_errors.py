@@ -170,16 +170,42 @@ async def test_running_a_scheduler_holding_a_finished_job_is_refused() -> None:
 
 
 async def test_scheduler_cannot_be_changed_while_it_runs() -> None:
-    gate = anyio.Event()
-    scheduler = jg.Scheduler(jg.Job(gate.wait), label="busy")
+    gate, started = anyio.Event(), anyio.Event()
+
+    async def hold() -> None:
+        started.set()
+        await gate.wait()
+
+    scheduler = jg.Scheduler(jg.Job(hold), label="busy")
     async with anyio.create_task_group() as tg:
         tg.start_soon(scheduler.run)
-        await anyio.sleep(0.01)
+        with anyio.fail_after(10):
+            await started.wait()
         with pytest.raises(jg.RunStateError, match="cannot add jobs to scheduler 'busy'"):
             scheduler.add(jg.Job(noop))
-        with pytest.raises(jg.RunStateError, match="already run"):
+        with pytest.raises(jg.RunStateError) as info:
             await scheduler.run()
+        # not "has already run; call reset()": reset() is refused while it runs
+        assert str(info.value) == (
+            "scheduler 'busy' is running now; wait for its run to end "
+            "(then call reset() to run it again)"
+        )
         gate.set()
+
+
+@pytest.mark.parametrize("option", ["critical", "forever"])
+@pytest.mark.parametrize("value", ["no", "yes", 1, 0, None])
+def test_critical_and_forever_take_true_or_false_only(option: str, value: object) -> None:
+    # bool("no") is True: critical="no" used to make a critical job
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(jg.JobDefinitionError) as info:
+        jg.Job(noop, label="j", **options)
+    assert str(info.value) == f"{option} of job 'j' must be True or False, not {value!r}"
+    with pytest.raises(jg.JobDefinitionError, match=f"{option} of job 's' must be True or False"):
+        jg.Scheduler(label="s", **options)
+    for flag in (True, False):
+        options = {option: flag}
+        assert getattr(jg.Job(noop, **options), option) is flag
 
 
 def test_what_cannot_be_called_is_refused() -> None:

@@ -268,3 +268,37 @@ async def test_system_exit_in_a_nested_job_names_that_job_and_fails_the_schedule
     assert outer.report()["ok"] is False
     outer.reset()  # a fresh run forgets the interruption
     assert outer.why() == "scheduler 'outer' has not run"
+
+
+PIPE_CHILD = """
+import sys
+import jobgraph as jg
+
+async def noop():
+    pass
+
+# more progress lines than a pipe holds: the child is still writing when it closes
+scheduler = jg.Scheduler(*(jg.Job(noop, label=f"job{i}") for i in range(3000)))
+jg.run(scheduler, backend=sys.argv[1], progress=True)
+"""
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_progress_into_a_closed_pipe_exits_1_with_a_clean_stderr(
+    tmp_path: Path, backend: str
+) -> None:
+    child = run_child(tmp_path, PIPE_CHILD, backend)  # as `python child.py | head -1`
+    try:
+        assert child.stdout is not None and child.stderr is not None
+        assert "started" in child.stdout.readline()
+        child.stdout.close()
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    # rich leaves with SystemExit(1) on a broken pipe, as Python's docs advise; under
+    # asyncio the run used to stop the event loop from a worker task and leave 80
+    # lines of "never awaited" and "Task exception was never retrieved"
+    assert err == ""
+    assert child.returncode == 1

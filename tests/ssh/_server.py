@@ -12,6 +12,11 @@ When ready it prints one JSON line on stdout::
 
     {"ports": [...], "host_keys": ["ssh-ed25519 AAAA...", ...], "pid": 1234}
 
+``--sftp-log FILE`` logs SFTP file opens and directory creations, with the permissions
+the client asked for, one JSON line each; ``--hostile-sftp`` makes the server list
+made-up names and symlinks in a few directories (see ``HOSTILE``), as a malicious
+server would.
+
 Server-side counters (handshakes and exec sessions in flight, their maxima, signals
 received...) are kept in the file given by ``--stats``, rewritten on every change.
 SIGUSR1 resets the maxima to the current values. SIGTERM stops the server.
@@ -128,13 +133,72 @@ class Server(asyncssh.SSHServer):
 
 LIVE: set[Session] = set()  # sessions whose process may still run, killed at exit
 
+FILE_ATTRS = asyncssh.SFTPAttrs(
+    type=asyncssh.FILEXFER_TYPE_REGULAR, permissions=0o100644, size=5, atime=0, mtime=0
+)
+LINK_ATTRS = asyncssh.SFTPAttrs(
+    type=asyncssh.FILEXFER_TYPE_SYMLINK, permissions=0o120777, size=1, atime=0, mtime=0
+)
+# --hostile-sftp: what a hostile server lists in these directories (name: entries,
+# each (name, attributes, symlink target)); the directories must exist on disk
+HOSTILE: dict[bytes, list[tuple[bytes, asyncssh.SFTPAttrs, bytes]]] = {
+    b"hostile-dotdot": [(b"../../escaped", FILE_ATTRS, b"")],
+    b"hostile-absolute-link": [(b"link", LINK_ATTRS, b"/etc")],
+    b"hostile-up-link": [(b"link", LINK_ATTRS, b"../../outside")],
+    # each link stays inside by itself; together they lead out ("s/.." is the parent
+    # of the pull folder, as s is the pull folder)
+    b"hostile-chain": [(b"s", LINK_ATTRS, b".."), (b"t", LINK_ATTRS, b"s/../..")],
+}
+
+
+class LoggingSFTPServer(asyncssh.SFTPServer):
+    """asyncssh's SFTP server that logs file opens and directory creations (with the
+    permissions asked for) to ``--sftp-log``, and with ``--hostile-sftp`` lists the
+    made-up entries of :data:`HOSTILE`."""
+
+    log_path: str | None = None
+    hostile = False
+
+    def _log(self, **record: Any) -> None:
+        if self.log_path is not None:
+            with open(self.log_path, "a") as file:
+                file.write(json.dumps(record) + "\n")
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> Any:
+        write = bool(pflags & asyncssh.FXF_WRITE)
+        self._log(op="open", path=path.decode(), write=write, permissions=attrs.permissions)
+        return super().open(path, pflags, attrs)
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> Any:
+        self._log(op="mkdir", path=path.decode(), permissions=attrs.permissions)
+        return super().mkdir(path, attrs)
+
+    def _made_up(self, path: bytes) -> list[tuple[bytes, asyncssh.SFTPAttrs, bytes]] | None:
+        return HOSTILE.get(os.path.basename(path.rstrip(b"/"))) if self.hostile else None
+
+    async def scandir(self, path: bytes) -> Any:
+        entries = self._made_up(path)
+        if entries is None:
+            async for entry in super().scandir(path):
+                yield entry
+            return
+        for name, attrs, _ in entries:
+            yield asyncssh.SFTPName(name, attrs=attrs)
+
+    def readlink(self, path: bytes) -> Any:
+        listing = self._made_up(os.path.dirname(path))
+        for name, _, target in listing or ():
+            if name == os.path.basename(path):
+                return target
+        return super().readlink(path)
+
 
 class Session(SSHServerStreamSession):  # type: ignore[type-arg]
     """One session channel: SFTP (asyncssh's own server), or an exec session run as
     a local ``/bin/sh -c`` process wired to the channel."""
 
     def __init__(self, stats: Stats, cwd: str) -> None:
-        super().__init__(None, sftp_factory=asyncssh.SFTPServer, sftp_version=3)  # type: ignore[arg-type]
+        super().__init__(None, sftp_factory=LoggingSFTPServer, sftp_version=3)  # type: ignore[arg-type]
         self.stats = stats
         self.cwd = cwd
         self.chan: Any = None
@@ -274,7 +338,11 @@ async def main() -> None:
     # host i listens on port + i (0: each host on a free port); a fixed port serves
     # clients that cannot be told a port (the apssh command's targets have none)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--sftp-log", default=None)
+    parser.add_argument("--hostile-sftp", action="store_true")
     options = parser.parse_args()
+    LoggingSFTPServer.log_path = options.sftp_log
+    LoggingSFTPServer.hostile = options.hostile_sftp
     os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here
 
     stats = Stats(options.stats)

@@ -112,8 +112,12 @@ def start_asyncssh(
     forwarding: bool = False,
     auth_delay: float = 0.0,
     remote_forwarding: str = "none",
+    extra: tuple[str, ...] = (),
 ) -> Iterator[Servers]:
-    """Start ``_server.py`` serving ``hosts`` ports; stop it (and its processes) on exit."""
+    """Start ``_server.py`` serving ``hosts`` ports; stop it (and its processes) on exit.
+
+    ``extra``: more options for ``_server.py`` (``--sftp-log FILE``, ``--hostile-sftp``).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     stats = directory / "stats.json"
     command = [
@@ -134,6 +138,7 @@ def start_asyncssh(
         command.append("--forwarding")
     if remote_forwarding != "none":
         command += ["--remote-forwarding", remote_forwarding]
+    command += extra
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

@@ -16,6 +16,8 @@ from jobgraph_ssh import (
     Node,
     RawFormatter,
     Run,
+    RunScript,
+    RunString,
     Shell,
     SshJob,
     close_all,
@@ -174,6 +176,17 @@ def test_job_definition_errors_name_the_problem() -> None:
         Shell("true", allowed_exits=["NOPE"])
     with pytest.raises(jg.InvalidOptionError, match="at least a program"):
         Run()
+
+
+def test_a_none_among_a_commands_parts_is_refused() -> None:
+    # str(None) would have run "echo None"
+    with pytest.raises(jg.InvalidOptionError, match=r"^Run\(\): argument 2 is None"):
+        Run("echo", None)
+    with pytest.raises(jg.InvalidOptionError, match=r"^RunScript\(\): argument 1 is None"):
+        RunScript(None)  # type: ignore[arg-type]
+    with pytest.raises(jg.InvalidOptionError, match=r"^RunString\(\): argument 3 is None"):
+        RunString("#!/bin/sh\necho $1\n", "a", None)
+    assert Run("echo", 0, "").command_line() == "echo 0 ''"  # other values: their str()
 
 
 def test_default_label_names_node_and_first_command() -> None:

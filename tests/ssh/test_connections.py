@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -214,6 +217,46 @@ def test_bad_node_options_are_refused() -> None:
         SshNode("h", port=0)
     with pytest.raises(jg.InvalidOptionError, match="handshakes"):
         jobgraph_ssh.set_limits(handshakes=0)
+
+
+@pytest.mark.parametrize("hostname", [None, "", "  ", 22])
+def test_a_missing_or_empty_hostname_is_refused_at_once(hostname: object) -> None:
+    # it used to fail only when run, as "job 'None: true' on None"
+    with pytest.raises(jg.InvalidOptionError, match="hostname must be a host name or address"):
+        SshNode(hostname)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("connect_timeout", -1),
+        ("connect_timeout", 0),
+        ("connect_timeout", math.nan),
+        ("connect_timeout", math.inf),
+        ("connect_timeout", "10"),
+        ("connect_timeout", True),
+        ("keepalive_interval", -1),
+        ("keepalive_interval", math.nan),
+        ("keepalive_interval", math.inf),
+        ("keepalive_interval", None),
+        ("keepalive_interval", "30"),
+    ],
+)
+def test_node_durations_that_mean_nothing_are_refused(option: str, value: object) -> None:
+    options: dict[str, Any] = {option: value}
+    with pytest.raises(jg.InvalidOptionError) as info:
+        SshNode("h", **options)
+    assert str(info.value).startswith(f"SshNode 'h': {option} must be a number of seconds > 0")
+    assert str(info.value).endswith(f", not {value!r}")
+
+
+def test_node_durations_that_mean_something_are_taken() -> None:
+    assert SshNode("h", connect_timeout=None).connect_timeout is None  # no limit
+    assert SshNode("h", connect_timeout=2).connect_timeout == 2
+    assert SshNode("h", keepalive_interval=0).keepalive_interval == 0  # none
+    assert SshNode("h", keepalive_interval=0.5).keepalive_interval == 0.5
+    address: Any = ipaddress.ip_address("127.0.0.1")
+    assert SshNode(address).hostname == "127.0.0.1"
 
 
 async def test_retried_job_runs_its_commands_again(servers: Servers, tmp_path: Path) -> None:

@@ -11,8 +11,10 @@ import pytest
 
 import jobgraph as jg
 from jobgraph_ssh import (
+    CaptureFormatter,
     FilePerHostFormatter,
     LocalNode,
+    Run,
     Shell,
     SshJob,
     SshNode,
@@ -76,3 +78,26 @@ def test_write_topology_draws_a_picture(tmp_path: Path) -> None:
     assert "<svg" in (tmp_path / "topo.svg").read_text()
     write_topology(tmp_path / "topo.dot", node)
     assert '"gw" -> "far"' in (tmp_path / "topo.dot").read_text()
+
+
+async def test_listing_shows_a_short_form_of_command_results(servers: Servers) -> None:
+    """Not the whole ``CommandResult(...)`` repr, about 400 characters a command."""
+    node = make_node(servers, formatter=CaptureFormatter())
+    one = SshJob(node, Shell("printf '\\n  hello  \\nworld\\n'"), label="one")
+    two = SshJob(node, Run("true"), Shell("seq -s x 1 100"), label="two")
+    quiet = SshJob(node, Run("true"), label="quiet")
+    scheduler = jg.Scheduler(one, two, quiet)
+    try:
+        assert await scheduler.run()
+    finally:
+        await close_all(node)
+    listing = scheduler.list_text()
+    assert "CommandResult(" not in listing
+    lines = {line.split("`")[1]: line for line in listing.splitlines()}
+    assert lines["one"].endswith(f"[[ -> exit 0 on {node.name}: hello]] ")
+    long_line = "x".join(map(str, range(1, 101)))
+    assert lines["two"].endswith(
+        f"[[ -> 2 commands, last: exit 0 on {node.name}: {long_line[:57]}...]] "
+    )
+    assert lines["quiet"].endswith(f"[[ -> exit 0 on {node.name}]] ")
+    assert max(len(line) for line in lines.values()) < 160

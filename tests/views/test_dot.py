@@ -109,8 +109,8 @@ def test_dot_text_parses_back_with_every_job_and_edge() -> None:
     assert parsed.pairs() == {("1", "3"), ("3", "5"), ("5", "6"), ("6", "7")}
     into_cluster = next(e for e in parsed.edges if e[:2] == ("3", "5"))
     out_of_cluster = next(e for e in parsed.edges if e[:2] == ("6", "7"))
-    assert into_cluster[2] == {"lhead": "cluster_4"}
-    assert out_of_cluster[2] == {"ltail": "cluster_4"}
+    assert into_cluster[2] == {"lhead": "cluster_4", "minlen": "2"}
+    assert out_of_cluster[2] == {"ltail": "cluster_4", "minlen": "2"}
 
 
 def test_dot_styles_carry_meaning() -> None:
@@ -199,8 +199,56 @@ def test_dot_handles_schedulers_next_to_schedulers_and_empty_ones() -> None:
     assert set(parsed.clusters) == {"cluster_1", "cluster_3", "cluster_4"}
     assert parsed.nodes["3-empty"]["label"] == "(empty)"
     between = {(s, t): attrs for s, t, attrs in parsed.edges}
-    assert between[("2", "3-empty")] == {"lhead": "cluster_3", "ltail": "cluster_1"}
-    assert between[("3-empty", "5")] == {"lhead": "cluster_4", "ltail": "cluster_3"}
+    assert between[("2", "3-empty")] == {"lhead": "cluster_3", "ltail": "cluster_1", "minlen": "3"}
+    assert between[("3-empty", "5")] == {"lhead": "cluster_4", "ltail": "cluster_3", "minlen": "3"}
+
+
+def nested_everywhere() -> jg.Scheduler:
+    """Edges into, out of and between nested schedulers, one of them two deep."""
+    first = jg.Job(value, 0, label="prepare")
+    deep = jg.Scheduler(jg.Job(value, 1, label="deep one"), label="deep")
+    middle = jg.Scheduler(deep, jg.Job(value, 2, label="mid after"), label="mid")
+    middle.jobs[-1].requires(deep)
+    middle.requires(first)
+    second = jg.Scheduler(jg.Job(value, 3, label="inside"), label="second", requires=middle)
+    after = jg.Job(value, 4, label="after", requires=middle)
+    last = jg.Job(value, 5, label="last", requires=second)
+    return jg.Scheduler(first, middle, second, after, last, label="drawing")
+
+
+def test_edges_at_a_cluster_border_get_a_row_more_per_border() -> None:
+    """Clipped at a nested scheduler's border one row away, an edge was drawn as a bare
+    arrowhead against the cluster's label."""
+    parsed = Parsed(nested_everywhere().dot_format())
+    clipped = 0
+    for source, target, attributes in parsed.edges:
+        borders = ("lhead" in attributes) + ("ltail" in attributes)
+        clipped += bool(borders)
+        assert attributes.get("minlen", "1") == str(1 + borders), (source, target)
+    assert clipped == 5
+    assert parsed.graph.get("compound") == "true"
+
+
+@needs_dot
+def test_every_edge_of_a_rendered_drawing_is_longer_than_its_arrowhead() -> None:
+    text = nested_everywhere().dot_format()
+    dot = shutil.which("dot")
+    assert dot is not None
+    plain = subprocess.run(
+        [dot, "-Tplain"], input=text, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    lengths = {}
+    for line in plain.splitlines():
+        fields = line.split()
+        if fields[0] != "edge" or "invis" in fields:
+            continue
+        count = int(fields[3])  # the spline's points, in inches, arrowhead left out
+        points = [float(number) for number in fields[4 : 4 + 2 * count]]
+        (x0, y0), (x1, y1) = points[:2], points[-2:]
+        lengths[fields[1], fields[2]] = ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5
+    assert len(lengths) == 5
+    short = {edge: round(length, 3) for edge, length in lengths.items() if length < 0.3}
+    assert short == {}  # a bare arrowhead measured 0.006 inch
 
 
 def test_dot_refuses_cycles() -> None:
@@ -304,12 +352,12 @@ def test_dot_of_many_jobs_requiring_one_nested_scheduler() -> None:
     nested = jg.Scheduler(*(jg.Job(value, i, label=f"in{i}") for i in range(size)), label="n")
     after = [jg.Job(value, i, label=f"after{i}", requires=nested) for i in range(size)]
     text = jg.Scheduler(nested, *after).dot_format()
-    assert text.count("[ltail=") == size
+    assert text.count(" ltail=") == size
     assert text.count("subgraph ") == 1
     middle = f'"{size // 2 + 1:05d}"'  # the anchor: the middle exit of the cluster
     out_of_cluster = [line for line in text.splitlines() if line.startswith(f"{middle} -> ")]
     assert len(out_of_cluster) == size
-    assert all(line.endswith('[ltail="cluster_00001"];') for line in out_of_cluster)
+    assert all(line.endswith('[minlen=2, ltail="cluster_00001"];') for line in out_of_cluster)
 
 
 @needs_dot

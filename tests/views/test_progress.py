@@ -308,3 +308,42 @@ async def test_plain_lines_report_skipped_jobs() -> None:
     skipped = next(line for line in lines if line.split()[1:3] == ["skipped", "after"])
     assert skipped.endswith("[1 failed, 1 skipped of 2]")
     assert any(line.startswith("│ skipped ") and "│    1 │" in line for line in lines)
+
+
+async def test_the_bar_the_counts_and_the_summary_count_the_same_jobs() -> None:
+    """20 finite jobs and a forever one: the bar said 4/20 done beside counts of 21
+    (the forever job running among them) and the summary said "of 21"."""
+
+    async def monitor() -> None:
+        await anyio.sleep_forever()
+
+    jobs = [jg.Job(value, n, 0.005, label=f"step {n}") for n in range(20)]
+    scheduler = jg.Scheduler(
+        *jobs, jg.Job(monitor, label="monitor", forever=True), jobs_window=4, label="run"
+    )
+    screen, out = console(terminal=True)
+    progress = jg.Progress(scheduler, console=screen, refresh_per_second=50)
+    frames: list[tuple[int, int, int, str, str]] = []
+
+    def snapshot(event: jg.JobEvent) -> None:
+        if event.kind is jg.EventKind.FINISHED:
+            done, total = progress.fraction_done()
+            counted = sum(progress.counts.values())
+            frames.append((done, total, counted, progress.bar_text(), progress.stats()))
+
+    with progress:
+        unsubscribe = scheduler.subscribe(snapshot)
+        assert await scheduler.run()
+        unsubscribe()
+    assert len(frames) == 20
+    for done, total, counted, bar, stats in frames:
+        assert total == counted == 20
+        assert f"{done}/20 done" in bar
+        assert stats.startswith(f"{done} ok")
+        assert stats.endswith(" of 20 (+1 forever: 1 running)")
+    assert progress.stats() == "20 ok of 20 (+1 forever: 1 cancelled)"
+    summary = out.getvalue()[out.getvalue().rindex("outcome") :]
+    assert re.search(r"ok +│ +20 │", summary)
+    assert re.search(r"forever +│ +1 │", summary)
+    caption = summary.splitlines()[-2]  # it counts the rows above the forever one
+    assert caption.strip() == "20 ok of 20"

@@ -184,7 +184,8 @@ class AbstractJob(Schedulable):
         scheduler: a scheduler to add the job to at once.
 
     Raises:
-        JobDefinitionError: an option is of the wrong type.
+        JobDefinitionError: an option is of the wrong type (``critical`` and ``forever``
+            take True or False only).
         InvalidOptionError: an option is out of range (a negative timeout, an unknown
             ``on_failed_requirement``...).
         CycleError: the job would require itself.
@@ -213,8 +214,13 @@ class AbstractJob(Schedulable):
         # the engine reads private names only (``_retry``, ``_record``, ``_owner``...):
         # subclasses, the asynciojobs drop-in's above all, may reuse the public ones
         self._label = None if label is None else str(label)
-        self.critical = bool(critical)
-        self.forever = bool(forever)
+        # True or False only, as bool("no") is True (the asynciojobs drop-in converts)
+        if critical is not True and critical is not False:
+            _refuse_flag(self, "critical", critical)
+        if forever is not True and forever is not False:
+            _refuse_flag(self, "forever", forever)
+        self.critical = critical
+        self.forever = forever
         # per attempt; stored, not set through the ``timeout`` property, which a
         # subclass may redefine (a Scheduler's ``timeout`` is its whole run's)
         if timeout is not None:  # the label is computed only when there is a value to check
@@ -656,6 +662,13 @@ def set_record(job: AbstractJob, record: JobRecord) -> None:
 
 
 _NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
+
+
+def _refuse_flag(job: AbstractJob, name: str, value: object) -> Never:
+    """Refuse a ``critical`` or ``forever`` flag that is not a bool."""
+    raise JobDefinitionError(
+        f"{name} of job {_safe_label(job)!r} must be True or False, not {value!r}"
+    )
 
 
 def _safe_label(job: AbstractJob) -> str:

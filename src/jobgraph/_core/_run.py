@@ -152,7 +152,13 @@ class _Run:
     def emit(self, kind: EventKind, job: AbstractJob, **fields: Any) -> None:
         now = self.now()
         event = JobEvent(kind, job, self.scheduler, now, elapsed=now - self.origin, **fields)
-        deliver(self.subscribers, event)
+        try:
+            deliver(self.subscribers, event)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # a subscriber's (rich exits this way when stdout's pipe closes), or Ctrl-C
+            # landing in one: the run stops as for a job's, never from a worker task,
+            # which under asyncio would stop the event loop with the run still pending
+            self.interrupted(exc)
 
     # -- readiness ---------------------------------------------------------------
     def dispatch_initial(self) -> None:

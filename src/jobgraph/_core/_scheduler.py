@@ -352,7 +352,8 @@ class Scheduler(AbstractJob):
         Raises:
             CycleError: the jobs (or those of a nested scheduler) form a cycle.
             UnknownRequirementError: a job requires a job outside its scheduler.
-            RunStateError: the scheduler (or a job) already ran: call :meth:`reset`.
+            RunStateError: the scheduler (or a job) already ran: call :meth:`reset`; or
+                the scheduler is running now.
 
         Nothing runs when one of these is raised.
 
@@ -368,6 +369,11 @@ class Scheduler(AbstractJob):
         """
         record = self._record
         if record.state is not _IDLE or self._running:
+            if self._running or record.state is _RUNNING:
+                raise RunStateError(
+                    f"scheduler {self.label!r} is running now; wait for its run to end "
+                    "(then call reset() to run it again)"
+                )
             raise RunStateError(
                 f"scheduler {self.label!r} has already run; call reset() to run it again"
             )

@@ -320,12 +320,19 @@ class ServicePool:
             await anyio.sleep_forever()
 
     # -- calls ----------------------------------------------------------------------
-    def lookup(self, service: str, method: str) -> tuple[Service, Exposure]:
+    def lookup(
+        self, service: str, method: str, *, caller: Caller | None = None
+    ) -> tuple[Service, Exposure]:
         """The service and exposed method a call names.
+
+        When a name is unknown, the error lists the names there are; given a
+        ``caller``, only those of the methods whose policy allows that caller (so a
+        caller learns nothing of what it may not call).
 
         Args:
             service: the service's name.
             method: the method's name.
+            caller: who asks (None: list every name).
 
         Returns:
             The service and the method's :class:`Exposure`.
@@ -337,18 +344,40 @@ class ServicePool:
         self._check_names(service, method)
         target = self._services.get(service)
         if target is None:
-            known = ", ".join(repr(name) for name in self._services) or "none"
+            names = [
+                name
+                for name, known in self._services.items()
+                if caller is None or self._visible(known, caller)
+            ]
+            known_names = ", ".join(repr(name) for name in names) or "none"
             raise UnknownServiceError(
-                f"service pool {self.label!r} has no service {service!r} (it has: {known})"
+                f"service pool {self.label!r} has no service {service!r} (it has: {known_names})"
             )
         exposure = type(target).exposed.get(method)
         if exposure is None:
-            exposed = ", ".join(repr(name) for name in type(target).exposed) or "none"
+            methods = [
+                name
+                for name in type(target).exposed
+                if caller is None or self._visible(target, caller, name)
+            ]
+            exposed = ", ".join(repr(name) for name in methods) or "none"
             has = "does not expose" if callable(getattr(target, str(method), None)) else "has no"
             raise UnknownServiceError(
                 f"service {service!r} {has} method {method!r} (exposed: {exposed})"
             )
         return target, exposure
+
+    @staticmethod
+    def _visible(target: Service, caller: Caller, method: str | None = None) -> bool:
+        """Whether ``caller`` may call ``method`` of ``target`` (None: any of its methods)."""
+        exposed = type(target).exposed
+        for name in exposed if method is None else (method,):
+            try:
+                if exposed[name].policy.is_authorized(caller, target, name):
+                    return True
+            except Exception:  # noqa: BLE001, S112 - a broken policy shows nothing
+                continue
+        return False
 
     def _check_names(self, service: object, method: object) -> None:
         for what, value in (("service", service), ("method", method)):
@@ -379,7 +408,7 @@ class ServicePool:
             AccessDeniedError: the method's policy refuses ``caller`` (or fails).
             ServiceArgumentError: the arguments do not fit the method.
         """
-        target, exposure = self.lookup(service, method)
+        target, exposure = self.lookup(service, method, caller=caller)
         self._admit(target, exposure, kwargs, caller)
         return target, exposure
 
@@ -454,7 +483,8 @@ class ServicePool:
                 "(use 'async with pool:' or require the pool's job)"
             )
         arguments: Mapping[str, Any] = {} if kwargs is None else kwargs
-        target, exposure = self.lookup(service, method)  # unknown names are not counted
+        # unknown names are not counted; the names listed are those the caller may call
+        target, exposure = self.lookup(service, method, caller=caller)
         stats = self._stats.get((service, method))
         if stats is None:
             stats = self._stats[service, method] = CallStats()

@@ -8,7 +8,8 @@ What the drawing says:
 - an edge goes from a requirement to the job that requires it;
 - critical jobs have a thick red border, forever jobs a dashed one;
 - schedulers have square corners, other jobs rounded ones; a nested scheduler is a
-  cluster holding its jobs, and edges to or from it end at the cluster's border;
+  cluster holding its jobs, and edges to or from it end at the cluster's border (a
+  row longer for each border they end at, so that none shrinks to an arrowhead);
 - a requirement that :meth:`~jobgraph.Scheduler.run` refuses (on a job that is not in
   the same scheduler, such as a job inside a nested scheduler) is a red dashed edge
   labelled "refused", as :meth:`~jobgraph.Scheduler.list` flags it;
@@ -144,6 +145,16 @@ def _empty_node(job: AbstractJob) -> str:
     return dot_quote(f"{job.repr_id()}-empty")
 
 
+def _edge(tail: str, head: str, attributes: list[str]) -> str:
+    """An edge statement. One that ends (``lhead``) or starts (``ltail``) at a cluster's
+    border is clipped there: it gets a row more for each border (``minlen``), or
+    graphviz leaves it a bare arrowhead against the cluster's label."""
+    clipped = sum(attribute.startswith(("lhead=", "ltail=")) for attribute in attributes)
+    if clipped:
+        attributes = [f"minlen={1 + clipped}", *attributes]
+    return f"{tail} -> {head} [{', '.join(attributes)}];" if attributes else f"{tail} -> {head};"
+
+
 def _middle(jobs: list[AbstractJob]) -> AbstractJob:
     return jobs[(len(jobs) - 1) // 2]
 
@@ -231,7 +242,7 @@ def _body(
                     )
             attributes += ['color="red"', 'fontcolor="red"', 'style="dashed"']
             attributes.append(f"label={dot_quote(label)}")
-            lines.append(f"{tail} -> {head} [{', '.join(attributes)}];")
+            lines.append(_edge(tail, head, attributes))
 
     members = dict.fromkeys(scheduler.jobs)
     ranks = _ranks(scheduler, heights)
@@ -255,20 +266,18 @@ def _body(
             if len(requirements) < len(all_requirements):
                 draw_refused(job, head, _cluster(job))
             for requirement in requirements:
-                edge = f"{exit_anchor(requirement)} -> {head} [lhead={_cluster(job)}"
+                attributes = [f"lhead={_cluster(job)}"]
                 if isinstance(requirement, Scheduler):
-                    edge += f", ltail={_cluster(requirement)}"
-                lines.append(edge + "];")
+                    attributes.append(f"ltail={_cluster(requirement)}")
+                lines.append(_edge(exit_anchor(requirement), head, attributes))
         else:
             lines.append(f"{_node(job)} [{_attributes(job.dot_style())}];")
             for requirement in requirements:
                 if isinstance(requirement, Scheduler):
-                    lines.append(
-                        f"{exit_anchor(requirement)} -> {_node(job)} "
-                        f"[ltail={_cluster(requirement)}];"
-                    )
+                    tail, attributes = exit_anchor(requirement), [f"ltail={_cluster(requirement)}"]
                 else:
-                    lines.append(f"{_node(requirement)} -> {_node(job)};")
+                    tail, attributes = _node(requirement), []
+                lines.append(_edge(tail, _node(job), attributes))
             if len(requirements) < len(all_requirements):
                 draw_refused(job, _node(job), None)
     # the jobs of a row side by side in the order of their numbers: graphviz would

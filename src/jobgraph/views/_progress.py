@@ -13,7 +13,10 @@ written as backslash escapes (its own symbols fall back to ASCII), and a failure
 draw is logged, not raised.
 
 Counts cover the jobs at every depth; nested schedulers are not counted as jobs, but
-their failures (a timeout, say) are reported like those of jobs.
+their failures (a timeout, say) are reported like those of jobs. One rule holds for the
+bar, the counts by state and the summary: they count the finite jobs, and forever jobs
+are counted apart (``+1 forever: 1 running``), as the run does not wait for them; so
+``4/20 done`` sits beside counts that add up to 20.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+def _by_state(counts: dict[str, int]) -> str:
+    """``3 ok, 1 failed``: the states that have jobs, in the view's order."""
+    return ", ".join(f"{counts[state]} {state}" for state in _ORDER if counts[state])
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -119,10 +127,11 @@ class Progress:
 
     The panel shows the run's elapsed time, a bar of the finite jobs done (whatever
     their outcome: ok, failed, cancelled or skipped) out of all of them, the percentage,
-    an estimate of the time left (from the pace so far), the counts by state and the
-    running jobs, each with the last note it told, if any (``NOTE`` events: an SSH
-    job shows its host's connection state, like ``h1: authenticated``), or where it
-    runs (``on tcp://10.0.0.7:40123``, ``on pid 1234``) when an executor said so.
+    an estimate of the time left (from the pace so far), the counts of the finite jobs
+    by state (``counts``; forever jobs apart, in ``forever_counts``) and the running
+    jobs, each with the last note it told, if any (``NOTE`` events: an SSH job shows
+    its host's connection state, like ``h1: authenticated``), or where it runs (``on
+    tcp://10.0.0.7:40123``, ``on pid 1234``) when an executor said so.
 
     The object is itself the subscriber (a callable taking a :class:`~jobgraph.JobEvent`),
     so it can also be given to :meth:`Scheduler.subscribe` directly; its counts then
@@ -148,7 +157,8 @@ class Progress:
         self.live = self.console.is_terminal if live is None else live
         self.refresh_per_second = refresh_per_second
         self.summary = summary
-        self.counts: dict[str, int] = dict.fromkeys(_ORDER, 0)
+        self.counts: dict[str, int] = dict.fromkeys(_ORDER, 0)  # finite jobs by state
+        self.forever_counts: dict[str, int] = dict.fromkeys(_ORDER, 0)  # forever ones
         self.failures: list[tuple[AbstractJob, BaseException | None]] = []
         self._states: dict[AbstractJob, str] = {}
         self._forever: set[AbstractJob] = set()
@@ -174,6 +184,7 @@ class Progress:
         """Every job idle: before a run, or when one starts."""
         self._origin = time.monotonic()
         self.counts = dict.fromkeys(_ORDER, 0)
+        self.forever_counts = dict.fromkeys(_ORDER, 0)
         self._states = {}
         self._forever = set()
         self._finite_done = 0
@@ -187,7 +198,8 @@ class Progress:
             self._states[job] = "idle"
             if job.forever:
                 self._forever.add(job)
-        self.counts["idle"] = len(self._states)
+        self.counts["idle"] = len(self._states) - len(self._forever)
+        self.forever_counts["idle"] = len(self._forever)
         self._counted = True
 
     # -- context manager -----------------------------------------------------------
@@ -285,24 +297,38 @@ class Progress:
 
     def _move(self, job: AbstractJob, state: str) -> None:
         old = self._states.get(job)
-        if old is not None:
-            self.counts[old] -= 1
-        if job not in self._forever:
+        if job in self._forever:
+            counts = self.forever_counts
+        else:
+            counts = self.counts
             self._finite_done += (state in _FINAL) - (old in _FINAL)
+        if old is not None:
+            counts[old] -= 1
         self._states[job] = state
-        self.counts[state] += 1
+        counts[state] += 1
 
     def _elapsed(self) -> float:
         return time.monotonic() - self._origin
 
     def stats(self) -> str:
-        """The counts on one line.
+        """The counts on one line: the finite jobs, then the forever ones apart.
 
         Returns:
-            Text like ``3 ok, 1 failed, 2 running, 4 idle of 10``.
+            Text like ``3 ok, 1 failed, 2 running, 4 idle of 10``, or with forever jobs
+            ``3 ok, 7 running of 10 (+1 forever: 1 running)``; the total is the one of
+            :meth:`fraction_done`.
         """
-        shown = [f"{self.counts[state]} {state}" for state in _ORDER if self.counts[state]]
-        return ", ".join(shown) + f" of {sum(self.counts.values())}"
+        forever = self._forever_text()
+        return f"{self._finite_text()} ({forever})" if forever else self._finite_text()
+
+    def _finite_text(self) -> str:
+        """``3 ok, 1 failed of 4``: the finite jobs."""
+        return _by_state(self.counts) + f" of {sum(self.counts.values())}"
+
+    def _forever_text(self) -> str:
+        """``+1 forever: 1 running``, or nothing without forever jobs."""
+        total = sum(self.forever_counts.values())
+        return f"+{total} forever: {_by_state(self.forever_counts)}" if total else ""
 
     def fraction_done(self) -> tuple[int, int]:
         """How far the finite jobs are (forever jobs end with the run).
@@ -402,6 +428,7 @@ class Progress:
         from rich.text import Text
 
         counts = self.counts.copy()  # drawn from rich's thread: work on copies
+        forever = self._forever_text()
         running = self._running.copy()
         notes = self._notes.copy()
         now = time.monotonic()
@@ -412,6 +439,8 @@ class Progress:
             if counts[state]:
                 states.append(f"{counts[state]} {state}", style=_STYLE[state])
                 states.append("  ")
+        if forever:
+            states.append(forever, style="grey50")
         table = Table(box=None, show_header=False, padding=(0, 1))
         table.add_column("job")
         table.add_column("elapsed", justify="right")
@@ -436,22 +465,28 @@ class Progress:
         """A table of the jobs by outcome.
 
         Returns:
-            A ``rich.table.Table``: for each outcome, how many jobs, their busy time (from
-            start to end, by the event loop's clock) and the longest of them.
+            A ``rich.table.Table``: for each outcome, how many finite jobs, their busy
+            time (from start to end, by the event loop's clock) and the longest of them;
+            then the forever jobs on a row of their own; the caption counts the finite
+            jobs.
         """
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=escape(self._text(self.scheduler.label)), caption=self.stats())
+        # the caption sums the rows of finite jobs; the forever ones have their own row
+        title = escape(self._text(self.scheduler.label))
+        table = Table(title=title, caption=self._finite_text())
         table.add_column("outcome")
         table.add_column("jobs", justify="right")
         table.add_column("busy time", justify="right")
         table.add_column("longest")
         by_state: dict[str, list[AbstractJob]] = {}
         for job, state in self._states.items():
-            by_state.setdefault(state, []).append(job)
+            if job not in self._forever:
+                by_state.setdefault(state, []).append(job)
         rows = [(state, by_state.get(state, [])) for state in _ORDER[:-2]]
         rows.append(("never ran", by_state.get("scheduled", []) + by_state.get("idle", [])))
+        rows.append(("forever", [job for job in self._states if job in self._forever]))
         for outcome, jobs in rows:
             if not jobs:
                 continue

@@ -145,8 +145,8 @@ def _positive(kind: type[int] | type[float], what: str) -> Callable[[str], int |
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{what} must be a number, not {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{what} must be positive, not {text!r}")
+        if not 0 < value < float("inf"):  # NaN too: a node refuses what means nothing
+            raise argparse.ArgumentTypeError(f"{what} must be a finite number > 0, not {text!r}")
         return value
 
     return convert

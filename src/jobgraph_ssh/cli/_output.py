@@ -28,6 +28,7 @@ from jobgraph_ssh import (
     Stream,
     TimestampFormatter,
 )
+from jobgraph_ssh._connection import Tail
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["HostOutcome", "LineSink", "ProgressView", "print_summary", "write_json", "write_marks"]
 
 STATUS_OK = "ok"
+JSON_KEEP = 1 << 20  # characters (the end) of each host's stdout, and of its stderr, in --json
 ERROR_WIDTH = 120  # characters of an error shown in the summary
 
 
@@ -54,6 +56,8 @@ class HostOutcome:
     stdout: str | None = None
     stderr: str | None = None
     push: PushReport | None = None  # --push: what was done, file by file
+    stdout_cut: int = 0  # characters dropped from the start of stdout (JSON_KEEP)
+    stderr_cut: int = 0
 
     @property
     def ok(self) -> bool:
@@ -74,6 +78,8 @@ class HostOutcome:
             "error": self.error,
             "stdout": self.stdout,
             "stderr": self.stderr,
+            "stdout_truncated": self.stdout_cut,
+            "stderr_truncated": self.stderr_cut,
         }
         if self.push is not None:
             entry["push"] = self.push.as_json()
@@ -82,19 +88,26 @@ class HostOutcome:
 
 class LineSink:
     """The formatter given to every node: forwards lines to the display (or to
-    nothing), and keeps each host's lines when JSON output needs them."""
+    nothing), and keeps the end of each host's lines (``limit`` characters per host and
+    stream) when JSON output needs them."""
 
-    def __init__(self, display: Formatter | None, *, keep: bool, verbose: bool) -> None:
+    def __init__(
+        self, display: Formatter | None, *, keep: bool, verbose: bool, limit: int = JSON_KEEP
+    ) -> None:
         self.display = display
         self.keep = keep
         self.verbose = verbose
-        self._kept: dict[tuple[str, Stream], list[str]] = {}
+        self.limit = limit
+        self._kept: dict[tuple[str, Stream], Tail] = {}
         self._lock = threading.Lock()
 
     def line(self, host: str, stream: Stream, text: str) -> None:
         if self.keep:
             with self._lock:
-                self._kept.setdefault((host, stream), []).append(text)
+                kept = self._kept.get((host, stream))
+                if kept is None:
+                    kept = self._kept[host, stream] = Tail(self.limit)
+                kept.add(text + "\n")
         if self.display is not None:
             self.display.line(host, stream, text)
 
@@ -106,7 +119,14 @@ class LineSink:
         if not self.keep:
             return None
         with self._lock:
-            return "".join(f"{line}\n" for line in self._kept.get((host, stream), ()))
+            kept = self._kept.get((host, stream))
+            return "" if kept is None else kept.text()
+
+    def cut(self, host: str, stream: Stream) -> int:
+        """Characters dropped from the start of what a host wrote on a stream."""
+        with self._lock:
+            kept = self._kept.get((host, stream))
+            return 0 if kept is None else kept.cut
 
     def close(self) -> None:
         if isinstance(self.display, FilePerHostFormatter):
@@ -329,8 +349,23 @@ def print_summary(outcomes: list[HostOutcome], elapsed: float, *, title: str) ->
 
 
 def write_json(path: str, outcomes: list[HostOutcome]) -> None:
-    """Per-host results as a JSON list, in target order (``-``: stdout)."""
+    """Per-host results as a JSON list, in target order (``-``: stdout); a line on
+    stderr names the hosts whose output was cut to its end."""
     text = json.dumps([outcome.as_json() for outcome in outcomes], indent=2) + "\n"
+    cut = []
+    for outcome in outcomes:
+        streams = [
+            name
+            for name, dropped in (("stdout", outcome.stdout_cut), ("stderr", outcome.stderr_cut))
+            if dropped
+        ]
+        if streams:
+            cut.append(f"{outcome.host} ({', '.join(streams)})")
+    if cut:
+        sys.stderr.write(
+            f"--json: output cut to its last {JSON_KEEP // 1024} KiB for {len(cut)} "
+            f"host{'s' if len(cut) > 1 else ''}: {', '.join(cut)}\n"
+        )
     if path == "-":
         sys.stdout.write(text)
         sys.stdout.flush()

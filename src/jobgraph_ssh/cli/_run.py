@@ -220,6 +220,8 @@ def outcome_of(run: Session, job: SshJob) -> HostOutcome:
     outcome = HostOutcome(host, "ok", duration=record.duration)
     outcome.stdout = run.sink.text(host, "stdout")
     outcome.stderr = run.sink.text(host, "stderr")
+    outcome.stdout_cut = run.sink.cut(host, "stdout")
+    outcome.stderr_cut = run.sink.cut(host, "stderr")
     push = run.pushes.get(host)
     if push is not None:
         outcome.push = push.report

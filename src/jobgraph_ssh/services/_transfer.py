@@ -71,7 +71,7 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
             directory = posixpath.dirname(path)
             if directory:
                 await sftp.makedirs(directory, exist_ok=True)
-            await sftp.put(local, temporary)
+            await _upload(sftp, local, temporary, mode)
             await sftp.chmod(temporary, mode)
             await _rename(sftp, temporary, path)
         except BaseException as exc:
@@ -80,6 +80,20 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
                 reason = getattr(exc, "reason", None) or str(exc)
                 raise TransferError(f"upload to {node.name}:{path} failed: {reason}") from exc
             raise
+
+
+UPLOAD_CHUNK = 1 << 22  # bytes written at once (asyncssh splits it into parallel requests)
+
+
+async def _upload(sftp: asyncssh.SFTPClient, local: str, temporary: str, mode: int) -> None:
+    """Copy ``local`` to a new remote file, made owner-only from the start (the bits
+    of ``mode`` for others come with the ``chmod`` once it is complete): a secret is
+    never readable by others, even for a moment."""
+    attrs = asyncssh.SFTPAttrs(permissions=(mode & 0o700) | 0o600)
+    with open(local, "rb") as source:  # noqa: ASYNC230 - a local file, read by chunks
+        async with sftp.open(temporary, "xb", attrs) as target:
+            while data := source.read(UPLOAD_CHUNK):
+                await target.write(data)
 
 
 async def _rename(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:

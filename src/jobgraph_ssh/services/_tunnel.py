@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import secrets
 import weakref
 from collections.abc import Awaitable, Callable
@@ -56,23 +57,54 @@ class Limits:
             a longer request is refused as soon as its length is read.
         request_timeout: seconds a request may take to arrive whole once its first
             byte came (default 10); a stalled caller is cut off.
+        auth_timeout: seconds a new connection has to send its first request whole
+            (default 5); a connection whose first request does not carry a valid
+            secret is closed.
         idle_timeout: seconds a connection may stay idle between requests before it
             is closed (default 300).
         max_connections: connections at once from the host (default 256); past it,
             a new one gets a ``busy`` error and is closed.
+
+    Raises:
+        jobgraph.InvalidOptionError: a size or count that is not a positive int, or a
+            timeout that is not a positive finite number.
     """
 
     max_message: int = wire.MAX_MESSAGE
     request_timeout: float = 10.0  # a request must arrive whole within this, once begun
+    auth_timeout: float = 5.0  # a new connection's first request must arrive whole within this
     idle_timeout: float = 300.0  # a connection idle this long is closed
     max_connections: int = 256
+
+    def __post_init__(self) -> None:
+        from jobgraph import InvalidOptionError
+
+        for name in ("max_message", "max_connections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InvalidOptionError(
+                    f"ServiceLimits: {name} must be a positive int, not {value!r}"
+                )
+        for name in ("request_timeout", "auth_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value <= 0
+            ):
+                raise InvalidOptionError(
+                    f"ServiceLimits: {name} must be a positive finite number of seconds, "
+                    f"not {value!r}"
+                )
 
 
 @dataclass(eq=False)
 class SessionHandle:
-    """What the endpoint knows of one job: its secret and how to reach its dispatcher."""
+    """What the endpoint knows of one job: its secret and how to reach its dispatcher
+    (the secret is left out of the repr, so that logs and tracebacks do not show it)."""
 
-    secret: str
+    secret: str = field(repr=False)
     label: str
     dispatch: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
     portal: BlockingPortal | None  # None: the dispatcher runs on this loop
@@ -122,6 +154,19 @@ class Endpoint:
                 self.address = f"tcp:127.0.0.1:{self.listener.get_port()}"
             except (asyncssh.ChannelListenError, asyncssh.Error, OSError) as exc:
                 errors.append(f"TCP port forwarding refused: {exc}")
+            else:
+                if transport == "auto":
+                    # not silently: every local user of the host can connect to a TCP
+                    # port (they still need a job's secret to call anything)
+                    log.warning(
+                        "services on %s: the SSH server refused a Unix socket (%s); "
+                        "serving on %s, which every local user of that host can connect "
+                        "to (calls still need a job's secret). Pass "
+                        "services_transport='tcp' to accept this, or 'unix' to refuse it",
+                        self.node.name,
+                        errors[0] if errors else "refused",
+                        self.address,
+                    )
         if self.listener is None:
             await self._remove_directory()
             raise OSError("; ".join(errors) or f"unknown transport {transport!r}")
@@ -152,11 +197,17 @@ class Endpoint:
                 await sftp.rmtree(self.directory, ignore_errors=True)
 
     async def write_secret(self, handle: SessionHandle) -> None:
-        handle.secret_path = f"{self.directory}/{secrets.token_hex(8)}.secret"
+        """The job's secret, in a folder of its own (0700, random name), created
+        with its final mode. Other users of the host cannot reach it; processes of the
+        same remote account can (see docs/security.md: the isolation boundary)."""
+        folder = f"{self.directory}/{secrets.token_hex(16)}"
+        handle.secret_path = f"{folder}/secret"
         link = _connection.link_for(self.node)
         async with link.channels, self.conn.start_sftp_client() as sftp:
+            await sftp.mkdir(folder, asyncssh.SFTPAttrs(permissions=0o700))
+            await sftp.chmod(folder, 0o700)  # whatever the remote umask did
             async with sftp.open(
-                handle.secret_path, "w", asyncssh.SFTPAttrs(permissions=0o600)
+                handle.secret_path, "x", asyncssh.SFTPAttrs(permissions=0o600)
             ) as file:
                 await file.write(handle.secret + "\n")
             await sftp.chmod(handle.secret_path, 0o600)
@@ -168,6 +219,7 @@ class Endpoint:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5.0), link.channels, self.conn.start_sftp_client() as sftp:
                 await sftp.remove(handle.secret_path)
+                await sftp.rmdir(handle.secret_path.rsplit("/", 1)[0])
 
     # -- one connection from the remote host ----------------------------------------
     def _refuse(self, reason: str) -> dict[str, Any]:
@@ -195,51 +247,102 @@ class Endpoint:
             writer.close()
 
     async def _serve(self, reader: asyncssh.SSHReader[bytes], writer: Any) -> None:
+        """One connection: its requests, one after the other, until one is refused.
+
+        Nothing raised here may escape: asyncssh would close the whole SSH connection,
+        and every job on the node (and behind it, for a gateway) with it. What goes
+        wrong with one request closes this channel only.
+        """
         task = asyncio.current_task()
         assert task is not None
         self.handlers.add(task)
         try:
-            while True:
-                outcome = await self._read_request(reader)
-                if outcome is None:  # the caller hung up between requests
-                    return
-                request, refusal = outcome
-                if refusal is not None:
-                    writer.write(wire.encode(_reply(None, refusal, closing=True)))
-                    return
-                assert request is not None
-                reply = await self._answer(request)
-                try:
-                    data = wire.encode(reply, self.limits.max_message)
-                except (TypeError, ValueError) as exc:
-                    data = wire.encode(
-                        _reply(
-                            request.get("id"),
-                            _error(wire.BAD_RESULT, f"the result cannot be sent as JSON: {exc}"),
-                        )
-                    )
-                writer.write(data)
+            await self._requests(reader, writer)
         except (asyncssh.Error, OSError, asyncio.IncompleteReadError):
             return
+        except Exception as exc:  # noqa: BLE001 - one channel fails, not the connection
+            self.refused += 1
+            log.warning(
+                "services on %s: closed a connection after an unexpected error: %s: %s",
+                self.node.name,
+                type(exc).__name__,
+                exc,
+            )
+            with contextlib.suppress(Exception):
+                writer.write(
+                    wire.encode(
+                        _reply(
+                            None,
+                            _error(wire.PROTOCOL, "the request could not be handled"),
+                            closing=True,
+                        )
+                    )
+                )
         finally:
             self.handlers.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 
+    async def _requests(self, reader: asyncssh.SSHReader[bytes], writer: Any) -> None:
+        first = True  # the first request must come soon, with a valid secret
+        while True:
+            outcome = await self._read_request(reader, first=first)
+            if outcome is None:  # the caller hung up between requests
+                return
+            request, refusal = outcome
+            if refusal is not None:
+                writer.write(wire.encode(_reply(None, refusal, closing=True)))
+                return
+            assert request is not None
+            first = False
+            reply = await self._answer(request)
+            closing = not reply["ok"] and reply["error"]["kind"] in (
+                wire.UNAUTHENTICATED,
+                wire.ENDED,
+            )
+            if closing:  # no valid secret: this connection serves nothing more
+                reply["closing"] = True
+            try:
+                data = wire.encode(reply, self.limits.max_message)
+            except Exception as exc:  # noqa: BLE001 - TypeError, ValueError, RecursionError
+                data = wire.encode(
+                    _reply(
+                        request.get("id"),
+                        _error(wire.BAD_RESULT, f"the result cannot be sent as JSON: {exc}"),
+                    )
+                )
+            writer.write(data)
+            if closing:
+                return
+
     async def _read_request(  # noqa: PLR0911
-        self, reader: asyncssh.SSHReader[bytes]
+        self, reader: asyncssh.SSHReader[bytes], *, first: bool = False
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None] | None:
-        """(request, None), (None, refusal), or None at a clean end of stream."""
+        """(request, None), (None, refusal), or None at a clean end of stream.
+
+        The ``first`` request of a connection must arrive whole within the
+        ``auth_timeout`` of the limits, counted from now.
+        """
+        deadline = asyncio.get_running_loop().time() + self.limits.auth_timeout
         try:
-            async with asyncio.timeout(self.limits.idle_timeout):
-                first = await reader.read(1)
+            async with asyncio.timeout(
+                self.limits.auth_timeout if first else self.limits.idle_timeout
+            ):
+                byte = await reader.read(1)
         except TimeoutError:
+            if first:
+                self._refuse(f"no request within {self.limits.auth_timeout:g} s of connecting")
             return None
-        if not first:
+        if not byte:
             return None
+        limit = self.limits.request_timeout
+        late = f"request not received whole within {limit:g} s"
+        if first and deadline - asyncio.get_running_loop().time() < limit:
+            limit = max(0.0, deadline - asyncio.get_running_loop().time())
+            late = f"first request not received whole within {self.limits.auth_timeout:g} s"
         try:
-            async with asyncio.timeout(self.limits.request_timeout):
-                header = first + await reader.readexactly(wire.HEADER.size - 1)
+            async with asyncio.timeout(limit):
+                header = byte + await reader.readexactly(wire.HEADER.size - 1)
                 (size,) = wire.HEADER.unpack(header)
                 if size > self.limits.max_message:
                     return None, self._refuse(
@@ -248,9 +351,7 @@ class Endpoint:
                     )
                 body = await reader.readexactly(size)
         except TimeoutError:
-            return None, self._refuse(
-                f"request not received whole within {self.limits.request_timeout:g} s"
-            )
+            return None, self._refuse(late)
         except asyncio.IncompleteReadError:
             self._refuse("the connection closed in the middle of a request")
             return None
@@ -258,6 +359,8 @@ class Endpoint:
             request = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:
             return None, self._refuse(f"the request is not JSON: {exc}")
+        except RecursionError:
+            return None, self._refuse("the request's JSON is nested too deeply")
         if not isinstance(request, dict):
             return None, self._refuse("the request is not a JSON object")
         if request.get("v") != wire.VERSION:
@@ -270,9 +373,14 @@ class Endpoint:
                 return None, self._refuse(f"the request's {key!r} must be a {kind.__name__}")
         timeout = request.get("timeout")
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
         ):
-            return None, self._refuse("the request's 'timeout' must be a positive number or null")
+            return None, self._refuse(
+                "the request's 'timeout' must be a positive finite number or null"
+            )
         return request, None
 
     async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -187,8 +187,13 @@ class AbstractJob(_native_job.AbstractJob):
         # here when a compat Scheduler (a job too) is built; jobs accept none
         if native and not self._is_scheduler:
             raise TypeError(f"unexpected keyword argument {next(iter(native))!r}")
+        # asynciojobs takes any truthy value; the native job, True or False only
         super().__init__(
-            label=label, critical=critical, forever=forever, scheduler=scheduler, **native
+            label=label,
+            critical=bool(critical),
+            forever=bool(forever),
+            scheduler=scheduler,
+            **native,
         )
         if required is not None:
             self.requires(required)

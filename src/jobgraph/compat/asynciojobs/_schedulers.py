@@ -511,8 +511,8 @@ class Scheduler(PureScheduler, AbstractJob):
             timeout=timeout,
             shutdown_timeout=shutdown_timeout,
             label=label,
-            critical=critical,
-            forever=forever,
+            critical=bool(critical),  # asynciojobs takes any truthy value
+            forever=bool(forever),
             scheduler=scheduler,
         )
         if required is not None:
