@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Call", "CallResult", "RemoteError"]
 
-KILL_GRACE = 1.0  # seconds between TERM and KILL for an interpreter that is stopped
 MAIN_ALIAS = "__jobgraph_main__"  # the name the far side gives the controller's __main__
 _BOOTSTRAP = Path(_call_remote.__file__).read_bytes()
 # reads exactly N bytes of bootstrap from stdin (unbuffered), then runs them
@@ -316,8 +315,10 @@ class Call(Command):
             ConnectionLostError: the connection dropped during the call.
 
         Cancellation:
-            The node's interpreter is killed (``TERM``, then ``KILL`` after 1 s if it
-            is still there); the next Call on the node starts a new one.
+            The node's interpreter is killed (``TERM``, then ``KILL`` after the node's
+            ``kill_grace`` if it is still there: on an SSH node in the background,
+            through another channel; on a LocalNode the stop waits for it); the next
+            Call on the node starts a new one.
         """
         from ._node import LocalNode, SshNode
 
@@ -504,7 +505,8 @@ class _Session:
     async def stop(self) -> None:
         """Kill the interpreter (TERM, then KILL after the grace), shielded and bounded."""
         self.broken = True
-        with anyio.CancelScope(shield=True), anyio.move_on_after(KILL_GRACE + 3):
+        grace = float(getattr(self.pipe, "grace", 0.0))
+        with anyio.CancelScope(shield=True), anyio.move_on_after(grace + _glue.SETTLE_TIMEOUT):
             await self.pipe.kill(self.pgid)
 
     async def close(self) -> None:
@@ -657,18 +659,10 @@ class _SshPipe:
             self.process.send_signal("TERM")
         with contextlib.suppress(Exception):
             self.process.close()
-        conn = self.link.conn
-        if pgid is None or conn is None or conn.is_closed():
-            return
-        ticks = int(KILL_GRACE / 0.1)
-        line = (
-            f"kill -TERM -{pgid} 2>/dev/null; i=0; "
-            f"while kill -0 -{pgid} 2>/dev/null && [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); "
-            f"done; kill -KILL -{pgid} 2>/dev/null; true"
-        )
-        # not under the channel limit: the call being stopped still holds its slot
-        with contextlib.suppress(Exception):
-            await conn.run(line)
+        if pgid is not None and pgid > 1:
+            # SIGTERM, then SIGKILL after the node's kill_grace, through another channel,
+            # in the background: the call being stopped still holds its channel slot
+            self.link.kill_group(pgid)
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -740,8 +734,9 @@ async def _open_process(node: SshNode, conn: Any, python: str) -> Any:
 
 
 class _LocalPipe:
-    def __init__(self, process: anyio.abc.Process) -> None:
+    def __init__(self, process: anyio.abc.Process, grace: float) -> None:
         self.process = process
+        self.grace = grace
 
     def lost(self) -> bool:
         return False
@@ -777,7 +772,7 @@ class _LocalPipe:
         pid = self.process.pid
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signals.SIGTERM)
-        with anyio.move_on_after(KILL_GRACE):
+        with anyio.move_on_after(self.grace):
             await self.process.wait()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signals.SIGKILL)
@@ -799,7 +794,8 @@ async def _call_locally(node: Node, command: Call, collector: OutputCollector) -
         stdin=subprocess.PIPE,
         start_new_session=True,
     )
-    session = _Session(_LocalPipe(process), node.name, command.python)
+    grace = float(getattr(node, "kill_grace", _connection.KILL_GRACE))
+    session = _Session(_LocalPipe(process, grace), node.name, command.python)
     try:
         return await _run_call(session, command, collector, fresh=True)
     finally:
