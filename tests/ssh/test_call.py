@@ -114,6 +114,11 @@ PACKAGE = {
             return "protocol intact"
 
 
+        def uses_tomllib():
+            import tomllib
+            return tomllib.loads("a = 1")
+
+
         def echo(*args, **kwargs):
             return [args, kwargs]
 
@@ -500,6 +505,18 @@ async def test_a_garbled_answer_fails_the_call_saying_so(pkg: ModuleType, tmp_pa
     error = job.exception
     assert isinstance(error, CommandFailedError) and not isinstance(error, RemoteError)
     assert "garbled message from the node" in str(error)
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not os.path.exists(PYTHON38), reason="no Python 3.8 here")
+async def test_the_controllers_standard_library_is_never_sent(pkg: ModuleType) -> None:
+    job = SshJob(
+        LocalNode(formatter=CaptureFormatter()), Call(pkg.uses_tomllib).options(python=PYTHON38)
+    )
+    await run_job(job)
+    error = job.exception  # tomllib is in 3.11's standard library, not in 3.8's
+    assert isinstance(error, RemoteError) and error.remote_type == "ModuleNotFoundError"
+    assert "tomllib" in error.remote_message
 
 
 # -- checks made when the Call is made -------------------------------------------------------
