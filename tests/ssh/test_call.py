@@ -415,7 +415,11 @@ async def test_a_connection_closed_during_a_call_fails_the_job_as_lost(
 
 
 @pytest.mark.anyio
-async def test_fifty_hosts_at_once(servers: Servers, pkg: ModuleType) -> None:
+@pytest.mark.parametrize("where", ["asyncssh", "sshd"])
+async def test_fifty_hosts_at_once(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+) -> None:
+    servers: Servers = request.getfixturevalue("servers" if where == "asyncssh" else "sshd")
     formatter = CaptureFormatter()
     nodes = [make_node(servers, i % len(servers.ports), formatter=formatter) for i in range(50)]
     jobs = [SshJob(node, Call(pkg.disk_usage, f"/h{i}", top=i)) for i, node in enumerate(nodes)]
