@@ -24,6 +24,8 @@ from typing import Any
 
 import anyio
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import jobgraph as jg
 from jobgraph.testing import check_job_kind
@@ -117,6 +119,15 @@ PACKAGE = {
         def uses_tomllib():
             import tomllib
             return tomllib.loads("a = 1")
+
+
+        def behave(what, value):
+            if what == "raise":
+                raise KeyError(value)
+            if what == "hang":
+                import time
+                time.sleep(60)
+            return value
 
 
         def echo(*args, **kwargs):
@@ -648,3 +659,44 @@ def test_a_function_from_main_runs_when_its_source_is_available(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("hello node from __jobgraph_main__")
+
+
+# -- drawn graphs of Calls on a LocalNode -----------------------------------------------------
+
+BEHAVIOURS = st.lists(
+    st.tuples(st.sampled_from(["return", "raise", "hang"]), st.integers(-5, 5)),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    jobs=st.lists(BEHAVIOURS, min_size=1, max_size=3), backend=st.sampled_from(["asyncio", "trio"])
+)
+def test_drawn_jobs_of_calls_end_as_their_functions_do(
+    pkg: ModuleType, jobs: list[list[tuple[str, int]]], backend: str
+) -> None:
+    node = LocalNode(kill_grace=0.2, formatter=CaptureFormatter())
+    built = [
+        SshJob(
+            node,
+            [Call(pkg.behave, what, value).options(timeout=0.5) for what, value in calls],
+            critical=False,
+            label=f"job {n}",
+        )
+        for n, calls in enumerate(jobs)
+    ]
+    jg.run(jg.Scheduler(*built), backend=backend)
+    for job, calls in zip(built, jobs, strict=True):
+        kinds = [what for what, _ in calls]
+        error = job.exception
+        if "hang" in kinds:  # it times out, which ends the job at once
+            assert isinstance(error, CommandTimeoutError), repr(error)
+        elif "raise" in kinds:  # non-critical: the job goes on, then raises the first failure
+            value = calls[kinds.index("raise")][1]
+            assert isinstance(error, RemoteError), repr(error)
+            assert (error.remote_type, error.remote_message) == ("KeyError", str(value))
+            assert len(error.results) == len(calls)
+        else:
+            assert [r.value for r in job.result()] == [value for _, value in calls]
