@@ -572,24 +572,28 @@ class LocalNode(Node):
 
 
 def _copy_masked(source: str, target: str | os.PathLike[str], *, preserve: bool) -> None:
-    """Copy a file's content and mode, the mode masked to 0o777 (no setuid, setgid or
-    sticky bit: a root controller must not make a setuid-root copy of another user's
-    file), and its times if ``preserve``. The new file is 0600 until its content is in;
-    an existing one is overwritten, never through a symlink."""
+    """Copy a file's content; with ``preserve``, its mode, masked to 0o777 (no setuid,
+    setgid or sticky bit: a root controller must not make a setuid-root copy of another
+    user's file), and its times. A preserved copy is 0600 until its content is in; a
+    plain one gets the default mode (0666 less the umask), as ``cp`` and SFTP give. An
+    existing file is overwritten, never through a symlink."""
     st = os.stat(source)
     if os.path.islink(target):
         os.unlink(target)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-    with open(source, "rb") as reader, os.fdopen(os.open(target, flags, 0o600), "wb") as writer:
+    fd = os.open(target, flags, 0o600 if preserve else 0o666)
+    with open(source, "rb") as reader, os.fdopen(fd, "wb") as writer:
         shutil.copyfileobj(reader, writer)
-        os.fchmod(writer.fileno(), stat.S_IMODE(st.st_mode) & 0o777)
+        if preserve:
+            os.fchmod(writer.fileno(), stat.S_IMODE(st.st_mode) & 0o777)
     if preserve:
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def _copy_into(sources: list[str], directory: str, *, preserve: bool) -> None:
-    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``;
-    file modes are masked to 0o777."""
+    """Copy files and directories into a directory (made if needed), like ``cp -r[p]``:
+    with ``preserve``, modes (masked to 0o777) and times are kept; without, files get
+    the default mode and a fresh time, as over SFTP."""
     copy = functools.partial(_copy_masked, preserve=preserve)
     try:
         Path(directory).mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from tests.ssh.conftest import free_port
+
 from .conftest import TIMEOUT, Cli, Servers, names, stdout_lines
 
 
@@ -319,7 +321,7 @@ def test_help_shows_examples(cli: Cli) -> None:
     result = cli.run("--help", base=False)
     assert result.returncode == 0
     assert "examples:" in result.stdout
-    assert "jobgraph-ssh -t hosts.txt --mark marks uptime" in result.stdout
+    assert "jobgraph-ssh -t ./hosts.txt --mark marks uptime" in result.stdout
     assert cli.env["JOBGRAPH_SSH_TARGETS"] in result.stdout
 
 
@@ -377,7 +379,7 @@ def test_formats_quiet_and_default_port(cli1: Cli, servers: Servers) -> None:
     assert quiet.returncode == 0
     assert quiet.stdout == ""
     assert not any(line.startswith("[") for line in quiet.stderr.splitlines())
-    assert "1 ok of 1 hosts" in quiet.stderr
+    assert "1 ok of 1 host in" in quiet.stderr
     # -p and -u apply to hosts that give no port or user of their own
     port = str(servers.ports[1])
     by_option = cli1.run("-t", servers.host, "-p", port, "-u", "someone", "echo p")
@@ -389,3 +391,30 @@ def test_verbose_shows_connection_events(cli1: Cli, servers: Servers) -> None:
     result = cli1.run("-t", names(servers)[0], "-v", "true")
     assert result.returncode == 0
     assert f"{names(servers)[0]}: [connecting" in result.stderr
+
+
+def test_window_zero_means_no_limit(cli1: Cli, servers: Servers) -> None:
+    """Bug: ``-w 0`` passed on as a window of 0 rather than "no limit": the run never
+    started, or stalled."""
+    servers.reset_maxima()
+    result = cli1.run("-t", " ".join(names(servers)), "-w", "0", "sleep 0.4; echo slept")
+    assert result.returncode == 0, result.stderr
+    assert stdout_lines(result) == sorted(f"{name}: slept" for name in names(servers))
+    assert servers.stats()["sessions_max"] == 4  # all at once
+
+
+def test_port_option_leaves_a_host_s_own_port_alone(cli1: Cli, servers: Servers) -> None:
+    """Bug: ``-p`` overrode the port a host gives itself (``host:port``): the command
+    connected to the wrong port. Nothing listens on the ``-p`` port here."""
+    closed = str(free_port())
+    own = names(servers)[0]
+    result = cli1.run("-t", own, "-p", closed, "echo own port")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{own}: own port\n"
+    # likewise -u for a host that names its user (the dry run shows where each goes)
+    targets = f"{own} {servers.host} someone@{servers.host}"
+    dry = cli1.run("-t", targets, "-p", closed, "-u", "me", "--dry-run", "true")
+    assert dry.returncode == 0, dry.stderr
+    assert f"me@{own}" in dry.stdout  # its own port
+    assert f"me@{servers.host}:{closed}" in dry.stdout  # no port of its own: -p
+    assert f"someone@{servers.host}:{closed}" in dry.stdout  # its own user

@@ -37,6 +37,9 @@ def test_parse_host_accepts_user_host_port_forms(text: str, host: Host) -> None:
         ("no*de", "bad host name"),
         ("node1:", "port must be"),
         ("[::1", "missing ']'"),
+        ("[..]", "brackets hold an IP address"),
+        ("[.]", "brackets hold an IP address"),
+        ("[db1]:22", "brackets hold an IP address"),
     ],
 )
 def test_parse_host_names_the_culprit(text: str, why: str) -> None:

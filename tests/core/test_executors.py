@@ -283,3 +283,151 @@ async def test_where_a_body_goes_is_told_while_it_runs(kind: str, tmp_path: Path
     # the precise place, once known, is the job's worker
     precise = r"pid \d+" if kind == "processes" else r"thread .+"
     assert re.fullmatch(precise, job.worker or ""), job.worker
+
+
+# -- what users of executors notice (issue 28: bugs that no test caught) -----------------
+
+
+class ThreadGauge:
+    """Counts the bodies inside :meth:`hold` at once, from any thread."""
+
+    def __init__(self, crowd: int) -> None:
+        self.crowd = crowd  # a body waits (bounded) until this many are inside
+        self.now = 0
+        self.peak = 0
+        self.condition = threading.Condition()
+
+    def hold(self) -> str:
+        with self.condition:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+            self.condition.notify_all()
+            self.condition.wait_for(lambda: self.now >= self.crowd, timeout=0.5)
+            self.now -= 1
+        return threading.current_thread().name
+
+
+async def test_thread_executor_runs_at_most_max_workers_bodies_at_once() -> None:
+    """Bug: ``max_workers`` ignored (anyio's default limiter, 40 threads): six bodies
+    ran at once on a pool of two."""
+    gauge = ThreadGauge(crowd=3)  # a third body inside would end the wait at once
+    threads = jg.ThreadExecutor(max_workers=2)
+    jobs = [jg.Job(gauge.hold, executor=threads, label=f"hold {n}") for n in range(6)]
+    with anyio.fail_after(30):
+        assert await jg.Scheduler(*jobs).run()
+    assert gauge.peak == 2
+
+
+async def test_two_runs_sharing_a_thread_executor_share_its_bound() -> None:
+    """Two runs at once through one executor: one pool, one bound for both."""
+    gauge = ThreadGauge(crowd=3)
+    threads = jg.ThreadExecutor(max_workers=2)
+    runs = [
+        jg.Scheduler(*(jg.Job(gauge.hold, executor=threads) for _ in range(3)), label=name)
+        for name in ("first", "second")
+    ]
+    outcomes: list[bool] = []
+
+    async def run(scheduler: jg.Scheduler) -> None:
+        outcomes.append(await scheduler.run())
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            for scheduler in runs:
+                tg.start_soon(run, scheduler)
+    assert outcomes == [True, True]
+    assert gauge.peak == 2
+    assert not threads.active
+
+
+async def test_a_cancelled_thread_job_does_not_wait_for_its_thread() -> None:
+    """Bug: a job cancelled (here by its timeout) while its body blocks in a thread
+    waited for the blocking call to return: the cancellation took as long as the call."""
+    release = threading.Event()
+    returned = threading.Event()
+
+    def blocking() -> None:
+        release.wait(3)  # bounded: a buggy run ends after 3 s, the thread too
+        returned.set()
+
+    job = jg.Job(blocking, executor=jg.ThreadExecutor(), timeout=0.1, critical=False)
+    started = time.monotonic()
+    try:
+        assert await jg.Scheduler(job).run()
+        took = time.monotonic() - started
+        blocked = not returned.is_set()  # the call was still blocked when the run ended
+    finally:
+        release.set()
+    assert isinstance(job.exception, jg.JobTimeoutError)
+    assert blocked, f"the run waited for the thread ({took:.1f}s)"
+    assert took < 2.5
+    # the abandoned thread ends on its own once released
+    assert await anyio.to_thread.run_sync(returned.wait, 5)
+
+
+class Pool(jg.Executor):
+    """A user's executor holding a resource from start() to stop()."""
+
+    in_loop = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = False
+        self.starts = 0
+        self.stops = 0
+
+    async def start(self) -> None:
+        self.open = True
+        self.starts += 1
+
+    async def stop(self) -> None:
+        self.open = False
+        self.stops += 1
+
+    async def call(
+        self, job: jg.AbstractJob, function: Any, args: tuple[Any, ...], kwargs: Any
+    ) -> Any:
+        self.check_active(job)
+        if not self.open:
+            raise RuntimeError("the pool is closed")
+        result = await function(*args, **kwargs)
+        if not self.open:
+            raise RuntimeError("the pool was closed under the job")
+        return result
+
+
+async def test_an_executor_shared_by_two_runs_stops_when_the_last_ends() -> None:
+    """Bug: ``Executor.session()`` called ``stop()`` when any session ended, not the last
+    one: the pool was shut down under the jobs of the run still using it."""
+    pool = Pool()
+
+    async def later(x: int, delay: float) -> int:
+        await anyio.sleep(delay)
+        return x
+
+    short = jg.Scheduler(jg.Job(later, 1, 0.01, executor=pool), label="short")
+    slow = jg.Job(later, 2, 0.3, executor=pool, label="slow")
+    long = jg.Scheduler(slow, label="long")
+    outcomes: dict[str, bool] = {}
+
+    async def run(scheduler: jg.Scheduler) -> None:
+        outcomes[scheduler.label] = await scheduler.run()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(run, long)
+            tg.start_soon(run, short)
+    assert outcomes == {"short": True, "long": True}, slow.exception
+    assert slow.result() == 2
+    assert (pool.starts, pool.stops, pool.active) == (1, 1, False)
+
+
+async def test_process_executor_runs_at_most_max_workers_bodies_at_once() -> None:
+    """Bug: ``max_workers`` of a ProcessExecutor ignored (one process per CPU): two
+    bodies ran at once on a pool of one."""
+    single = jg.ProcessExecutor(max_workers=1)
+    jobs = [jg.Job(interval, 0.3, executor=single) for _ in range(2)]
+    with anyio.fail_after(60):
+        assert await jg.Scheduler(*jobs).run()
+    (_, first_end, _), (second_start, _, _) = sorted(job.result() for job in jobs)
+    assert second_start >= first_end - 0.01  # one after the other, though the window allowed both

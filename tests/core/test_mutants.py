@@ -9,6 +9,7 @@ run or are skipped, the events, the retry delays and the records.
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from typing import Any
 
@@ -567,3 +568,132 @@ async def test_checkpoint_after_a_long_streak_lets_other_tasks_run() -> None:
         assert await scheduler.run()
     assert count == 3000
     assert seen and seen[0] < 3000
+
+
+# -- the end of a run: stragglers and the critical abort ------------------------------
+
+
+@pytest.mark.timing
+async def test_stragglers_name_only_the_jobs_still_running() -> None:
+    """Bug: ``settle()`` counted as stragglers every job not done (idle, scheduled and
+    skipped ones too), blaming jobs that never ran for ignoring cancellation."""
+
+    async def stubborn() -> None:
+        try:
+            await anyio.sleep_forever()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.5)
+
+    crash = jg.Job(fail, "crash", 0.01, label="crash")
+    slow = jg.Job(stubborn, label="stubborn")
+    idle = jg.Job(value, 1, requires=slow, label="idle")
+    bad = jg.Job(fail, "bad", critical=False, label="bad")
+    skip = jg.Job(value, 2, requires=bad, on_failed_requirement="skip", label="skip")
+    queued = jg.Job(value, 3, label="queued")  # the window holds it back: never started
+    scheduler = jg.Scheduler(
+        bad, skip, crash, slow, idle, queued, jobs_window=2, shutdown_timeout=0.05
+    )
+    events: list[jg.JobEvent] = []
+    scheduler.subscribe(events.append)
+    with anyio.fail_after(10):
+        assert not await scheduler.run()
+    assert idle.state is jg.JobState.IDLE and skip.state is jg.JobState.SKIPPED
+    assert queued.state is jg.JobState.SCHEDULED  # queued behind the window, never ran
+    assert scheduler.stragglers == (slow,)
+    straggling = [e.job for e in events if e.kind is jg.EventKind.STRAGGLING]
+    assert straggling == [slow]
+    assert "'idle'" not in scheduler.why() and "'queued'" not in scheduler.why()
+
+
+async def test_a_daemon_ready_after_a_critical_failure_releases_nothing() -> None:
+    """Bug: a critical abort no longer stopped the run (it only cancelled it): a forever
+    job saying ``started()`` in the gap still emitted READY and queued its dependents,
+    which then showed as scheduled although the run was over."""
+    crashed = anyio.Event()
+
+    async def crash() -> None:
+        await anyio.sleep(0.01)
+        crashed.set()
+        raise RuntimeError("crash")
+
+    async def server(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        with anyio.CancelScope(shield=True):  # a start-up that cannot be interrupted
+            await crashed.wait()
+        task_status.started()
+        await anyio.sleep_forever()
+
+    boom = jg.Job(crash, label="crash")
+    daemon = jg.Job(server, forever=True, label="server")
+    client = jg.Job(value, 1, requires=daemon, label="client")
+    scheduler = jg.Scheduler(boom, daemon, client)
+    events: list[jg.JobEvent] = []
+    scheduler.subscribe(events.append)
+    with anyio.fail_after(5):
+        assert not await scheduler.run()
+    assert scheduler.failed_critical()
+    kinds = [(e.kind, e.job) for e in events]
+    assert (jg.EventKind.READY, daemon) not in kinds
+    assert (jg.EventKind.SCHEDULED, client) not in kinds
+    assert client.state is jg.JobState.IDLE
+
+
+# -- retry jitter ----------------------------------------------------------------------
+
+
+class _FixedRandom:
+    """A ``random.Random`` stand-in drawing the given values in turn."""
+
+    def __init__(self, *draws: float) -> None:
+        self.draws = list(draws)
+
+    def random(self) -> float:
+        return self.draws.pop(0)
+
+
+def test_jitter_adds_a_fraction_of_the_backoff_never_seconds() -> None:
+    """Bug: the jitter added as absolute seconds (``base += jitter * random()``) instead
+    of a fraction of the wait: a 10 ms backoff with 50 % jitter waited up to half a
+    second."""
+    policy = jg.Retry(attempts=5, backoff=0.01, factor=2, jitter=0.5)
+    rng: Any = _FixedRandom(0.0, 1.0, 0.5, 1.0)
+    assert policy.delay(1, rng) == pytest.approx(0.01)
+    assert policy.delay(1, rng) == pytest.approx(0.015)  # the most: backoff * (1 + jitter)
+    assert policy.delay(2, rng) == pytest.approx(0.025)
+    capped = jg.Retry(attempts=5, backoff=0.01, factor=10, max_delay=0.05, jitter=0.2)
+    assert capped.delay(3, rng) == pytest.approx(0.06)  # the cap, then its jitter
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio-mockclock"], indirect=True)
+async def test_jittered_waits_stay_within_their_bounds_on_a_mock_clock() -> None:
+    """The same bug, seen from a run: with a fixed seed and trio's MockClock, each wait
+    between attempts lies between the backoff and the backoff plus its jitter, and is
+    exactly the delay the RETRYING event announced."""
+    calls: list[float] = []
+
+    async def always() -> None:
+        calls.append(anyio.current_time())
+        raise OSError("no")
+
+    policy = jg.Retry(attempts=8, backoff=0.01, factor=1.5, max_delay=0.04, jitter=0.5)
+    job = jg.Job(always, retry=policy, critical=False)
+    scheduler = jg.Scheduler(job)
+    delays: list[float] = []
+    scheduler.subscribe(
+        lambda e: delays.append(e.delay) if e.kind is jg.EventKind.RETRYING else None
+    )
+    state = random.getstate()
+    random.seed(2026)
+    try:
+        assert await scheduler.run()
+    finally:
+        random.setstate(state)
+    gaps = [b - a for a, b in itertools.pairwise(calls)]
+    assert len(gaps) == 7 and gaps == pytest.approx(delays)
+    bases = [min(0.01 * 1.5**n, 0.04) for n in range(7)]
+    for index, gap in enumerate(gaps):
+        # at least this attempt's backoff; at most the largest jittered one so far
+        # (a wait never shrinks: it may repeat an earlier, longer one)
+        assert bases[index] - 1e-9 <= gap <= max(bases[: index + 1]) * 1.5 + 1e-9
+    assert max(gaps) <= 0.04 * 1.5 + 1e-9
+    assert sum(gaps) > sum(bases)  # the jitter is there: the seed draws more than zeros

@@ -13,10 +13,11 @@ The conventions (also in docs/contributing.md):
   tests for the reader's own project), with hypothesis limited to 20 examples each;
 - ``<!-- docs: fragment: WHY -->`` just before a block exempts it; the reason is required,
   and fragments must stay few;
-- a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables (see
-  :func:`ssh_hosts`): when some page mentions them, four loopback SSH servers (those of
-  ``tests/ssh``, which allow forwarding: gateways and remote services work) are started
-  for the examples, and stopped after;
+- a block that needs SSH hosts reads them from ``JOBGRAPH_DOCS_SSH_*`` variables, or
+  from the sandbox that ``JOBGRAPH_SANDBOX`` names (see :func:`ssh_hosts`): when some
+  page mentions them, four loopback SSH hosts are started the way a reader starts them,
+  ``python -m jobgraph_ssh.sandbox --hosts 4`` (they allow forwarding on the loopback
+  interface: gateways and remote services work), and stopped after (Ctrl-C);
 - ``<!-- docs: shell -->`` just before a ```console block runs its ``$ `` lines with
   ``/bin/sh``, one after the other, in a directory of the page's own, against the same
   loopback hosts, named ``node1``..``node4`` (see :func:`shell_home`), and compares what
@@ -27,14 +28,18 @@ The conventions (also in docs/contributing.md):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -222,10 +227,13 @@ def script(example: Example) -> str:
 
 
 SSH_VARIABLE = "JOBGRAPH_DOCS_SSH_"
+SANDBOX_VARIABLE = "JOBGRAPH_SANDBOX"  # what the sandbox's env.sh exports
 
 
 def needs_ssh(example: Example) -> bool:
-    return any(SSH_VARIABLE in block.code for block in example.blocks)
+    return any(
+        SSH_VARIABLE in block.code or SANDBOX_VARIABLE in block.code for block in example.blocks
+    )
 
 
 @pytest.fixture(scope="module")
@@ -236,36 +244,49 @@ def ssh_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, st
     - ``JOBGRAPH_DOCS_SSH_PORTS``: their ports, comma-separated (four hosts);
     - ``JOBGRAPH_DOCS_SSH_USER``, ``JOBGRAPH_DOCS_SSH_KEY``: who to log in as, with which
       private key;
-    - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys.
+    - ``JOBGRAPH_DOCS_SSH_KNOWN_HOSTS``: a known_hosts file listing their host keys;
+    - ``JOBGRAPH_SANDBOX``: the sandbox's directory, as its ``env.sh`` exports it.
 
+    The hosts are a sandbox started as the tutorial tells a reader to:
+    ``python -m jobgraph_ssh.sandbox --hosts 4``, stopped with Ctrl-C (SIGINT) after.
     Not started (an empty mapping) when no example mentions them."""
     if not SHELL_STEPS and not any(needs_ssh(example) for example in EXAMPLES):
         yield {}
         return
-    import asyncssh
-
-    from tests.ssh.conftest import ClientKey, start_asyncssh
-
-    directory = tmp_path_factory.mktemp("docs-ssh")
-    key = asyncssh.generate_private_key("ssh-ed25519")
-    private, public = directory / "id_ed25519", directory / "id_ed25519.pub"
-    private.write_bytes(key.export_private_key("openssh"))
-    private.chmod(0o600)
-    public.write_bytes(key.export_public_key("openssh"))
-    with start_asyncssh(
-        directory / "hosts",
-        ClientKey(private, public),
-        hosts=4,
-        forwarding=True,
-        remote_forwarding="both",
-    ) as servers:
+    with sandbox_hosts(tmp_path_factory.mktemp("docs-ssh") / "sandbox") as ready:
         yield {
-            f"{SSH_VARIABLE}HOST": servers.host,
-            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in servers.ports),
-            f"{SSH_VARIABLE}USER": servers.username,
-            f"{SSH_VARIABLE}KEY": str(servers.client_key),
-            f"{SSH_VARIABLE}KNOWN_HOSTS": str(servers.known_hosts),
+            f"{SSH_VARIABLE}HOST": ready["host"],
+            f"{SSH_VARIABLE}PORTS": ",".join(str(port) for port in ready["ports"]),
+            f"{SSH_VARIABLE}USER": ready["username"],
+            f"{SSH_VARIABLE}KEY": ready["key"],
+            f"{SSH_VARIABLE}KNOWN_HOSTS": ready["known_hosts"],
+            SANDBOX_VARIABLE: ready["directory"],
         }
+
+
+@contextlib.contextmanager
+def sandbox_hosts(directory: Path) -> Iterator[dict[str, Any]]:
+    """``python -m jobgraph_ssh.sandbox --hosts 4`` in ``directory``, as a reader starts
+    it; what it says when ready (``sandbox.json``); stopped with Ctrl-C (SIGINT)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", "jobgraph_ssh.sandbox", "--hosts", "4", "--json"]
+    process = subprocess.Popen(
+        [*command, "--dir", str(directory)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # one JSON line once the hosts listen
+        assert line, "the sandbox did not start"
+        ready: dict[str, Any] = json.loads(line)
+        yield ready
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
 
 
 # An example of the original apssh (a "before" script of migrating.md) imports asyncssh
@@ -323,6 +344,22 @@ def test_pages_about_ssh_run_on_the_loopback_hosts() -> None:
     pages = ("tutorial.md", "ssh.md", "remote-services.md", "howto/many-hosts.md")
     for page in (*pages, "howto/remote-services.md"):
         assert any(needs_ssh(e) for e in EXAMPLES if e.blocks[0].page == page), page
+
+
+def test_the_tutorial_reaches_its_hosts_through_the_sandbox() -> None:
+    """The tutorial's SSH part runs, as printed, on sandbox hosts (what a reader starts
+    with ``python -m jobgraph_ssh.sandbox``); the fixture starts one that way."""
+    code = [
+        block.code
+        for example in EXAMPLES
+        for block in example.blocks
+        if block.page == "tutorial.md" and needs_ssh(example)
+    ]
+    assert code
+    assert any("Sandbox.load()" in text and SANDBOX_VARIABLE in text for text in code)
+    assert not any(SSH_VARIABLE in text for text in code)
+    text = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    assert "python -m jobgraph_ssh.sandbox --hosts 4" in text
 
 
 def test_fragments_are_few_and_say_why() -> None:
@@ -491,3 +528,43 @@ def test_normalized_output_keeps_what_matters() -> None:
         ["127.0.0.1:40001  ok   0  0.31s", "", "[1/1] ok 127.0.0.1:40001"], names
     ) == ["node1 ok 0 0.00s"]
     assert normalized(["node1: 6.1"], names) != normalized(["node1: 6.2"], names)
+
+
+def test_the_cli_how_to_runs_as_printed_with_the_sandbox_env_sh(tmp_path: Path) -> None:
+    """A reader who starts ``python -m jobgraph_ssh.sandbox`` and sources its ``env.sh``
+    (no ``~/.ssh``, no targets directory of their own) runs every command of the CLI
+    how-to as printed; only the hosts' names (``127.0.0.1:PORT`` for ``nodeN``) and the
+    dry run's key and known_hosts paths differ."""
+    with sandbox_hosts(tmp_path / "jobgraph-sandbox") as ready:
+        ran = run_how_to_with_env_sh(Path(ready["directory"]), ready["ports"], tmp_path)
+    assert ran >= 10
+
+
+def run_how_to_with_env_sh(sandbox: Path, ports: list[int], tmp_path: Path) -> int:
+    names = {f"127.0.0.1:{port}": f"node{index}" for index, port in enumerate(ports, 1)}
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "COLUMNS")}
+    env.update(HOME=str(tmp_path), PYTHONPATH=str(ROOT / "src"))
+    ran = 0
+    for step in SHELL_STEPS["howto/cli.md"]:
+        if step.name:
+            (work / step.name).write_text(step.text, encoding="utf-8")
+            continue
+        for command in step.commands:
+            if "~/.config" in command.command:  # the page's own targets directory
+                continue
+            done = subprocess.run(
+                ["/bin/sh", "-c", f". {sandbox}/env.sh && {command.command}"],
+                capture_output=True, text=True, timeout=90, check=False, cwd=work, env=env,
+            )  # fmt: skip
+
+            def compared(lines: list[str]) -> list[str]:
+                return [
+                    line for line in normalized(lines, names) if not line.startswith("dry run:")
+                ]
+
+            printed = done.stdout.splitlines() + done.stderr.splitlines()
+            assert compared(printed) == compared(command.output), command.command
+            ran += 1
+    return ran

@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import jobgraph as jg
@@ -95,16 +95,76 @@ JOB_OPTIONS = {
 }
 
 
+# values each option must accept: the examples below make sure that the checks on
+# accepted values run every time, whatever the fuzzer draws
+JOB_ACCEPTS = {
+    ("kwargs", None),
+    ("label", "a"),
+    ("critical", False),
+    ("forever", True),
+    ("requires", None),
+    ("timeout", 5),
+    ("timeout", 0),
+    ("retry", None),
+    ("on_failed_requirement", "skip"),
+    ("scheduler", None),
+}
+
+
+def listed(option: str, value: Any, table: set[tuple[str, Any]]) -> bool:
+    """Whether ``(option, value)`` is in ``table`` (same type: False is not 0)."""
+    return any(o == option and type(v) is type(value) and v == value for o, v in table)
+
+
+def check_timeout_outcome(ok: bool, timeout: Any, why: str) -> None:
+    """An accepted timeout: 0 cuts the run, 1 s or more lets it finish; in between
+    either may happen, but a failure is the timeout and nothing else."""
+    if timeout == 0:
+        assert not ok, "a timeout of 0 let the run finish"
+    elif timeout is None or timeout >= 1:
+        assert ok, why
+    if not ok:
+        assert "timed out" in why or "timeout" in why, why
+
+
 @given(option=st.sampled_from(sorted(JOB_OPTIONS)), value=garbage)
+@example(option="kwargs", value={"x": 7})
+@example(option="kwargs", value={"y": 7})
+@example(option="label", value="a")
+@example(option="critical", value=False)
+@example(option="forever", value=True)
+@example(option="requires", value=None)
+@example(option="timeout", value=5)
+@example(option="timeout", value=0)
+@example(option="retry", value=None)
+@example(option="on_failed_requirement", value="skip")
+@example(option="scheduler", value=None)
 def test_job_options_refuse_garbage_by_name(option: str, value: Any) -> None:
     accepted, job = refused_naming(lambda: jg.Job(work, **{option: value}), JOB_OPTIONS[option])
-    if accepted:
-        scheduler = jg.Scheduler(label="host", timeout=5)
-        if job.scheduler is None:
-            scheduler.add(job)
-        else:
-            scheduler = job.scheduler
-        assert runs_fine(scheduler) in (True, False)
+    if listed(option, value, JOB_ACCEPTS):
+        assert accepted, f"Job refused {option}={value!r}"
+    if not accepted:
+        return
+    # what was accepted runs as it says
+    scheduler = jg.Scheduler(label="host", timeout=5)
+    if job.scheduler is None:
+        scheduler.add(job)
+    else:
+        scheduler = job.scheduler
+    ok = runs_fine(scheduler)
+    if option == "kwargs" and value and set(value) != {"x"}:  # work() takes x only
+        assert not ok and isinstance(job.exception, TypeError)
+        assert str(next(iter(set(value) - {"x"}))) in str(job.exception)
+    elif option == "timeout":
+        check_timeout_outcome(ok, value, str(job.exception))
+        assert ok or isinstance(job.exception, jg.JobTimeoutError)
+    else:
+        assert ok, f"a job with {option}={value!r} failed: {job.exception!r}"
+        if not job.forever:
+            expected = (value or {}).get("x", 0) if option == "kwargs" else 0
+            assert job.result() == expected
+    if option in ("critical", "forever"):
+        assert getattr(job, option) is bool(value)
 
 
 @given(function=garbage)
@@ -131,15 +191,54 @@ SCHEDULER_OPTIONS = {
 }
 
 
+SCHEDULER_ACCEPTS = {
+    ("jobs_window", None),
+    ("jobs_window", 2),
+    ("timeout", 5),
+    ("timeout", 0),
+    ("shutdown_timeout", 0),
+    ("label", "a"),
+    ("critical", False),
+    ("forever", False),
+    ("requires", None),
+    ("on_failed_requirement", "run"),
+    ("scheduler", None),
+}
+
+
 @given(option=st.sampled_from(sorted(SCHEDULER_OPTIONS)), value=garbage)
+@example(option="jobs_window", value=None)
+@example(option="jobs_window", value=2)
+@example(option="timeout", value=5)
+@example(option="timeout", value=0)
+@example(option="shutdown_timeout", value=0)
+@example(option="label", value="a")
+@example(option="critical", value=False)
+@example(option="forever", value=False)
+@example(option="requires", value=None)
+@example(option="on_failed_requirement", value="run")
+@example(option="scheduler", value=None)
 def test_scheduler_options_refuse_garbage_by_name(option: str, value: Any) -> None:
+    job = jg.Job(work, 1)
+
     def build() -> jg.Scheduler:
-        return jg.Scheduler(jg.Job(work, 1), **{option: value})
+        return jg.Scheduler(job, **{option: value})
 
     accepted, scheduler = refused_naming(build, SCHEDULER_OPTIONS[option])
-    if accepted:
-        top = scheduler if scheduler.scheduler is None else scheduler.scheduler
-        assert runs_fine(top) in (True, False)
+    if listed(option, value, SCHEDULER_ACCEPTS):
+        assert accepted, f"Scheduler refused {option}={value!r}"
+    if not accepted:
+        return
+    # what was accepted runs as it says
+    top = scheduler if scheduler.scheduler is None else scheduler.scheduler
+    ok = runs_fine(top)
+    if option == "timeout":
+        check_timeout_outcome(ok, value, top.why())
+    else:
+        assert ok, f"a scheduler with {option}={value!r} failed: {top.why()}"
+        assert job.result() == 1
+    if option in ("critical", "forever"):
+        assert getattr(scheduler, option) is bool(value)
 
 
 RETRY_FIELDS = ("attempts", "backoff", "factor", "max_delay", "jitter", "on")
@@ -243,17 +342,35 @@ def test_export_as_graphic_refuses_a_suffix_that_is_not_a_format(suffix: Any) ->
         assert not any(Path(where).iterdir()), "a refused export wrote a file"
 
 
+LIMITS_ACCEPT = {("timeout", None), ("timeout", 0), ("timeout", 5), ("jobs_window", None)}
+LIMITS_ACCEPT |= {("jobs_window", 1)}
+
+
 @given(option=st.sampled_from(["timeout", "jobs_window"]), value=garbage)
+@example(option="timeout", value=None)
+@example(option="timeout", value=0)
+@example(option="timeout", value=5)
+@example(option="jobs_window", value=None)
+@example(option="jobs_window", value=1)
 def test_setting_scheduler_limits_refuses_garbage_by_name(option: str, value: Any) -> None:
     scheduler, _, _ = healthy_scheduler()
     before = snapshot(scheduler)
     old = getattr(scheduler, option)
     accepted, _ = refused_naming(lambda: setattr(scheduler, option, value), option)
+    if listed(option, value, LIMITS_ACCEPT):
+        assert accepted, f"setting {option}={value!r} was refused"
     if not accepted:
         assert getattr(scheduler, option) == old
         check_still_healthy(scheduler, before)
+        return
+    # what was accepted is kept, and the run follows it
+    assert getattr(scheduler, option) == value
+    ok = runs_fine(scheduler)
+    if option == "timeout":
+        check_timeout_outcome(ok, value, scheduler.why())
     else:
-        assert runs_fine(scheduler) in (True, False)
+        assert ok, scheduler.why()
+        assert [job.result() for job in scheduler.jobs] == [1, 2]
 
 
 @given(scheduler=garbage, backend=st.one_of(garbage, st.sampled_from(["asyncio", "trio"])))

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from jobgraph.services import (
@@ -37,11 +37,19 @@ def not_a_str(value: Any) -> bool:
     return not isinstance(value, str)
 
 
+POOL_ACCEPTS: dict[str, Any] = {"size": 3, "stop_timeout": 0.5, "label": "adders"}
+
+
 @pytest.mark.parametrize(
     ("option", "name"), [("size", "size"), ("stop_timeout", "stop_timeout"), ("label", "label")]
 )
 @given(value=garbage)
+@example(value=None)  # each option's own good value is checked first, below
 def test_pool_options_refuse_garbage_by_name(option: str, name: str, value: Any) -> None:
+    # a good value is accepted and kept: the check on accepted input always runs
+    good = POOL_ACCEPTS[option]
+    accepted, pool = refused_naming(lambda: ServicePool([Adder()], **{option: good}), name)
+    assert accepted and getattr(pool, option) == good
     accepted, pool = refused_naming(lambda: ServicePool([Adder()], **{option: value}), name)
     if accepted:
         assert getattr(pool, option) == value
@@ -54,12 +62,16 @@ def test_pool_refuses_what_is_not_a_service(value: Any) -> None:
 
 
 @given(name=garbage, host=garbage)
+@example(name="alice", host="h1")
+@example(name="alice", host=None)
 def test_caller_refuses_garbage_by_name(name: Any, host: Any) -> None:
     def make() -> Caller:
         return Caller(name, host)
 
     word = "name" if not isinstance(name, str) or not name else "host"
     accepted, caller = refused_naming(make, word)
+    if name == "alice" and host in ("h1", None):
+        assert accepted, f"Caller refused {name!r}, {host!r}"
     if accepted:
         assert (caller.name, caller.host) == (name, host)
 
@@ -102,11 +114,23 @@ def expected_verdict(option: str, value: Any, caller: Caller) -> bool:
         return False
 
 
+ALLOW_ACCEPTS: dict[str, Any] = {
+    "names": ["a", "x"],
+    "hosts": {"h"},
+    "where": lambda c: c.name == "x",
+}
+
+
 @pytest.mark.parametrize("option", ["names", "hosts", "where"])
 @given(value=garbage, name=st.sampled_from(["a", "bc", "x"]), host=st.sampled_from(["a", "h"]))
+@example(value=ALLOW_ACCEPTS, name="a", host="h")  # stands for each option's good value
+@example(value=ALLOW_ACCEPTS, name="bc", host="a")
 def test_allow_callers_refuses_garbage_by_name(
     option: str, value: Any, name: str, host: str
 ) -> None:
+    if value is ALLOW_ACCEPTS:  # the accepted path, whatever the fuzzer draws
+        value = ALLOW_ACCEPTS[option]
+        assert refused_naming(lambda: AllowCallers(**{option: value}), option)[0]
     accepted, policy = refused_naming(lambda: AllowCallers(**{option: value}), option)
     if not accepted:
         return

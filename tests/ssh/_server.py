@@ -324,6 +324,15 @@ class Session(SSHServerStreamSession):  # type: ignore[type-arg]
             self.stats.add("sessions_now", -1)
 
 
+def _absolute(options: argparse.Namespace) -> argparse.Namespace:
+    """Paths given relative to the caller's directory, made absolute before the server
+    changes directory to ``--cwd``."""
+    for name in ("stats", "authorized_keys", "cwd", "sftp_log"):
+        if getattr(options, name) is not None:
+            setattr(options, name, os.path.abspath(getattr(options, name)))
+    return options
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=1)
@@ -340,7 +349,7 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--sftp-log", default=None)
     parser.add_argument("--hostile-sftp", action="store_true")
-    options = parser.parse_args()
+    options = _absolute(parser.parse_args())
     LoggingSFTPServer.log_path = options.sftp_log
     LoggingSFTPServer.hostile = options.hostile_sftp
     os.chdir(options.cwd)  # the "home directory": commands and SFTP paths start here

@@ -192,3 +192,46 @@ def test_a_none_among_a_commands_parts_is_refused() -> None:
 def test_default_label_names_node_and_first_command() -> None:
     job = SshJob(LocalNode(), Run("uname", "-a"), Shell("true"))
     assert job.label == "localhost: uname -a (+1)"
+
+
+@pytest.mark.parametrize(
+    ("keep", "kept", "truncated"),
+    [
+        (6, "ab\ncd\n", False),  # exactly what was printed: every line stays
+        (7, "ab\ncd\n", False),
+        (5, "cd\n", True),  # one character short: the first line goes
+        (3, "cd\n", True),
+        (2, "", True),  # not even the last line fits
+    ],
+)
+async def test_keep_output_keeps_every_line_that_fits(
+    servers: Servers, keep: int, kept: str, truncated: bool
+) -> None:
+    """Bug: ``keep_output=n`` dropped a line when exactly n characters were kept: a line
+    of the output silently missing."""
+    capture = CaptureFormatter()
+    job = SshJob(make_node(servers, 0), Shell("printf 'ab\\ncd\\n'"), keep_output=keep,
+                 formatter=capture)  # fmt: skip
+    assert await run_jobs(job)
+    result = job.result()[0]
+    assert (result.stdout, result.stdout_truncated) == (kept, truncated)
+    assert [text for _, _, text in capture.lines] == ["ab", "cd"]  # all shown, whatever kept
+
+
+async def test_a_failure_names_the_last_ten_stderr_lines_even_when_nothing_is_kept(
+    servers: Servers,
+) -> None:
+    """The error of a failed command quotes the last 10 lines of its stderr (a line
+    short was a planted bug no test saw), whatever ``keep_output`` says."""
+    job = SshJob(
+        make_node(servers, 0, formatter=CaptureFormatter()),
+        Shell("for i in $(seq 12); do echo line$i >&2; done; exit 2"),
+        keep_output=False,
+    )
+    assert not await run_jobs(job)
+    error = job.exception
+    assert isinstance(error, CommandFailedError)
+    expected = tuple(f"line{i}" for i in range(3, 13))
+    assert error.stderr_tail == expected
+    assert str(error).endswith("\n".join(f"  {line}" for line in expected))
+    assert "line2\n" not in str(error)

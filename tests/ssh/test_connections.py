@@ -184,9 +184,29 @@ async def test_changed_host_key_is_refused_even_with_accept_new(
         assert "CHANGED" in str(error) and fingerprint(servers.host_keys[1]) in str(error)
 
 
-async def test_ignore_policy_skips_the_check(servers: Servers, tmp_path: Path) -> None:
-    node = make_node(servers, 1, known_hosts=tmp_path / "none", host_key_policy="ignore")
-    assert await run_jobs(SshJob(node, Shell("true")))
+@pytest.mark.parametrize("known", ["missing", "empty", "changed"])
+async def test_ignore_policy_skips_the_check(servers: Servers, tmp_path: Path, known: str) -> None:
+    """``host_key_policy="ignore"``: no check at all (an unknown key, even a key that
+    changed, is let through) and nothing recorded (known_hosts left as it was)."""
+    path = tmp_path / "known_hosts"
+    if known == "empty":
+        path.write_text("")
+    elif known == "changed":
+        impostor = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
+        path.write_text(known_hosts_line("127.0.0.1", servers.ports[1], impostor.strip()))
+    before = path.read_text() if path.exists() else None
+    capture = CaptureFormatter()
+    node = make_node(servers, 1, known_hosts=path, host_key_policy="ignore", formatter=capture)
+    job = SshJob(node, Shell("echo through"))
+    assert await run_jobs(job), job.exception
+    assert job.result()[0].stdout == "through\n"  # the command really ran there
+    after = path.read_text() if path.exists() else None
+    assert after == before, "the ignore policy recorded a key"
+    # the same files refuse the host under the strict policy: the check was skipped
+    strict = SshJob(make_node(servers, 1, known_hosts=path), Shell("true"))
+    assert not await run_jobs(strict)
+    assert isinstance(strict.exception, HostKeyError)
+    assert strict.exception.changed is (known == "changed") or known == "missing"
 
 
 async def test_encrypted_key_needs_its_passphrase(

@@ -223,14 +223,18 @@ async def test_local_pull_drops_setuid_of_another_users_file(tmp_path: Path) -> 
     os.chown(tool, NOBODY, NOBODY)
     tool.chmod(0o4755)
     pulled = tmp_path / "pulled"
+    umask = os.umask(0o022)
+    os.umask(umask)
     for preserve in (True, False):
         job = SshJob(
             LocalNode(formatter=CaptureFormatter()),
             Pull([str(source), str(tool)], pulled / str(preserve), preserve=preserve),
         )
         assert await run_job(job)
-        assert mode_of(pulled / str(preserve) / "theirs" / "tool") == 0o755
-        assert mode_of(pulled / str(preserve) / "tool") == 0o755
+        # preserved: the mode less its setuid bit; not: the default mode, as over SFTP
+        expected = 0o755 if preserve else 0o666 & ~umask
+        assert mode_of(pulled / str(preserve) / "theirs" / "tool") == expected
+        assert mode_of(pulled / str(preserve) / "tool") == expected
         assert (pulled / str(preserve) / "tool").stat().st_uid == os.getuid()
         assert mode_of(pulled / str(preserve)) == 0o700
 

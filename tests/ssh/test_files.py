@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 import jobgraph as jg
 from jobgraph_ssh import (
     CaptureFormatter,
     CommandFailedError,
+    CommandTimeoutError,
     LocalNode,
     Node,
     Pull,
@@ -126,3 +130,63 @@ async def test_unwritable_remote_path_fails_the_command(node: Node, tmp_path: Pa
     error = job.exception
     assert isinstance(error, CommandFailedError)
     assert "blocker" in str(error)
+
+
+async def test_push_and_pull_without_preserve_keep_neither_modes_nor_times(
+    node: Node, tmp_path: Path
+) -> None:
+    """Bug: ``preserve=False`` ignored: modes and times kept although the user said not
+    to. Without it, copies are new files: fresh times, the receiving side's default mode."""
+    local = make_tree(tmp_path / "local")
+    remote = tmp_path / "remote"
+    back = tmp_path / "back"
+    job = SshJob(
+        node,
+        Push([local / "tree"], str(remote), preserve=False),
+        Shell(f"stat -c '%a %Y' '{remote}/tree/sub/b.sh' '{remote}/tree/a.txt'"),
+        Pull([f"{local}/tree"], back, preserve=False),  # the node's copy of the source
+    )
+    before = time.time()
+    assert await run_job(job), job.exception
+    [(mode_b, mtime_b), (_, mtime_a)] = [
+        line.split() for line in job.result()[1].stdout.splitlines()
+    ]
+    # the source's 741 and its year-2001 time were not kept, either way
+    assert mode_b != "741" and int(mtime_b) >= int(before) - 1
+    assert int(mtime_a) >= int(before) - 1
+    assert (back / "tree" / "sub" / "b.sh").stat().st_mode & 0o777 != 0o741
+    assert (back / "tree" / "a.txt").stat().st_mtime >= before - 1
+    assert (back / "tree" / "sub" / "b.sh").read_text() == "#!/bin/sh\necho beta\n"
+
+
+# asyncssh (2.24) may leave the local file of a cancelled pull open (its copier closes
+# the remote file first): collected here, not in a later test, and not a failure here
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.parametrize("direction", ["push", "pull"])
+@pytest.mark.parametrize("kind", ["asyncssh", "sshd"])
+async def test_a_copy_longer_than_its_timeout_is_cut_off(
+    kind: str, direction: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Bug: ``timeout=`` of Push and Pull ignored: a copy that outlasts it goes on.
+    16 MB cannot cross SFTP in 10 ms: the job fails with the timeout, naming the copy."""
+    servers: Servers = request.getfixturevalue("servers" if kind == "asyncssh" else "sshd")
+    node = make_node(servers, 3 if kind == "asyncssh" else 0, formatter=CaptureFormatter())
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * (16 * 1024 * 1024))  # not sparse: asyncssh skips holes
+    warm = SshJob(node, Shell("true"), label="connect")  # the copy alone is timed
+    copy: Push | Pull
+    if direction == "push":
+        copy = Push([big], str(tmp_path / "remote"), timeout=0.01)
+    else:
+        copy = Pull([str(big)], tmp_path / "back", timeout=0.01)
+    job = SshJob(node, copy, requires=warm, critical=False, label="copy")
+    scheduler = jg.Scheduler(warm, job)
+    try:
+        with anyio.fail_after(60):
+            assert await scheduler.run()
+    finally:
+        await close_all(scheduler)
+    assert isinstance(job.exception, CommandTimeoutError), job.exception
+    assert job.exception.timeout == 0.01
+    assert direction in str(job.exception)
+    gc.collect()

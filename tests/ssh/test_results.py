@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import anyio
 import pytest
 
 import jobgraph as jg
@@ -110,3 +111,29 @@ async def test_a_failed_required_job_fails_the_command_naming_both(node: Node) -
     assert isinstance(error, jg.ResultUnavailableError)
     assert error.job is user and error.required is broken
     assert "'user'" in str(error) and "'broken'" in str(error)
+
+
+async def test_placeholders_add_to_the_requirements_the_user_named(
+    node: Node, tmp_path: Path
+) -> None:
+    """Bug: an SshJob with a ResultOf placeholder dropped the user's own ``requires=``:
+    the job started before the requirement the user named had ended."""
+    marker = tmp_path / "marker"
+
+    async def write_later() -> None:
+        await anyio.sleep(0.2)
+        marker.write_text("written\n")
+
+    named = jg.Job(write_later, label="named")
+    where = jg.Job(returning(str(marker)), label="where")
+    job = SshJob(node, Run("cat", jg.ResultOf(where)), requires=named, label="reader")
+    assert set(jg.lowlevel.requirements_of(job)) == {named, where}
+    scheduler = jg.Scheduler(job, where, named)
+    try:
+        with anyio.fail_after(30):
+            assert await scheduler.run(), scheduler.why()
+    finally:
+        await close_all(scheduler)
+    assert job.result()[0].stdout == "written\n"
+    assert named.ended_at is not None and job.started_at is not None
+    assert job.started_at >= named.ended_at

@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 
+import jobgraph_ssh
 from jobgraph_ssh.compat.apssh import CaptureFormatter, RunScript, RunString, SshJob, SshNode
 from jobgraph_ssh.compat.apssh.cli import Apssh, Targets
 from tests.ssh.conftest import Servers, free_port
 
 from .test_api import run_closing
 
-SRC = Path(__file__).parents[2] / "src"
+# the sources this test imports (a mutated copy too: scripts/mutants.py), not the worktree's
+SRC = Path(jobgraph_ssh.__file__).resolve().parents[1]
 
 
 def apssh(

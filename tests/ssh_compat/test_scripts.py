@@ -19,10 +19,12 @@ from pathlib import Path
 
 import pytest
 
+import jobgraph_ssh
 from tests.ssh.conftest import ClientKey, Servers, start_asyncssh
 
 SCRIPTS = Path(__file__).with_name("scripts")
-SRC = Path(__file__).parents[2] / "src"
+# the sources this test imports (a mutated copy too: scripts/mutants.py)
+SRC = Path(jobgraph_ssh.__file__).resolve().parents[1]
 HAVE_APSSH = importlib.util.find_spec("apssh") is not None
 
 SYSTEMD_RUN = """#!/bin/sh

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -212,3 +213,37 @@ def test_dot_declares_jobs_in_topological_order() -> None:
     declared = re.findall(r'^"\d+" \[label="\d+: (\w+)"', dot, flags=re.MULTILINE)
     assert declared == [label for label in order if label != "inner"]
     assert dot.index('subgraph "cluster_4"') > dot.index('label="3: c"')
+
+
+async def test_eta_is_the_time_per_job_done_times_the_jobs_left() -> None:
+    """Bug: the ETA divided the elapsed time by the total instead of the jobs done: with
+    one job of four done, it said a quarter of the time so far, not three times it."""
+    seen: list[tuple[float, float, float]] = []  # (eta, least, most) after one job
+
+    async def step(number: int) -> int:
+        if number == 1:  # one job of four is done
+            now = time.monotonic()
+            estimate = progress.eta()
+            assert estimate is not None
+            seen.append((estimate, now - first_started[0], time.monotonic() - before))
+        else:
+            if number == 0:
+                first_started.append(time.monotonic())
+            await anyio.sleep(0.05)
+        return number
+
+    first_started: list[float] = []
+    jobs: list[jg.Job] = []
+    for number in range(4):
+        jobs.append(jg.Job(step, number, label=f"step {number}", requires=jobs[-1:]))
+    scheduler = jg.Scheduler(*jobs, label="steps")
+    progress = jg.Progress(
+        scheduler, console=Console(file=io.StringIO(), force_terminal=False), summary=False
+    )
+    before = time.monotonic()
+    with progress:
+        assert await scheduler.run()
+    [(estimate, least, most)] = seen
+    # the elapsed time lies between the first job's start and the progress's creation
+    assert 3 * least <= estimate <= 3 * most
+    assert progress.fraction_done() == (4, 4) and progress.eta() == 0.0

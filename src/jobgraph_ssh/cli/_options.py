@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import jobgraph
 
 from ._targets import Host, TargetError, exclude, expand, parse_host, user_targets_dir
 
@@ -23,26 +26,30 @@ POLICIES = ("strict", "accept-new", "ignore")
 BACKENDS = ("asyncio", "trio")
 DEFAULT_WINDOW = 100
 DEFAULT_CONNECT_TIMEOUT = 10.0
+_HOST_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a bare name: no user, port or path
 
 EXAMPLES = """\
 examples:
   jobgraph-ssh -t node1 -t node2 uname -r
   jobgraph-ssh -t 'root@db1 root@db2:2222' -- df -h /
-  jobgraph-ssh -t hosts.txt -x broken.txt -w 20 --command-timeout 60 'apt-get -y upgrade'
+  jobgraph-ssh -t ./hosts.txt -x ./broken.txt -w 20 --command-timeout 60 'apt-get -y upgrade'
   jobgraph-ssh -t lab -g ops@bastion.example.org -u root -s setup.sh --verbose -i lib.sh
-  jobgraph-ssh -t hosts.txt --mark marks uptime      # then: -t marks/ok, or retry -t marks/ko
-  jobgraph-ssh -t hosts.txt --push app.conf lib/ /etc/app/
-  jobgraph-ssh -t hosts.txt --pull /var/log/syslog logs/   # logs/<host>/syslog
-  jobgraph-ssh -t hosts.txt -q --json - hostname | jq '.[] | .stdout'
-  jobgraph-ssh -t hosts.txt --dry-run -s deploy.sh
+  jobgraph-ssh -t ./hosts.txt --mark marks uptime      # then: -t marks/ok, or retry -t marks/ko
+  jobgraph-ssh -t ./hosts.txt --push app.conf lib/ /etc/app/
+  jobgraph-ssh -t ./hosts.txt --pull /var/log/syslog logs/   # logs/<host>/syslog
+  jobgraph-ssh -t ./hosts.txt -q --json - hostname | jq '.[] | .stdout'
+  jobgraph-ssh -t ./hosts.txt --dry-run -s deploy.sh
 
 targets: a -t/-x value is a file of host names (# comments), a directory whose file
-names are host names (as --mark writes), or a string of host names; relative file and
-directory names are also looked up in {targets_dir}
-($JOBGRAPH_SSH_TARGETS overrides it). A host is [user@]host[:port].
+names are host names (as --mark writes), or a string of host names. A path (with a
+'/', or starting with '.' or '~') is a file or directory, also looked up in
+{targets_dir} ($JOBGRAPH_SSH_TARGETS overrides it);
+a bare name is a file of that directory, else a host name: it is never read from the
+current directory (write ./NAME for that). A host is [user@]host[:port].
 
-exit status: 0 when every host succeeded, 1 when some failed (or timed out),
-2 for a usage error (nothing was contacted), 130 when interrupted (Ctrl-C).
+exit status: 0 when every host succeeded, 1 when some failed (or timed out, or a
+--json/--mark file could not be written at the end), 2 for a usage error (nothing was
+contacted), 130 when interrupted (Ctrl-C), 141 when stdout was closed early (| head).
 """
 
 
@@ -87,6 +94,8 @@ class Options:
         dry_run: print what would run where, connect to nothing (``-n``).
         verbose: show connection events too (``-v``).
         backend: the event loop to run on: ``"asyncio"`` (default) or ``"trio"``.
+        notes: things to tell the user before the run (a target taken as a host name
+            although it looks like a file name).
     """
 
     hosts: list[Host]
@@ -115,6 +124,7 @@ class Options:
     dry_run: bool = False
     verbose: bool = False
     backend: str = "asyncio"  # the event loop the scheduler runs on: asyncio or trio
+    notes: list[str] = field(default_factory=list)
 
     def describe_command(self) -> str:
         """What runs on each host, in words (dry run, summary title).
@@ -183,7 +193,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )  # fmt: skip
     group.add_argument(
         "-g", "--gateway", action="append", default=[], metavar="[USER@]HOST[:PORT]",
-        help="reach the hosts through this host; repeat for a chain, nearest first",
+        help="reach the hosts through this host (or a file of the targets directory "
+        "naming one host); repeat for a chain, nearest first",
     )  # fmt: skip
     group.add_argument(
         "--connect-timeout", type=_positive(float, "--connect-timeout"),
@@ -270,15 +281,33 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         "--backend", choices=BACKENDS, default="asyncio",
         help="the event loop to run on: asyncio (default) or trio",
     )  # fmt: skip
+    parser.add_argument(
+        "--version", action="version", version=f"{PROG} {jobgraph.__version__}",
+        help="print the version and exit",
+    )  # fmt: skip
     parser.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
 
-def _hosts(values: Sequence[str], environ: Mapping[str, str] | None) -> list[Host]:
+def _hosts(
+    values: Sequence[str], environ: Mapping[str, str] | None, notes: list[str]
+) -> list[Host]:
     hosts: list[Host] = []
     for value in values:
-        hosts.extend(expand(value, environ=environ))
+        hosts.extend(expand(value, environ=environ, notes=notes))
     return hosts
+
+
+def _gateway(text: str, environ: Mapping[str, str] | None) -> Host:
+    """A ``-g`` value: ``[user@]host[:port]``, or the name of a file of the per-user
+    targets directory that holds exactly one host (as the sandbox's ``node1``)."""
+    listed = user_targets_dir(environ) / text
+    if _HOST_WORD.fullmatch(text) and listed.is_file():
+        hosts = expand(str(listed), environ=environ)
+        if len(hosts) != 1:
+            raise TargetError(f"--gateway {text!r}: {listed} lists {len(hosts)} hosts, not one")
+        return hosts[0]
+    return parse_host(text, where="--gateway")
 
 
 def _check_key(path: str) -> None:
@@ -309,10 +338,11 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
     arguments: list[str] = list(ns.arguments)
     if arguments[:1] == ["--"]:
         arguments = arguments[1:]
+    notes: list[str] = []
     try:
-        targets = _hosts(ns.target, environ)
-        excluded = _hosts(ns.exclude, environ)
-        gateways = [parse_host(text, where="--gateway") for text in ns.gateway]
+        targets = _hosts(ns.target, environ, notes)
+        excluded = _hosts(ns.exclude, environ, notes)
+        gateways = [_gateway(text, environ) for text in ns.gateway]
     except TargetError as exc:
         raise UsageError(str(exc)) from exc
     if not ns.target:
@@ -351,6 +381,7 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
         dry_run=ns.dry_run,
         verbose=ns.verbose,
         backend=ns.backend,
+        notes=notes,
     )
     if ns.include and not ns.script:
         raise UsageError("-i/--include goes with -s/--script")

@@ -4,14 +4,21 @@ outcomes, the summary table, the JSON file and the ``--mark`` directories.
 Output lines of the hosts go to stdout (stderr lines to stderr); the progress view and
 the summary go to stderr, so that ``jobgraph-ssh ... > out.txt`` or ``| grep`` get the
 hosts' output only.
+
+Local trouble is never a host's failure: characters the terminal's encoding cannot show
+are written as ``\\xNN`` escapes (:func:`degrade_encoding_errors`); when stdout closes
+(``| head -1``), writing stops quietly and the run goes on (:func:`stdout_closed`);
+the output paths are checked before connecting (:func:`check_output_paths`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,11 +43,123 @@ if TYPE_CHECKING:
 
     from ._push import PushReport
 
-__all__ = ["HostOutcome", "LineSink", "ProgressView", "print_summary", "write_json", "write_marks"]
+__all__ = [
+    "HostOutcome",
+    "LineSink",
+    "ProgressView",
+    "check_output_paths",
+    "degrade_encoding_errors",
+    "flush_stdout",
+    "print_summary",
+    "stdout_closed",
+    "write_json",
+    "write_marks",
+    "write_stdout",
+]
 
 STATUS_OK = "ok"
 JSON_KEEP = 1 << 20  # characters (the end) of each host's stdout, and of its stderr, in --json
-ERROR_WIDTH = 120  # characters of an error shown in the summary
+ERROR_WIDTH = 120  # characters of an error kept in a --mark file
+# the library's hint names the Python option; the command's user needs the flag
+_PYTHON_HINT = "(host_key_policy='accept-new' records new keys)"
+_CLI_HINT = "(--known-hosts accept-new records new keys)"
+
+_closed: set[int] = set()  # file descriptors whose reader went away (stdout, stderr)
+_closed_lock = threading.Lock()
+
+
+def degrade_encoding_errors() -> None:
+    """Let stdout and stderr write every character: those their encoding cannot hold
+    become ``\\xNN`` escapes (what Python does on stderr already) instead of raising
+    :class:`UnicodeEncodeError` in the middle of a host's output."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
+def _silence(stream: IO[str]) -> None:
+    """The reader of ``stream`` went away: send what is still written there to
+    /dev/null (so that no later write or flush, not even at exit, raises)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return
+    with _closed_lock:
+        if fd in _closed:
+            return
+        _closed.add(fd)
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+
+
+def stdout_closed() -> bool:
+    """Whether stdout's reader went away during the run (``| head``)."""
+    try:
+        return sys.stdout.fileno() in _closed
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def write_stdout(text: str) -> None:
+    """Write and flush ``text`` on stdout; nothing if its reader went away."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence(sys.stdout)
+
+
+def flush_stdout() -> None:
+    """Flush stdout (what is left of the hosts' output), noting a closed pipe."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence(sys.stdout)
+
+
+def _writable_directory(directory: str, what: str, *, make: bool) -> None:
+    from ._options import UsageError
+
+    try:
+        if make:
+            os.makedirs(directory, exist_ok=True)
+        elif not os.path.isdir(directory):
+            raise UsageError(f"{what}: no such directory: {directory!r}")
+        handle, probe = tempfile.mkstemp(dir=directory, prefix=".jobgraph-ssh-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{what}: cannot write there ({exc.strerror or exc})") from exc
+
+
+def check_output_paths(*, out_dir: str | None, json_file: str | None, mark_dir: str | None) -> None:
+    """Check, before connecting, that the run's output can be written: ``-d`` and
+    ``--mark`` directories are made (with their parents) and written to once; the
+    directory of the ``--json`` file must exist and be writable.
+
+    Raises:
+        UsageError: naming the option and the path at fault.
+    """
+    from ._options import UsageError
+
+    if out_dir is not None:
+        _writable_directory(out_dir, f"-d {out_dir!r}", make=True)
+    if json_file is not None and json_file != "-":
+        what = f"--json {json_file!r}"
+        if os.path.isdir(json_file):
+            raise UsageError(f"{what}: is a directory")
+        parent = os.path.dirname(os.path.abspath(json_file))
+        if not os.path.isdir(parent):
+            raise UsageError(f"{what}: no such directory {parent!r}")
+        _writable_directory(parent, what, make=False)
+        if os.path.exists(json_file) and not os.access(json_file, os.W_OK):
+            raise UsageError(f"{what}: cannot write there (permission denied)")
+    if mark_dir is not None:
+        for sub in ("ok", "ko"):
+            _writable_directory(os.path.join(mark_dir, sub), f"--mark {mark_dir!r}", make=True)
 
 
 @dataclass
@@ -109,11 +228,17 @@ class LineSink:
                     kept = self._kept[host, stream] = Tail(self.limit)
                 kept.add(text + "\n")
         if self.display is not None:
-            self.display.line(host, stream, text)
+            try:
+                self.display.line(host, stream, text)
+            except BrokenPipeError:  # the reader went away (| head): not the host's fault
+                _silence(sys.stderr if stream == "stderr" else sys.stdout)
 
     def event(self, host: str, message: str) -> None:
         if self.display is not None and self.verbose:
-            self.display.event(host, message)
+            try:
+                self.display.event(host, message)
+            except BrokenPipeError:
+                _silence(sys.stderr)
 
     def text(self, host: str, stream: Stream) -> str | None:
         if not self.keep:
@@ -284,15 +409,15 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, jg.JobTimeoutError):
         return "timeout", str(exc)
     if isinstance(exc, ConnectError | KeyFileError):
-        return "unreachable", exc.message
+        return "unreachable", exc.message.replace(_PYTHON_HINT, _CLI_HINT)
     if isinstance(exc, SshError):
-        return "error", exc.message
+        return "error", exc.message.replace(_PYTHON_HINT, _CLI_HINT)
     return "error", f"{type(exc).__name__}: {exc}"
 
 
-def _one_line(text: str, width: int = ERROR_WIDTH) -> str:
+def _one_line(text: str, width: int | None = ERROR_WIDTH) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return flat if width is None or len(flat) <= width else flat[: width - 1] + "…"
 
 
 def summary_line(outcomes: list[HostOutcome], elapsed: float) -> str:
@@ -301,7 +426,8 @@ def summary_line(outcomes: list[HostOutcome], elapsed: float) -> str:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
     order = ["ok", "failed", "timeout", "unreachable", "error", "interrupted", "not run"]
     parts = [f"{counts[status]} {status}" for status in order if counts.get(status)]
-    return f"{', '.join(parts)} of {len(outcomes)} hosts in {elapsed:.2f}s"
+    hosts = "host" if len(outcomes) == 1 else "hosts"
+    return f"{', '.join(parts)} of {len(outcomes)} {hosts} in {elapsed:.2f}s"
 
 
 def print_summary(outcomes: list[HostOutcome], elapsed: float, *, title: str) -> None:
@@ -316,7 +442,7 @@ def print_summary(outcomes: list[HostOutcome], elapsed: float, *, title: str) ->
             outcome.exit_text(),
             "" if outcome.duration is None else f"{outcome.duration:.2f}s",
             *([outcome.push.describe() if outcome.push is not None else ""] if pushed else []),
-            _one_line(outcome.error or ""),
+            _one_line(outcome.error or "", None),  # whole: hints come last
         )
         for outcome in outcomes
     ]
@@ -325,14 +451,18 @@ def print_summary(outcomes: list[HostOutcome], elapsed: float, *, title: str) ->
     if _is_terminal(sys.stderr):
         from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
         styles = {"ok": "green", "interrupted": "dark_orange", "not run": "grey50"}
-        table = Table(title=title, caption=footer)
+        # Text, not markup: host names and errors (a remote stderr line) are shown as they are
+        table = Table(title=Text(title), caption=Text(footer))
         for name in names:
             table.add_column(name, justify="right" if name in ("exit", "duration") else "left")
         for row in rows:
             style = styles.get(row[1], "bold red")
-            table.add_row(row[0], f"[{style}]{row[1]}[/]", *row[2:])
+            table.add_row(
+                Text(row[0]), Text(row[1], style=style), *(Text(cell) for cell in row[2:])
+            )
         Console(stderr=True).print(table)
         return
     header = tuple(name.upper() for name in names)
@@ -367,27 +497,39 @@ def write_json(path: str, outcomes: list[HostOutcome]) -> None:
             f"host{'s' if len(cut) > 1 else ''}: {', '.join(cut)}\n"
         )
     if path == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        write_stdout(text)
         return
     temporary = f"{path}.tmp"
     Path(temporary).write_text(text)
     os.replace(temporary, path)
 
 
-def write_marks(directory: str, outcomes: list[HostOutcome]) -> None:
+def write_marks(directory: str, outcomes: list[HostOutcome]) -> list[str]:
     """``DIR/ok/<host>`` for each host that succeeded, ``DIR/ko/<host>`` for the others
     (an older mark of the same host in the other directory is removed). Each file
-    holds one line saying what happened."""
+    holds one line saying what happened.
+
+    Returns:
+        What could not be written, one line each (``ok/HOST: reason``); every other
+        mark is written.
+    """
     root = Path(directory)
-    for sub in ("ok", "ko"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+    problems: list[str] = []
+    try:
+        for sub in ("ok", "ko"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return [exc.strerror or str(exc)]
     for outcome in outcomes:
         name = outcome.host.replace("/", "_")
         good, bad = root / "ok" / name, root / "ko" / name
         keep, drop = (good, bad) if outcome.ok else (bad, good)
-        drop.unlink(missing_ok=True)
         detail = outcome.exit_text() or "-"
-        keep.write_text(
-            f"{outcome.status} {detail} {_one_line(outcome.error or '')}".rstrip() + "\n"
-        )
+        try:
+            drop.unlink(missing_ok=True)
+            keep.write_text(
+                f"{outcome.status} {detail} {_one_line(outcome.error or '')}".rstrip() + "\n"
+            )
+        except OSError as exc:
+            problems.append(f"{keep.relative_to(root)}: {exc.strerror or exc}")
+    return problems

@@ -1,16 +1,25 @@
 """Targets: which hosts a run goes to (``-t`` / ``-x``).
 
-A target value is, in this order of preference:
+A target value is one of:
 
 1. a file of host names (one or more per line, ``#`` starts a comment);
 2. a directory: the names of the regular files right under it are host names (what
    ``--mark`` writes, so ``-t marks/ok`` reruns on the hosts that succeeded);
-3. otherwise a string of host names separated by spaces or commas.
+3. a string of host names separated by spaces or commas.
 
-A relative file or directory name is looked up in the current directory, then in the
-per-user targets directory (:func:`user_targets_dir`). A value that looks like a path
-(it contains ``/``, or starts with ``.`` or ``~``) and names nothing is an error rather
-than a host name.
+Which one is decided without guessing from what happens to lie around:
+
+- a value that looks like a path (it contains ``/``, or starts with ``.`` or ``~``) is a
+  file or directory: looked up as written, then (when relative) in the per-user targets
+  directory (:func:`user_targets_dir`); if it names nothing, that is an error;
+- a bare word (no ``/``, no space, no comma) is a file or directory of the per-user
+  targets directory if one has that name; otherwise it is a host name. It is **never**
+  read from the current directory: someone else's file ``web1`` in a shared folder must
+  not redirect ``-t web1`` to other hosts. When the current directory holds a file of
+  that name, the value is refused as ambiguous (write ``./web1`` for the file, ``web1,``
+  for the host). A bare word that looks like a file name (``hosts.txt``) and names no
+  file is taken as a host name with a note saying so;
+- a value with spaces or commas is a string of host names.
 
 Each host is ``[user@]host[:port]``; an IPv6 address takes brackets when a port
 follows: ``root@[2001:db8::1]:2222``.
@@ -18,6 +27,7 @@ follows: ``root@[2001:db8::1]:2222``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -38,7 +48,10 @@ ENV_TARGETS_DIR = "JOBGRAPH_SSH_TARGETS"
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
 _HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
 _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.$-]*")
-_IPV6 = re.compile(r"[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?")
+# a bare word with one of these endings looks like a file name: taken as a host with a note
+FILE_SUFFIXES = frozenset(
+    ("txt", "list", "lst", "hosts", "csv", "conf", "cfg", "ini", "json", "yaml", "yml", "log")
+)
 
 
 class TargetError(ValueError):
@@ -124,11 +137,11 @@ def parse_host(text: str, *, where: str = "") -> Host:
             if not after.startswith(":"):
                 raise bad("only ':port' may follow ']'")
             port_text = after[1:]
-        if not _IPV6.fullmatch(hostname):
-            raise bad("bad address in brackets")
+        if not _is_address(hostname):
+            raise bad("brackets hold an IP address")
     elif rest.count(":") > 1:  # a bare IPv6 address, no port
         hostname = rest
-        if not _IPV6.fullmatch(hostname):
+        if not _is_address(hostname, version=6):
             raise bad("bad IPv6 address")
     else:
         hostname, _, port_text = rest.partition(":")
@@ -142,6 +155,14 @@ def parse_host(text: str, *, where: str = "") -> Host:
             raise bad(f"port must be 1..65535, not {port_text!r}")
         port = int(port_text)
     return Host(hostname, user, port)
+
+
+def _is_address(text: str, version: int | None = None) -> bool:
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return version is None or address.version == version
 
 
 def user_targets_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -176,6 +197,25 @@ def _locate(value: str, environ: Mapping[str, str] | None) -> Path | None:
     return None
 
 
+def _bare_word(
+    value: str, environ: Mapping[str, str] | None, notes: list[str] | None
+) -> Path | None:
+    """A bare word: a file of the targets directory, else None (a host name).
+
+    Never read from the current directory: a file there of that name is refused."""
+    candidate = user_targets_dir(environ) / value
+    if candidate.exists():
+        return candidate
+    if os.path.lexists(value):
+        raise TargetError(
+            f"{value!r} is a file in the current directory: write ./{value} to read it, "
+            f"or '{value},' for the host of that name"
+        )
+    if notes is not None and value.rpartition(".")[2].lower() in FILE_SUFFIXES:
+        notes.append(f"{value!r}: no such file; taken as a host name")
+    return None
+
+
 def _hosts_of_file(path: Path) -> list[Host]:
     try:
         text = path.read_text()
@@ -200,16 +240,34 @@ def _hosts_of_directory(path: Path) -> list[Host]:
     return [parse_host(name, where=f"directory {path}") for name in names]
 
 
-def expand(value: str, *, environ: Mapping[str, str] | None = None) -> list[Host]:
+def expand(
+    value: str, *, environ: Mapping[str, str] | None = None, notes: list[str] | None = None
+) -> list[Host]:
     """The hosts one ``-t`` (or ``-x``) value stands for, in order.
+
+    Args:
+        value: the value as given (see the module's docstring for how it is read).
+        environ: the environment to read (the targets directory); None for ``os.environ``.
+        notes: where to append a note for the user (a bare word that looks like a file
+            name and names none is taken as a host name); None for no notes.
+
+    Returns:
+        The hosts, in the order written.
 
     Raises:
         TargetError: a path that names nothing, an unreadable file, a host that
-            does not parse; the message names the culprit.
+            does not parse, a bare word that is also a file of the current directory;
+            the message names the culprit.
     """
     if not value.strip():
         raise TargetError("empty target")
-    located = _locate(value, environ)
+    words = value.replace(",", " ").split()
+    if _looks_like_path(value):
+        located = _locate(value, environ)
+    elif len(words) == 1 and "," not in value:
+        located = _bare_word(words[0], environ, notes)
+    else:
+        located = None
     if located is not None:
         if located.is_dir():
             return _hosts_of_directory(located)
@@ -219,7 +277,7 @@ def expand(value: str, *, environ: Mapping[str, str] | None = None) -> list[Host
             f"no such target file or directory: {value!r} "
             f"(also looked in {user_targets_dir(environ)})"
         )
-    return [parse_host(word, where=f"target {value!r}") for word in value.replace(",", " ").split()]
+    return [parse_host(word, where=f"target {value!r}") for word in words]
 
 
 def exclude(hosts: Iterable[Host], excluded: Iterable[Host]) -> list[Host]:
