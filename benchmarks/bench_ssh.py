@@ -18,6 +18,10 @@ Runners:
   host, asyncssh's default options (its default cipher order);
 * ``jobgraph-asyncio`` / ``jobgraph-trio``: one ``SshJob(node, Run(...) x N)`` per host
   in one scheduler, default limits (8 handshakes in flight), run by ``jg.run``;
+* ``call-asyncio`` / ``call-trio`` (not run by default): the same with ``Call(os.getpid)``
+  in place of each ``Run``: the first starts the host's Python interpreter and sends it
+  the bootstrap, the others reuse it (compare with the ``jobgraph-*`` rows: connect, N
+  commands, close);
 * ``apssh`` (when apssh and asynciojobs are installed: the ``bench`` extra): one apssh
   ``SshJob`` per host in an asynciojobs scheduler, ``co_run`` then
   ``co_close_ssh_in_scheduler`` in one event loop;
@@ -213,7 +217,7 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
 
     else:
         import jobgraph as jg
-        from jobgraph_ssh import Run, SshJob, SshNode, close_all
+        from jobgraph_ssh import Call, Run, SshJob, SshNode, close_all
 
         class Quiet:
             def line(self, host: str, stream: str, text: str) -> None:
@@ -222,7 +226,10 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
             def event(self, host: str, message: str) -> None:
                 pass
 
-        backend = runner.removeprefix("jobgraph-")
+        backend = runner.removeprefix("jobgraph-").removeprefix("call-")
+
+        def command() -> Any:
+            return Call(os.getpid) if runner.startswith("call-") else Run(*COMMAND)
 
         def go() -> None:
             nodes = [
@@ -236,7 +243,7 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
                 )
                 for port in ports
             ]
-            jobs = [SshJob(node, [Run(*COMMAND) for _ in range(commands)]) for node in nodes]
+            jobs = [SshJob(node, [command() for _ in range(commands)]) for node in nodes]
             scheduler = jg.Scheduler(*jobs)
 
             async def main() -> None:

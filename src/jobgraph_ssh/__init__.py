@@ -21,6 +21,7 @@ from __future__ import annotations
 
 # first: asyncssh is imported quietly, or the missing extra is named
 from . import _dependencies  # noqa: F401  # isort: split
+from ._call import Call, CallResult, RemoteError
 from ._commands import Command, CommandResult, Pull, Push, Run, RunScript, RunString, Shell
 from ._connection import Limits
 from ._connection import limits as _limits
@@ -86,6 +87,8 @@ def set_limits(*, handshakes: int | None = None, channels: int | None = None) ->
 
 __all__ = [
     "AuthError",
+    "Call",
+    "CallResult",
     "Capture",
     "CaptureFormatter",
     "Command",
@@ -106,6 +109,7 @@ __all__ = [
     "Pull",
     "Push",
     "RawFormatter",
+    "RemoteError",
     "Run",
     "RunScript",
     "RunString",

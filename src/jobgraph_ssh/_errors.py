@@ -10,6 +10,7 @@
         ├── KeyFileError          a key file cannot be read or needs a passphrase
         ├── ConnectionLostError   the connection dropped while a command ran
         ├── CommandFailedError    a command ended with a status not allowed
+        │   └── RemoteError       the function of a Call raised on the node
         └── CommandTimeoutError   a command exceeded its own timeout (also TimeoutError)
 """
 

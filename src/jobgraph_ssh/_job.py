@@ -299,13 +299,18 @@ class SshJob(jg.AbstractJob):
             raise
         if failed:
             first = failed[0]
-            error = CommandFailedError(
-                first.host,
-                first.command,
-                exit_status=first.exit_status,
-                signal=first.signal,
-                stderr_tail=first.stderr_tail,
-                more=len(failed) - 1,
+            remote = getattr(first, "error", None)  # a Call's RemoteError, as it is
+            error = (
+                remote
+                if isinstance(remote, CommandFailedError)
+                else CommandFailedError(
+                    first.host,
+                    first.command,
+                    exit_status=first.exit_status,
+                    signal=first.signal,
+                    stderr_tail=first.stderr_tail,
+                    more=len(failed) - 1,
+                )
             )
             error.job = self.label
             error.results = tuple(results)
