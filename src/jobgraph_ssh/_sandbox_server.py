@@ -9,7 +9,7 @@ Forwarding is allowed to and from the loopback interface only.
 
 from __future__ import annotations
 
-import asyncio  # noqa: TID251 -- asyncssh's servers run on asyncio
+import asyncio
 import contextlib
 import os
 import signal
