@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,7 +273,7 @@ def test_a_session_handle_does_not_show_its_secret() -> None:
 
 def test_service_limits_are_checked() -> None:
     """A limit of NaN, infinity, zero or a wrong type would disable its protection."""
-    for name, wrong in [
+    wrongs: list[tuple[str, Any]] = [
         ("auth_timeout", float("nan")),
         ("auth_timeout", float("inf")),
         ("request_timeout", 0),
@@ -281,7 +282,8 @@ def test_service_limits_are_checked() -> None:
         ("max_message", 1.5),
         ("max_connections", 0),
         ("max_connections", "9"),
-    ]:
+    ]
+    for name, wrong in wrongs:
         with pytest.raises(jg.InvalidOptionError, match=f"ServiceLimits: {name} must be"):
             ServiceLimits(**{name: wrong})
     assert ServiceLimits(auth_timeout=0.5, max_connections=1).auth_timeout == 0.5
