@@ -19,6 +19,8 @@ a user's extension would be.
 
 from __future__ import annotations
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 # first: asyncssh is imported quietly, or the missing extra is named
 from . import _dependencies  # noqa: F401  # isort: split
 from ._call import Call, CallResult, RemoteError
@@ -127,8 +129,4 @@ __all__ = [
     "write_topology",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("jobgraph_ssh."):
-        _obj.__module__ = "jobgraph_ssh"
-del _name, _obj
+_fixup_module_metadata(__name__, globals())

@@ -156,14 +156,14 @@ class SshJob(jg.AbstractJob):
             raise jg.InvalidOptionError(
                 f"services_timeout must be a positive number or None, not {timeout!r}"
             )
-        if limits is not None and not isinstance(limits, _tunnel.Limits):
+        if limits is not None and not isinstance(limits, _tunnel.ServiceLimits):
             raise jg.InvalidOptionError(
                 f"services_limits must be a ServiceLimits or None, not {limits!r}"
             )
         self.services = pool
         self.services_transport = transport
         self.services_timeout = timeout
-        self.services_limits = limits if limits is not None else _tunnel.Limits()
+        self.services_limits = limits if limits is not None else _tunnel.ServiceLimits()
 
     def default_label(self) -> str:
         first = self.commands[0].label

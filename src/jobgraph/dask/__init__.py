@@ -15,9 +15,13 @@ into a few shards); its jobs' events stream back while it runs, and their record
 back into the local tree when it ends. See ``docs/executors.md``.
 """
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 # first: a missing extra is named, not a ModuleNotFoundError from deep inside
 from . import _dependencies  # noqa: F401  # isort: split
 from ._executor import DaskExecutor
 from ._shard import Shard
 
 __all__ = ["DaskExecutor", "Shard"]
+
+_fixup_module_metadata(__name__, globals())

@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 from ._options import PROG, Options, UsageError, parse
 from ._targets import Host, TargetError, parse_host, user_targets_dir
 
@@ -142,3 +144,6 @@ def _finish(options: Options, run: Session) -> int:
     if unwritten:
         return EXIT_FAILED
     return EXIT_OK if all(outcome.ok for outcome in run.outcomes) else EXIT_FAILED
+
+
+_fixup_module_metadata(__name__, globals())

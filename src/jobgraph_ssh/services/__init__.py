@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 from . import jobgraph_call as client
 from ._push import PushFileService, PushStats, push_to_all
 from ._remote import AllowHosts, AllowJobs, RemoteCaller, host_of
-from ._tunnel import Limits as ServiceLimits
+from ._tunnel import ServiceLimits
 
 CLIENT_PATH = Path(client.__file__)
 """The client module's path here (the file each job copies to its remote host)."""
@@ -38,3 +40,5 @@ __all__ = [
     "host_of",
     "push_to_all",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from jobgraph_ssh._node import SshNode
 
-__all__ = ["Endpoint", "Limits", "SessionHandle", "acquire", "release"]
+__all__ = ["Endpoint", "ServiceLimits", "SessionHandle", "acquire", "release"]
 
 log = logging.getLogger("jobgraph_ssh.services")
 
@@ -44,7 +44,7 @@ ENDED_REMEMBERED = 1024  # secrets of ended jobs kept, to say "ended" rather tha
 
 
 @dataclass
-class Limits:
+class ServiceLimits:
     """Protections of the socket that serves a node's remote callers.
 
     Jobs with services on one node share one socket: the limits of the job that
@@ -115,7 +115,9 @@ class SessionHandle:
 class Endpoint:
     """A listener on one connection, and the jobs it serves."""
 
-    def __init__(self, node: SshNode, conn: asyncssh.SSHClientConnection, limits: Limits) -> None:
+    def __init__(
+        self, node: SshNode, conn: asyncssh.SSHClientConnection, limits: ServiceLimits
+    ) -> None:
         self.node = node
         self.conn = conn
         self.limits = limits
@@ -423,7 +425,9 @@ _endpoints: weakref.WeakKeyDictionary[_connection.Link, Endpoint] = weakref.Weak
 _locks: weakref.WeakKeyDictionary[_connection.Link, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-async def acquire(node: SshNode, handle: SessionHandle, transport: str, limits: Limits) -> Endpoint:
+async def acquire(
+    node: SshNode, handle: SessionHandle, transport: str, limits: ServiceLimits
+) -> Endpoint:
     """Serve ``handle``'s job on the node: the endpoint, opened if needed, knows its secret."""
     link = _connection.link_for(node)
     conn = await link.connection()

@@ -29,6 +29,8 @@ there); awaiting ``co_run()`` is the better choice in async code. The difference
 asynciojobs are listed in ``docs/migrating.md``.
 """
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
 from ._jobs import AbstractJob, Job, PrintJob, Sequence
 from ._schedulers import PureScheduler, Scheduler, set_debug
 from ._watch import Watch
@@ -46,3 +48,5 @@ __all__ = [
 ]
 
 __version__ = "0.21.3"  # the asynciojobs release whose API this package offers
+
+_fixup_module_metadata(__name__, globals())

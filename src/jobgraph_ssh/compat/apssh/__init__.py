@@ -15,6 +15,7 @@ every node made afterwards. The differences with apssh are listed in
 ``docs/migrating.md``.
 """
 
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 from jobgraph_ssh import Capture, Deferred, Variables
 
 from ._commands import AbstractCommand, Pull, Push, Run, RunLocalStuff, RunScript, RunString
@@ -86,3 +87,5 @@ __all__ = [
     "topology_dot",
     "topology_graph",
 ]
+
+_fixup_module_metadata(__name__, globals())
