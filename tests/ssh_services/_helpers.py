@@ -60,3 +60,32 @@ async def run_jobs(pool: sv.ServicePool, *jobs: jg.AbstractJob, started: bool = 
             return await jg.Scheduler(*jobs).run()
     finally:
         await close_all(jobs)
+
+
+# The start of a script that talks to the services socket by hand, as a hostile or
+# broken client would: connect(), read_reply(sock), frame(body) (4-byte length + body).
+RAW_CLIENT = """
+import socket, struct, threading, time
+
+def connect():
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ["JOBGRAPH_SERVICES"][len("unix:"):])
+    sock.settimeout(15)
+    return sock
+
+def read_reply(sock):
+    header = b""
+    while len(header) < 4:
+        chunk = sock.recv(4 - len(header))
+        if not chunk:
+            return None
+        header += chunk
+    (size,) = struct.unpack(">I", header)
+    body = b""
+    while len(body) < size:
+        body += sock.recv(size - len(body))
+    return json.loads(body)
+
+def frame(body):
+    return struct.pack(">I", len(body)) + body
+"""

@@ -14,7 +14,7 @@ from jobgraph_ssh import Shell, SshJob
 from jobgraph_ssh.services import ServiceLimits
 from tests.ssh.conftest import Servers, make_node
 
-from ._helpers import outcomes, python_script, run_jobs
+from ._helpers import RAW_CLIENT, outcomes, python_script, run_jobs
 
 pytestmark = pytest.mark.anyio
 
@@ -25,31 +25,9 @@ class Echo(sv.Service):
         return text
 
 
-RAW = """
-import socket, struct, threading, time
-
-def connect():
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["JOBGRAPH_SERVICES"][len("unix:"):])
-    sock.settimeout(10)
-    return sock
-
-def read_reply(sock):
-    header = b""
-    while len(header) < 4:
-        chunk = sock.recv(4 - len(header))
-        if not chunk:
-            return None
-        header += chunk
-    (size,) = struct.unpack(">I", header)
-    body = b""
-    while len(body) < size:
-        body += sock.recv(size - len(body))
-    return json.loads(body)
-
-def frame(body):
-    return struct.pack(">I", len(body)) + body
-
+RAW = (
+    RAW_CLIENT
+    + """
 def exchange(tag, data, shut=False):
     sock = connect()
     sock.sendall(data)
@@ -84,6 +62,7 @@ print(json.dumps({"tag": "during_time", "ok": True, "value": time.monotonic() - 
 slow.join()
 exchange("good", frame(json.dumps(good).encode()))
 """
+)
 
 
 async def test_malformed_oversized_truncated_and_slow_requests_are_refused(

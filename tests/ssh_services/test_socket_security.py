@@ -18,35 +18,13 @@ from jobgraph_ssh.services import AllowJobs, ServiceLimits
 from jobgraph_ssh.services._tunnel import SessionHandle
 from tests.ssh.conftest import Servers, make_node
 
-from ._helpers import outcomes, python_script, run_jobs
+from ._helpers import RAW_CLIENT, outcomes, python_script, run_jobs
 
 pytestmark = pytest.mark.anyio
 
-RAW = """
-import socket, struct, time
-
-def connect():
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["JOBGRAPH_SERVICES"][len("unix:"):])
-    sock.settimeout(15)
-    return sock
-
-def read_reply(sock):
-    header = b""
-    while len(header) < 4:
-        chunk = sock.recv(4 - len(header))
-        if not chunk:
-            return None
-        header += chunk
-    (size,) = struct.unpack(">I", header)
-    body = b""
-    while len(body) < size:
-        body += sock.recv(size - len(body))
-    return json.loads(body)
-
-def frame(body):
-    return struct.pack(">I", len(body)) + body
-
+RAW = (
+    RAW_CLIENT
+    + """
 def exchange(tag, data):
     sock = connect()
     started = time.monotonic()
@@ -66,6 +44,7 @@ secret = open(os.environ["JOBGRAPH_SERVICES_SECRET_FILE"]).read().strip()
 good = {"v": 1, "id": 7, "secret": secret, "service": "Echo", "method": "echo",
         "kwargs": {"text": "hi"}, "timeout": None}
 """
+)
 
 
 class Echo(sv.Service):
