@@ -62,17 +62,18 @@ def test_importing_writes_nothing_on_stderr(module: str) -> None:
 
 def test_the_command_writes_nothing_on_stderr(tmp_path: Path) -> None:
     script = console_script(tmp_path)
-    done = subprocess.run(
-        [str(script), "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONWARNINGS": "default"},
-        timeout=TIMEOUT,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "jobgraph-ssh" in done.stdout
-    assert done.stderr == ""
+    for option in ("--help", "--version"):
+        done = subprocess.run(
+            [str(script), option],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "PYTHONWARNINGS": "default"},
+            timeout=TIMEOUT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "jobgraph-ssh" in done.stdout
+        assert done.stderr == ""
 
 
 def test_the_apssh_drop_in_command_writes_nothing_on_stderr() -> None:
