@@ -454,8 +454,8 @@ MUTANTS = [
     Mutant(
         "keep-output-boundary",
         "keep_output=n drops a line when exactly n characters are kept",
-        "        while self.size > self.limit:",
-        "        while self.size >= self.limit:",
+        "while self.size > self.limit and len(self.parts) > 1:",
+        "while self.size >= self.limit and len(self.parts) > 1:",
         area="ssh",
     ),
     Mutant(

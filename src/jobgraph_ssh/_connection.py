@@ -445,8 +445,11 @@ class RawOutcome:
 
 
 class Tail:
-    """The last ``limit`` characters of a stream of text (None: all of it; 0: none),
-    and whether anything was cut; adding is O(length added), whatever the limit."""
+    """The last lines of a stream of text that fit in ``limit`` characters (None: all
+    of it; 0: none), and how many characters were cut from the start. Lines are dropped
+    whole from the start, so every line kept is whole, but for one case: when even the
+    last line is longer than the limit, its end is kept. Adding is O(length added),
+    whatever the limit."""
 
     def __init__(self, limit: int | None) -> None:
         self.limit = limit
@@ -462,17 +465,15 @@ class Tail:
         self.size += len(text)
         if self.limit is None:
             return
-        while self.size > self.limit:
-            first = self.parts[0]
-            excess = self.size - self.limit
-            if len(first) <= excess:
-                self.parts.popleft()
-                dropped = len(first)
-            else:
-                self.parts[0] = first[excess:]
-                dropped = excess
+        while self.size > self.limit and len(self.parts) > 1:
+            dropped = len(self.parts.popleft())
             self.size -= dropped
             self.cut += dropped
+        if self.size > self.limit:  # one line, longer than the limit: its end
+            excess = self.size - self.limit
+            self.parts[0] = self.parts[0][excess:]
+            self.size -= excess
+            self.cut += excess
 
     def text(self) -> str:
         return "".join(self.parts)

@@ -81,8 +81,9 @@ class SshJob(jg.AbstractJob):
         *commands: commands, or lists of them.
         formatter: where output lines go; default: the node's formatter.
         keep_output: how much output each :class:`CommandResult` keeps: True for
-            all, False for none, an int for the last that many characters of stdout,
-            and as many of stderr; default 64 KiB of each (the result's
+            all, False for none, an int for the last whole lines of stdout that fit
+            in that many characters, and as many of stderr (the end of the last line
+            when even it does not fit); default 64 KiB of each (the result's
             ``stdout_truncated`` and ``stderr_truncated`` say when the start was
             dropped). Lines always reach the formatter.
         services: a :class:`jobgraph.services.ServicePool` the job's commands may call

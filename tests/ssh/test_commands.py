@@ -201,7 +201,7 @@ def test_default_label_names_node_and_first_command() -> None:
         (7, "ab\ncd\n", False),
         (5, "cd\n", True),  # one character short: the first line goes
         (3, "cd\n", True),
-        (2, "", True),  # not even the last line fits
+        (2, "d\n", True),  # not even the last line fits: its end is kept
     ],
 )
 async def test_keep_output_keeps_every_line_that_fits(
