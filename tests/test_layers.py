@@ -34,6 +34,8 @@ OUTER = (
     "jobgraph.dask",
     "jobgraph_ssh",
 )
+# the SSH wing's floors: built on jobgraph_ssh's public names and its lowlevel seam only
+SSH_OUTER = ("jobgraph_ssh.compat", "jobgraph_ssh.services", "jobgraph_ssh.cli")
 # what the core may import inside a function body (a delegate to its views)
 CORE_LAZY_ALLOWED = ("jobgraph.views",)
 
@@ -74,10 +76,10 @@ def _imports(module: str, source: str, *, is_package: bool) -> list[tuple[str, i
     return found
 
 
-def _private_part(module: str) -> str | None:
-    """The first private package or module of jobgraph in ``module``'s path, or None."""
+def _private_part(module: str, root: str = "jobgraph") -> str | None:
+    """The first private package or module of ``root`` in ``module``'s path, or None."""
     parts = module.split(".")
-    if parts[0] != "jobgraph":
+    if parts[0] != root:
         return None
     for index, part in enumerate(parts[1:], 1):
         if part.startswith("_") and not part.startswith("__"):
@@ -106,6 +108,12 @@ def check_source(module: str, source: str, *, is_package: bool = False) -> list[
         private = _private_part(target)
         if private is not None and not _within(private, outer):
             problems.append(f"{where}: {private} is private (use jobgraph or jobgraph.lowlevel)")
+        floor = next((p for p in SSH_OUTER if _within(module, p)), None)
+        private = _private_part(target, "jobgraph_ssh")
+        if floor is not None and private is not None and not _within(private, floor):
+            problems.append(
+                f"{where}: {private} is private (use jobgraph_ssh or jobgraph_ssh.lowlevel)"
+            )
     return problems
 
 
@@ -177,6 +185,11 @@ def test_the_checker_sees_the_engine_and_its_outer_packages() -> None:
         ("jobgraph.testing._kind", "from jobgraph.services._pool import ServicePool\n"),
         ("jobgraph.views._dot", "from jobgraph._core._record import JobState\n"),
         ("jobgraph_ssh._job", "from jobgraph._core._job import AbstractJob\n"),
+        ("jobgraph_ssh.compat.apssh._commands", "from jobgraph_ssh._commands import Run\n"),
+        ("jobgraph_ssh.compat.apssh._nodes", "from jobgraph_ssh import _glue\n"),
+        ("jobgraph_ssh.services._push", "from .._node import SshNode\n"),
+        ("jobgraph_ssh.cli._output", "def f():\n    from jobgraph_ssh._connection import Tail\n"),
+        ("jobgraph_ssh.compat.apssh.cli", "from jobgraph_ssh.cli._targets import parse\n"),
     ],
 )
 def test_checker_catches_a_wrong_way_import(module: str, source: str) -> None:
@@ -196,6 +209,9 @@ def test_checker_catches_a_wrong_way_import(module: str, source: str) -> None:
         ("jobgraph.compat.asynciojobs._jobs", "from jobgraph import views\n"),
         ("jobgraph.views._dot", "from ._listing import number_jobs\n"),
         ("jobgraph_ssh._job", "from jobgraph.lowlevel import AbstractJob\n"),
+        ("jobgraph_ssh.services._push", "from jobgraph_ssh import lowlevel, SshJob\n"),
+        ("jobgraph_ssh.compat.apssh._commands", "from ._nodes import SshProxy\n"),
+        ("jobgraph_ssh._job", "from . import _connection\n"),
     ],
 )
 def test_checker_lets_the_right_way_through(module: str, source: str) -> None:

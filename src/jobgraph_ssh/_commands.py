@@ -647,7 +647,7 @@ def _make_directory(path: str, mode: int) -> None:
     os.chmod(path, mode)
 
 
-class _Staged(Command):
+class StagedCommand(Command):
     """A script copied to a fresh remote directory, run there with its arguments, removed."""
 
     script_name: str
@@ -742,7 +742,7 @@ class _Staged(Command):
                 await node.unstage(remote_dir)
 
 
-class RunScript(_Staged):
+class RunScript(StagedCommand):
     """Copy a local script (and ``includes``, files it needs) to a fresh remote
     directory (under ``~/.jobgraph-scripts`` on SSH nodes), run it with ``args`` (each
     quoted), then remove the directory. The script needs a ``#!`` line.
@@ -798,7 +798,7 @@ class RunScript(_Staged):
         return [self.local_script, *self.includes], {}
 
 
-class RunString(_Staged):
+class RunString(StagedCommand):
     """Like :class:`RunScript`, for a script given as a string (``body``, with its
     ``#!`` line), stored remotely as ``remote_name``.
 

@@ -670,8 +670,22 @@ class TransferFailed(Exception):  # noqa: N818 - internal, becomes a failed Comm
     """A file transfer failed; the message says what and why."""
 
 
-async def _sftp_call(node: SshNode, what: str, action: Callable[[Any], Any]) -> None:
-    """Run ``action(sftp)`` on an SFTP session of the node's shared connection."""
+async def sftp_call(node: SshNode, what: str, action: Callable[[Any], Any]) -> None:
+    """Run ``action(sftp)`` on an SFTP session of the node's shared connection.
+
+    Call it on asyncssh's loop (through :func:`jobgraph_ssh.lowlevel.call`); it takes
+    one of the connection's channel slots while it runs.
+
+    Args:
+        node: the node whose connection to use (opened if needed).
+        what: what is done, for the error message, like ``"push a to b"``.
+        action: an async function of an ``asyncssh.SFTPClient``.
+
+    Raises:
+        TransferFailed: the SFTP server or the local disk refused (the message says
+            ``what`` and why).
+        jobgraph_ssh.ConnectionLostError: the connection closed meanwhile.
+    """
     link = link_for(node)
     conn = await link.connection()
     async with link.channels:
@@ -695,7 +709,7 @@ async def sftp_put(node: SshNode, local_paths: list[str], remote_dir: str, prese
         await sftp.makedirs(remote_dir, exist_ok=True)
         await sftp.put(local_paths, remote_dir, preserve=preserve, recurse=True)
 
-    await _sftp_call(node, f"push {', '.join(local_paths)} to {remote_dir}", action)
+    await sftp_call(node, f"push {', '.join(local_paths)} to {remote_dir}", action)
 
 
 async def sftp_get(node: SshNode, remote_paths: list[str], local_dir: str, preserve: bool) -> None:
@@ -708,7 +722,7 @@ async def sftp_get(node: SshNode, remote_paths: list[str], local_dir: str, prese
     async def action(sftp: asyncssh.SFTPClient) -> None:
         await _Pull(sftp, local_dir, preserve).run(remote_paths)
 
-    await _sftp_call(node, f"pull {', '.join(remote_paths)} to {local_dir}", action)
+    await sftp_call(node, f"pull {', '.join(remote_paths)} to {local_dir}", action)
 
 
 PULL_CHUNK = 1 << 20  # bytes read at once (asyncssh splits it into parallel requests)
@@ -877,7 +891,7 @@ async def sftp_stage(
                 await file.write(data)
         await sftp.chmod(f"{remote_dir}/{executable}", 0o700)
 
-    await _sftp_call(node, f"copy script to {remote_dir}", action)
+    await sftp_call(node, f"copy script to {remote_dir}", action)
 
 
 async def sftp_remove_tree(node: SshNode, remote_dir: str) -> None:
@@ -887,4 +901,4 @@ async def sftp_remove_tree(node: SshNode, remote_dir: str) -> None:
         await sftp.rmtree(remote_dir, ignore_errors=True)
 
     with contextlib.suppress(TransferFailed, ConnectionLostError):
-        await _sftp_call(node, f"remove {remote_dir}", action)
+        await sftp_call(node, f"remove {remote_dir}", action)

@@ -23,6 +23,7 @@ PUBLIC_PACKAGES = [
     "jobgraph.compat",
     "jobgraph.compat.asynciojobs",
     "jobgraph_ssh",
+    "jobgraph_ssh.lowlevel",
     "jobgraph_ssh.compat",
     "jobgraph_ssh.services",
     "jobgraph_ssh.cli",

@@ -15,16 +15,25 @@ from typing import TYPE_CHECKING
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 from ._options import PROG, Options, UsageError, parse
-from ._targets import Host, TargetError, parse_host, user_targets_dir
+from ._targets import (
+    ENV_TARGETS_DIR,
+    Host,
+    TargetError,
+    locate_targets,
+    parse_host,
+    user_targets_dir,
+)
 
 if TYPE_CHECKING:
     from ._run import Session
 
 __all__ = [
+    "ENV_TARGETS_DIR",
     "Host",
     "Options",
     "TargetError",
     "UsageError",
+    "locate_targets",
     "main",
     "parse_host",
     "user_targets_dir",

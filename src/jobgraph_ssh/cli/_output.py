@@ -35,7 +35,7 @@ from jobgraph_ssh import (
     Stream,
     TimestampFormatter,
 )
-from jobgraph_ssh._connection import Tail
+from jobgraph_ssh.lowlevel import Tail
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType

@@ -43,6 +43,8 @@ __all__ = [
     "user_targets_dir",
 ]
 
+#: The environment variable that names the targets directory (bare names of ``-t`` are
+#: looked up there; see :func:`user_targets_dir`).
 ENV_TARGETS_DIR = "JOBGRAPH_SSH_TARGETS"
 
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
@@ -186,7 +188,17 @@ def _looks_like_path(value: str) -> bool:
     return "/" in value or value.startswith((".", "~"))
 
 
-def _locate(value: str, environ: Mapping[str, str] | None) -> Path | None:
+def locate_targets(value: str, environ: Mapping[str, str] | None) -> Path | None:
+    """The targets file or directory ``value`` names, as apssh looks it up: a path that
+    exists (the current directory first), else a name in the targets directory.
+
+    Args:
+        value: a path or a name.
+        environ: where to read :data:`ENV_TARGETS_DIR` (None: ``os.environ``).
+
+    Returns:
+        The path found, or None: ``value`` is then a host name.
+    """
     path = Path(value).expanduser()
     if path.exists():
         return path
@@ -263,7 +275,7 @@ def expand(
         raise TargetError("empty target")
     words = value.replace(",", " ").split()
     if _looks_like_path(value):
-        located = _locate(value, environ)
+        located = locate_targets(value, environ)
     elif len(words) == 1 and "," not in value:
         located = _bare_word(words[0], environ, notes)
     else:

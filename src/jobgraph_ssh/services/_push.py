@@ -16,8 +16,8 @@ import anyio.to_thread
 
 import jobgraph as jg
 from jobgraph import services as sv
-from jobgraph_ssh import _glue
-from jobgraph_ssh._node import SshNode
+from jobgraph_ssh import lowlevel
+from jobgraph_ssh.lowlevel import SshNode
 
 from . import _transfer
 from ._remote import host_of
@@ -214,12 +214,12 @@ class PushFileService(sv.DeduplicatingService):
     async def _push(
         self, node: SshNode, path: str, remote_path: str, digest: str, mode: int
     ) -> str:
-        there = await _glue.call(_transfer.remote_digest, node, remote_path)
+        there = await lowlevel.call(_transfer.remote_digest, node, remote_path)
         if there is not None and there[0] == digest:
             if there[1] == mode:
                 self.stats.skipped += 1
                 return "skipped"
-            status, _, err = await _glue.call(
+            status, _, err = await lowlevel.call(
                 _transfer.run, node, f"chmod {mode:o} -- {_quote(remote_path)}"
             )
             if status != 0:
@@ -238,7 +238,7 @@ class PushFileService(sv.DeduplicatingService):
 
     async def _upload(self, node: SshNode, path: str, remote_path: str, mode: int) -> None:
         try:
-            await _glue.call(_transfer.put_atomic, node, path, remote_path, mode)
+            await lowlevel.call(_transfer.put_atomic, node, path, remote_path, mode)
         except _transfer.TransferError as exc:
             raise OSError(str(exc)) from None
         self.stats.uploaded += 1
@@ -267,15 +267,15 @@ class PushFileService(sv.DeduplicatingService):
             port=node.port,
             user=_quote(node.username or ""),
         )
-        status, _, err = await _glue.call(_transfer.run, gateway, line)
+        status, _, err = await lowlevel.call(_transfer.run, gateway, line)
         if status != 0:
-            await _glue.call(_transfer.run, node, f"rm -f -- {_quote(temporary)}")
+            await lowlevel.call(_transfer.run, node, f"rm -f -- {_quote(temporary)}")
             raise OSError(
                 f"relay of {path} from {gateway.name} to {node.name} failed "
                 f"(exit {status}): {err.strip()[-500:]}"
             )
         try:
-            await _glue.call(_transfer.rename_into_place, node, temporary, remote_path, mode)
+            await lowlevel.call(_transfer.rename_into_place, node, temporary, remote_path, mode)
         except _transfer.TransferError as exc:
             raise OSError(str(exc)) from None
 

@@ -15,16 +15,15 @@ import sniffio
 
 import jobgraph as jg
 from jobgraph import services as sv
-from jobgraph_ssh import _glue
-from jobgraph_ssh._errors import SshError
-from jobgraph_ssh._node import Node, SshNode
+from jobgraph_ssh import lowlevel
+from jobgraph_ssh.lowlevel import Node, SshError, SshNode
 
 from . import _tunnel
 from . import jobgraph_call as wire
 
 if TYPE_CHECKING:
-    from jobgraph_ssh._connection import OutputCollector, RawOutcome
-    from jobgraph_ssh._job import SshJob
+    from jobgraph_ssh import SshJob
+    from jobgraph_ssh.lowlevel import OutputCollector, RawOutcome
 
 __all__ = ["TRANSPORTS", "AllowHosts", "AllowJobs", "RemoteCaller", "host_of", "run_served"]
 
@@ -131,7 +130,7 @@ class AllowJobs(sv.Policy):
     __slots__ = ("jobs",)
 
     def __init__(self, jobs: Iterable[SshJob]) -> None:
-        from jobgraph_ssh._job import SshJob
+        from jobgraph_ssh import SshJob
 
         self.jobs = tuple(jobs)
         for job in self.jobs:
@@ -319,7 +318,7 @@ async def _serve(
         portal=portal,
     )
     try:
-        endpoint = await _glue.call(
+        endpoint = await lowlevel.call(
             _tunnel.acquire, node, handle, job.services_transport, job.services_limits
         )
     except OSError as exc:
@@ -336,4 +335,4 @@ async def _serve(
     finally:
         session.end()
         with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
-            await _glue.call(_tunnel.release, node, handle)
+            await lowlevel.call(_tunnel.release, node, handle)

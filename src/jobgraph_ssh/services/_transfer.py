@@ -1,6 +1,6 @@
 """The asyncssh side of :class:`~jobgraph_ssh.services.PushFileService`: remote
 checksums, atomic uploads, short remote commands. Runs on the node's asyncio loop
-(reached through :func:`jobgraph_ssh._glue.call`)."""
+(reached through :func:`jobgraph_ssh.lowlevel.call`)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import asyncssh
 
-from jobgraph_ssh import _connection
+from jobgraph_ssh import lowlevel
 
 if TYPE_CHECKING:
-    from jobgraph_ssh._node import SshNode
+    from jobgraph_ssh.lowlevel import SshNode
 
 __all__ = ["TransferError", "put_atomic", "remote_digest", "rename_into_place", "run"]
 
@@ -29,7 +29,7 @@ class TransferError(Exception):
 
 async def run(node: SshNode, line: str) -> tuple[int, str, str]:
     """Run a short command on the node: (exit status, stdout, stderr)."""
-    link = _connection.link_for(node)
+    link = lowlevel.link_for(node)
     conn = await link.connection()
     async with link.channels:
         result = await conn.run(line, stdin=asyncssh.DEVNULL)
@@ -63,7 +63,7 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
     If the upload fails or is cancelled, the temporary file is removed (bounded) and
     ``path`` is left as it was.
     """
-    link = _connection.link_for(node)
+    link = lowlevel.link_for(node)
     conn = await link.connection()
     temporary = temporary_name(path)
     async with link.channels, conn.start_sftp_client() as sftp:
@@ -105,7 +105,7 @@ async def _rename(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:
         await sftp.rename(source, target)
 
 
-async def _clean_up(link: _connection.Link, conn: asyncssh.SSHClientConnection, path: str) -> None:
+async def _clean_up(link: lowlevel.Link, conn: asyncssh.SSHClientConnection, path: str) -> None:
     """Remove a temporary file, in a task of its own that a repeated cancellation
     does not stop (closing the link waits for it, bounded)."""
     task = asyncio.get_running_loop().create_task(_remove_quietly(conn, path))
@@ -124,7 +124,7 @@ async def _remove_quietly(conn: asyncssh.SSHClientConnection, path: str) -> None
 async def rename_into_place(node: SshNode, temporary: str, path: str, mode: int) -> None:
     """Set the mode of a file put at ``temporary`` (by a relay) and rename it to ``path``;
     remove it if that fails."""
-    link = _connection.link_for(node)
+    link = lowlevel.link_for(node)
     conn = await link.connection()
     async with link.channels, conn.start_sftp_client() as sftp:
         try:

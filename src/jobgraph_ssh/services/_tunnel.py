@@ -3,7 +3,7 @@ from the remote host back to the controller, shared by every job with services o
 that node; framing, limits and timeouts of the wire protocol.
 
 Everything here runs on the asyncio loop of the node's connection (see
-:mod:`jobgraph_ssh._glue`). A call is handed to the anyio side (the job's
+:func:`jobgraph_ssh.lowlevel.call`). A call is handed to the anyio side (the job's
 :class:`~jobgraph_ssh.services._remote.Session`) directly under asyncio, through the
 session's blocking portal under trio.
 """
@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncssh
 
-from jobgraph_ssh import _connection
+from jobgraph_ssh import lowlevel
 
 from . import jobgraph_call as wire
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-    from jobgraph_ssh._node import SshNode
+    from jobgraph_ssh.lowlevel import SshNode
 
 __all__ = ["Endpoint", "ServiceLimits", "SessionHandle", "acquire", "release"]
 
@@ -132,7 +132,7 @@ class Endpoint:
 
     # -- listening ----------------------------------------------------------------
     async def open(self, transport: str) -> None:
-        link = _connection.link_for(self.node)
+        link = lowlevel.link_for(self.node)
         async with link.channels, self.conn.start_sftp_client() as sftp:
             await sftp.mkdir(self.directory, asyncssh.SFTPAttrs(permissions=0o700))
             await sftp.chmod(self.directory, 0o700)
@@ -193,7 +193,7 @@ class Endpoint:
     async def _remove_directory(self) -> None:
         if self.conn.is_closed():
             return
-        link = _connection.link_for(self.node)
+        link = lowlevel.link_for(self.node)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5.0), link.channels, self.conn.start_sftp_client() as sftp:
                 await sftp.rmtree(self.directory, ignore_errors=True)
@@ -204,7 +204,7 @@ class Endpoint:
         same remote account can (see docs/security.md: the isolation boundary)."""
         folder = f"{self.directory}/{secrets.token_hex(16)}"
         handle.secret_path = f"{folder}/secret"
-        link = _connection.link_for(self.node)
+        link = lowlevel.link_for(self.node)
         async with link.channels, self.conn.start_sftp_client() as sftp:
             await sftp.mkdir(folder, asyncssh.SFTPAttrs(permissions=0o700))
             await sftp.chmod(folder, 0o700)  # whatever the remote umask did
@@ -217,7 +217,7 @@ class Endpoint:
     async def remove_secret(self, handle: SessionHandle) -> None:
         if self.conn.is_closed() or not handle.secret_path:
             return
-        link = _connection.link_for(self.node)
+        link = lowlevel.link_for(self.node)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(5.0), link.channels, self.conn.start_sftp_client() as sftp:
                 await sftp.remove(handle.secret_path)
@@ -421,15 +421,15 @@ def _reply(request_id: Any, body: dict[str, Any], *, closing: bool = False) -> d
 
 
 # one endpoint per link (= per node and loop)
-_endpoints: weakref.WeakKeyDictionary[_connection.Link, Endpoint] = weakref.WeakKeyDictionary()
-_locks: weakref.WeakKeyDictionary[_connection.Link, asyncio.Lock] = weakref.WeakKeyDictionary()
+_endpoints: weakref.WeakKeyDictionary[lowlevel.Link, Endpoint] = weakref.WeakKeyDictionary()
+_locks: weakref.WeakKeyDictionary[lowlevel.Link, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 async def acquire(
     node: SshNode, handle: SessionHandle, transport: str, limits: ServiceLimits
 ) -> Endpoint:
     """Serve ``handle``'s job on the node: the endpoint, opened if needed, knows its secret."""
-    link = _connection.link_for(node)
+    link = lowlevel.link_for(node)
     conn = await link.connection()
     lock = _locks.setdefault(link, asyncio.Lock())
     async with lock:
@@ -448,7 +448,7 @@ async def acquire(
 
 async def release(node: SshNode, handle: SessionHandle) -> None:
     """The job has ended: refuse its calls; close the endpoint if no job is left."""
-    link = _connection.link_for(node)
+    link = lowlevel.link_for(node)
     lock = _locks.setdefault(link, asyncio.Lock())
     async with lock:
         endpoint = _endpoints.get(link)
@@ -466,4 +466,4 @@ async def release(node: SshNode, handle: SessionHandle) -> None:
 
 def endpoint_of(node: SshNode) -> Endpoint | None:
     """The node's endpoint on the running loop, if open (for tests)."""
-    return _endpoints.get(_connection.link_for(node))
+    return _endpoints.get(lowlevel.link_for(node))

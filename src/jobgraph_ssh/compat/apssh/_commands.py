@@ -12,11 +12,10 @@ import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from jobgraph_ssh import CommandResult, Deferred, Node
+from jobgraph_ssh import CommandResult, Deferred, Node, lowlevel
 from jobgraph_ssh import Pull as _NativePull
 from jobgraph_ssh import Push as _NativePush
-from jobgraph_ssh._commands import Command, _Staged
-from jobgraph_ssh._deferred import resolve
+from jobgraph_ssh.lowlevel import Command, StagedCommand, resolve
 
 if TYPE_CHECKING:
     from jobgraph_ssh import Capture, Formatter, Stream
@@ -210,7 +209,7 @@ class _Quiet(Command):
         return "exec >/dev/null 2>&1; " + self.run.resolved_line()
 
 
-class RunLocalStuff(AbstractCommand, _Staged):
+class RunLocalStuff(AbstractCommand, StagedCommand):
     """The base of :class:`RunScript` and :class:`RunString`: a local script copied to a
     fresh remote directory (with ``includes``), run there with ``args`` joined with
     spaces (not quoted), then removed. ``remote_basename`` names the remote copy. With
@@ -392,13 +391,12 @@ async def _sftp_copy(
 ) -> None:
     """asyncssh's own ``put`` / ``get`` (as apssh calls them): into ``target`` if it is
     a directory, else to ``target`` itself (one source)."""
-    from jobgraph_ssh import _connection
 
     async def action(sftp: Any) -> None:
         copy = sftp.put if direction == "put" else sftp.get
         await copy(sources, target, preserve=preserve, recurse=True)
 
-    await _connection._sftp_call(node, f"{direction} {', '.join(sources)} to {target}", action)
+    await lowlevel.sftp_call(node, f"{direction} {', '.join(sources)} to {target}", action)
 
 
 class Push(AbstractCommand, _NativePush):
@@ -440,14 +438,14 @@ class Push(AbstractCommand, _NativePush):
         return result
 
     async def transfer(self, node: Node) -> None:
-        from jobgraph_ssh import SshNode, _glue
+        from jobgraph_ssh import SshNode
 
         if not isinstance(node, SshNode):
             return await super().transfer(node)
         debug_line = getattr(node, "debug_line", None)
         if callable(debug_line):
             debug_line(f"doing SFTP put with {self.localpaths} -> {self.remotepath}")
-        return await _glue.call(
+        return await lowlevel.call(
             _sftp_copy, node, "put", self.local_paths, self.remote_dir, self.preserve
         )
 
@@ -488,13 +486,13 @@ class Pull(AbstractCommand, _NativePull):
         return result
 
     async def transfer(self, node: Node) -> None:
-        from jobgraph_ssh import SshNode, _glue
+        from jobgraph_ssh import SshNode
 
         if not isinstance(node, SshNode):
             return await super().transfer(node)
         debug_line = getattr(node, "debug_line", None)
         if callable(debug_line):
             debug_line(f"doing SFTP get with {self.remotepaths} -> {self.localpath}")
-        return await _glue.call(
+        return await lowlevel.call(
             _sftp_copy, node, "get", self.remote_paths, self.local_dir, self.preserve
         )

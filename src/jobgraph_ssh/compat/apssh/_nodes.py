@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import jobgraph as jg
-from jobgraph_ssh import ConnectError, Shell, _connection, _glue
+from jobgraph_ssh import ConnectError, Shell, lowlevel
 from jobgraph_ssh import LocalNode as _NativeLocalNode
 from jobgraph_ssh import SshNode as _NativeSshNode
 
@@ -30,7 +30,7 @@ def set_host_key_policy(policy: str) -> str:
     key must be listed in ``~/.ssh/known_hosts``); ``"accept-new"`` records new keys.
     A node given ``known_hosts=`` always checks against that file.
     """
-    from jobgraph_ssh._node import HOST_KEY_POLICIES
+    from jobgraph_ssh.lowlevel import HOST_KEY_POLICIES
 
     if policy not in HOST_KEY_POLICIES:
         raise jg.InvalidOptionError(
@@ -140,7 +140,7 @@ class SshProxy(_NativeSshNode):
         A failure raises what apssh raised (see ``_errors``): also a
         :class:`jobgraph_ssh.ConnectError`."""
         try:
-            return await _glue.call(_connection_of, self)
+            return await lowlevel.call(_connection_of, self)
         except ConnectError as exc:
             raise self._failed(exc) from None
 
@@ -194,18 +194,18 @@ class SshProxy(_NativeSshNode):
         directory, name = posixpath.split(str(remotefile))
         try:
             await self.stage(directory or ".", [], {name: script_body.encode()}, name)
-        except _connection.TransferFailed as exc:
+        except lowlevel.TransferFailed as exc:
             raise OSError(f"{self.name}: {exc}") from exc
         return True
 
     async def mkdir(self, remotedir: str) -> bool:
         """Make a remote directory (and its parents) if needed; True."""
-        await _glue.call(_makedirs, self, str(remotedir))
+        await lowlevel.call(_makedirs, self, str(remotedir))
         return True
 
 
 async def _connection_of(node: _NativeSshNode) -> Any:
-    return await _connection.link_for(node).connection()
+    return await lowlevel.link_for(node).connection()
 
 
 async def _makedirs(node: _NativeSshNode, remotedir: str) -> None:
@@ -213,15 +213,15 @@ async def _makedirs(node: _NativeSshNode, remotedir: str) -> None:
         await sftp.makedirs(remotedir, exist_ok=True)
 
     try:
-        await _connection._sftp_call(node, f"mkdir {remotedir}", action)
-    except _connection.TransferFailed as exc:
+        await lowlevel.sftp_call(node, f"mkdir {remotedir}", action)
+    except lowlevel.TransferFailed as exc:
         raise OSError(f"{node.name}: {exc}") from exc
 
 
 async def _transfer(method: Any, sources: list[str], target: str, preserve: bool) -> None:
     try:
         await method(sources, target, preserve=preserve)
-    except _connection.TransferFailed as exc:
+    except lowlevel.TransferFailed as exc:
         raise OSError(str(exc)) from exc
 
 

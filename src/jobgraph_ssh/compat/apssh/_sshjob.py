@@ -8,7 +8,7 @@ from typing import Any
 import jobgraph as jg
 from jobgraph.compat.asynciojobs import AbstractJob
 from jobgraph_ssh import ConnectError, Deferred, Node
-from jobgraph_ssh._commands import Command
+from jobgraph_ssh.lowlevel import Command
 
 from ._commands import Run
 from ._errors import as_apssh_error

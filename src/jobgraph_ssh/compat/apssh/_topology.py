@@ -11,7 +11,7 @@ from jobgraph.compat import run_sync
 from jobgraph_ssh import LocalNode as _NativeLocalNode
 from jobgraph_ssh import topology_dot as _native_dot
 from jobgraph_ssh import write_topology
-from jobgraph_ssh._node import nodes_of
+from jobgraph_ssh.lowlevel import nodes_of
 
 __all__ = [
     "close_ssh_in_scheduler",

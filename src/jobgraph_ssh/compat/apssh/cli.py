@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from jobgraph.compat.asynciojobs import Scheduler
-from jobgraph_ssh.cli._targets import ENV_TARGETS_DIR, Host, TargetError, _locate, parse_host
+from jobgraph_ssh.cli import ENV_TARGETS_DIR, Host, TargetError, locate_targets, parse_host
 
 from ._commands import Pull, Push, Run, RunScript, RunString
 from ._formatters import (
@@ -180,7 +180,7 @@ class Targets:
         Raises:
             TargetError: an unreadable file.
         """
-        located = _locate(value, {ENV_TARGETS_DIR: str(_config_dir())})
+        located = locate_targets(value, {ENV_TARGETS_DIR: str(_config_dir())})
         if located is None:
             words = [(word, f"target {value!r}") for word in value.replace(",", " ").split()]
         elif located.is_dir():

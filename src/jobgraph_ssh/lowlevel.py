@@ -1,0 +1,77 @@
+"""The seam of :mod:`jobgraph_ssh` for other layers and for your own command kinds.
+
+:mod:`jobgraph_ssh` is what a script uses; this module is what a package built on it
+uses, as :mod:`jobgraph.lowlevel` is for the engine. The apssh drop-in, the remote
+services and the ``jobgraph-ssh`` command use no private name of ``jobgraph_ssh``:
+only these and the package's own (``tests/test_layers.py`` checks it).
+
+- Running on asyncssh's side. asyncssh is an asyncio library; under trio, and for nodes
+  whose connections live on the background loop, its calls run on jobgraph_ssh's
+  asyncio loop. :func:`call` awaits an asyncio coroutine function there from asyncio or
+  trio alike; everything below that touches a connection runs inside such a call.
+- Connections. :func:`link_for` is a node's shared connection (a :class:`Link`: opened
+  on first use, with its channel slots), :func:`sftp_call` an SFTP session on it;
+  :class:`TransferFailed` is a failed transfer, which becomes a failed command result.
+- Output. :class:`OutputCollector` sends a command's lines to a formatter and keeps
+  what ``keep_output`` asks (a :class:`Tail` of each stream), then gives a
+  :class:`RawOutcome`.
+- Commands. :class:`StagedCommand` is the base of commands that copy files to the node
+  before they run (``RunScript``, ``RunString``): a subclass names its files and its
+  command line (hooks ``join_line`` and ``remote_line``). :func:`resolve` renders a
+  :class:`~jobgraph_ssh.Deferred` value (or returns a plain one) when a command runs.
+- Nodes. :func:`nodes_of` lists the nodes of jobs, schedulers and nodes (gateways too,
+  if asked); :data:`HOST_KEY_POLICIES` are the names ``host_key_policy`` accepts.
+
+The public classes these take and return (:class:`~jobgraph_ssh.SshNode`,
+:class:`~jobgraph_ssh.Node`, :class:`~jobgraph_ssh.Command`,
+:class:`~jobgraph_ssh.SshError`) are re-exported here, so that a module may import
+them while :mod:`jobgraph_ssh` itself is still being imported.
+"""
+
+from __future__ import annotations
+
+from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+
+from ._commands import Command, StagedCommand
+from ._connection import (
+    Link,
+    OutputCollector,
+    RawOutcome,
+    Tail,
+    TransferFailed,
+    link_for,
+    sftp_call,
+)
+from ._deferred import resolve
+from ._errors import SshError
+from ._glue import call
+from ._node import HOST_KEY_POLICIES, Node, SshNode, nodes_of
+
+__all__ = [
+    "HOST_KEY_POLICIES",
+    "Command",
+    "Link",
+    "Node",
+    "OutputCollector",
+    "RawOutcome",
+    "SshError",
+    "SshNode",
+    "StagedCommand",
+    "Tail",
+    "TransferFailed",
+    "call",
+    "link_for",
+    "nodes_of",
+    "resolve",
+    "sftp_call",
+]
+
+# only the names first made public here: the re-exported ones report jobgraph_ssh
+_REEXPORTED = {"Command", "Node", "SshError", "SshNode"}
+_fixup_module_metadata(
+    __name__,
+    {
+        "__all__": [name for name in __all__ if name not in _REEXPORTED],
+        **{name: globals()[name] for name in __all__},
+    },
+)
