@@ -66,10 +66,10 @@ CREATE TABLE runs (
 );
 CREATE INDEX runs_label ON runs (label, id);
 CREATE TABLE jobs (
-    run INTEGER NOT NULL,
+    run INTEGER NOT NULL REFERENCES runs (id),
     key TEXT NOT NULL,
     label TEXT,
-    outcome TEXT NOT NULL,
+    outcome TEXT NOT NULL DEFAULT 'ok',
     fingerprint TEXT,
     scheduled REAL,
     started REAL,
@@ -81,12 +81,20 @@ CREATE TABLE jobs (
     exc_type TEXT,
     exc_message TEXT,
     notes TEXT,
-    restored_from INTEGER,
-    PRIMARY KEY (run, key)
-) WITHOUT ROWID;
+    restored_from INTEGER
+);
+CREATE INDEX jobs_run ON jobs (run);
 """
+# a key is unique in a run (assign_keys checks it before the run): rows are appended,
+# in the order jobs end, and read back a run at a time
 
-_INSERT_JOB = "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT_JOB = "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+# a success, written while the run goes on: fewer columns, for speed (the label is the
+# key's last part; the outcome is the column's default, "ok")
+_INSERT_OK = (
+    "INSERT INTO jobs (run, key, fingerprint, scheduled, started, ended, attempts, worker, "
+    "result) VALUES (?,?,?,?,?,?,?,?,?)"
+)
 
 
 class JournalError(JobGraphError):
@@ -153,7 +161,7 @@ class JobEntry:
 
     Attributes:
         key: the job's key (its identity across runs).
-        label: the job's label.
+        label: the job's label (None for a job that succeeded: its key ends with it).
         outcome: ``ok``, ``failed``, ``cancelled``, ``skipped``, ``idle``,
             ``scheduled``, ``running`` (the last three: it never finished).
         fingerprint: digest of the job's plain-data arguments, or None.
@@ -555,9 +563,18 @@ def _run_number(run_id: int | str) -> int:
 
 
 # -- keys -------------------------------------------------------------------------------
-def assign_keys(root: Scheduler) -> dict[AbstractJob, str]:
+def assign_keys(
+    root: Scheduler, labels_out: dict[AbstractJob, str] | None = None
+) -> dict[AbstractJob, str]:
     """Every job's key: its label path from ``root``, with ``[i]`` where labels repeat
     among siblings, unless the job has its own ``key=``.
+
+    Args:
+        root: the root scheduler.
+        labels_out: filled with each job's label, if given.
+
+    Returns:
+        The key of every job, nested ones included.
 
     Raises:
         DuplicateKeyError: two jobs get the same key.
@@ -567,6 +584,8 @@ def assign_keys(root: Scheduler) -> dict[AbstractJob, str]:
 
     def level(scheduler: Scheduler, prefix: str) -> None:
         labels = [job.label for job in scheduler._jobs]
+        if labels_out is not None:
+            labels_out.update(zip(scheduler._jobs, labels, strict=True))
         repeated: dict[str, int] = {}
         seen: set[str] = set()
         for label in labels:
@@ -617,7 +636,8 @@ class _JournalRun:
     def __init__(self, journal: Journal, root: Scheduler, resume: bool | int) -> None:
         self.journal = journal
         self.root = root
-        self.keys = assign_keys(root)
+        self.labels: dict[AbstractJob, str] = {}
+        self.keys = assign_keys(root, self.labels)
         self.fingerprints = {job: fingerprint(job.journal_fingerprint()) for job in self.keys}
         self.conn: sqlite3.Connection | None = None
         self.run_id = 0
@@ -671,34 +691,59 @@ class _JournalRun:
         return _Previous(run_id, rows)
 
     def choose_restored(self, scheduler: Scheduler) -> bool:
-        """Mark the jobs of ``scheduler`` (recursively) to restore; True if all are."""
+        """Mark the jobs of ``scheduler`` (recursively) to restore; True if all are.
+
+        A job is restored when it succeeded last time with the same fingerprint and a
+        journaled result, is not a forever job, and every job it requires is restored
+        (requirements are decided first: a depth-first walk, no recursion).
+        """
+        jobs = scheduler._jobs
+        decided: dict[AbstractJob, bool] = {}
+        visiting: set[AbstractJob] = set()
+        for top in jobs:
+            if top in decided:
+                continue
+            stack: list[tuple[AbstractJob, bool]] = [(top, False)]
+            while stack:
+                job, expanded = stack.pop()
+                if job in decided:
+                    continue
+                if not expanded:
+                    if job in visiting:  # a cycle: run() refuses it soon
+                        continue
+                    visiting.add(job)
+                    stack.append((job, True))
+                    stack.extend(
+                        (requirement, False)
+                        for requirement in job._requires
+                        if requirement not in decided and requirement in jobs
+                    )
+                    continue
+                decided[job] = self._decide(job, decided)
+        return all(decided.values())
+
+    def _decide(self, job: AbstractJob, decided: dict[AbstractJob, bool]) -> bool:
         assert self.previous is not None
-        rows = self.previous.rows
-        restored = self.restored
-        everything = True
-        for job in scheduler.topological_order():
-            row = rows.get(self.keys[job])
-            keep = (
-                row is not None
-                and row[0] == "ok"
-                and not job.forever
-                and all(requirement in restored for requirement in job._requires)
-            )
-            if keep and row is not None:
-                if row[4] is not None:
-                    keep = False
-                    self.marks[job] = f"ran again: its result was not journaled ({row[4]})"
-                elif row[1] != self.fingerprints[job]:
-                    keep = False
-                    self.marks[job] = "ran again: its arguments changed"
-            if job._is_scheduler and not self.choose_restored(job):  # type: ignore[arg-type]
+        row = self.previous.rows.get(self.keys[job])
+        keep = (
+            row is not None
+            and row[0] == "ok"
+            and not job.forever
+            and all(decided.get(requirement, False) for requirement in job._requires)
+        )
+        if keep and row is not None:
+            if row[4] is not None:
                 keep = False
-            if keep and row is not None:
-                restored[job] = row
-                self.marks[job] = "↺ restored"
-            else:
-                everything = False
-        return everything
+                self.marks[job] = f"ran again: its result was not journaled ({row[4]})"
+            elif row[1] != self.fingerprints[job]:
+                keep = False
+                self.marks[job] = "ran again: its arguments changed"
+        if job._is_scheduler and not self.choose_restored(job):  # type: ignore[arg-type]
+            keep = False
+        if keep and row is not None:
+            self.restored[job] = row
+            self.marks[job] = "↺ restored"
+        return keep
 
     # -- the run's row, restored jobs ----------------------------------------------------
     def begin(self, now: float) -> None:
@@ -724,39 +769,37 @@ class _JournalRun:
             )
             assert cursor.lastrowid is not None
             self.run_id = cursor.lastrowid
-            rows = []
-            for job, row in self.restored.items():
-                rows.append(
-                    (
-                        self.run_id,
-                        self.keys[job],
-                        job.label,
-                        "ok",
-                        row[1],
-                        None,
-                        None,
-                        None,
-                        0,
-                        None,
-                        row[2],
-                        None,
-                        None,
-                        None,
-                        None,
-                        row[3] if row[3] is not None else previous,
-                    )
+            if self.restored:
+                # the previous run's successes, copied in C; then the few not restored
+                # (a changed fingerprint, a requirement that runs again) taken out
+                conn.execute(
+                    "INSERT INTO jobs (run, key, label, outcome, fingerprint, attempts, "
+                    "result, restored_from) SELECT ?, key, label, 'ok', fingerprint, 0, "
+                    "result, coalesce(restored_from, ?) FROM jobs "
+                    "WHERE run = ? AND outcome = 'ok' AND unjournaled IS NULL",
+                    (self.run_id, previous, previous),
                 )
-            conn.executemany(_INSERT_JOB, rows)
+                restored_keys = {self.keys[job] for job in self.restored}
+                assert self.previous is not None
+                dropped = [
+                    (self.run_id, key)
+                    for key, row in self.previous.rows.items()
+                    if row[0] == "ok" and row[4] is None and key not in restored_keys
+                ]
+                if dropped:
+                    conn.executemany("DELETE FROM jobs WHERE run = ? AND key = ?", dropped)
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise JournalError(f"cannot write journal {str(self.journal.path)!r}: {exc}") from None
+        done = JobState.DONE
         for job, row in self.restored.items():
             record = job._record
-            record.state = JobState.DONE
-            record.result = decode(row[2])
-            self.written.add(job)
+            record.state = done
+            text = row[2]
+            record.result = None if text == "null" else decode(text)
+        self.written.update(self.restored)
         self._set_marks()
 
     def _set_marks(self) -> None:
@@ -780,7 +823,11 @@ class _JournalRun:
         offset = self.offset
         result = unjournaled = exc_type = exc_message = None
         if outcome == "ok":
-            result, unjournaled = encode(record.result)
+            value = record.result
+            if value is None:
+                result = "null"
+            else:
+                result, unjournaled = encode(value)
             if unjournaled is not None:
                 said = self.marks.get(job)
                 mark = f"result not journaled: {unjournaled}"
@@ -789,15 +836,16 @@ class _JournalRun:
             exc_type = type(record.exception).__name__
             exc_message = str(record.exception)
         notes = _notes_text(job)
+        scheduled, started, ended = record.scheduled_at, record.started_at, record.ended_at
         return (
             self.run_id,
             self.keys[job],
-            job.label,
+            self.labels[job],
             outcome,
             self.fingerprints[job],
-            None if record.scheduled_at is None else record.scheduled_at + offset,
-            None if record.started_at is None else record.started_at + offset,
-            None if record.ended_at is None else record.ended_at + offset,
+            None if scheduled is None else scheduled + offset,
+            None if started is None else started + offset,
+            None if ended is None else ended + offset,
             record.attempts,
             record.worker,
             result,
@@ -808,9 +856,33 @@ class _JournalRun:
             None,
         )
 
+    def ok_row(self, job: AbstractJob) -> tuple[Any, ...]:
+        """The row of a success (see ``_INSERT_OK``)."""
+        record = job._record
+        offset = self.offset
+        value = record.result
+        if value is None:
+            result = "null"
+        else:
+            result, unjournaled = encode(value)
+            if unjournaled is not None:
+                return self.row(job, "ok")  # the whole row says why
+        scheduled = record.scheduled_at
+        return (
+            self.run_id,
+            self.keys[job],
+            self.fingerprints[job],
+            None if scheduled is None else scheduled + offset,
+            record.started_at + offset,  # type: ignore[operator]  # it ran
+            record.ended_at + offset,  # type: ignore[operator]
+            record.attempts,
+            record.worker,
+            result,
+        )
+
     def succeeded(self, run: _Run, job: AbstractJob) -> None:
         """``job`` succeeded: commit its row soon, then give it back to ``run``."""
-        self.rows.append(self.row(job, "ok"))
+        self.rows.append(self.ok_row(job))
         self.pending.append((run, job))
         if not self.armed:
             self.armed = True
@@ -833,7 +905,10 @@ class _JournalRun:
         if conn is not None and self.error is None:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(_INSERT_JOB, rows)
+                conn.executemany(_INSERT_OK, [row for row in rows if len(row) == 9])
+                whole = [row for row in rows if len(row) != 9]
+                if whole:
+                    conn.executemany(_INSERT_JOB, whole)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
