@@ -861,9 +861,8 @@ class _JournalRun:
         record = job._record
         offset = self.offset
         value = record.result
-        if value is None:
-            result = "null"
-        else:
+        result: str | None = "null"
+        if value is not None:
             result, unjournaled = encode(value)
             if unjournaled is not None:
                 return self.row(job, "ok")  # the whole row says why
