@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anyio
 
 import jobgraph as jg
-from jobgraph.lowlevel import ResultOf, find_placeholders, resolve_placeholders
+from jobgraph.lowlevel import ResultOf, find_placeholders, register_type, resolve_placeholders
 
 from ._connection import OutputCollector, TransferFailed
 from ._deferred import Capture, Deferred, TemplateError, resolve
@@ -72,6 +72,10 @@ class CommandResult:
     def duration(self) -> float:
         """Seconds the command took."""
         return self.ended_at - self.started_at
+
+
+# a run journal carries command results, so an SSH pipeline resumes (jobgraph.journal)
+register_type(CommandResult, "jobgraph_ssh.CommandResult")
 
 
 def _signal_name(value: str) -> str:
