@@ -738,8 +738,13 @@ class _JournalRun:
             elif row[1] != self.fingerprints[job]:
                 keep = False
                 self.marks[job] = "ran again: its arguments changed"
-        if job._is_scheduler and not self.choose_restored(job):  # type: ignore[arg-type]
-            keep = False
+        if job._is_scheduler:
+            requirements_kept = all(
+                decided.get(requirement, False) for requirement in job._requires
+            )
+            # its jobs ran after a requirement that runs again: none of them is kept
+            if not requirements_kept or not self.choose_restored(job):  # type: ignore[arg-type]
+                keep = False
         if keep and row is not None:
             self.restored[job] = row
             self.marks[job] = "↺ restored"
