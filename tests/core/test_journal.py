@@ -468,3 +468,52 @@ def test_two_runs_writing_one_journal_at_once_are_both_recorded(tmp_path: Path) 
     with sqlite3.connect(journal) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+async def test_a_journal_that_cannot_be_written_mid_run_fails_the_run(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    holder: list[sqlite3.Connection] = []
+    later: list[str] = []
+
+    async def lock() -> None:
+        # another writer takes the journal and keeps it
+        conn = sqlite3.connect(journal, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        holder.append(conn)
+
+    async def after() -> None:
+        later.append("ran")
+
+    s = jg.Scheduler(label="p")
+    first = jg.Job(lock, label="lock", scheduler=s)
+    jg.Job(after, label="after", requires=first, scheduler=s)
+    try:
+        ok = await s.run(journal=jg.Journal(journal, timeout=0.05))
+    finally:
+        for conn in holder:
+            conn.execute("ROLLBACK")
+            conn.close()
+    assert not ok
+    assert isinstance(s.failure, JournalError)
+    assert str(journal) in str(s.failure) and "locked" in str(s.failure)
+    assert "cannot write journal" in s.why()
+    assert later == []  # its requirement's success was never committed
+
+
+async def test_restored_jobs_are_announced_done_and_reset_forgets_the_marks(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "runs.db"
+    s, _ = pipeline(Calls())
+    await s.run(journal=journal)
+    s, jobs = pipeline(Calls())
+    events: list[jg.JobEvent] = []
+    s.subscribe(events.append)
+    await s.run(journal=journal, resume=True)
+    finished = {event.job.label for event in events if event.kind is jg.EventKind.FINISHED}
+    assert finished == {"a", "b", "c", "d", "e"}
+    started = {event.job.label for event in events if event.kind is jg.EventKind.STARTED}
+    assert started == set()
+    s.reset()
+    assert lowlevel.journal_mark_of(jobs["a"]) is None
+    assert "restored" not in s.list_text()

@@ -374,6 +374,9 @@ class _Run:
                 finite += 1
         self.finite_left = finite
         self.forever_left = forever
+        if self.subscribers:  # views count restored jobs as done
+            for job in restored:
+                self._announce_restored(job, self.scheduler)
         if not finite:
             # every finite job is restored: nothing for the forever jobs to serve
             self.stopping = True
@@ -390,6 +393,15 @@ class _Run:
             if job not in restored and job._record.pending == 0:
                 self._make_ready(job, job._record, when)
         self.kick()
+
+    def _announce_restored(self, job: AbstractJob, scheduler: Scheduler) -> None:
+        """A FINISHED event for a restored job (and the jobs of a restored scheduler)."""
+        if job._is_scheduler:
+            for inner in job._jobs:  # type: ignore[attr-defined]
+                self._announce_restored(inner, job)  # type: ignore[arg-type]
+        now = self.now()
+        event = JobEvent(EventKind.FINISHED, job, scheduler, now, elapsed=now - self.origin)
+        deliver(self.subscribers, event)
 
     def succeeded_pending(self, job: AbstractJob, record: JobRecord) -> None:
         """``job`` succeeded: it stays in flight (its window slot held, its dependents

@@ -605,6 +605,7 @@ class Scheduler(AbstractJob):
         return self
 
     def _reset_jobs(self) -> None:
+        self._journal_marks = None
         self._failure = None
         self._stragglers = ()
         self._interrupt = None
