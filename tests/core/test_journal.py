@@ -517,3 +517,15 @@ async def test_restored_jobs_are_announced_done_and_reset_forgets_the_marks(
     s.reset()
     assert lowlevel.journal_mark_of(jobs["a"]) is None
     assert "restored" not in s.list_text()
+
+
+async def test_bad_journal_arguments_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(jg.JobDefinitionError, match="file path"):
+        jg.Journal(42)  # type: ignore[arg-type]
+    s, _ = pipeline(Calls())
+    with pytest.raises(jg.InvalidOptionError, match="resume"):
+        await s.run(journal=tmp_path / "runs.db", resume="yes")  # type: ignore[arg-type]
+    with pytest.raises(jg.JobDefinitionError, match="key"):
+        jg.Job(Calls().work, "x", key="")
+    with pytest.raises(JournalError, match="no run 9"):
+        await s.run(journal=tmp_path / "runs.db", resume=9)

@@ -421,7 +421,7 @@ class Scheduler(AbstractJob):
             raise InvalidOptionError(
                 f"run(resume=...) of scheduler {self.label!r} needs a journal= to resume from"
             )
-        if isinstance(resume, bool | int) is False:
+        if not isinstance(resume, bool | int):
             raise InvalidOptionError(f"resume must be True, False or a run id, not {resume!r}")
         if not isinstance(journal, Journal):
             journal = Journal(journal)
