@@ -497,7 +497,6 @@ async def test_a_journal_that_cannot_be_written_mid_run_fails_the_run(tmp_path: 
     assert isinstance(s.failure, JournalError)
     assert str(journal) in str(s.failure) and "locked" in str(s.failure)
     assert "cannot write journal" in s.why()
-    assert later == []  # its requirement's success was never committed
 
 
 async def test_restored_jobs_are_announced_done_and_reset_forgets_the_marks(

@@ -10,11 +10,12 @@ How a journaled run goes (:class:`_JournalRun`):
    refused) and the fingerprint of its arguments; the file is opened and checked; for a
    resume, the jobs to restore are chosen (:meth:`_JournalRun.choose_restored`);
 2. one transaction writes the run's row and the rows of the restored jobs;
-3. a job that succeeds stays in flight (its window slot held, its dependents waiting)
-   until its row is committed: the run loop hands it over (``_Run.succeeded_pending``),
-   and a task of the run commits the rows gathered meanwhile in one short transaction,
-   then gives the jobs back (``_Run.committed``). Commits happen in the order successes
-   happened, so a committed job's requirements are committed too;
+3. a job that succeeds hands its row over (:meth:`_JournalRun.succeeded`) before its
+   dependents can start; a task of the run commits the rows gathered meanwhile in one
+   short transaction, after one checkpoint, and the lag is bounded: once ``jobs_window``
+   successes (256 without a window) wait, they are committed at once, in the loop.
+   Commits happen in the order successes happened, so a committed job's requirements
+   are committed too, and a crash loses at most that many successes;
 4. when the run ends, one last transaction writes the other jobs (failed, cancelled,
    skipped, never started) and the run's outcome.
 
@@ -95,6 +96,7 @@ _INSERT_OK = (
     "INSERT INTO jobs (run, key, fingerprint, scheduled, started, ended, attempts, worker, "
     "result) VALUES (?,?,?,?,?,?,?,?,?)"
 )
+_LAG = 256  # successes that may wait for their commit, without a jobs_window
 _CHUNK = 64  # successes per INSERT statement (binding them in one goes twice as fast)
 _INSERT_OK_CHUNK = _INSERT_OK + ",(?,?,?,?,?,?,?,?,?)" * (_CHUNK - 1)
 
@@ -676,9 +678,10 @@ class _JournalRun:
         self.run_id = 0
         self.offset = 0.0
         self.rows: list[tuple[Any, ...]] = []
-        self.pending: list[tuple[_Run, AbstractJob]] = []
+        self.pending: list[_Run] = []  # the run of each row
+        # successes written but not committed, at most: a crash loses no more
+        self.lag = root.jobs_window or _LAG
         self.armed = False
-        self.written: set[AbstractJob] = set()
         self.restored: dict[AbstractJob, tuple[Any, ...]] = {}
         self.marks: dict[AbstractJob, str] = {}
         self.error: BaseException | None = None
@@ -837,7 +840,6 @@ class _JournalRun:
             record.state = done
             text = row[2]
             record.result = None if text == "null" else decode(text)
-        self.written.update(self.restored)
         self._set_marks()
 
     def _set_marks(self) -> None:
@@ -918,10 +920,14 @@ class _JournalRun:
         )
 
     def succeeded(self, run: _Run, job: AbstractJob) -> None:
-        """``job`` succeeded: commit its row soon, then give it back to ``run``."""
-        self.rows.append(self.ok_row(job))
-        self.pending.append((run, job))
-        if not self.armed:
+        """``job`` succeeded: its row is committed soon, at the latest once ``lag``
+        successes wait (then at once, before its dependents can start)."""
+        rows = self.rows
+        rows.append(self.ok_row(job))
+        self.pending.append(run)
+        if len(rows) >= self.lag:
+            self.commit()
+        elif not self.armed:
             self.armed = True
             run.tg.start_soon(self.commit_soon)
 
@@ -929,12 +935,12 @@ class _JournalRun:
         try:
             await anyio.lowlevel.checkpoint()  # let the jobs ready meanwhile end first
         finally:
+            self.armed = False
             self.commit()
 
     def commit(self) -> None:
-        """Commit the rows gathered, then release their jobs (synchronous, short)."""
-        self.armed = False
-        if not self.pending:
+        """Commit the rows gathered (synchronous, short)."""
+        if not self.rows:
             return
         rows, pending = self.rows, self.pending
         self.rows, self.pending = [], []
@@ -951,16 +957,9 @@ class _JournalRun:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 self.error = JournalError(f"cannot write journal {str(self.journal.path)!r}: {exc}")
-        runs = set()
-        for run, job in pending:
-            self.written.add(job)
-            run.committed(job)
-            runs.add(run)
-        for run in runs:
-            if self.error is not None:
+        if self.error is not None:
+            for run in set(pending):
                 run.journal_failed(self.error)
-            else:
-                run.kick()
 
     # -- the end -----------------------------------------------------------------------
     def finish(self, outcome: str, failure: BaseException | None) -> None:
@@ -972,7 +971,11 @@ class _JournalRun:
         self._set_marks()
         try:
             rows = [
-                self.row(job, job._record.outcome) for job in self.keys if job not in self.written
+                self.row(job, state)
+                for job in self.keys
+                if job not in self.restored
+                # successes were written as they happened (forever jobs' are not)
+                and ((state := job._record.outcome) != "ok" or job.forever)
             ]
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_INSERT_JOB, rows)

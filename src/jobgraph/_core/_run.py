@@ -343,10 +343,9 @@ class _Run:
             raise
         else:
             record.result = result
-            if self.journal is not None and not job.forever:
-                self.succeeded_pending(job, record)
-                return
             self._ended(job, record, EventKind.FINISHED)
+            if self.journal is not None and not job.forever:
+                self.journal.succeeded(self, job)  # its row, before dependents may start
             if record.pending != -1:
                 self.release(job, failed=False, kick=job.forever)
 
@@ -402,28 +401,6 @@ class _Run:
         now = self.now()
         event = JobEvent(EventKind.FINISHED, job, scheduler, now, elapsed=now - self.origin)
         deliver(self.subscribers, event)
-
-    def succeeded_pending(self, job: AbstractJob, record: JobRecord) -> None:
-        """``job`` succeeded: it stays in flight (its window slot held, its dependents
-        waiting) until the journal commits its row and calls :meth:`committed`."""
-        assert self.journal is not None
-        record.ended_at = self.now()
-        self.live -= 1
-        self.running += 1  # the worker gives its slot back: the commit holds it instead
-        if not self.live and self.quiet is not None:
-            self.quiet.set()
-        self.journal.succeeded(self, job)
-
-    def committed(self, job: AbstractJob) -> None:
-        """The journal committed the success of ``job``: it is done."""
-        record = job._record
-        record.state = _DONE
-        self.running -= 1
-        if self.subscribers:
-            self.emit(EventKind.FINISHED, job)
-        self.job_ended(job)
-        if record.pending != -1:
-            self.release(job, failed=False)
 
     def journal_failed(self, exc: BaseException) -> None:
         """The journal cannot be written: the run fails (jobs are cancelled)."""
