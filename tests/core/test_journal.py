@@ -197,11 +197,18 @@ async def test_forever_jobs_always_run(tmp_path: Path) -> None:
         return 2
 
     await build().run(journal=journal)
+    assert "step" in ran
     ran.clear()
     s = build()
-    jg.Job(other, label="other", scheduler=s)
+    # "other" starts once the daemon runs: the daemon surely runs before the run ends
+    jg.Job(other, label="other", requires=s.jobs[0], scheduler=s)
     await s.run(journal=journal, resume=True)
     assert sorted(ran) == ["daemon", "other"]  # the daemon runs again, step is restored
+    ran.clear()
+    s = build()
+    jg.Job(other, label="other", requires=s.jobs[0], scheduler=s)
+    await s.run(journal=journal, resume=True)
+    assert sorted(ran) == ["daemon", "other"]  # downstream of a daemon: runs again
     ran.clear()
     s = build()
     jg.Job(other, label="other", scheduler=s)

@@ -39,6 +39,7 @@ import anyio.lowlevel
 
 from ._codec import decode, encode, fingerprint
 from ._exceptions import JobGraphError
+from ._job import Job
 from ._record import JobState
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ CREATE TABLE jobs (
     scheduled REAL,
     started REAL,
     ended REAL,
-    attempts INTEGER,
+    attempts INTEGER DEFAULT 1,
     worker TEXT,
     result TEXT,
     unjournaled TEXT,
@@ -97,19 +98,24 @@ _INSERT_OK = (
     "result) VALUES (?,?,?,?,?,?,?,?,?)"
 )
 _LAG = 256  # successes that may wait for their commit, without a jobs_window
+# the commonest success: one attempt, in the event loop, no arguments to fingerprint
+_INSERT_SHORT = (
+    "INSERT INTO jobs (run, key, scheduled, started, ended, result) VALUES (?,?,?,?,?,?)"
+)
 _CHUNK = 64  # successes per INSERT statement (binding them in one goes twice as fast)
-_INSERT_OK_CHUNK = _INSERT_OK + ",(?,?,?,?,?,?,?,?,?)" * (_CHUNK - 1)
 
 
-def _insert_successes(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-    """Insert success rows (see ``_INSERT_OK``), many per statement."""
+def _insert_chunked(conn: sqlite3.Connection, one: str, rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` with statement ``one`` (a single row's), ``_CHUNK`` per statement."""
+    if not rows:
+        return
+    values = one[one.index("VALUES") + 7 :]
+    chunked = one + f",{values}" * (_CHUNK - 1)
     whole = len(rows) - len(rows) % _CHUNK
     for start in range(0, whole, _CHUNK):
-        conn.execute(
-            _INSERT_OK_CHUNK, [value for row in rows[start : start + _CHUNK] for value in row]
-        )
+        conn.execute(chunked, [value for row in rows[start : start + _CHUNK] for value in row])
     if whole < len(rows):
-        conn.executemany(_INSERT_OK, rows[whole:])
+        conn.executemany(one, rows[whole:])
 
 
 class JournalError(JobGraphError):
@@ -634,8 +640,6 @@ def assign_keys(
 
 def _label_of(job: AbstractJob, seen: dict[Any, str]) -> str:
     """``job.label``, computed once per function for plain jobs without a label."""
-    from ._job import Job
-
     label = job._label
     if label is not None:
         return label
@@ -673,12 +677,20 @@ class _JournalRun:
         self.root = root
         self.labels: dict[AbstractJob, str] = {}
         self.keys = assign_keys(root, self.labels)
-        self.fingerprints = {job: fingerprint(job.journal_fingerprint()) for job in self.keys}
+        self.fingerprints = {
+            # a plain job without arguments has nothing to compare (the common case, fast)
+            job: None
+            if type(job) is Job and not job.args and not job.kwargs
+            else fingerprint(job.journal_fingerprint())
+            for job in self.keys
+        }
         self.conn: sqlite3.Connection | None = None
         self.run_id = 0
         self.offset = 0.0
         self.rows: list[tuple[Any, ...]] = []
-        self.pending: list[_Run] = []  # the run of each row
+        self.short: list[tuple[Any, ...]] = []  # see _INSERT_SHORT
+        self.waiting = 0  # successes not committed yet
+        self.root_run: _Run | None = None
         # successes written but not committed, at most: a crash loses no more
         self.lag = root.jobs_window or _LAG
         self.armed = False
@@ -850,11 +862,13 @@ class _JournalRun:
                     owner._journal_marks = {}
                 owner._journal_marks[job] = mark
 
-    def restored_in(self, jobs: Any) -> set[AbstractJob] | None:
-        """The restored jobs among ``jobs`` (None if there is none)."""
+    def restored_in(self, run: _Run) -> set[AbstractJob] | None:
+        """The restored jobs of ``run`` (None if there is none), as it starts."""
+        if run.scheduler is self.root:
+            self.root_run = run  # cancelled if the journal cannot be written
         if not self.restored:
             return None
-        found = {job for job in jobs if job in self.restored}
+        found = {job for job in run.jobs if job in self.restored}
         return found or None
 
     # -- successes, committed in batches ---------------------------------------------------
@@ -922,10 +936,30 @@ class _JournalRun:
     def succeeded(self, run: _Run, job: AbstractJob) -> None:
         """``job`` succeeded: its row is committed soon, at the latest once ``lag``
         successes wait (then at once, before its dependents can start)."""
-        rows = self.rows
-        rows.append(self.ok_row(job))
-        self.pending.append(run)
-        if len(rows) >= self.lag:
+        record = job._record
+        fingerprint = self.fingerprints[job]
+        if (
+            record.result is None
+            and fingerprint is None
+            and record.attempts == 1
+            and record.worker is None
+            and record.scheduled_at is not None
+        ):
+            offset = self.offset
+            self.short.append(
+                (
+                    self.run_id,
+                    self.keys[job],
+                    record.scheduled_at + offset,
+                    record.started_at + offset,  # type: ignore[operator]  # it ran
+                    record.ended_at + offset,  # type: ignore[operator]
+                    "null",
+                )
+            )
+        else:
+            self.rows.append(self.ok_row(job))
+        self.waiting += 1
+        if self.waiting >= self.lag:
             self.commit()
         elif not self.armed:
             self.armed = True
@@ -940,15 +974,16 @@ class _JournalRun:
 
     def commit(self) -> None:
         """Commit the rows gathered (synchronous, short)."""
-        if not self.rows:
+        if not self.waiting:
             return
-        rows, pending = self.rows, self.pending
-        self.rows, self.pending = [], []
+        rows, short = self.rows, self.short
+        self.rows, self.short, self.waiting = [], [], 0
         conn = self.conn
         if conn is not None and self.error is None:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                _insert_successes(conn, [row for row in rows if len(row) == 9])
+                _insert_chunked(conn, _INSERT_SHORT, short)
+                _insert_chunked(conn, _INSERT_OK, [row for row in rows if len(row) == 9])
                 whole = [row for row in rows if len(row) != 9]
                 if whole:
                     conn.executemany(_INSERT_JOB, whole)
@@ -957,9 +992,8 @@ class _JournalRun:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 self.error = JournalError(f"cannot write journal {str(self.journal.path)!r}: {exc}")
-        if self.error is not None:
-            for run in set(pending):
-                run.journal_failed(self.error)
+        if self.error is not None and self.root_run is not None:
+            self.root_run.journal_failed(self.error)
 
     # -- the end -----------------------------------------------------------------------
     def finish(self, outcome: str, failure: BaseException | None) -> None:
@@ -970,13 +1004,20 @@ class _JournalRun:
             return
         self._set_marks()
         try:
-            rows = [
-                self.row(job, state)
-                for job in self.keys
-                if job not in self.restored
-                # successes were written as they happened (forever jobs' are not)
-                and ((state := job._record.outcome) != "ok" or job.forever)
-            ]
+            done = JobState.DONE
+            restored = self.restored
+            rows = []
+            for job in self.keys:
+                record = job._record
+                if job in restored or (
+                    # successes were written as they happened (forever jobs' are not)
+                    record.state is done
+                    and record.exception is None
+                    and not record.cancelled
+                    and not job.forever
+                ):
+                    continue
+                rows.append(self.row(job, record.outcome))
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(_INSERT_JOB, rows)
             conn.execute(

@@ -500,9 +500,7 @@ class _Run:
                         if any(job.forever for job in self.jobs):
                             # the forever jobs' scope: daemons.cancel_scope
                             self.daemons = await tg.start(self.host_daemons)
-                        restored = (
-                            None if self.journal is None else self.journal.restored_in(self.jobs)
-                        )
+                        restored = None if self.journal is None else self.journal.restored_in(self)
                         if restored is None:
                             self.dispatch_initial()
                         else:
