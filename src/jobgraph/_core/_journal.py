@@ -584,15 +584,12 @@ def _run_number(run_id: int | str) -> int:
 
 
 # -- keys -------------------------------------------------------------------------------
-def assign_keys(
-    root: Scheduler, labels_out: dict[AbstractJob, str] | None = None
-) -> dict[AbstractJob, str]:
+def assign_keys(root: Scheduler) -> dict[AbstractJob, str]:
     """Every job's key: its label path from ``root``, with ``[i]`` where labels repeat
     among siblings, unless the job has its own ``key=``.
 
     Args:
         root: the root scheduler.
-        labels_out: filled with each job's label, if given.
 
     Returns:
         The key of every job, nested ones included.
@@ -601,40 +598,42 @@ def assign_keys(
         DuplicateKeyError: two jobs get the same key.
     """
     keys: dict[AbstractJob, str] = {}
-    owners: dict[str, AbstractJob] = {}
     seen_functions: dict[Any, str] = {}
 
     def level(scheduler: Scheduler, prefix: str) -> None:
-        labels = [_label_of(job, seen_functions) for job in scheduler._jobs]
-        if labels_out is not None:
-            labels_out.update(zip(scheduler._jobs, labels, strict=True))
-        repeated: dict[str, int] = {}
-        seen: set[str] = set()
+        jobs = scheduler._jobs
+        labels = [_label_of(job, seen_functions) for job in jobs]
+        counts: dict[str, int] = {}
         for label in labels:
-            if label in seen:
-                repeated[label] = 0
-            seen.add(label)
-        for job, label in zip(scheduler._jobs, labels, strict=True):
+            counts[label] = counts.get(label, 0) + 1
+        index: dict[str, int] = {}
+        nested = []
+        for job, label in zip(jobs, labels, strict=True):
             own = job._key
             if own is not None:
                 key = own
-            elif label in repeated:
-                key = f"{prefix}{label}[{repeated[label]}]"
-                repeated[label] += 1
+            elif counts[label] > 1:
+                at = index.get(label, 0)
+                index[label] = at + 1
+                key = f"{prefix}{label}[{at}]"
             else:
                 key = prefix + label
-            other = owners.get(key)
-            if other is not None:
+            keys[job] = key
+            if job._is_scheduler:
+                nested.append((job, key))
+        for job, key in nested:
+            level(job, key + "/")  # type: ignore[arg-type]
+
+    level(root, "")
+    if len(set(keys.values())) != len(keys):
+        owners: dict[str, AbstractJob] = {}
+        for job, key in keys.items():
+            other = owners.setdefault(key, job)
+            if other is not job:
                 raise DuplicateKeyError(
                     f"key {key!r} is used by two jobs ({other.label!r} and {job.label!r}); "
                     "give one of them another key= (nothing ran)"
                 )
-            owners[key] = job
-            keys[job] = key
-            if job._is_scheduler:
-                level(job, key + "/")  # type: ignore[arg-type]
-
-    level(root, "")
     return keys
 
 
@@ -675,8 +674,7 @@ class _JournalRun:
     def __init__(self, journal: Journal, root: Scheduler, resume: bool | int) -> None:
         self.journal = journal
         self.root = root
-        self.labels: dict[AbstractJob, str] = {}
-        self.keys = assign_keys(root, self.labels)
+        self.keys = assign_keys(root)
         self.fingerprints = {
             # a plain job without arguments has nothing to compare (the common case, fast)
             job: None
@@ -894,7 +892,7 @@ class _JournalRun:
         return (
             self.run_id,
             self.keys[job],
-            self.labels[job],
+            job.label,
             outcome,
             self.fingerprints[job],
             None if scheduled is None else scheduled + offset,
