@@ -18,6 +18,9 @@ Runners:
 * ``floor-asyncio`` / ``floor-trio``: a minimal hand-written anyio DAG runner, one task per job
   that awaits one ``anyio.Event`` per requirement, runs the no-op and sets its own event (the
   ``window`` shape adds an ``anyio.CapacityLimiter(10)``): the cost of anyio itself;
+* ``journal-asyncio`` / ``journal-trio``: as ``jobgraph-*``, recording the run in a journal
+  (``jg.run(..., journal=path)``, a fresh file in a temporary directory); only when asked
+  with ``--runners`` (``benchmarks/bench_journal.py`` times resume and the file's size);
 * ``asynciojobs``: the original library (asyncio only), when it is importable;
 * ``compat-asyncio`` / ``compat-trio``: the drop-in ``jobgraph.compat.asynciojobs``, its jobs
   built from coroutine objects as asynciojobs users do; ``scheduler.run()`` (asyncio), or
@@ -62,7 +65,11 @@ RUNNERS = (
     "floor-trio",
     "jobgraph-trio",
     "compat-trio",
+    "journal-asyncio",
+    "journal-trio",
 )
+# timed only when named in --runners
+OPT_IN_RUNNERS = ("journal-asyncio", "journal-trio")
 DEFAULT_SIZES = (1000, 2000, 10000, 20000, 50000, 100000)
 QUICK_SIZES = (1000, 2000, 10000, 20000)
 WINDOW = 10  # jobs_window of the "window" shape
@@ -78,6 +85,8 @@ FLOOR_OF = {
     "compat-trio": "floor-trio",
     "floor-asyncio": "floor-asyncio",
     "floor-trio": "floor-trio",
+    "journal-asyncio": "floor-asyncio",
+    "journal-trio": "floor-trio",
 }
 JOBGRAPH_RUNNERS = ("jobgraph-asyncio", "jobgraph-trio")
 # runners that time this source tree (and, with --baseline-src, the baseline's too)
@@ -145,7 +154,7 @@ async def noop() -> None:
 Run = Callable[[], bool]
 
 
-def build_jobgraph(spec: Spec, window: int | None, backend: str) -> Run:
+def build_jobgraph(spec: Spec, window: int | None, backend: str, journal: str | None = None) -> Run:
     import jobgraph as jg
 
     jobs: list[Any] = []
@@ -154,6 +163,8 @@ def build_jobgraph(spec: Spec, window: int | None, backend: str) -> Run:
     scheduler = jg.Scheduler(*jobs, jobs_window=window)
 
     def run() -> bool:
+        if journal is not None:
+            return bool(jg.run(scheduler, backend=backend, journal=journal))
         return bool(jg.run(scheduler, backend=backend))
 
     return run
@@ -229,6 +240,16 @@ def build(runner: str, spec: Spec, window: int | None) -> Run:
         return build_jobgraph(spec, window, "asyncio")
     if runner == "jobgraph-trio":
         return build_jobgraph(spec, window, "trio")
+    if runner in ("journal-asyncio", "journal-trio"):
+        import atexit
+        import shutil
+        import tempfile
+
+        directory = tempfile.mkdtemp(prefix="bench-journal-")
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        return build_jobgraph(
+            spec, window, runner.removeprefix("journal-"), os.path.join(directory, "runs.db")
+        )
     if runner == "floor-asyncio":
         return build_floor(spec, window, "asyncio")
     if runner == "floor-trio":
@@ -252,7 +273,7 @@ def preload(runner: str) -> None:
         import trio  # noqa: F401
     else:
         import asyncio  # noqa: F401
-    if runner.startswith("jobgraph"):
+    if runner.startswith(("jobgraph", "journal")):
         importlib.import_module("jobgraph")
     elif runner.startswith("compat"):
         importlib.import_module("jobgraph.compat.asynciojobs")
@@ -877,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         wanted = set(args.runners)
         if args.baseline_src:
             wanted |= {r + BASE_SUFFIX for r in args.runners if r in TREE_RUNNERS}
-    runners = [r for r in known if wanted is None or r in wanted]
+    runners = [r for r in known if (r in wanted if wanted is not None else r not in OPT_IN_RUNNERS)]
     if args.runners is not None and not args.baseline_src:
         bad = [r for r in args.runners if r.endswith(BASE_SUFFIX)]
         if bad:

@@ -31,6 +31,7 @@ from ._core._exceptions import (
 )
 from ._core._executors import Executor, LoopExecutor, ProcessExecutor, ThreadExecutor
 from ._core._job import AbstractJob, Job, TaskStatusLike
+from ._core._journal import DuplicateKeyError, Journal, JournalError
 from ._core._placeholders import ResultOf, ResultUnavailableError, resolve_placeholders
 from ._core._policy import OnFailedRequirement, Retry
 from ._core._public import fixup_module_metadata as _fixup_module_metadata
@@ -46,6 +47,7 @@ __all__ = [
     "AbstractJob",
     "CriticalJobError",
     "CycleError",
+    "DuplicateKeyError",
     "EventKind",
     "Executor",
     "ExecutorError",
@@ -59,6 +61,8 @@ __all__ = [
     "JobRecord",
     "JobState",
     "JobTimeoutError",
+    "Journal",
+    "JournalError",
     "LoopExecutor",
     "MissingDependencyError",
     "OnFailedRequirement",

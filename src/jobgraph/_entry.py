@@ -10,6 +10,10 @@ import sniffio
 from ._core._exceptions import InvalidOptionError, JobDefinitionError, RunStateError, require
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Awaitable, Callable
+
+    from ._core._journal import Journal
     from ._core._scheduler import Scheduler
 
 __all__ = ["run"]
@@ -23,6 +27,8 @@ def run(
     backend: str = "asyncio",
     backend_options: dict[str, Any] | None = None,
     progress: bool = False,
+    journal: Journal | str | os.PathLike[str] | None = None,
+    resume: bool | int = False,
 ) -> bool:
     """Run ``scheduler`` in a new event loop of ``backend`` and return its outcome.
 
@@ -35,6 +41,10 @@ def run(
         backend_options: passed to :func:`anyio.run` (e.g. ``{"clock": MockClock()}``
             for trio).
         progress: show the run live (see :class:`jobgraph.Progress`).
+        journal: record the run in this journal file (a path or a
+            :class:`~jobgraph.Journal`); see :meth:`Scheduler.run`.
+        resume: with a journal, restore what succeeded last time instead of running it
+            again (True: the latest run of the same pipeline; an int: that run id).
 
     Returns:
         True if the run succeeded (see :meth:`Scheduler.run`), False otherwise.
@@ -47,6 +57,7 @@ def run(
         InvalidOptionError: ``backend`` is neither ``"asyncio"`` nor ``"trio"``.
         RunStateError: an event loop already runs in this thread (inside async code,
             ``await scheduler.run()``).
+        JournalError: the journal cannot be used (see :meth:`Scheduler.run`).
         MissingDependencyError: ``backend="trio"`` without trio installed
             (``pip install 'jobgraph[trio]'``), or ``progress=True`` without rich
             (``pip install 'jobgraph[progress]'``).
@@ -79,17 +90,29 @@ def run(
             f"thread: inside async code, use 'await scheduler.run()' to run scheduler "
             f"{scheduler.label!r}"
         )
+    if journal is None and not resume:
+        main: Callable[[], Awaitable[bool]] = scheduler.run
+    else:
+
+        async def main() -> bool:
+            return await Scheduler.run(scheduler, journal=journal, resume=resume)
+
     if progress:
         from .views import Progress
 
         with Progress(scheduler):
-            return _run(scheduler, backend, backend_options)
-    return _run(scheduler, backend, backend_options)
+            return _run(scheduler, main, backend, backend_options)
+    return _run(scheduler, main, backend, backend_options)
 
 
-def _run(scheduler: Scheduler, backend: str, backend_options: dict[str, Any] | None) -> bool:
+def _run(
+    scheduler: Scheduler,
+    main: Callable[[], Awaitable[bool]],
+    backend: str,
+    backend_options: dict[str, Any] | None,
+) -> bool:
     try:
-        return anyio.run(scheduler.run, backend=backend, backend_options=backend_options)
+        return anyio.run(main, backend=backend, backend_options=backend_options)
     except KeyboardInterrupt as exc:
         # under asyncio, Ctrl-C cancels the run and only then becomes this exception
         scheduler._interrupted_by(exc)

@@ -22,7 +22,8 @@ What is here:
   :func:`notes_of` and the JSON report;
 - what a run left on jobs and schedulers, read the way the engine reads it:
   :func:`record_of`, :func:`owner_of`, :func:`requirements_of`, :func:`failure_of`,
-  :func:`stragglers_of`. Views and tools use these rather than ``job.record``,
+  :func:`stragglers_of`, and :func:`journal_mark_of` (what a journaled run says of a
+  job: restored, or why it ran again). Views and tools use these rather than ``job.record``,
   ``job.scheduler``, ``job.requirements``, ``scheduler.failure`` or
   ``scheduler.stragglers``, names that a job class may own for its own purposes (as
   asynciojobs-style subclasses do), and that no subclass can redefine;
@@ -42,10 +43,13 @@ What is here:
 - :func:`require`, which an optional part calls before importing its third-party
   packages, so that a missing one is a :class:`jobgraph.MissingDependencyError` naming
   the extra to install, not a bare ``ModuleNotFoundError`` from deep inside;
+- the run journal's codec: :func:`register_type` lets results of a class of your own
+  (a dataclass, or with ``encode``/``decode``) be journaled, so that resume restores them;
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
 """
 
+from ._core._codec import register_type
 from ._core._cycles import find_cycle, topological_sort
 from ._core._events import EventKind, JobEvent, Subscriber, deliver
 from ._core._exceptions import nested_holder, require
@@ -66,7 +70,14 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import emit_note, failure_of, notes_of, relay_event, stragglers_of
+from ._core._scheduler import (
+    emit_note,
+    failure_of,
+    journal_mark_of,
+    notes_of,
+    relay_event,
+    stragglers_of,
+)
 
 __all__ = [
     "AbstractJob",
@@ -90,10 +101,12 @@ __all__ = [
     "fixup_module_metadata",
     "flatten_schedulables",
     "jobs_of",
+    "journal_mark_of",
     "nested_holder",
     "notes_of",
     "owner_of",
     "record_of",
+    "register_type",
     "relay_event",
     "require",
     "requirements_of",

@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 
 import jobgraph as jg
-from jobgraph.lowlevel import ResultOf, find_placeholders, resolve_placeholders
+from jobgraph.lowlevel import ResultOf, find_placeholders, register_type, resolve_placeholders
 
 from ._connection import OutputCollector, TransferFailed
 from ._deferred import Capture, Deferred, TemplateError, resolve
@@ -92,6 +92,10 @@ class CommandResult:
         if first:
             text += f": {first if len(first) <= 60 else first[:57] + '...'}"
         return text
+
+
+# a run journal carries command results, so an SSH pipeline resumes (jobgraph.journal)
+register_type(CommandResult, "jobgraph_ssh.CommandResult")
 
 
 def _signal_name(value: str) -> str:

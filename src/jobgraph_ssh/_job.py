@@ -210,6 +210,15 @@ class SshJob(jg.AbstractJob):
         many = f"{len(results)} commands, last: " if len(results) > 1 else ""
         return f"[[ -> {many}{results[-1].summary()}]]"
 
+    def journal_fingerprint(self) -> object:
+        """The node and the commands (see :meth:`jobgraph.AbstractJob.journal_fingerprint`):
+        on resume, a job whose node or commands changed runs again.
+
+        Returns:
+            ``[node name, [command labels]]``.
+        """
+        return [self.node.name, [command.label for command in self.commands]]
+
     async def run(self) -> list[CommandResult]:
         """Run the commands in order (the scheduler calls it; see the class docstring).
 

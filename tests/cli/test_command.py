@@ -418,3 +418,26 @@ def test_port_option_leaves_a_host_s_own_port_alone(cli1: Cli, servers: Servers)
     assert f"me@{own}" in dry.stdout  # its own port
     assert f"me@{servers.host}:{closed}" in dry.stdout  # no port of its own: -p
     assert f"someone@{servers.host}:{closed}" in dry.stdout  # its own user
+
+
+def test_resume_runs_again_only_the_hosts_that_failed(
+    cli1: Cli, servers: Servers, tmp_path: Path
+) -> None:
+    journal, log, flag, lock = (tmp_path / name for name in ("runs.db", "log", "flag", "lock"))
+    command = f"echo run >> {log}; test -e {flag} || mkdir {lock} || exit 3"
+    targets = " ".join(names(servers))
+    first = cli1.run("-t", targets, "--journal", str(journal), command)
+    assert first.returncode == 1, first.stderr  # one host took the lock, three failed
+    assert len(log.read_text().splitlines()) == 4
+    flag.touch()
+    second = cli1.run("-t", targets, "--journal", str(journal), "--resume", command)
+    assert second.returncode == 0, second.stderr
+    assert "--resume: 1 host skipped as done" in second.stderr
+    assert len(log.read_text().splitlines()) == 7  # only the three failed hosts ran again
+    assert "4 ok of 4 hosts" in second.stderr
+    # another command (or other targets) resumes nothing
+    third = cli1.run("-t", targets, "--journal", str(journal), "--resume", command + " ")
+    assert "--resume: 0 hosts skipped" in third.stderr
+    assert len(log.read_text().splitlines()) == 11
+    usage = cli1.run("-t", targets, "--resume", "true")
+    assert usage.returncode == 2 and "--resume needs --journal" in usage.stderr

@@ -182,6 +182,8 @@ class AbstractJob(Schedulable):
         on_failed_requirement: ``"run"`` (default) or ``"skip"``, see
             :class:`~jobgraph.OnFailedRequirement`.
         scheduler: a scheduler to add the job to at once.
+        key: the job's identity in a run journal (see :class:`~jobgraph.Journal`);
+            default, its label path from the root scheduler.
 
     Raises:
         JobDefinitionError: an option is of the wrong type (``critical`` and ``forever``
@@ -194,6 +196,7 @@ class AbstractJob(Schedulable):
     _run_takes_status: ClassVar[bool] = False
     _is_scheduler: ClassVar[bool] = False
     _timeout: float | None = None
+    _key: str | None = None  # its identity in a journal, when given (see Journal)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -210,7 +213,12 @@ class AbstractJob(Schedulable):
         retry: Retry | int | None = None,
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
+        key: str | None = None,
     ) -> None:
+        if key is not None:
+            if not isinstance(key, str) or not key:
+                raise JobDefinitionError(f"key must be a non-empty string, not {key!r}")
+            self._key = key
         # the engine reads private names only (``_retry``, ``_record``, ``_owner``...):
         # subclasses, the asynciojobs drop-in's above all, may reuse the public ones
         self._label = None if label is None else str(label)
@@ -327,6 +335,19 @@ class AbstractJob(Schedulable):
 
     def _accepts_status(self) -> bool:
         return self._run_takes_status
+
+    def journal_fingerprint(self) -> object:
+        """What a run journal compares to decide that the job's work changed.
+
+        A job that succeeded in a journaled run is restored on resume only if this is
+        the same as then (compared through a digest of its plain data: numbers,
+        strings, lists, dicts, paths; other objects count by their type only).
+
+        Returns:
+            Plain data, or None (the default: nothing to compare). :class:`Job` returns
+            its arguments.
+        """
+        return None
 
     @property
     def timeout(self) -> float | None:
@@ -742,6 +763,7 @@ class Job(AbstractJob):
         retry: see :class:`AbstractJob`.
         on_failed_requirement: see :class:`AbstractJob`.
         scheduler: see :class:`AbstractJob`.
+        key: see :class:`AbstractJob`.
         executor: where the body runs (see :mod:`jobgraph.executors`); None (the
             default) inherits the scheduler's, which is the event loop unless a
             scheduler says otherwise. Away from the event loop, the body may also be a
@@ -772,6 +794,7 @@ class Job(AbstractJob):
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
         executor: Executor | None = None,
+        key: str | None = None,
         **unexpected: Never,
     ) -> None:
         if unexpected:
@@ -822,10 +845,21 @@ class Job(AbstractJob):
             retry=retry,
             on_failed_requirement=on_failed_requirement,
             scheduler=scheduler,
+            key=key,
         )
 
     def default_label(self) -> str:
         return _callable_name(self.function)
+
+    def journal_fingerprint(self) -> object:
+        """The job's arguments (see :meth:`AbstractJob.journal_fingerprint`).
+
+        Returns:
+            ``[args, kwargs]``, or None for a job without arguments.
+        """
+        if not self.args and not self.kwargs:
+            return None
+        return [list(self.args), dict(self.kwargs)]
 
     async def run(self) -> Any:
         """Call the function with the job's arguments (placeholders resolved).

@@ -62,6 +62,7 @@ from ._record import Attempt, JobRecord, JobState
 from ._runtools import _IGNORED, _backend_clock, _Ready
 
 if TYPE_CHECKING:
+    from ._journal import _JournalRun
     from ._scheduler import Scheduler
 
 __all__ = ["_Run"]
@@ -94,6 +95,7 @@ class _Run:
         "forever_left",
         "interrupt",
         "jobs",
+        "journal",
         "live",
         "now",
         "origin",
@@ -119,12 +121,16 @@ class _Run:
         subscribers: tuple[Subscriber, ...],
         origin: float | None = None,
         executor: Executor | None = None,
+        *,
+        journal: _JournalRun | None = None,
     ) -> None:
         self.scheduler = scheduler  # named in events and errors; its fields are not touched
         # where job bodies run unless a job says otherwise (None: the event loop)
         self.executor = executor
         self.jobs = jobs  # the scheduler's own jobs, prepared (see Scheduler._prepare)
         self.subscribers = subscribers
+        # the run journal's writer, or None: then no journal code runs at all
+        self.journal = journal
         self.window: int | None = scheduler.jobs_window
         self.timeout: float | None = scheduler._run_timeout
         self.shutdown_timeout: float | None = scheduler.shutdown_timeout
@@ -344,6 +350,8 @@ class _Run:
         else:
             record.result = result
             self._ended(job, record, EventKind.FINISHED)
+            if self.journal is not None and not job.forever:
+                self.journal.succeeded(self, job)  # its row, before dependents may start
             if record.pending != -1:
                 self.release(job, failed=False, kick=job.forever)
 
@@ -356,6 +364,56 @@ class _Run:
         if not self.live and self.quiet is not None:
             self.quiet.set()
         self.job_ended(job)
+
+    # -- the run journal (only with one) --------------------------------------------------
+    def dispatch_resumed(self, restored: set[AbstractJob]) -> None:
+        """Like :meth:`dispatch_initial`, the ``restored`` jobs counting as done already
+        (they are closed upstream: their requirements are restored too)."""
+        finite = forever = 0
+        for job in self.jobs:
+            if job in restored:
+                continue
+            if job.forever:
+                forever += 1
+            else:
+                finite += 1
+        self.finite_left = finite
+        self.forever_left = forever
+        if self.subscribers:  # views count restored jobs as done
+            for job in restored:
+                self._announce_restored(job, self.scheduler)
+        if not finite:
+            # every finite job is restored: nothing for the forever jobs to serve
+            self.stopping = True
+            self.done.set()
+            return
+        for job in restored:
+            record = job._record
+            record.pending = -1
+            for successor in record.successors or ():
+                successor._record.pending -= 1
+            record.successors = None
+        when = self.now()
+        for job in self.jobs:
+            if job not in restored and job._record.pending == 0:
+                self._make_ready(job, job._record, when)
+        self.kick()
+
+    def _announce_restored(self, job: AbstractJob, scheduler: Scheduler) -> None:
+        """A FINISHED event for a restored job (and the jobs of a restored scheduler)."""
+        if job._is_scheduler:
+            for inner in job._jobs:  # type: ignore[attr-defined]
+                self._announce_restored(inner, job)  # type: ignore[arg-type]
+        now = self.now()
+        event = JobEvent(EventKind.FINISHED, job, scheduler, now, elapsed=now - self.origin)
+        deliver(self.subscribers, event)
+
+    def journal_failed(self, exc: BaseException) -> None:
+        """The journal cannot be written: the run fails (jobs are cancelled)."""
+        if self.failure is None:
+            self.failure = exc
+        self.stopping = True
+        self.scope.cancel()
 
     async def attempts(self, job: AbstractJob, record: JobRecord, status: TaskStatusLike) -> Any:
         """Run the job with its per-attempt timeout and its retry policy."""
@@ -448,7 +506,11 @@ class _Run:
                         if any(job.forever for job in self.jobs):
                             # the forever jobs' scope: daemons.cancel_scope
                             self.daemons = await tg.start(self.host_daemons)
-                        self.dispatch_initial()
+                        restored = None if self.journal is None else self.journal.restored_in(self)
+                        if restored is None:
+                            self.dispatch_initial()
+                        else:
+                            self.dispatch_resumed(restored)
                         await self.done.wait()
                         self.stopping = True
                         # every finite job ended in time: winding down the forever jobs
@@ -485,6 +547,8 @@ class _Run:
                 self.interrupt = interrupt
             raise interrupt from None
         finally:
+            if self.journal is not None:
+                self.journal.commit()  # successes not yet committed (a cancelled run)
             if self.finite_left or self.forever_left:
                 for job in self.jobs:  # drop the bookkeeping of jobs that never ended
                     job._record.successors = None

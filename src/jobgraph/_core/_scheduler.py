@@ -33,11 +33,12 @@ from ._exceptions import (
 )
 from ._executors import Executor, check_executor
 from ._job import AbstractJob, Requirement, Schedulable, TaskStatusLike, jobs_of
+from ._journal import Journal, _JournalRun
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
 from ._run import _Run
 
-__all__ = ["Scheduler", "failure_of", "stragglers_of"]
+__all__ = ["Scheduler", "failure_of", "journal_mark_of", "stragglers_of"]
 
 logger = logging.getLogger("jobgraph")
 
@@ -87,6 +88,8 @@ class Scheduler(AbstractJob):
     """
 
     _is_scheduler: ClassVar[bool] = True
+    # what a journaled run says of some jobs ("↺ restored"...), made when there is one
+    _journal_marks: dict[AbstractJob, str] | None = None
 
     def __init__(
         self,
@@ -338,12 +341,21 @@ class Scheduler(AbstractJob):
         return unsubscribe
 
     # -- running -------------------------------------------------------------------
-    async def run(self) -> bool:
+    async def run(
+        self, *, journal: Journal | str | os.PathLike[str] | None = None, resume: bool | int = False
+    ) -> bool:
         """Run every job, under whichever anyio backend runs this task.
 
         The run fails when a critical job raises (the run is aborted at once: running
         jobs are cancelled, no new job starts) or when ``timeout`` expires; :meth:`why`
         and :attr:`failure` then say which.
+
+        Args:
+            journal: record the run and each job's outcome in this journal file (a path
+                or a :class:`~jobgraph.Journal`); None, no journal.
+            resume: with a journal, restore the jobs that succeeded in the latest run of
+                the same pipeline (same root label) rather than run them; an int resumes
+                that run id. Jobs downstream of a job that runs again run again too.
 
         Returns:
             True if every finite job completed (whatever non-critical jobs raised) within
@@ -354,6 +366,9 @@ class Scheduler(AbstractJob):
             UnknownRequirementError: a job requires a job outside its scheduler.
             RunStateError: the scheduler (or a job) already ran: call :meth:`reset`; or
                 the scheduler is running now.
+            JournalError: the journal cannot be used (not a jobgraph journal, a newer
+                schema, a read-only location), or two jobs have the same key
+                (:class:`~jobgraph.DuplicateKeyError`).
 
         Nothing runs when one of these is raised.
 
@@ -377,6 +392,8 @@ class Scheduler(AbstractJob):
             raise RunStateError(
                 f"scheduler {self.label!r} has already run; call reset() to run it again"
             )
+        if journal is not None or resume:
+            return await self._run_journaled(journal, resume)
         self._prepare()
         record.state = _RUNNING
         record.started_at = anyio.current_time()
@@ -402,6 +419,67 @@ class Scheduler(AbstractJob):
         record.result = ok
         return ok
 
+    async def _run_journaled(
+        self, journal: Journal | str | os.PathLike[str] | None, resume: bool | int
+    ) -> bool:
+        """:meth:`run` with a journal (see :mod:`jobgraph._core._journal`)."""
+        if journal is None:
+            raise InvalidOptionError(
+                f"run(resume=...) of scheduler {self.label!r} needs a journal= to resume from"
+            )
+        if not isinstance(resume, bool | int):
+            raise InvalidOptionError(f"resume must be True, False or a run id, not {resume!r}")
+        if not isinstance(journal, Journal):
+            journal = Journal(journal)
+        writer = _JournalRun(journal, self, resume)  # checks keys and the file
+        self._journal_marks = None
+        for job in self._every_job():
+            if isinstance(job, Scheduler):
+                job._journal_marks = None
+        try:
+            self._prepare()
+            started = anyio.current_time()
+            writer.begin(started)  # the run's row, the restored jobs
+        except BaseException:
+            writer.close()
+            for job in self._every_job():
+                job._record.successors = None
+            raise
+        record = self._record
+        record.state = _RUNNING
+        record.started_at = started
+        record.attempts = 1
+        outcome = "cancelled"
+        try:
+            executors = self._executors() if _executors_module.created else ()
+            async with AsyncExitStack() as stack:
+                for executor in executors:
+                    await stack.enter_async_context(executor.session())
+                ok = await self._orchestrate(self._subscribers, record.started_at, journal=writer)
+            if writer.error is not None and self._failure is None:
+                self._failure = writer.error
+                ok = False
+            outcome = "ok" if ok else "failed"
+        except anyio.get_cancelled_exc_class():
+            record.cancelled = True
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            outcome = "interrupted"
+            self._interrupted_by(exc)
+            raise
+        finally:
+            record.state = _DONE
+            record.ended_at = anyio.current_time()
+            if writer.run_id:
+                writer.finish(outcome, self._failure)
+            else:
+                writer.close()
+        if writer.error is not None and self._failure is None:
+            self._failure = writer.error
+            ok = False
+        record.result = ok
+        return ok
+
     async def _invoke(self, status: TaskStatusLike, run: Any) -> Any:
         """Run as a job of another scheduler: raise on failure, so that the
         enclosing scheduler sees it (and aborts, if this scheduler is critical)."""
@@ -410,7 +488,10 @@ class Scheduler(AbstractJob):
             self._reset_jobs()
             self._prepare()
         ok = await self._orchestrate(
-            run.subscribers + self._subscribers, run.origin, self.executor or run.executor
+            run.subscribers + self._subscribers,
+            run.origin,
+            self.executor or run.executor,
+            journal=run.journal,
         )
         if not ok:
             assert self._failure is not None
@@ -433,8 +514,11 @@ class Scheduler(AbstractJob):
         subscribers: tuple[Subscriber, ...],
         origin: float | None = None,
         executor: Executor | None = None,
+        journal: _JournalRun | None = None,
     ) -> bool:
-        run = _Run(self, self._jobs, subscribers, origin, executor or self.executor)
+        run = _Run(
+            self, self._jobs, subscribers, origin, executor or self.executor, journal=journal
+        )
         self._failure = None
         self._stragglers = ()
         self._interrupt = None
@@ -527,6 +611,7 @@ class Scheduler(AbstractJob):
         return self
 
     def _reset_jobs(self) -> None:
+        self._journal_marks = None
         self._failure = None
         self._stragglers = ()
         self._interrupt = None
@@ -1305,6 +1390,23 @@ def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ..
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
 # (see jobgraph._core._job.record_of)
+def journal_mark_of(job: AbstractJob) -> str | None:
+    """What the last journaled run says of ``job``: ``"↺ restored"`` for a job restored
+    from the journal on resume, or why it ran again, or why its result could not be
+    journaled; None otherwise.
+
+    Args:
+        job: any job.
+
+    Returns:
+        The mark, or None.
+    """
+    owner = job._owner() if job._owner is not None else None
+    if owner is None or not owner._journal_marks:
+        return None
+    return owner._journal_marks.get(job)
+
+
 def failure_of(scheduler: Scheduler) -> BaseException | None:
     """Why the scheduler's last run failed (see :attr:`Scheduler.failure`).
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import anyio
 import sniffio
 
-from jobgraph import EventKind, JobEvent, JobState
+from jobgraph import EventKind, JobEvent, JobState, Scheduler
 from jobgraph.lowlevel import failure_of, record_of
 
 from ._behaviours import CallService, Observation, Recorder
@@ -187,6 +188,8 @@ def run_graph(
     backend: str = "trio-mockclock",
     prepare: Callable[[Built], object] | None = None,
     cancel_after: float | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> Trace:
     """Build ``spec``, run it in a new event loop of ``backend`` and return the trace.
 
@@ -199,6 +202,8 @@ def run_graph(
             subscribe more views, or to tamper with the graph when testing the oracle).
         cancel_after: if given, cancels the run from outside (the caller's cancel
             scope) after that many seconds, unless it ended before.
+        journal: record the run in this journal file (see :class:`jobgraph.Journal`).
+        resume: with ``journal``, resume the journal's last run of the same graph.
 
     Returns:
         What the run left behind. An exception of ``run()`` is kept in the trace, not
@@ -216,7 +221,12 @@ def run_graph(
         exact = backend == "trio-mockclock"
         trace.append(
             await run_graph_async(
-                spec, exact_time=exact, prepare=prepare, cancel_after=cancel_after
+                spec,
+                exact_time=exact,
+                prepare=prepare,
+                cancel_after=cancel_after,
+                journal=journal,
+                resume=resume,
             )
         )
 
@@ -231,6 +241,8 @@ async def run_graph_async(
     exact_time: bool = False,
     prepare: Callable[[Built], object] | None = None,
     cancel_after: float | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    resume: bool = False,
 ) -> Trace:
     """Build and run ``spec`` in the current event loop; see :func:`run_graph`.
 
@@ -243,6 +255,8 @@ async def run_graph_async(
             times exactly.
         prepare: as for :func:`run_graph`.
         cancel_after: as for :func:`run_graph`.
+        journal: as for :func:`run_graph`.
+        resume: as for :func:`run_graph`.
 
     Returns:
         What the run left behind (``backend`` is the running async library's name).
@@ -288,7 +302,12 @@ async def run_graph_async(
                     if cancel_after is not None:
                         tg.start_soon(_cancel_later, outside, cancel_after, trace, seq)
                     try:
-                        trace.ok = await built.scheduler.run()
+                        if journal is None:
+                            trace.ok = await built.scheduler.run()
+                        else:
+                            trace.ok = await Scheduler.run(
+                                built.scheduler, journal=journal, resume=resume
+                            )
                     except Exception as exc:  # noqa: BLE001 - an unexpected error is traced
                         trace.error = exc
                 tg.cancel_scope.cancel()

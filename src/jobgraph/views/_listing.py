@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from jobgraph import AbstractJob, CriticalJobError, CycleError, JobState, Scheduler
-from jobgraph.lowlevel import record_of, requirements_of
+from jobgraph.lowlevel import journal_mark_of, record_of, requirements_of
 
 from ._graph import refused_requirements
 
@@ -390,6 +390,14 @@ def _refused(job: AbstractJob) -> str:
     return " !! refused by run(): " + "; ".join(notes) if notes else ""
 
 
+def _mark(job: AbstractJob) -> str | None:
+    """What the last journaled run says of the job (``↺ restored``...), or None."""
+    mark = journal_mark_of(job)
+    if mark is not None and symbols() is ASCII_SYMBOLS:
+        mark = mark.replace("↺", "<-")
+    return mark
+
+
 def _listed_as_done(job: AbstractJob) -> bool:
     """Whether ``silence_done_jobs`` hides the job."""
     record = record_of(job)
@@ -411,10 +419,11 @@ def _list_lines(
     indent = ">" * depth + " " if depth else ""
     for job in scheduler.topological_order():
         if isinstance(job, Scheduler):
+            mark = _mark(job)
             lines.append(
                 f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
                 f"{job.repr_result()} {job.repr_requires()} -> {entries_repr(job)}"
-                f"{_refused(job)}"
+                f"{_refused(job)}" + ("" if mark is None else f" {mark}")
             )
             _list_lines(job, lines, details, depth + 1, silence_done)
             lines.append(
@@ -423,9 +432,11 @@ def _list_lines(
             continue
         if silence_done and _listed_as_done(job):
             continue
+        mark = _mark(job)
         lines.append(
             f"{job.repr_id()} {job.repr_short()} {indent}{job.repr_main()} "
             f"{job.repr_result()} {job.repr_requires()}{_refused(job)}"
+            + ("" if mark is None else f" {mark}")
         )
         if details:
             extra = job.details()

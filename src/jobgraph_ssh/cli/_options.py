@@ -90,6 +90,9 @@ class Options:
         out_dir: write each host's output to files there (``-d``) rather than stdout.
         json_file: write per-host results as JSON there (``"-"``: stdout), or None.
         mark_dir: write ``ok/HOST`` and ``ko/HOST`` marks there, or None.
+        journal: record the run in this journal file (``--journal``), or None.
+        resume: run only the hosts that did not succeed in the journal's last run of the
+            same command and targets (``--resume``).
         quiet: no output lines and no progress, only the summary (``-q``).
         dry_run: print what would run where, connect to nothing (``-n``).
         verbose: show connection events too (``-v``).
@@ -120,6 +123,8 @@ class Options:
     out_dir: str | None = None
     json_file: str | None = None
     mark_dir: str | None = None
+    journal: str | None = None
+    resume: bool = False
     quiet: bool = False
     dry_run: bool = False
     verbose: bool = False
@@ -267,6 +272,15 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help="write DIR/ok/<host> or DIR/ko/<host> for each host (usable as targets)",
     )  # fmt: skip
     group.add_argument(
+        "--journal", metavar="FILE",
+        help="record the run in the journal FILE (python -m jobgraph.journal FILE reads it)",
+    )  # fmt: skip
+    group.add_argument(
+        "--resume", action="store_true",
+        help="with --journal: run only the hosts that did not succeed last time "
+        "(same command, same targets)",
+    )  # fmt: skip
+    group.add_argument(
         "-q", "--quiet", action="store_true",
         help="no output lines and no progress: only the summary",
     )  # fmt: skip
@@ -377,12 +391,16 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
         out_dir=ns.out_dir,
         json_file=ns.json,
         mark_dir=ns.mark,
+        journal=ns.journal,
+        resume=ns.resume,
         quiet=ns.quiet,
         dry_run=ns.dry_run,
         verbose=ns.verbose,
         backend=ns.backend,
         notes=notes,
     )
+    if ns.resume and not ns.journal:
+        raise UsageError("--resume needs --journal FILE (the journal to resume from)")
     if ns.include and not ns.script:
         raise UsageError("-i/--include goes with -s/--script")
     if ns.script:

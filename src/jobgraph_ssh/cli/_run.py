@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import sys
@@ -12,6 +13,7 @@ import anyio
 
 import jobgraph as jg
 from jobgraph import services as sv
+from jobgraph.lowlevel import journal_mark_of
 from jobgraph_ssh import (
     Command,
     CommandFailedError,
@@ -124,9 +126,24 @@ def build(options: Options, sink: LineSink) -> Session:
         jobs_window=options.window,
         timeout=options.timeout,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
-        label="jobgraph-ssh",
+        label=_label(options),
     )
     return Session(options, sink, jobs, scheduler, pool=pool, pushes=pushes)
+
+
+def _label(options: Options) -> str:
+    """The scheduler's label; with a journal, it names the command and the targets, so
+    that ``--resume`` resumes only a run of the same command on the same hosts."""
+    if options.journal is None:
+        return "jobgraph-ssh"
+    targets = hashlib.blake2b(
+        "\n".join(sorted(host.name for host in options.hosts)).encode(), digest_size=4
+    ).hexdigest()
+    return f"jobgraph-ssh {options.describe_command()} [{len(options.hosts)} hosts {targets}]"
+
+
+def _restored(run: Session) -> int:
+    return sum(1 for job in run.jobs if journal_mark_of(job) == "↺ restored")
 
 
 def plan(options: Options) -> str:
@@ -183,11 +200,12 @@ async def _run_scheduler(run: Session) -> None:
         with anyio.CancelScope() as scope:
             group.start_soon(_watch_signals, run, scope)
             try:
+                journal = run.options.journal
                 if run.pool is None:
-                    await run.scheduler.run()
+                    await run.scheduler.run(journal=journal, resume=run.options.resume)
                 else:
                     async with run.pool:
-                        await run.scheduler.run()
+                        await run.scheduler.run(journal=journal, resume=run.options.resume)
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_TIMEOUT):
                     await close_all(run.jobs)
@@ -211,6 +229,12 @@ def execute(run: Session) -> None:
         run.interrupted = signal.SIGINT
     run.elapsed = time.monotonic() - started
     run.outcomes = [outcome_of(run, job) for job in run.jobs]
+    if run.options.resume:
+        skipped = _restored(run)
+        sys.stderr.write(
+            f"jobgraph-ssh: --resume: {skipped} host{'s' if skipped != 1 else ''} "
+            f"skipped as done in {run.options.journal}\n"
+        )
 
 
 def outcome_of(run: Session, job: SshJob) -> HostOutcome:

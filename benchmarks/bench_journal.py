@@ -1,0 +1,98 @@
+"""Time the run journal at N no-op jobs: a run with and without a journal, a resume of a
+fully succeeded run, and the journal file's size per job per run.
+
+Usage::
+
+    python benchmarks/bench_journal.py [--size 50000] [--backends asyncio,trio] [--repeat 3]
+
+Each measurement runs in a fresh subprocess; the best of ``--repeat`` is kept. Targets
+(issue 26): build+run with a journal at most 1.25x without; a resume of a fully succeeded
+pipeline at most a run's time; at most 300 bytes per job per run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+WORKER = """
+import json, os, sys, time
+import jobgraph as jg
+
+mode, backend, n, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+done = [0]
+
+async def noop():
+    done[0] += 1
+
+t0 = time.perf_counter()
+s = jg.Scheduler(*(jg.Job(noop) for _ in range(n)), label="bench")
+if mode == "plain":
+    ok = jg.run(s, backend=backend)
+elif mode == "journal":
+    ok = jg.run(s, backend=backend, journal=path)
+else:
+    ok = jg.run(s, backend=backend, journal=path, resume=True)
+t1 = time.perf_counter()
+assert ok
+print(json.dumps({"seconds": t1 - t0, "ran": done[0]}))
+"""
+
+
+def one(mode: str, backend: str, n: int, path: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER, mode, backend, str(n), path],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=50000)
+    parser.add_argument("--backends", default="asyncio,trio")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(
+        f"load average {os.getloadavg()}, {os.cpu_count()} CPUs, N={args.size}, "
+        f"best of {args.repeat}"
+    )
+    for backend in args.backends.split(","):
+        best: dict[str, float] = {}
+        size = 0.0
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory() as directory:
+                path = os.path.join(directory, "runs.db")
+                for mode in ("plain", "journal", "resume"):
+                    result = one(mode, backend, args.size, path)
+                    best[mode] = min(best.get(mode, float("inf")), result["seconds"])
+                    if mode == "resume":
+                        assert result["ran"] == 0, result
+                size = sum(
+                    os.path.getsize(os.path.join(directory, name))
+                    for name in os.listdir(directory)
+                    if name.startswith("runs.db")
+                )
+        per_job = size / args.size / 2  # two runs: the first, and the resume
+        ratio = best["journal"] / best["plain"]
+        print(
+            f"{backend:8} build+run {best['plain']:.3f}s, with a journal {best['journal']:.3f}s "
+            f"({ratio:.2f}x, target <= 1.25x), resume {best['resume']:.3f}s "
+            f"({best['resume'] / best['journal']:.2f}x a journaled run, target <= 1), "
+            f"file {per_job:.0f} bytes/job/run (target <= 300)"
+        )
+    print(f"load average {os.getloadavg()} at the end, {time.strftime('%H:%M:%S')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,537 @@
+"""The run journal: runs recorded in SQLite, resumed, read back (issue 26)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import jobgraph as jg
+from jobgraph import lowlevel
+from jobgraph.journal import Journal, JournalError, register_type
+
+pytestmark = pytest.mark.anyio
+
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+class Calls:
+    """Bodies that count their runs and fail on demand."""
+
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.failing: set[str] = set()
+
+    async def work(self, name: str, *inputs: Any) -> Any:
+        self.ran.append(name)
+        if name in self.failing:
+            raise RuntimeError(f"boom {name}")
+        return {"name": name, "inputs": list(inputs)}
+
+
+def pipeline(calls: Calls) -> tuple[jg.Scheduler, dict[str, jg.Job]]:
+    """a -> b -> d, c -> d (d takes b's and c's results), e alone."""
+    s = jg.Scheduler(label="pipe")
+    a = jg.Job(calls.work, "a", label="a", scheduler=s, critical=False)
+    b = jg.Job(calls.work, "b", jg.ResultOf(a), label="b", scheduler=s, critical=False)
+    c = jg.Job(calls.work, "c", label="c", scheduler=s, critical=False)
+    d = jg.Job(
+        calls.work, "d", jg.ResultOf(b), jg.ResultOf(c), label="d", scheduler=s, critical=False
+    )
+    e = jg.Job(calls.work, "e", label="e", scheduler=s, critical=False)
+    return s, {"a": a, "b": b, "c": c, "d": d, "e": e}
+
+
+async def test_a_run_is_recorded_with_every_job(tmp_path: Path) -> None:
+    calls = Calls()
+    calls.failing = {"c"}
+    s, _ = pipeline(calls)
+    assert await s.run(journal=tmp_path / "runs.db")
+    (run,) = Journal(tmp_path / "runs.db").runs()
+    assert run.label == "pipe" and run.outcome == "ok" and run.ended is not None
+    assert run.backend in {"asyncio", "trio"} and run.host and run.version
+    assert run.counts == {"ok": 3, "failed": 2}
+    jobs = {job.key: job for job in Journal(tmp_path / "runs.db").jobs(run.id)}
+    assert jobs["a"].result == {"name": "a", "inputs": []}
+    assert jobs["c"].exc_type == "RuntimeError" and jobs["c"].exc_message == "boom c"
+    assert jobs["d"].outcome == "failed"  # its input from c is unavailable
+    assert jobs["a"].started is not None and jobs["a"].ended is not None
+    assert jobs["a"].attempts == 1
+
+
+async def test_resume_runs_again_only_what_did_not_succeed_and_downstream(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+    calls.failing = {"b"}
+    s, _ = pipeline(calls)
+    await s.run(journal=journal)
+    assert sorted(calls.ran) == ["a", "b", "c", "e"]  # d had no input
+    calls.ran.clear()
+    calls.failing = set()
+    s2, jobs = pipeline(calls)
+    assert await s2.run(journal=journal, resume=True)
+    assert sorted(calls.ran) == ["b", "d"]  # a, c, e restored
+    # restored results flow into placeholders and result() as if just run
+    assert jobs["a"].result() == {"name": "a", "inputs": []}
+    assert jobs["b"].result() == {"name": "b", "inputs": [{"name": "a", "inputs": []}]}
+    assert jobs["d"].result()["inputs"][1] == {"name": "c", "inputs": []}
+    assert lowlevel.journal_mark_of(jobs["a"]) == "↺ restored"
+    assert lowlevel.journal_mark_of(jobs["b"]) is None
+    listing = s2.list_text()
+    assert listing.count("↺ restored") == 3
+    assert "<-" in s2.list_text(ascii=True)
+    # a third resume runs nothing
+    calls.ran.clear()
+    s3, _ = pipeline(calls)
+    assert await s3.run(journal=journal, resume=True)
+    assert calls.ran == []
+    runs = Journal(journal).runs()
+    assert [run.resumed_from for run in runs] == [None, 1, 2]
+    assert runs[-1].counts == {"restored": 5}
+
+
+async def test_a_job_downstream_of_a_rerun_job_runs_again(tmp_path: Path) -> None:
+    """d succeeded on c's output in run 1; c fails... no: c is forced to rerun by a
+    changed argument, so d must not keep its old result."""
+    journal = tmp_path / "runs.db"
+    ran: list[str] = []
+
+    async def step(name: str, version: int = 0) -> str:
+        ran.append(name)
+        return f"{name}{version}"
+
+    def build(version: int) -> jg.Scheduler:
+        s = jg.Scheduler(label="p")
+        c = jg.Job(step, "c", version, label="c", scheduler=s)
+        jg.Job(step, "d", label="d", requires=c, scheduler=s)
+        jg.Job(step, "x", label="x", scheduler=s)
+        return s
+
+    await build(0).run(journal=journal)
+    ran.clear()
+    s = build(1)
+    await s.run(journal=journal, resume=True)
+    assert sorted(ran) == ["c", "d"]
+    c = next(job for job in s.jobs if job.label == "c")
+    assert lowlevel.journal_mark_of(c) == "ran again: its arguments changed"
+
+
+async def test_skipped_cancelled_and_never_started_jobs_run_on_resume(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    ran: list[str] = []
+    fail = {"boom": True}
+
+    async def step(name: str) -> str:
+        ran.append(name)
+        if name == "bad" and fail["boom"]:
+            raise RuntimeError("no")
+        if name == "slow" and fail["boom"]:
+            await anyio.sleep(30)
+        return name
+
+    def build() -> jg.Scheduler:
+        s = jg.Scheduler(label="p", jobs_window=2)
+        slow = jg.Job(step, "slow", label="slow", scheduler=s)
+        bad = jg.Job(step, "bad", label="bad", scheduler=s, critical=False)
+        jg.Job(
+            step,
+            "skipped",
+            label="skipped",
+            requires=bad,
+            scheduler=s,
+            on_failed_requirement="skip",
+            critical=False,
+        )
+        jg.Job(step, "later", label="later", requires=slow, scheduler=s)
+        crit = jg.Job(step, "crit", label="crit", requires=bad, scheduler=s)
+        crit.on_failed_requirement = "run"
+        return s
+
+    s = build()
+    # "crit" runs (on_failed_requirement run) and succeeds; make the run end by timeout
+    s.timeout = 1.0
+    assert not await s.run(journal=journal)
+    outcomes = {job.key: job.outcome for job in Journal(journal).jobs()}
+    assert outcomes["slow"] == "cancelled" and outcomes["bad"] == "failed"
+    assert outcomes["skipped"] == "skipped" and outcomes["later"] == "idle"
+    assert Journal(journal).runs()[-1].outcome == "failed"
+    ran.clear()
+    fail["boom"] = False
+    s = build()
+    assert await s.run(journal=journal, resume=True)
+    # crit succeeded on a failed requirement's (absent) output: bad reruns, so crit too
+    assert sorted(ran) == ["bad", "crit", "later", "skipped", "slow"]
+
+
+async def test_forever_jobs_always_run(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    ran: list[str] = []
+
+    async def daemon() -> None:
+        ran.append("daemon")
+        await anyio.sleep_forever()
+
+    async def step() -> int:
+        ran.append("step")
+        return 1
+
+    def build() -> jg.Scheduler:
+        s = jg.Scheduler(label="p")
+        jg.Job(daemon, label="daemon", forever=True, scheduler=s)
+        jg.Job(step, label="step", scheduler=s)
+        return s
+
+    async def other() -> int:
+        ran.append("other")
+        return 2
+
+    await build().run(journal=journal)
+    assert "step" in ran
+    ran.clear()
+    s = build()
+    # "other" starts once the daemon runs: the daemon surely runs before the run ends
+    jg.Job(other, label="other", requires=s.jobs[0], scheduler=s)
+    await s.run(journal=journal, resume=True)
+    assert sorted(ran) == ["daemon", "other"]  # the daemon runs again, step is restored
+    ran.clear()
+    s = build()
+    jg.Job(other, label="other", requires=s.jobs[0], scheduler=s)
+    await s.run(journal=journal, resume=True)
+    assert sorted(ran) == ["daemon", "other"]  # downstream of a daemon: runs again
+    ran.clear()
+    s = build()
+    jg.Job(other, label="other", scheduler=s)
+    await s.run(journal=journal, resume=True)
+    assert ran == []  # every finite job restored: the run is over before it starts
+
+
+async def test_an_unjournalable_result_runs_again_and_the_listing_says_why(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "runs.db"
+    ran: list[str] = []
+
+    class Opaque:
+        pass
+
+    async def make() -> Opaque:
+        ran.append("make")
+        return Opaque()
+
+    s = jg.Scheduler(jg.Job(make, label="make"), label="p")
+    assert await s.run(journal=journal)
+    assert "result not journaled: the result is a" in s.list_text()
+    ran.clear()
+    s = jg.Scheduler(jg.Job(make, label="make"), label="p")
+    assert await s.run(journal=journal, resume=True)
+    assert ran == ["make"]
+    assert "ran again: its result was not journaled" in s.list_text()
+
+
+async def test_resume_on_a_missing_or_empty_journal_runs_everything(tmp_path: Path) -> None:
+    calls = Calls()
+    s, _ = pipeline(calls)
+    assert await s.run(journal=tmp_path / "missing.db", resume=True)
+    assert len(calls.ran) == 5
+    (tmp_path / "empty.db").touch()
+    calls.ran.clear()
+    s, _ = pipeline(calls)
+    assert await s.run(journal=jg.Journal(tmp_path / "empty.db"), resume=True)
+    assert len(calls.ran) == 5
+
+
+async def test_a_duplicate_key_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    calls = Calls()
+    s = jg.Scheduler(label="p")
+    jg.Job(calls.work, "x", key="same", scheduler=s)
+    jg.Job(calls.work, "y", key="same", scheduler=s)
+    with pytest.raises(jg.DuplicateKeyError, match="'same'"):
+        await s.run(journal=tmp_path / "runs.db")
+    assert calls.ran == []
+    assert not (tmp_path / "runs.db").exists()
+    # the scheduler is untouched: it runs once the key is fixed
+    s.jobs[1]._key = "other"
+    assert await s.run(journal=tmp_path / "runs.db")
+
+
+async def test_keys_are_label_paths_with_indexes_where_labels_repeat(tmp_path: Path) -> None:
+    calls = Calls()
+    inner = jg.Scheduler(label="inner")
+    jg.Job(calls.work, "i", label="step", scheduler=inner)
+    jg.Job(calls.work, "j", label="step", scheduler=inner)
+    s = jg.Scheduler(inner, label="root")
+    jg.Job(calls.work, "k", label="step", scheduler=s)
+    jg.Job(calls.work, "m", label="mine", key="my/own", scheduler=s)
+    await s.run(journal=tmp_path / "runs.db")
+    keys = sorted(job.key for job in Journal(tmp_path / "runs.db").jobs())
+    assert keys == ["inner", "inner/step[0]", "inner/step[1]", "my/own", "step"]
+
+
+async def test_nested_schedulers_resume_inside(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+    calls.failing = {"j"}
+
+    def build() -> jg.Scheduler:
+        inner = jg.Scheduler(label="inner", critical=False)
+        jg.Job(calls.work, "i", label="i", scheduler=inner, critical=False)
+        jg.Job(calls.work, "j", label="j", scheduler=inner, critical=False)
+        done = jg.Scheduler(label="done")
+        jg.Job(calls.work, "k", label="k", scheduler=done)
+        return jg.Scheduler(inner, done, label="root")
+
+    await build().run(journal=journal)
+    calls.ran.clear()
+    calls.failing = set()
+    assert await build().run(journal=journal, resume=True)
+    assert calls.ran == ["j"]
+
+
+async def test_a_file_that_is_not_a_journal_is_refused_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("my precious notes\n")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        conn.execute("INSERT INTO t VALUES (1)")
+    conn.close()
+    before = other.read_bytes()
+    calls = Calls()
+    for path in (text, other):
+        s, _ = pipeline(calls)
+        with pytest.raises(JournalError, match="not a jobgraph journal") as info:
+            await s.run(journal=path)
+        assert str(path) in str(info.value)
+    assert calls.ran == []
+    assert text.read_text() == "my precious notes\n"
+    assert other.read_bytes() == before
+    assert not (tmp_path / "other.db-wal").exists()
+
+
+async def test_a_journal_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    s, _ = pipeline(Calls())
+    await s.run(journal=journal)
+    with sqlite3.connect(journal) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    s, _ = pipeline(Calls())
+    with pytest.raises(JournalError, match="newer jobgraph"):
+        await s.run(journal=journal)
+    with pytest.raises(JournalError, match="newer jobgraph"):
+        Journal(journal).runs()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
+async def test_a_read_only_location_is_a_clear_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        s, _ = pipeline(Calls())
+        with pytest.raises(JournalError, match="not writable"):
+            await s.run(journal=locked / "runs.db")
+    finally:
+        locked.chmod(0o700)
+
+
+async def test_a_read_only_directory_is_a_clear_error_even_as_root(tmp_path: Path) -> None:
+    s, _ = pipeline(Calls())
+    with pytest.raises(JournalError, match="directory"):
+        await s.run(journal=tmp_path)  # a directory, not a file
+    with pytest.raises(JournalError, match=r"not writable|cannot"):
+        await pipeline(Calls())[0].run(journal="/proc/jobgraph-journal.db")
+
+
+async def test_resume_without_a_journal_is_refused() -> None:
+    s, _ = pipeline(Calls())
+    with pytest.raises(jg.InvalidOptionError, match="journal"):
+        await s.run(resume=True)
+
+
+def test_the_codec_carries_tagged_types_and_registered_dataclasses(tmp_path: Path) -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Point:
+        x: int
+        where: pathlib.PurePosixPath
+
+    register_type(Point, "tests.Point")
+    value = {
+        "t": (1, 2.5, None),
+        "s": {1, 2},
+        "f": frozenset({"a"}),
+        "b": b"\x00\xff",
+        "p": pathlib.PurePosixPath("/tmp/x"),
+        "keys": {1: "one", (2, 3): "tuple"},
+        "$t": "a key like the tag",
+        "pt": Point(3, pathlib.PurePosixPath("/a")),
+        "inf": float("inf"),
+    }
+    calls: list[int] = []
+
+    async def give() -> Any:
+        calls.append(1)
+        return value
+
+    journal = tmp_path / "runs.db"
+    for resume in (False, True):
+        s = jg.Scheduler(jg.Job(give, label="give"), label="codec")
+        assert jg.run(s, journal=journal, resume=resume)
+        assert s.jobs[0].result() == value
+    assert calls == [1]
+
+
+def test_jg_run_takes_a_journal_on_both_backends(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    for backend in ("asyncio", "trio"):
+        s, _ = pipeline(Calls())
+        assert jg.run(s, journal=journal, backend=backend)
+    assert [run.backend for run in Journal(journal).runs()] == ["asyncio", "trio"]
+
+
+def _command(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    return subprocess.run(
+        [sys.executable, "-m", "jobgraph.journal", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_command_lists_shows_and_diffs_runs(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+    calls.failing = {"c"}
+    jg.run(pipeline(calls)[0], journal=journal)
+    calls.failing = set()
+    jg.run(pipeline(calls)[0], journal=journal, resume=True)
+    listed = _command(str(journal))
+    assert listed.returncode == 0, listed.stderr
+    assert "pipe (resumed 1)" in listed.stdout and "2 failed, 3 ok" in listed.stdout
+    shown = _command(str(journal), "show", "1")
+    assert "failed c" in shown.stdout and "RuntimeError: boom c" in shown.stdout
+    shown2 = _command(str(journal), "show")
+    assert "↺ restored a (from run 1)" in shown2.stdout
+    diff = _command(str(journal), "diff", "1", "2")
+    assert "outcome   c: failed" in diff.stdout
+    data = json.loads(_command(str(journal), "--json").stdout)
+    assert [run["id"] for run in data] == [1, 2]
+    data = json.loads(_command(str(journal), "show", "2", "--json").stdout)
+    assert {job["key"] for job in data["jobs"]} == {"a", "b", "c", "d", "e"}
+    data = json.loads(_command(str(journal), "diff", "1", "2", "--json").stdout)
+    assert {change["key"] for change in data} == {"c", "d"}
+    missing = _command(str(journal), "show", "7")
+    assert missing.returncode == 1 and "no run '7'" in missing.stderr
+    # the same data from Python
+    assert Journal(journal).diff(1, 2)[0]["key"] == "c"
+
+
+def test_two_runs_writing_one_journal_at_once_are_both_recorded(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    script = tmp_path / "writer.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import sys, anyio
+            import jobgraph as jg
+            async def step(i):
+                await anyio.sleep(0.001)
+                return i
+            s = jg.Scheduler(label=sys.argv[2])
+            for i in range(300):
+                jg.Job(step, i, label=f"j{i}", scheduler=s)
+            assert jg.run(s, journal=sys.argv[1], backend=sys.argv[3])
+            """
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(journal), f"w{i}", backend], env=env)
+        for i, backend in enumerate(("asyncio", "trio", "asyncio"))
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    runs = Journal(journal).runs()
+    assert sorted(run.label for run in runs) == ["w0", "w1", "w2"]
+    assert all(run.counts == {"ok": 300} for run in runs)
+    with sqlite3.connect(journal) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+
+async def test_a_journal_that_cannot_be_written_mid_run_fails_the_run(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    holder: list[sqlite3.Connection] = []
+    later: list[str] = []
+
+    async def lock() -> None:
+        # another writer takes the journal and keeps it
+        conn = sqlite3.connect(journal, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        holder.append(conn)
+
+    async def after() -> None:
+        later.append("ran")
+
+    s = jg.Scheduler(label="p")
+    first = jg.Job(lock, label="lock", scheduler=s)
+    jg.Job(after, label="after", requires=first, scheduler=s)
+    try:
+        ok = await s.run(journal=jg.Journal(journal, timeout=0.05))
+    finally:
+        for conn in holder:
+            conn.execute("ROLLBACK")
+            conn.close()
+    assert not ok
+    assert isinstance(s.failure, JournalError)
+    assert str(journal) in str(s.failure) and "locked" in str(s.failure)
+    assert "cannot write journal" in s.why()
+
+
+async def test_restored_jobs_are_announced_done_and_reset_forgets_the_marks(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "runs.db"
+    s, _ = pipeline(Calls())
+    await s.run(journal=journal)
+    s, jobs = pipeline(Calls())
+    events: list[jg.JobEvent] = []
+    s.subscribe(events.append)
+    await s.run(journal=journal, resume=True)
+    finished = {event.job.label for event in events if event.kind is jg.EventKind.FINISHED}
+    assert finished == {"a", "b", "c", "d", "e"}
+    started = {event.job.label for event in events if event.kind is jg.EventKind.STARTED}
+    assert started == set()
+    s.reset()
+    assert lowlevel.journal_mark_of(jobs["a"]) is None
+    assert "restored" not in s.list_text()
+
+
+async def test_bad_journal_arguments_are_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(jg.JobDefinitionError, match="file path"):
+        jg.Journal(42)  # type: ignore[arg-type]
+    s, _ = pipeline(Calls())
+    with pytest.raises(jg.InvalidOptionError, match="resume"):
+        await s.run(journal=tmp_path / "runs.db", resume="yes")  # type: ignore[arg-type]
+    with pytest.raises(jg.JobDefinitionError, match="key"):
+        jg.Job(Calls().work, "x", key="")
+    with pytest.raises(JournalError, match="no run 9"):
+        await s.run(journal=tmp_path / "runs.db", resume=9)
