@@ -334,10 +334,10 @@ MUTANTS = [
         "the listing falls back to insertion order",
         "    for job in scheduler.topological_order():\n"
         "        if isinstance(job, Scheduler):\n"
-        "            lines.append(",
+        "            mark = _mark(job)",
         "    for job in scheduler.jobs:\n"
         "        if isinstance(job, Scheduler):\n"
-        "            lines.append(",
+        "            mark = _mark(job)",
         area="views",
     ),
     Mutant(

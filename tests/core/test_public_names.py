@@ -19,6 +19,7 @@ PUBLIC_PACKAGES = [
     "jobgraph.services",
     "jobgraph.testing",
     "jobgraph.executors",
+    "jobgraph.journal",
     "jobgraph.dask",
     "jobgraph.compat",
     "jobgraph.compat.asynciojobs",
