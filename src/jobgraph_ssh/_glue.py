@@ -14,8 +14,10 @@
   seconds) for it to settle, so remote commands are stopped before the trio scope
   exits.
 
-This module and :mod:`._connection` are the only places allowed to import asyncio,
-and this one the only place that imports trio.
+This module is the only place that imports trio. asyncio is imported here, in
+:mod:`._connection`, in the asyncssh halves of the services (``services/_tunnel.py``,
+``services/_transfer.py``) and in the sandbox's hosts (``_sandbox_server.py``): the
+files named in pyproject's lint rules and in ``tests/ssh/test_layers.py``.
 """
 
 from __future__ import annotations
