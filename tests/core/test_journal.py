@@ -535,3 +535,68 @@ async def test_bad_journal_arguments_are_refused_by_name(tmp_path: Path) -> None
         jg.Job(Calls().work, "x", key="")
     with pytest.raises(JournalError, match="no run 9"):
         await s.run(journal=tmp_path / "runs.db", resume=9)
+
+
+async def test_plain_successes_are_read_back_like_the_others(tmp_path: Path) -> None:
+    """Jobs without a result, arguments or notes are journaled a batch to a row: the
+    listing, the counts, the debrief, the diff and resume see them one by one."""
+    journal = tmp_path / "runs.db"
+    ran: list[str] = []
+
+    async def plain() -> None:
+        ran.append("plain")
+
+    async def valued() -> int:
+        ran.append("valued")
+        return 7
+
+    def build() -> jg.Scheduler:
+        s = jg.Scheduler(label="mixed")
+        first = [jg.Job(plain, label="p", scheduler=s) for _ in range(300)]  # > a batch
+        jg.Job(valued, label="valued", scheduler=s, requires=first[-1])
+        return s
+
+    assert await build().run(journal=journal)
+    assert await build().run(journal=journal, resume=True)
+    assert ran.count("plain") == 300 and ran.count("valued") == 1
+    reader = Journal(journal)
+    first_run, second_run = reader.runs()
+    assert first_run.counts == {"ok": 301}
+    assert second_run.counts == {"restored": 301} and second_run.resumed_from == 1
+    jobs = {job.key: job for job in reader.jobs(1)}
+    assert len(jobs) == 301
+    one = jobs["p[299]"]
+    assert one.outcome == "ok" and one.attempts == 1 and one.result is None
+    assert one.started is not None and one.ended is not None and one.scheduled is not None
+    assert first_run.started - 1 < one.started <= one.ended < first_run.ended + 1
+    assert one.ended <= jobs["valued"].started  # read in wall-clock time, like the others
+    assert [job.key for job in reader.jobs(1)][-1] == "valued"  # in the order they ended
+    restored = {job.key: job for job in reader.jobs(2)}
+    assert restored["p[0]"].restored_from == 1 and restored["p[0]"].attempts == 0
+    assert "301 jobs: 301 ok" in reader.debrief(1)
+    assert reader.diff(1, 2) == []
+    # a third run restores from the second: the jobs keep the run that ran them
+    ran.clear()
+    assert await build().run(journal=journal, resume=True)
+    assert ran == []
+    assert {job.restored_from for job in reader.jobs(3)} == {1}
+
+
+async def test_a_schema_1_journal_is_upgraded_and_its_runs_kept(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+    s, _ = pipeline(calls)
+    assert await s.run(journal=journal)
+    with sqlite3.connect(journal) as conn:  # as the first jobgraph with a journal left it
+        conn.execute("DROP TABLE oks")
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    assert [run.counts for run in Journal(journal).runs()] == [{"ok": 5}]  # read as it is
+    calls.ran.clear()
+    s, _ = pipeline(calls)
+    assert await s.run(journal=journal, resume=True)
+    assert calls.ran == []
+    with sqlite3.connect(journal) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    conn.close()
+    assert [run.counts for run in Journal(journal).runs()] == [{"ok": 5}, {"restored": 5}]

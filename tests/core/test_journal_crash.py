@@ -13,6 +13,7 @@ says which jobs had committed success; the check is that
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -40,7 +41,8 @@ async def body(key, *inputs):
     fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     os.write(fd, f"done {key} {process}\\n".encode())
     os.close(fd)
-    return key
+    # half the jobs return nothing: their successes are journaled in batches (table oks)
+    return key if key.endswith(("0", "2", "4", "6", "8")) else None
 
 s = jg.Scheduler(label="crash", jobs_window=WINDOW_)
 layers = []
@@ -71,12 +73,16 @@ def _committed(journal: Path) -> set[str]:
         row = conn.execute("SELECT max(id) FROM runs").fetchone()
         if row[0] is None:
             return set()
-        return {
+        committed = {
             key
             for (key,) in conn.execute(
                 "SELECT key FROM jobs WHERE run = ? AND outcome = 'ok'", (row[0],)
             )
         }
+        # the plainest successes: a batch per row of table oks, keys as a JSON array
+        for (keys,) in conn.execute("SELECT keys FROM oks WHERE run = ?", (row[0],)):
+            committed.update(json.loads(keys))
+        return committed
     finally:
         conn.close()
 

@@ -15,7 +15,10 @@ How a journaled run goes (:class:`_JournalRun`):
    short transaction, after one checkpoint, and the lag is bounded: once ``jobs_window``
    successes (256 without a window) wait, they are committed at once, in the loop.
    Commits happen in the order successes happened, so a committed job's requirements
-   are committed too, and a crash loses at most that many successes;
+   are committed too, and a crash loses at most that many successes. The plainest
+   successes (one attempt in the event loop, no result, no arguments, no notes), most
+   of a large pipeline, are written a batch to a row of table ``oks`` (their keys as a
+   JSON array, their times as float64s); the others, a row each in ``jobs``;
 4. when the run ends, one last transaction writes the other jobs (failed, cancelled,
    skipped, never started) and the run's outcome.
 
@@ -25,11 +28,15 @@ runs them again, and everything downstream of them.
 
 from __future__ import annotations
 
+import array
 import dataclasses
+import json
 import os
 import socket
 import sqlite3
+import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DuplicateKeyError", "JobEntry", "Journal", "JournalError", "RunInfo", "assign_keys"]
 
-SCHEMA = 1
+SCHEMA = 2  # 2: table oks
 _APPLICATION_ID = 0x6A67726A  # "jgrj"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -87,6 +94,21 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_run ON jobs (run);
 """
+# schema 2: the plainest successes of a run, a batch per row (see _JournalRun.succeeded):
+# ``keys`` is a JSON array, ``times`` the (scheduled, started, ended) of each, float64s
+# (little-endian) on the run loop's clock, ``offset`` what turns them into wall-clock
+# times. Restored jobs without a result (``restored_from`` set) have no times.
+_OKS_SQL = """
+CREATE TABLE oks (
+    run INTEGER NOT NULL REFERENCES runs (id),
+    n INTEGER NOT NULL,
+    keys TEXT NOT NULL,
+    times BLOB,
+    offset REAL,
+    restored_from INTEGER
+);
+CREATE INDEX oks_run ON oks (run);
+"""
 # a key is unique in a run (assign_keys checks it before the run): rows are appended,
 # in the order jobs end, and read back a run at a time
 
@@ -95,27 +117,92 @@ _INSERT_JOB = "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 # key's last part; the outcome is the column's default, "ok")
 _INSERT_OK = (
     "INSERT INTO jobs (run, key, fingerprint, scheduled, started, ended, attempts, worker, "
-    "result) VALUES (?,?,?,?,?,?,?,?,?)"
+    "result, notes) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 _LAG = 256  # successes that may wait for their commit, without a jobs_window
-# the commonest success: one attempt, in the event loop, no arguments to fingerprint
-_INSERT_SHORT = (
-    "INSERT INTO jobs (run, key, scheduled, started, ended, result) VALUES (?,?,?,?,?,?)"
-)
-_CHUNK = 64  # successes per INSERT statement (binding them in one goes twice as fast)
+_INSERT_PLAIN = "INSERT INTO oks (run, n, keys, times, offset) VALUES (?,?,?,?,?)"
+_BIG_ENDIAN = sys.byteorder == "big"
 
 
-def _insert_chunked(conn: sqlite3.Connection, one: str, rows: list[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` with statement ``one`` (a single row's), ``_CHUNK`` per statement."""
-    if not rows:
-        return
-    values = one[one.index("VALUES") + 7 :]
-    chunked = one + f",{values}" * (_CHUNK - 1)
-    whole = len(rows) - len(rows) % _CHUNK
-    for start in range(0, whole, _CHUNK):
-        conn.execute(chunked, [value for row in rows[start : start + _CHUNK] for value in row])
-    if whole < len(rows):
-        conn.executemany(one, rows[whole:])
+def _keys_text(keys: list[str]) -> str:
+    return json.dumps(keys, separators=(",", ":"))
+
+
+def _times_blob(times: array.array[float]) -> bytes:
+    if _BIG_ENDIAN:  # pragma: no cover - the file is little-endian everywhere
+        times = array.array("d", times)
+        times.byteswap()
+    return times.tobytes()
+
+
+def _times_of(blob: bytes) -> array.array[float]:
+    times = array.array("d")
+    times.frombytes(blob)
+    if _BIG_ENDIAN:  # pragma: no cover
+        times.byteswap()
+    return times
+
+
+def _has_oks(conn: sqlite3.Connection) -> bool:
+    """Whether the journal has table ``oks`` (a schema-1 file read, not written, has not)."""
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'oks'").fetchone())
+
+
+def _plain_rows(conn: sqlite3.Connection, run_id: int) -> list[tuple[Any, ...]]:
+    """The rows of the plain successes of run ``run_id`` (table ``oks``), as table
+    ``jobs``'s columns from ``key`` on."""
+    found: list[tuple[Any, ...]] = []
+    if not _has_oks(conn):
+        return found
+    for keys_text, times_blob, offset, restored_from in conn.execute(
+        "SELECT keys, times, offset, restored_from FROM oks WHERE run = ? ORDER BY rowid",
+        (run_id,),
+    ):
+        keys = json.loads(keys_text)
+        if times_blob is None:
+            found.extend(
+                (
+                    key,
+                    None,
+                    "ok",
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                    None,
+                    "null",
+                    None,
+                    None,
+                    None,
+                    None,
+                    restored_from,
+                )
+                for key in keys
+            )
+            continue
+        times = _times_of(times_blob)
+        found.extend(
+            (
+                key,
+                None,
+                "ok",
+                None,
+                times[3 * at] + offset,
+                times[3 * at + 1] + offset,
+                times[3 * at + 2] + offset,
+                1,
+                None,
+                "null",
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+            for at, key in enumerate(keys)
+        )
+    return found
 
 
 class JournalError(JobGraphError):
@@ -341,7 +428,7 @@ class Journal:
             if write:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                if not ready:
+                if not ready or conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA:
                     self._create(conn)
             elif not ready:
                 conn.close()
@@ -356,10 +443,15 @@ class Journal:
         try:
             # another process may have created it meanwhile
             if conn.execute("PRAGMA application_id").fetchone()[0] != _APPLICATION_ID:
-                for statement in _SCHEMA_SQL.split(";"):
+                for statement in (_SCHEMA_SQL + _OKS_SQL).split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA application_id={_APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={SCHEMA}")
+            elif conn.execute("PRAGMA user_version").fetchone()[0] < 2:
+                for statement in _OKS_SQL.split(";"):  # a schema-1 journal, upgraded
+                    if statement.strip():
+                        conn.execute(statement)
                 conn.execute(f"PRAGMA user_version={SCHEMA}")
             conn.execute("COMMIT")
         except BaseException:
@@ -400,6 +492,14 @@ class Journal:
                 name = "restored" if restored else outcome
                 per = counts.setdefault(run, {})
                 per[name] = per.get(name, 0) + number
+            if _has_oks(conn):
+                for run, restored, number in conn.execute(
+                    "SELECT run, restored_from IS NOT NULL, sum(n) FROM oks "
+                    "GROUP BY run, restored_from IS NOT NULL"
+                ):
+                    name = "restored" if restored else "ok"
+                    per = counts.setdefault(run, {})
+                    per[name] = per.get(name, 0) + number
         finally:
             conn.close()
         return [
@@ -462,11 +562,13 @@ class Journal:
             rows = conn.execute(
                 "SELECT key, label, outcome, fingerprint, scheduled, started, ended, attempts, "
                 "worker, result, unjournaled, exc_type, exc_message, notes, restored_from "
-                "FROM jobs WHERE run = ? ORDER BY ended IS NULL, ended, key",
+                "FROM jobs WHERE run = ?",
                 (info.id,),
             ).fetchall()
+            rows.extend(_plain_rows(conn, info.id))
         finally:
             conn.close()
+        rows.sort(key=_end_order)
         return [JobEntry(*row) for row in rows]
 
     def debrief(self, run_id: int | str = "latest") -> str:
@@ -568,6 +670,11 @@ class Journal:
         return changes
 
 
+def _end_order(row: tuple[Any, ...]) -> tuple[bool, float, str]:
+    ended = row[6]
+    return (ended is None, 0.0 if ended is None else ended, row[0])
+
+
 def _shown_outcome(job: JobEntry) -> str:
     return "restored" if job.restored_from is not None else job.outcome
 
@@ -603,9 +710,7 @@ def assign_keys(root: Scheduler) -> dict[AbstractJob, str]:
     def level(scheduler: Scheduler, prefix: str) -> None:
         jobs = scheduler._jobs
         labels = [_label_of(job, seen_functions) for job in jobs]
-        counts: dict[str, int] = {}
-        for label in labels:
-            counts[label] = counts.get(label, 0) + 1
+        counts = Counter(labels)
         index: dict[str, int] = {}
         nested = []
         for job, label in zip(jobs, labels, strict=True):
@@ -657,7 +762,7 @@ def _label_of(job: AbstractJob, seen: dict[Any, str]) -> str:
 # -- writing: one run -------------------------------------------------------------------
 class _Previous:
     """What the resumed run left: per key, (outcome, fingerprint, result, restored_from,
-    unjournaled)."""
+    unjournaled, plain) (plain: a row of table ``oks``)."""
 
     def __init__(self, run_id: int, rows: dict[str, tuple[Any, ...]]) -> None:
         self.run_id = run_id
@@ -686,7 +791,9 @@ class _JournalRun:
         self.run_id = 0
         self.offset = 0.0
         self.rows: list[tuple[Any, ...]] = []
-        self.short: list[tuple[Any, ...]] = []  # see _INSERT_SHORT
+        # the plain successes waiting (table oks): keys, and 3 times each
+        self.plain_keys: list[str] = []
+        self.plain_times: list[float] = []
         self.waiting = 0  # successes not committed yet
         self.root_run: _Run | None = None
         # successes written but not committed, at most: a crash loses no more
@@ -727,13 +834,19 @@ class _JournalRun:
             if not self.conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone():
                 raise JournalError(f"journal {str(self.journal.path)!r} has no run {run_id}")
         rows = {
-            row[0]: row[1:]
+            row[0]: (*row[1:], False)
             for row in self.conn.execute(
                 "SELECT key, outcome, fingerprint, result, restored_from, unjournaled "
                 "FROM jobs WHERE run = ?",
                 (run_id,),
             )
         }
+        if _has_oks(self.conn):
+            for keys_text, restored_from in self.conn.execute(
+                "SELECT keys, restored_from FROM oks WHERE run = ?", (run_id,)
+            ):
+                row = ("ok", None, "null", restored_from, None, True)
+                rows.update(dict.fromkeys(json.loads(keys_text), row))
         return _Previous(run_id, rows)
 
     def choose_restored(self, scheduler: Scheduler) -> bool:
@@ -835,10 +948,23 @@ class _JournalRun:
                 dropped = [
                     (self.run_id, key)
                     for key, row in self.previous.rows.items()
-                    if row[0] == "ok" and row[4] is None and key not in restored_keys
+                    if row[0] == "ok" and row[4] is None and not row[5] and key not in restored_keys
                 ]
                 if dropped:
                     conn.executemany("DELETE FROM jobs WHERE run = ? AND key = ?", dropped)
+                # the plain ones: a row of keys per run they come from
+                plain: dict[int | None, list[str]] = {}
+                keys = self.keys
+                for job, row in self.restored.items():
+                    if row[5]:
+                        plain.setdefault(row[3] or previous, []).append(keys[job])
+                conn.executemany(
+                    "INSERT INTO oks (run, n, keys, restored_from) VALUES (?,?,?,?)",
+                    [
+                        (self.run_id, len(keys), _keys_text(keys), origin)
+                        for origin, keys in plain.items()
+                    ],
+                )
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
@@ -908,7 +1034,7 @@ class _JournalRun:
             None,
         )
 
-    def ok_row(self, job: AbstractJob) -> tuple[Any, ...]:
+    def ok_row(self, job: AbstractJob, notes: str | None) -> tuple[Any, ...]:
         """The row of a success (see ``_INSERT_OK``)."""
         record = job._record
         offset = self.offset
@@ -929,33 +1055,30 @@ class _JournalRun:
             record.attempts,
             record.worker,
             result,
+            notes,
         )
 
     def succeeded(self, run: _Run, job: AbstractJob) -> None:
         """``job`` succeeded: its row is committed soon, at the latest once ``lag``
         successes wait (then at once, before its dependents can start)."""
         record = job._record
-        fingerprint = self.fingerprints[job]
+        notes = run.scheduler._job_notes
         if (
             record.result is None
-            and fingerprint is None
+            and self.fingerprints[job] is None
             and record.attempts == 1
             and record.worker is None
             and record.scheduled_at is not None
+            and (not notes or job not in notes)
         ):
-            offset = self.offset
-            self.short.append(
-                (
-                    self.run_id,
-                    self.keys[job],
-                    record.scheduled_at + offset,
-                    record.started_at + offset,  # type: ignore[operator]  # it ran
-                    record.ended_at + offset,  # type: ignore[operator]
-                    "null",
-                )
+            self.plain_keys.append(self.keys[job])
+            self.plain_times += (  # type: ignore[arg-type]  # it ran: times are set
+                record.scheduled_at,
+                record.started_at,
+                record.ended_at,
             )
         else:
-            self.rows.append(self.ok_row(job))
+            self.rows.append(self.ok_row(job, _notes_text(job)))
         self.waiting += 1
         if self.waiting >= self.lag:
             self.commit()
@@ -974,17 +1097,28 @@ class _JournalRun:
         """Commit the rows gathered (synchronous, short)."""
         if not self.waiting:
             return
-        rows, short = self.rows, self.short
-        self.rows, self.short, self.waiting = [], [], 0
+        rows, keys, times = self.rows, self.plain_keys, self.plain_times
+        self.rows, self.plain_keys, self.plain_times, self.waiting = [], [], [], 0
         conn = self.conn
         if conn is not None and self.error is None:
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                _insert_chunked(conn, _INSERT_SHORT, short)
-                _insert_chunked(conn, _INSERT_OK, [row for row in rows if len(row) == 9])
-                whole = [row for row in rows if len(row) != 9]
-                if whole:
-                    conn.executemany(_INSERT_JOB, whole)
+                if keys:
+                    conn.execute(
+                        _INSERT_PLAIN,
+                        (
+                            self.run_id,
+                            len(keys),
+                            _keys_text(keys),
+                            _times_blob(array.array("d", times)),
+                            self.offset,
+                        ),
+                    )
+                if rows:
+                    conn.executemany(_INSERT_OK, [row for row in rows if len(row) == 10])
+                    whole = [row for row in rows if len(row) != 10]
+                    if whole:
+                        conn.executemany(_INSERT_JOB, whole)
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 if conn.in_transaction:
