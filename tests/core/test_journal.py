@@ -600,3 +600,22 @@ async def test_a_schema_1_journal_is_upgraded_and_its_runs_kept(tmp_path: Path) 
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     conn.close()
     assert [run.counts for run in Journal(journal).runs()] == [{"ok": 5}, {"restored": 5}]
+
+
+async def test_the_notes_of_successes_are_journaled(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+
+    class Chatty(jg.AbstractJob):
+        def __init__(self, result: Any, **options: Any) -> None:
+            self.value = result
+            super().__init__(**options)
+
+        async def run(self) -> Any:
+            lowlevel.emit_note(self, "connecting", host="h1")
+            lowlevel.emit_note(self, "connected")
+            return self.value
+
+    s = jg.Scheduler(Chatty(None, label="quiet"), Chatty(3, label="valued"), label="notes")
+    assert await s.run(journal=journal)
+    jobs = {job.key: job for job in Journal(journal).jobs()}
+    assert jobs["quiet"].notes == jobs["valued"].notes == "connecting\nconnected"
