@@ -619,3 +619,99 @@ async def test_the_notes_of_successes_are_journaled(tmp_path: Path) -> None:
     assert await s.run(journal=journal)
     jobs = {job.key: job for job in Journal(journal).jobs()}
     assert jobs["quiet"].notes == jobs["valued"].notes == "connecting\nconnected"
+
+
+async def test_a_retried_nested_scheduler_leaves_one_row_per_job(tmp_path: Path) -> None:
+    """The jobs of a retried nested scheduler run again: the journal keeps their last
+    attempt only (one row per key and run), and a resume still restores them."""
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+    attempts = {"flaky": 0}
+
+    async def flaky() -> str:
+        attempts["flaky"] += 1
+        if attempts["flaky"] == 1:
+            raise RuntimeError("first time")
+        return "fine"
+
+    async def plain() -> None:
+        calls.ran.append("plain")
+
+    def build() -> jg.Scheduler:
+        inner = jg.Scheduler(label="inner", retry=2)
+        first = jg.Job(calls.work, "first", label="first", scheduler=inner)
+        jg.Job(plain, label="plain", scheduler=inner)
+        jg.Job(flaky, label="flaky", scheduler=inner, requires=first)
+        return jg.Scheduler(inner, label="root")
+
+    assert await build().run(journal=journal)
+    assert calls.ran.count("first") == 2 and attempts["flaky"] == 2  # the retry ran all
+    keys = [job.key for job in Journal(journal).jobs()]
+    assert sorted(keys) == ["inner", "inner/first", "inner/flaky", "inner/plain"]
+    (run,) = Journal(journal).runs()
+    assert run.counts == {"ok": 4}
+    calls.ran.clear()
+    assert await build().run(journal=journal, resume=True)
+    assert calls.ran == [] and attempts["flaky"] == 2
+
+
+async def test_a_nested_scheduler_retried_on_resume_keeps_its_restored_jobs(
+    tmp_path: Path,
+) -> None:
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+    failures = {"flaky": 99}  # how many more times flaky fails
+
+    async def flaky(upstream: Any) -> Any:
+        calls.ran.append("flaky")
+        if failures["flaky"] > 0:
+            failures["flaky"] -= 1
+            raise RuntimeError("not yet")
+        return upstream
+
+    def build() -> jg.Scheduler:
+        inner = jg.Scheduler(label="inner", retry=2, critical=False)
+        first = jg.Job(calls.work, "first", label="first", scheduler=inner)
+        jg.Job(calls.work, "second", label="second", scheduler=inner)
+        jg.Job(flaky, jg.ResultOf(first), label="flaky", scheduler=inner)
+        return jg.Scheduler(inner, label="root")
+
+    await build().run(journal=journal)  # flaky fails twice: inner fails
+    assert calls.ran.count("first") == 2
+    calls.ran.clear()
+    failures["flaky"] = 1  # fails once more: inner is retried, then succeeds
+    again = build()
+    assert await again.run(journal=journal, resume=True)
+    # first and second restored, in both attempts of inner; flaky saw first's result
+    assert calls.ran == ["flaky", "flaky"]
+    inner = again.jobs[0]
+    assert isinstance(inner, jg.Scheduler)
+    by_label = {job.label: job for job in inner.jobs}
+    assert by_label["flaky"].result() == {"name": "first", "inputs": []}
+    assert lowlevel.journal_mark_of(by_label["first"]) == "↺ restored"
+    jobs = Journal(journal).jobs()
+    assert sorted(job.key for job in jobs) == [
+        "inner",
+        "inner/first",
+        "inner/flaky",
+        "inner/second",
+    ]
+    assert {job.key: job.restored_from for job in jobs}["inner/first"] == 1
+
+
+async def test_a_nested_scheduler_takes_a_key(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    calls = Calls()
+
+    def build(label: str) -> jg.Scheduler:
+        inner = jg.Scheduler(label=label, key="stage")
+        jg.Job(calls.work, "i", label="i", scheduler=inner)
+        return jg.Scheduler(inner, label="root")
+
+    assert await build("stage (v1)").run(journal=journal)
+    assert sorted(job.key for job in Journal(journal).jobs()) == ["stage", "stage/i"]
+    calls.ran.clear()
+    assert await build("stage (renamed)").run(journal=journal, resume=True)
+    assert calls.ran == []  # the same key: restored
+    with pytest.raises(jg.JobDefinitionError, match="key"):
+        jg.Scheduler(key="")

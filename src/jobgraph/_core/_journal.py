@@ -970,12 +970,8 @@ class _JournalRun:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise JournalError(f"cannot write journal {str(self.journal.path)!r}: {exc}") from None
-        done = JobState.DONE
         for job, row in self.restored.items():
-            record = job._record
-            record.state = done
-            text = row[2]
-            record.result = None if text == "null" else decode(text)
+            _restore_record(job, row)
         self._set_marks()
 
     def _set_marks(self) -> None:
@@ -985,6 +981,71 @@ class _JournalRun:
                 if not owner._journal_marks:
                     owner._journal_marks = {}
                 owner._journal_marks[job] = mark
+
+    def retrying(self, scheduler: Scheduler) -> None:
+        """Nested ``scheduler`` is retried, its jobs reset: those that run again lose
+        the rows of their successes in this run (a key has one row per run); the
+        restored ones stay restored."""
+        self.commit()
+        conn = self.conn
+        if conn is None or self.error is not None:
+            return
+        restored = self.restored
+        gone: set[str] = set()
+        for job in scheduler._every_job():
+            row = restored.get(job)
+            if row is not None:
+                _restore_record(job, row)
+                continue
+            gone.add(self.keys[job])
+            mark = self.marks.get(job)  # what the last attempt's result was is gone
+            if mark is not None and "result not journaled" in mark:
+                kept = mark.split("; result not journaled")[0]
+                if kept.startswith("result not journaled"):
+                    del self.marks[job]
+                else:
+                    self.marks[job] = kept
+        self._set_marks()
+        if not gone:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "DELETE FROM jobs WHERE run = ? AND key = ?",
+                [(self.run_id, key) for key in gone],
+            )
+            for rowid, keys_text, times_blob in conn.execute(
+                "SELECT rowid, keys, times FROM oks WHERE run = ? AND restored_from IS NULL",
+                (self.run_id,),
+            ).fetchall():
+                keys = json.loads(keys_text)
+                kept_at = [at for at, key in enumerate(keys) if key not in gone]
+                if len(kept_at) == len(keys):
+                    continue
+                if not kept_at:
+                    conn.execute("DELETE FROM oks WHERE rowid = ?", (rowid,))
+                    continue
+                times = _times_of(times_blob)
+                conn.execute(
+                    "UPDATE oks SET n = ?, keys = ?, times = ? WHERE rowid = ?",
+                    (
+                        len(kept_at),
+                        _keys_text([keys[at] for at in kept_at]),
+                        _times_blob(
+                            array.array(
+                                "d", [times[3 * at + i] for at in kept_at for i in range(3)]
+                            )
+                        ),
+                        rowid,
+                    ),
+                )
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self.error = JournalError(f"cannot write journal {str(self.journal.path)!r}: {exc}")
+            if self.root_run is not None:
+                self.root_run.journal_failed(self.error)
 
     def restored_in(self, run: _Run) -> set[AbstractJob] | None:
         """The restored jobs of ``run`` (None if there is none), as it starts."""
@@ -1169,6 +1230,14 @@ class _JournalRun:
                 self.error = JournalError(f"cannot write journal {str(self.journal.path)!r}: {exc}")
         finally:
             self.close()
+
+
+def _restore_record(job: AbstractJob, row: tuple[Any, ...]) -> None:
+    """Set the record of restored ``job`` as done, with its journaled result."""
+    record = job._record
+    record.state = JobState.DONE
+    text = row[2]
+    record.result = None if text == "null" else decode(text)
 
 
 def _notes_text(job: AbstractJob) -> str | None:

@@ -70,6 +70,8 @@ class Scheduler(AbstractJob):
         executor: where the bodies of its jobs (:class:`~jobgraph.Job`) run unless a
             job says otherwise (see :mod:`jobgraph.executors`); nested schedulers
             inherit it. None: the enclosing scheduler's, or the event loop.
+        key: its identity in a run journal, and the prefix of its jobs' keys (see
+            :class:`~jobgraph.Journal`); default, its label path from the root.
 
     Raises:
         JobDefinitionError: an option or a job is of the wrong type.
@@ -105,6 +107,7 @@ class Scheduler(AbstractJob):
         on_failed_requirement: OnFailedRequirement | str = OnFailedRequirement.RUN,
         scheduler: Scheduler | None = None,
         executor: Executor | None = None,
+        key: str | None = None,
     ) -> None:
         self.executor = check_executor(executor, f"Scheduler() (label {label!r})")
         self._jobs: dict[AbstractJob, None] = {}
@@ -136,6 +139,7 @@ class Scheduler(AbstractJob):
             retry=retry,
             on_failed_requirement=on_failed_requirement,
             scheduler=scheduler,
+            key=key,
         )
         self.update(jobs_or_sequences)
 
@@ -487,6 +491,8 @@ class Scheduler(AbstractJob):
         if self._record.attempts > 1:  # retried: start afresh
             self._reset_jobs()
             self._prepare()
+            if run.journal is not None:
+                run.journal.retrying(self)  # its jobs' rows of the last attempt go
         ok = await self._orchestrate(
             run.subscribers + self._subscribers,
             run.origin,
