@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import itertools
 import json
 import os
 import socket
@@ -706,31 +707,35 @@ def assign_keys(root: Scheduler) -> dict[AbstractJob, str]:
     """
     keys: dict[AbstractJob, str] = {}
     seen_functions: dict[Any, str] = {}
+    # keys made of labels without "/" and "[" (no key= given) are unique by
+    # construction: a "/" per level, an index among siblings only where labels repeat
+    unsure = False
 
     def level(scheduler: Scheduler, prefix: str) -> None:
+        nonlocal unsure
         jobs = scheduler._jobs
         labels = [_label_of(job, seen_functions) for job in jobs]
         counts = Counter(labels)
-        index: dict[str, int] = {}
-        nested = []
-        for job, label in zip(jobs, labels, strict=True):
-            own = job._key
-            if own is not None:
-                key = own
-            elif counts[label] > 1:
-                at = index.get(label, 0)
-                index[label] = at + 1
-                key = f"{prefix}{label}[{at}]"
-            else:
-                key = prefix + label
-            keys[job] = key
+        if not unsure and (
+            any("/" in label or "[" in label for label in counts)
+            or any(job._key is not None for job in jobs)
+        ):
+            unsure = True
+        counters = {label: itertools.count() for label, number in counts.items() if number > 1}
+        made = [
+            job._key
+            or (
+                f"{prefix}{label}[{next(counters[label])}]" if label in counters else prefix + label
+            )
+            for job, label in zip(jobs, labels, strict=True)
+        ]
+        keys.update(zip(jobs, made, strict=True))
+        for job in jobs:
             if job._is_scheduler:
-                nested.append((job, key))
-        for job, key in nested:
-            level(job, key + "/")  # type: ignore[arg-type]
+                level(job, keys[job] + "/")  # type: ignore[arg-type]
 
     level(root, "")
-    if len(set(keys.values())) != len(keys):
+    if unsure and len(set(keys.values())) != len(keys):
         owners: dict[str, AbstractJob] = {}
         for job, key in keys.items():
             other = owners.setdefault(key, job)
@@ -780,12 +785,13 @@ class _JournalRun:
         self.journal = journal
         self.root = root
         self.keys = assign_keys(root)
+        self.schedulers = [job for job in self.keys if job._is_scheduler]  # nested ones
+        # the fingerprints of the jobs with one (a plain job without arguments has
+        # nothing to compare: the common case, left out, fast)
         self.fingerprints = {
-            # a plain job without arguments has nothing to compare (the common case, fast)
-            job: None
-            if type(job) is Job and not job.args and not job.kwargs
-            else fingerprint(job.journal_fingerprint())
+            job: fingerprint(job.journal_fingerprint())
             for job in self.keys
+            if type(job) is not Job or job.args or job.kwargs
         }
         self.conn: sqlite3.Connection | None = None
         self.run_id = 0
@@ -795,6 +801,8 @@ class _JournalRun:
         self.plain_keys: list[str] = []
         self.plain_times: list[float] = []
         self.waiting = 0  # successes not committed yet
+        # successes committed, or None once a retry took some out (see finish)
+        self.written: int | None = 0
         self.root_run: _Run | None = None
         # successes written but not committed, at most: a crash loses no more
         self.lag = root.jobs_window or _LAG
@@ -894,7 +902,7 @@ class _JournalRun:
             if row[4] is not None:
                 keep = False
                 self.marks[job] = f"ran again: its result was not journaled ({row[4]})"
-            elif row[1] != self.fingerprints[job]:
+            elif row[1] != self.fingerprints.get(job):
                 keep = False
                 self.marks[job] = "ran again: its arguments changed"
         if job._is_scheduler:
@@ -1008,6 +1016,7 @@ class _JournalRun:
         self._set_marks()
         if not gone:
             return
+        self.written = None
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
@@ -1081,7 +1090,7 @@ class _JournalRun:
             self.keys[job],
             job.label,
             outcome,
-            self.fingerprints[job],
+            self.fingerprints.get(job),
             None if scheduled is None else scheduled + offset,
             None if started is None else started + offset,
             None if ended is None else ended + offset,
@@ -1109,7 +1118,7 @@ class _JournalRun:
         return (
             self.run_id,
             self.keys[job],
-            self.fingerprints[job],
+            self.fingerprints.get(job),
             None if scheduled is None else scheduled + offset,
             record.started_at + offset,  # type: ignore[operator]  # it ran
             record.ended_at + offset,  # type: ignore[operator]
@@ -1126,7 +1135,7 @@ class _JournalRun:
         notes = run.scheduler._job_notes
         if (
             record.result is None
-            and self.fingerprints[job] is None
+            and job not in self.fingerprints
             and record.attempts == 1
             and record.worker is None
             and record.scheduled_at is not None
@@ -1181,6 +1190,8 @@ class _JournalRun:
                     if whole:
                         conn.executemany(_INSERT_JOB, whole)
                 conn.execute("COMMIT")
+                if self.written is not None:
+                    self.written += len(keys) + len(rows)
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -1200,7 +1211,8 @@ class _JournalRun:
             done = JobState.DONE
             restored = self.restored
             rows = []
-            for job in self.keys:
+            everything = self.written is not None and self.written + len(restored) == len(self.keys)
+            for job in () if everything else self.keys:  # every job written: none left
                 record = job._record
                 if job in restored or (
                     # successes were written as they happened (forever jobs' are not)

@@ -437,9 +437,8 @@ class Scheduler(AbstractJob):
             journal = Journal(journal)
         writer = _JournalRun(journal, self, resume)  # checks keys and the file
         self._journal_marks = None
-        for job in self._every_job():
-            if isinstance(job, Scheduler):
-                job._journal_marks = None
+        for scheduler in writer.schedulers:
+            scheduler._journal_marks = None  # type: ignore[attr-defined]
         try:
             self._prepare()
             started = anyio.current_time()
