@@ -20,7 +20,7 @@ from ._exceptions import (
     JobDefinitionError,
     RunStateError,
 )
-from ._executors import Executor, check_executor
+from ._executors import Executor, _is_async, check_executor
 from ._placeholders import find_placeholders, resolve_placeholders
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
@@ -707,15 +707,6 @@ def _check_scheduler(scheduler: object) -> None:
         raise JobDefinitionError(f"scheduler must be a Scheduler or None, not {scheduler!r}")
 
 
-def _is_async_callable(function: Any) -> bool:
-    while isinstance(function, functools.partial):
-        function = function.func
-    if inspect.iscoroutinefunction(function):
-        return True
-    call = getattr(type(function), "__call__", None)  # noqa: B004 - we want the method
-    return call is not None and inspect.iscoroutinefunction(call)
-
-
 def _callable_name(function: Any) -> str:
     while isinstance(function, functools.partial):
         function = function.func
@@ -816,7 +807,7 @@ class Job(AbstractJob):
             )
         # a plain callable (a lambda returning a coroutine...) is checked when called in
         # the event loop; an executor away from the loop runs a plain function as it is
-        self._plain = not _is_async_callable(function)
+        self._plain = not _is_async(function)
         self.function = function
         self.args = args
         if kwargs is not None and not isinstance(kwargs, Mapping):
