@@ -19,13 +19,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "src" / "jobgraph" / "_core" / "_delegates.py"
+LINE_LENGTH = 100  # ruff's, in pyproject.toml
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def method_doc(view: object, function: object, first: str, methods: dict[str, st
 
 
 def render() -> str:
-    """The text of the generated module, formatted by ruff."""
+    """The text of the generated module, formatted as ruff formats it."""
     views = _views()
     used: set[str] = set()
     body: list[str] = []
@@ -230,11 +230,11 @@ def render() -> str:
             result = "" if returns == "None" else "return "
             body += [
                 "",
-                f"    def {delegate.method}({', '.join(params)}) -> {returns}:",
+                *_wrap(f"    def {delegate.method}", params, f" -> {returns}:"),
                 docstring,
                 "        import jobgraph.views",
                 "",
-                f"        {result}jobgraph.views.{delegate.view}({', '.join(call)})",
+                *_wrap(f"        {result}jobgraph.views.{delegate.view}", call, ""),
             ]
     used -= BUILTINS
     typing_names = ["TYPE_CHECKING", *sorted({"Any"} & used), "cast"]
@@ -256,20 +256,20 @@ def render() -> str:
     inside = sorted(source for source in imports if source.startswith("."))
     head += [f"    from {s} import {', '.join(imports[s])}" for s in inside]
     names = ", ".join(f'"{name}"' for name in sorted(mixin.name for mixin in MIXINS))
-    text = HEADER + "\n".join([*head, "", f"__all__ = [{names}]", *body]) + "\n"
-    return _format(text)
+    return HEADER + "\n".join([*head, "", f"__all__ = [{names}]", *body]) + "\n"
 
 
-def _format(text: str) -> str:
-    done = subprocess.run(  # noqa: S603 - this interpreter's ruff, on our own text
-        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(TARGET), "-"],
-        input=text,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return done.stdout
+def _wrap(head: str, items: list[str], tail: str) -> list[str]:
+    """``head(items)tail`` as ruff formats it: on one line if it fits, else the items on
+    one line of their own, else one item a line (so that no formatter is needed here)."""
+    line = f"{head}({', '.join(items)}){tail}"
+    if len(line) <= LINE_LENGTH:
+        return [line]
+    indent = " " * (len(head) - len(head.lstrip()))
+    inner = f"{indent}    {', '.join(items)}"
+    if len(inner) <= LINE_LENGTH:
+        return [f"{head}(", inner, f"{indent}){tail}"]
+    return [f"{head}(", *(f"{indent}    {item}," for item in items), f"{indent}){tail}"]
 
 
 def main() -> int:
