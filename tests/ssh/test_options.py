@@ -85,6 +85,7 @@ async def test_staged_scripts_join_line_can_be_overridden(servers: Servers) -> N
         ("host_key_policy", "yolo", "host_key_policy must be one of 'strict', 'accept-new'"),
         ("max_channels", 0, "max_channels must be a positive int or None, not 0"),
         ("max_channels", "8", "max_channels must be a positive int or None, not '8'"),
+        ("max_channels", True, "max_channels must be a positive int or None, not True"),
         ("kill_grace", -1, "kill_grace must be a number >= 0, not -1"),
         ("kill_grace", math.inf, "kill_grace must be a number >= 0, not inf"),
     ],
