@@ -51,7 +51,15 @@ What is here:
 
 from ._core._codec import register_type
 from ._core._cycles import find_cycle, topological_sort
-from ._core._events import EventKind, JobEvent, Subscriber, deliver
+from ._core._events import (
+    EventKind,
+    JobEvent,
+    Subscriber,
+    deliver,
+    emit_note,
+    notes_of,
+    relay_event,
+)
 from ._core._exceptions import nested_holder, require
 from ._core._executors import Executor, call_body, serialize_call
 from ._core._job import (
@@ -70,14 +78,7 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import (
-    emit_note,
-    failure_of,
-    journal_mark_of,
-    notes_of,
-    relay_event,
-    stragglers_of,
-)
+from ._core._scheduler import failure_of, journal_mark_of, stragglers_of
 
 __all__ = [
     "AbstractJob",
