@@ -69,8 +69,9 @@ class Scheduler(AbstractJob, SchedulerViews):
         executor: where the bodies of its jobs (:class:`~jobgraph.Job`) run unless a
             job says otherwise (see :mod:`jobgraph.executors`); nested schedulers
             inherit it. None: the enclosing scheduler's, or the event loop.
-        key: its identity in a run journal, and the prefix of its jobs' keys (see
-            :class:`~jobgraph.Journal`); default, its label path from the root.
+        key: its identity in a run journal when nested, and the prefix of its jobs'
+            keys (see :class:`~jobgraph.Journal`); default, its label path from the
+            root. A root scheduler's runs are matched by its label instead.
 
     Raises:
         JobDefinitionError: an option or a job is of the wrong type.
