@@ -438,6 +438,11 @@ def test_the_command_lists_shows_and_diffs_runs(tmp_path: Path) -> None:
     assert {job["key"] for job in data["jobs"]} == {"a", "b", "c", "d", "e"}
     data = json.loads(_command(str(journal), "diff", "1", "2", "--json").stdout)
     assert {change["key"] for change in data} == {"c", "d"}
+    # --json before the subcommand counts too
+    data = json.loads(_command(str(journal), "--json", "show", "2").stdout)
+    assert {job["key"] for job in data["jobs"]} == {"a", "b", "c", "d", "e"}
+    data = json.loads(_command(str(journal), "--json", "diff", "1", "2").stdout)
+    assert {change["key"] for change in data} == {"c", "d"}
     missing = _command(str(journal), "show", "7")
     assert missing.returncode == 1 and "no run '7'" in missing.stderr
     # the same data from Python

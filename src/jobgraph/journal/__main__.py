@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
     show = sub.add_parser("show", help="the debrief of one run")
     show.add_argument("run", nargs="?", default="latest", help="run id (default: latest)")
-    show.add_argument("--json", action="store_true", help="print JSON")
+    # SUPPRESS: a subcommand's own default would undo a --json given before it
+    show.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     diff = sub.add_parser("diff", help="jobs whose outcome or duration changed")
     diff.add_argument("run1")
     diff.add_argument("run2", nargs="?", default="latest")
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
         default=0.5,
         help="a duration change counts beyond this fraction (default 0.5)",
     )
-    diff.add_argument("--json", action="store_true", help="print JSON")
+    diff.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     return parser
 
 
