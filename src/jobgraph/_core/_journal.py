@@ -98,9 +98,12 @@ CREATE INDEX jobs_run ON jobs (run);
 # schema 2: the plainest successes of a run, a batch per row (see _JournalRun.succeeded):
 # ``keys`` is a JSON array, ``times`` the (scheduled, started, ended) of each, float64s
 # (little-endian) on the run loop's clock, ``offset`` what turns them into wall-clock
-# times. Restored jobs without a result (``restored_from`` set) have no times.
+# times. Restored jobs without a result (``restored_from`` set) have no times. ``id`` is
+# the run's id times 2**32 plus the batch's number in the run: a run's rows are a range
+# of the table's own b-tree, found without an index (one page less written per commit).
 _OKS_SQL = """
 CREATE TABLE oks (
+    id INTEGER PRIMARY KEY,
     run INTEGER NOT NULL REFERENCES runs (id),
     n INTEGER NOT NULL,
     keys TEXT NOT NULL,
@@ -108,8 +111,8 @@ CREATE TABLE oks (
     offset REAL,
     restored_from INTEGER
 );
-CREATE INDEX oks_run ON oks (run);
 """
+_OKS_OF_RUN = "id BETWEEN ? * 4294967296 AND ? * 4294967296 + 4294967295"
 # a key is unique in a run (assign_keys checks it before the run): rows are appended,
 # in the order jobs end, and read back a run at a time
 
@@ -121,7 +124,7 @@ _INSERT_OK = (
     "result, notes) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
 _LAG = 256  # successes that may wait for their commit, without a jobs_window
-_INSERT_PLAIN = "INSERT INTO oks (run, n, keys, times, offset) VALUES (?,?,?,?,?)"
+_INSERT_PLAIN = "INSERT INTO oks (id, run, n, keys, times, offset) VALUES (?,?,?,?,?,?)"
 _BIG_ENDIAN = sys.byteorder == "big"
 
 
@@ -156,8 +159,8 @@ def _plain_rows(conn: sqlite3.Connection, run_id: int) -> list[tuple[Any, ...]]:
     if not _has_oks(conn):
         return found
     for keys_text, times_blob, offset, restored_from in conn.execute(
-        "SELECT keys, times, offset, restored_from FROM oks WHERE run = ? ORDER BY rowid",
-        (run_id,),
+        f"SELECT keys, times, offset, restored_from FROM oks WHERE {_OKS_OF_RUN} ORDER BY id",  # noqa: S608 - fixed text
+        (run_id, run_id),
     ):
         keys = json.loads(keys_text)
         if times_blob is None:
@@ -810,6 +813,7 @@ class _JournalRun:
         self.plain_keys: list[str] = []
         self.plain_times: list[float] = []
         self.waiting = 0  # successes not committed yet
+        self.batches = 0  # rows written to table oks (see _OKS_SQL)
         # successes committed, or None once a retry took some out (see finish)
         self.written: int | None = 0
         self.root_run: _Run | None = None
@@ -860,7 +864,8 @@ class _JournalRun:
         }
         if _has_oks(self.conn):
             for keys_text, restored_from in self.conn.execute(
-                "SELECT keys, restored_from FROM oks WHERE run = ?", (run_id,)
+                f"SELECT keys, restored_from FROM oks WHERE {_OKS_OF_RUN}",  # noqa: S608
+                (run_id, run_id),
             ):
                 row = ("ok", None, "null", restored_from, None, True)
                 rows.update(dict.fromkeys(json.loads(keys_text), row))
@@ -976,9 +981,9 @@ class _JournalRun:
                     if row[5]:
                         plain.setdefault(row[3] or previous, []).append(keys[job])
                 conn.executemany(
-                    "INSERT INTO oks (run, n, keys, restored_from) VALUES (?,?,?,?)",
+                    "INSERT INTO oks (id, run, n, keys, restored_from) VALUES (?,?,?,?,?)",
                     [
-                        (self.run_id, len(keys), _keys_text(keys), origin)
+                        (self._batch_id(), self.run_id, len(keys), _keys_text(keys), origin)
                         for origin, keys in plain.items()
                     ],
                 )
@@ -998,6 +1003,11 @@ class _JournalRun:
                 if not owner._journal_marks:
                     owner._journal_marks = {}
                 owner._journal_marks[job] = mark
+
+    def _batch_id(self) -> int:
+        """The id of the run's next row in table ``oks``."""
+        self.batches += 1
+        return (self.run_id << 32) + self.batches
 
     def retrying(self, scheduler: Scheduler) -> None:
         """Nested ``scheduler`` is retried, its jobs reset: those that run again lose
@@ -1033,19 +1043,20 @@ class _JournalRun:
                 [(self.run_id, key) for key in gone],
             )
             for rowid, keys_text, times_blob in conn.execute(
-                "SELECT rowid, keys, times FROM oks WHERE run = ? AND restored_from IS NULL",
-                (self.run_id,),
+                f"SELECT id, keys, times FROM oks WHERE {_OKS_OF_RUN} "  # noqa: S608
+                "AND restored_from IS NULL",
+                (self.run_id, self.run_id),
             ).fetchall():
                 keys = json.loads(keys_text)
                 kept_at = [at for at, key in enumerate(keys) if key not in gone]
                 if len(kept_at) == len(keys):
                     continue
                 if not kept_at:
-                    conn.execute("DELETE FROM oks WHERE rowid = ?", (rowid,))
+                    conn.execute("DELETE FROM oks WHERE id = ?", (rowid,))
                     continue
                 times = _times_of(times_blob)
                 conn.execute(
-                    "UPDATE oks SET n = ?, keys = ?, times = ? WHERE rowid = ?",
+                    "UPDATE oks SET n = ?, keys = ?, times = ? WHERE id = ?",
                     (
                         len(kept_at),
                         _keys_text([keys[at] for at in kept_at]),
@@ -1186,6 +1197,7 @@ class _JournalRun:
                     conn.execute(
                         _INSERT_PLAIN,
                         (
+                            self._batch_id(),
                             self.run_id,
                             len(keys),
                             _keys_text(keys),
