@@ -602,7 +602,9 @@ async def test_plain_successes_are_read_back_like_the_others(tmp_path: Path) -> 
     assert one.outcome == "ok" and one.attempts == 1 and one.result is None
     assert one.started is not None and one.ended is not None and one.scheduled is not None
     assert first_run.started - 1 < one.started <= one.ended < first_run.ended + 1
-    assert one.ended <= jobs["valued"].started  # read in wall-clock time, like the others
+    valued_started = jobs["valued"].started
+    assert valued_started is not None
+    assert one.ended <= valued_started  # read in wall-clock time, like the others
     assert [job.key for job in reader.jobs(1)][-1] == "valued"  # in the order they ended
     restored = {job.key: job for job in reader.jobs(2)}
     assert restored["p[0]"].restored_from == 1 and restored["p[0]"].attempts == 0
