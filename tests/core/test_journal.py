@@ -601,6 +601,7 @@ async def test_plain_successes_are_read_back_like_the_others(tmp_path: Path) -> 
     one = jobs["p[299]"]
     assert one.outcome == "ok" and one.attempts == 1 and one.result is None
     assert one.started is not None and one.ended is not None and one.scheduled is not None
+    assert first_run.ended is not None
     assert first_run.started - 1 < one.started <= one.ended < first_run.ended + 1
     valued_started = jobs["valued"].started
     assert valued_started is not None
