@@ -690,8 +690,12 @@ async def sftp_call(node: SshNode, what: str, action: Callable[[Any], Any]) -> N
     conn = await link.connection()
     async with link.channels:
         try:
-            async with conn.start_sftp_client() as sftp:
-                await action(sftp)
+            try:
+                async with conn.start_sftp_client() as sftp:
+                    await action(sftp)
+            except BaseException:
+                quiet_sftp_stragglers()
+                raise
         except asyncssh.SFTPError as exc:
             raise TransferFailed(f"{what}: {exc.reason}") from exc
         except OSError as exc:
@@ -700,6 +704,26 @@ async def sftp_call(node: SshNode, what: str, action: Callable[[Any], Any]) -> N
             if conn.is_closed():
                 raise ConnectionLostError(node.name, f"connection lost during {what}") from exc
             raise TransferFailed(f"{what}: {exc}") from exc
+
+
+def quiet_sftp_stragglers() -> None:
+    """Mark as seen the errors of asyncssh's parallel-transfer tasks left behind by a
+    transfer cut short (a timeout, a cancellation, a closed session).
+
+    asyncssh reads and writes a file in parallel requests, each in a task of its own;
+    when the transfer is stopped, the tasks still in flight end with
+    ``SFTPConnectionLost`` that nobody awaits, and asyncio prints each one as "Task
+    exception was never retrieved", with a traceback, on the user's stderr: noise about
+    a transfer whose outcome is already reported. Only those tasks are touched.
+    """
+    for task in asyncio.all_tasks():
+        if getattr(task.get_coro(), "__qualname__", "").startswith("_SFTPParallelIO."):
+            task.add_done_callback(_seen)
+
+
+def _seen(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: asyncio does not print it
 
 
 async def sftp_put(node: SshNode, local_paths: list[str], remote_dir: str, preserve: bool) -> None:

@@ -10,7 +10,8 @@ only these and the package's own (``tests/test_layers.py`` checks it).
   asyncio loop. :func:`call` awaits an asyncio coroutine function there from asyncio or
   trio alike; everything below that touches a connection runs inside such a call.
 - Connections. :func:`link_for` is a node's shared connection (a :class:`Link`: opened
-  on first use, with its channel slots), :func:`sftp_call` an SFTP session on it;
+  on first use, with its channel slots), :func:`sftp_call` an SFTP session on it (and
+  :func:`quiet_sftp_stragglers`, for an SFTP session of your own that was cut short);
   :class:`TransferFailed` is a failed transfer, which becomes a failed command result.
 - Output. :class:`OutputCollector` sends a command's lines to a formatter and keeps
   what ``keep_output`` asks (a :class:`Tail` of each stream), then gives a
@@ -42,6 +43,7 @@ from ._connection import (
     Tail,
     TransferFailed,
     link_for,
+    quiet_sftp_stragglers,
     sftp_call,
 )
 from ._deferred import resolve
@@ -66,6 +68,7 @@ __all__ = [
     "call",
     "link_for",
     "nodes_of",
+    "quiet_sftp_stragglers",
     "resolve",
     "sftp_call",
 ]

@@ -75,6 +75,7 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
             await sftp.chmod(temporary, mode)
             await _rename(sftp, temporary, path)
         except BaseException as exc:
+            lowlevel.quiet_sftp_stragglers()
             await _clean_up(link, conn, temporary)
             if isinstance(exc, asyncssh.SFTPError | OSError):
                 reason = getattr(exc, "reason", None) or str(exc)
@@ -131,6 +132,7 @@ async def rename_into_place(node: SshNode, temporary: str, path: str, mode: int)
             await sftp.chmod(temporary, mode)
             await _rename(sftp, temporary, path)
         except BaseException as exc:
+            lowlevel.quiet_sftp_stragglers()
             await _clean_up(link, conn, temporary)
             if isinstance(exc, asyncssh.SFTPError | OSError):
                 reason = getattr(exc, "reason", None) or str(exc)
