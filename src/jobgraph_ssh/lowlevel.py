@@ -21,9 +21,13 @@ only these and the package's own (``tests/test_layers.py`` checks it).
   :class:`~jobgraph_ssh.Deferred` value (or returns a plain one) when a command runs.
 - Nodes. :func:`nodes_of` lists the nodes of jobs, schedulers and nodes (gateways too,
   if asked); :data:`HOST_KEY_POLICIES` are the names ``host_key_policy`` accepts.
+- Jobs. :func:`wire_services` registers what ``SshJob(..., services=pool)`` runs
+  through (a :class:`ServicesWiring`): :mod:`jobgraph_ssh.services` registers its own
+  when imported, so the SshJob does not import the services built on it.
 
 The public classes these take and return (:class:`~jobgraph_ssh.SshNode`,
 :class:`~jobgraph_ssh.Node`, :class:`~jobgraph_ssh.Command`,
+:class:`~jobgraph_ssh.CommandResult`, :class:`~jobgraph_ssh.SshJob`,
 :class:`~jobgraph_ssh.SshError`) are re-exported here, so that a module may import
 them while :mod:`jobgraph_ssh` itself is still being imported.
 """
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
-from ._commands import Command, StagedCommand
+from ._commands import Command, CommandResult, StagedCommand
 from ._connection import (
     Link,
     OutputCollector,
@@ -45,16 +49,20 @@ from ._connection import (
 from ._deferred import resolve
 from ._errors import SshError
 from ._glue import call
+from ._job import ServicesWiring, SshJob, wire_services
 from ._node import HOST_KEY_POLICIES, Node, SshNode, nodes_of
 
 __all__ = [
     "HOST_KEY_POLICIES",
     "Command",
+    "CommandResult",
     "Link",
     "Node",
     "OutputCollector",
     "RawOutcome",
+    "ServicesWiring",
     "SshError",
+    "SshJob",
     "SshNode",
     "StagedCommand",
     "Tail",
@@ -64,10 +72,11 @@ __all__ = [
     "nodes_of",
     "resolve",
     "sftp_call",
+    "wire_services",
 ]
 
 # only the names first made public here: the re-exported ones report jobgraph_ssh
-_REEXPORTED = {"Command", "Node", "SshError", "SshNode"}
+_REEXPORTED = {"Command", "CommandResult", "Node", "SshError", "SshJob", "SshNode"}
 _fixup_module_metadata(
     __name__,
     {
