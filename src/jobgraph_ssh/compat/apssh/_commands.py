@@ -226,6 +226,8 @@ class RunLocalStuff(AbstractCommand, StagedCommand):
         x11: bool = False,
         verbose: bool = False,
         capture: Capture | None = None,
+        local_script: str | os.PathLike[str] | None = None,
+        body: str | None = None,
     ) -> None:
         self.verbose = verbose
         self.x11 = x11
@@ -241,6 +243,8 @@ class RunLocalStuff(AbstractCommand, StagedCommand):
             timeout=None,
             label=label,
             capture=capture,
+            local_script=local_script,
+            body=body,
         )
 
     def join_line(self, parts: list[str]) -> str:
@@ -308,27 +312,20 @@ class RunScript(RunLocalStuff):
         verbose: bool = False,
         capture: Capture | None = None,
     ) -> None:
-        self.local_script = os.fspath(local_script)
         super().__init__(
             args,
             label=label,
             allowed_exits=allowed_exits,
             includes=includes,
-            remote_basename=os.path.basename(self.local_script),
+            remote_basename=os.path.basename(os.fspath(local_script)),
             x11=x11,
             verbose=verbose,
             capture=capture,
+            local_script=local_script,
         )
 
     def _apssh_line(self) -> str:
-        return f"RunScript: {os.path.basename(self.local_script)} {self._args_line()}"
-
-    def missing_local(self) -> list[str]:
-        missing = [] if os.path.isfile(self.local_script) else [self.local_script]
-        return missing + super().missing_local()
-
-    def files(self) -> tuple[list[str], dict[str, bytes]]:
-        return [self.local_script, *self.includes], {}
+        return f"RunScript: {self.script_name} {self._args_line()}"
 
 
 class RunString(RunLocalStuff):
@@ -357,13 +354,11 @@ class RunString(RunLocalStuff):
             x11=x11,
             verbose=verbose,
             capture=capture,
+            body=script_body,
         )
 
     def _apssh_line(self) -> str:
         return f"RunString: {_first_line(self.script_body)} {self._args_line()}"
-
-    def files(self) -> tuple[list[str], dict[str, bytes]]:
-        return list(self.includes), {self.script_name: self.script_body.encode()}
 
 
 def _first_line(body: str, width: int = 15) -> str:
