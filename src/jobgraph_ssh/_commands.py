@@ -655,7 +655,7 @@ class StagedCommand(Command):
     """A script copied to a fresh remote directory, run there with its arguments, removed.
 
     The script is a local file (``local_script``, copied as it is) or a text (``body``,
-    stored as :attr:`script_name`); a subclass that stages something else overrides
+    stored as ``script_name``); a subclass that stages something else overrides
     :meth:`files` (and :meth:`missing_local`). A subclass sets ``script_name``, the
     script's file name on the node, before calling this constructor.
 
@@ -700,7 +700,7 @@ class StagedCommand(Command):
 
     def files(self) -> tuple[list[str], dict[str, bytes]]:
         """What to copy to the script's remote directory: the local script (or the body,
-        as :attr:`script_name`), then the ``includes``.
+        as ``script_name``), then the ``includes``.
 
         Returns:
             (local files to copy, file contents by name).
