@@ -57,7 +57,15 @@ here, and imports do not go round in a circle.
 
 from ._core._codec import register_type
 from ._core._cycles import find_cycle, topological_sort
-from ._core._events import EventKind, JobEvent, Subscriber, deliver
+from ._core._events import (
+    EventKind,
+    JobEvent,
+    Subscriber,
+    deliver,
+    emit_note,
+    notes_of,
+    relay_event,
+)
 from ._core._exceptions import (
     CriticalJobError,
     CycleError,
@@ -85,15 +93,7 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import (
-    Scheduler,
-    emit_note,
-    failure_of,
-    journal_mark_of,
-    notes_of,
-    relay_event,
-    stragglers_of,
-)
+from ._core._scheduler import Scheduler, failure_of, journal_mark_of, stragglers_of
 
 __all__ = [
     "AbstractJob",

@@ -315,7 +315,7 @@ class Link:
 
     async def kill_group_now(self, pid: int) -> None:
         """Stop a remote process group through another channel: SIGTERM, then SIGKILL
-        after the node's ``kill_grace`` (see ``kill_line``); errors are ignored,
+        after the node's ``kill_grace`` (the shell line of ``kill_line``); errors are ignored,
         and it takes at most ``SETTLE_TIMEOUT``.
 
         OpenSSH's sshd ignores signal requests on root sessions (no privilege

@@ -477,6 +477,34 @@ def test_two_runs_writing_one_journal_at_once_are_both_recorded(tmp_path: Path) 
     conn.close()
 
 
+def test_processes_creating_one_journal_at_once_all_record_their_run(tmp_path: Path) -> None:
+    """Bug: a process that looked at a journal while another was creating its schema
+    could see the tables without the application id, and refuse the file as "not a
+    jobgraph journal" (about 1 process in 100 here). The check now reads one snapshot."""
+    code = (
+        "import sys, jobgraph as jg\n"
+        "async def f(): return 1\n"
+        "s = jg.Scheduler(jg.Job(f, label='a'), label=sys.argv[2])\n"
+        "assert jg.run(s, journal=sys.argv[1])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": SRC}
+    for round_ in range(12):  # a fresh file each round: the race is at creation
+        journal = tmp_path / f"runs{round_}.db"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(journal), f"w{i}"],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for i in range(6)
+        ]
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err
+        assert len(Journal(journal).runs()) == 6
+
+
 async def test_a_journal_that_cannot_be_written_mid_run_fails_the_run(tmp_path: Path) -> None:
     journal = tmp_path / "runs.db"
     holder: list[sqlite3.Connection] = []

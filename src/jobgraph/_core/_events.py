@@ -13,12 +13,13 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._job import AbstractJob
 
-__all__ = ["EventKind", "JobEvent", "Subscriber"]
+__all__ = ["EventKind", "JobEvent", "Subscriber", "emit_note", "notes_of", "relay_event"]
 
 logger = logging.getLogger("jobgraph")
 
@@ -119,3 +120,117 @@ def deliver(subscribers: tuple[Subscriber, ...], event: JobEvent) -> None:
             subscriber(event)
         except Exception:
             logger.exception("jobgraph event subscriber %r failed on %s", subscriber, event.kind)
+
+
+def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
+    """Tell the run that is running ``job`` something about it.
+
+    The note is kept with the job's scheduler until its next run (:func:`notes_of`,
+    the JSON report), and the run's subscribers receive a :class:`JobEvent` of kind
+    ``NOTE`` with ``note`` and ``data`` (``emit_note(self, "connecting", host="h1")``),
+    in the order of the other events of the run. A job kind calls it from its
+    ``run()``; the engine does nothing more when nobody calls it.
+
+    Args:
+        job: the job telling (it must be running in a scheduler for the note to count).
+        note: what it tells, a short word (``"connecting"``, ``"authenticated"``...).
+        **data: details (``host="h1"``), passed on as the event's ``data``.
+
+    Returns:
+        Whether an event was sent (False: the job is not running in a scheduler, or
+        nobody subscribes).
+    """
+    owner = job._owner
+    scheduler = owner() if owner is not None else None
+    run = scheduler._live_run if scheduler is not None else None
+    if run is None:
+        return False
+    assert scheduler is not None
+    frozen = MappingProxyType(dict(data))
+    now = run.now()
+    scheduler._job_notes.setdefault(job, []).append((now, str(note), frozen))
+    if not run.subscribers:
+        return False
+    event = JobEvent(
+        EventKind.NOTE,
+        job,
+        scheduler,
+        now,
+        elapsed=now - run.origin,
+        note=str(note),
+        data=frozen,
+    )
+    deliver(run.subscribers, event)
+    return True
+
+
+def relay_event(
+    holder: AbstractJob,
+    kind: EventKind,
+    job: AbstractJob,
+    scheduler: AbstractJob,
+    when: float,
+    /,
+    **fields: Any,
+) -> bool:
+    """Deliver an event that happened away from the run, while ``holder`` runs in it.
+
+    For job kinds that run a whole scheduler elsewhere (``jobgraph.dask.Shard`` runs
+    one on a cluster worker): as the remote run reports its events, the job relays
+    them, and the subscribers see the inner jobs start and end as they would for a
+    nested scheduler run here. The subscribers called are those of the run that runs
+    ``holder``, those of ``holder`` itself (a scheduler) and those of every scheduler
+    from ``holder`` down to ``scheduler``, as for a nested run.
+
+    Args:
+        holder: the job running elsewhere (a scheduler), running in a local run.
+        kind: what happened.
+        job: the job concerned: ``holder``'s jobs at any depth, or a scheduler among them.
+        scheduler: the scheduler that ran ``job`` (``holder`` or one nested in it).
+        when: when it happened, on this run's clock (``anyio.current_time()``).
+        **fields: the event's other fields (``exception``, ``attempt``, ``delay``,
+            ``note``, ``data``).
+
+    Returns:
+        Whether an event was delivered (False: ``holder`` is not running in a local run,
+        or nobody subscribes).
+    """
+    owner = holder._owner
+    parent = owner() if owner is not None else None
+    run = parent._live_run if parent is not None else None
+    if run is None:
+        return False
+    subscribers = run.subscribers
+    path: list[tuple[Subscriber, ...]] = []
+    current: AbstractJob | None = scheduler
+    while current is not None and current is not holder:
+        path.append(getattr(current, "_subscribers", ()))
+        up = current._owner
+        current = up() if up is not None else None
+    if current is None:  # not inside holder: nobody of holder's tree to tell
+        return False
+    subscribers += getattr(holder, "_subscribers", ())
+    for more in reversed(path):
+        subscribers += more
+    if not subscribers:
+        return False
+    event = JobEvent(kind, job, scheduler, when, elapsed=when - run.origin, **fields)
+    deliver(subscribers, event)
+    return True
+
+
+def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ...]:
+    """What the job told in its scheduler's last run (see :func:`emit_note`).
+
+    Args:
+        job: the job whose notes to read.
+
+    Returns:
+        Tuples ``(time, note, data)``, in order; ``time`` is the event loop's clock.
+        Empty when the job is in no scheduler, or its scheduler is gone.
+    """
+    owner = job._owner
+    scheduler = owner() if owner is not None else None
+    if scheduler is None:
+        return ()
+    return tuple(scheduler._job_notes.get(job, ()))

@@ -36,6 +36,7 @@ import anyio.to_process
 import anyio.to_thread
 import sniffio
 
+from ._events import emit_note
 from ._exceptions import (
     InvalidOptionError,
     JobDefinitionError,
@@ -65,6 +66,8 @@ executors in its tree (a process that never makes one pays nothing for them)."""
 
 
 def _is_async(function: Any) -> bool:
+    """Whether calling ``function`` gives a coroutine: an async function, a partial of
+    one, or an object whose ``__call__`` is async (a job body, here or in an executor)."""
     while isinstance(function, functools.partial):
         function = function.func
     if inspect.iscoroutinefunction(function):
@@ -416,8 +419,6 @@ class ProcessExecutor(Executor):
 def _tell_running(job: AbstractJob, where: str) -> None:
     """Tell the run's subscribers (and the report) where the body is being sent: a
     ``"running"`` note, as the Dask executor sends with the worker's address."""
-    from ._scheduler import emit_note  # (the scheduler module imports this one)
-
     emit_note(job, "running", worker=where)
 
 

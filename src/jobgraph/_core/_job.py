@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Never, Protocol, Self, overload
 
+from ._delegates import JobViews
 from ._exceptions import (
     CycleError,
     InvalidOptionError,
     JobDefinitionError,
     RunStateError,
 )
-from ._executors import Executor, check_executor
+from ._executors import Executor, _is_async, check_executor
 from ._placeholders import find_placeholders, resolve_placeholders
 from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
@@ -161,7 +162,7 @@ class _View:
         return getattr(job, self.method)()
 
 
-class AbstractJob(Schedulable):
+class AbstractJob(Schedulable, JobViews):
     """The base of every job kind. Subclasses implement :meth:`run`.
 
     All options are keyword-only.
@@ -398,39 +399,8 @@ class AbstractJob(Schedulable):
         return None
 
     # -- how views show the job: job kinds may override these ------------------------
-    # (one-line delegates to jobgraph.views, imported when called: the engine does not
-    # depend on its views)
-    def repr_id(self) -> str:
-        """The job's number in the last listing (or drawing) of its scheduler.
-
-        Returns:
-            The number as text, or ``??`` if the job was not numbered.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.job_number(self)
-
-    def repr_short(self) -> str:
-        """The four status columns of a listing (see :mod:`jobgraph.views`).
-
-        Returns:
-            Critical, raised or fine, life cycle, forever: four characters.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.status_columns(self)
-
-    def text_label(self) -> str | None:
-        """A one-line description of the job.
-
-        Returns:
-            Its label on one line unless a job kind computes something better; None:
-            nothing to say.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.text_label(self)
-
+    # (repr_id, repr_short, text_label, repr_main, repr_result, repr_requires and
+    # dot_style come from JobViews, generated from jobgraph.views: see _delegates.py)
     def graph_label(self) -> str | None:
         """The label of the job in drawings (may hold newlines).
 
@@ -438,50 +408,6 @@ class AbstractJob(Schedulable):
             The label, or None (the base class) for ``"<number>: <label>"``.
         """
         return None
-
-    def repr_main(self) -> str:
-        """The job's kind and label.
-
-        Returns:
-            Text like ``<Job `fetch`>``.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.main_repr(self)
-
-    def repr_result(self) -> str:
-        """The job's result, its exception, or where it stands if it has neither.
-
-        Returns:
-            A short text for listings.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.result_repr(self)
-
-    def repr_requires(self) -> str:
-        """The job's requirements, by their numbers in the last listing.
-
-        Returns:
-            Text like ``requires={1, 2}``, or empty without requirements.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.requires_repr(self)
-
-    def dot_style(self) -> dict[str, str | list[str]]:
-        """DOT attributes for the job's node (or a nested scheduler's cluster).
-
-        Critical jobs have a thick red border, forever jobs a dashed one; schedulers keep
-        square corners while other jobs are rounded. Once the job's scheduler has run,
-        the fill colour tells the outcome (see :data:`jobgraph.views.OUTCOME_COLOURS`).
-
-        Returns:
-            The attributes, by DOT name.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.job_dot_style(self)
 
     @property
     def scheduler(self) -> Scheduler | None:
@@ -707,15 +633,6 @@ def _check_scheduler(scheduler: object) -> None:
         raise JobDefinitionError(f"scheduler must be a Scheduler or None, not {scheduler!r}")
 
 
-def _is_async_callable(function: Any) -> bool:
-    while isinstance(function, functools.partial):
-        function = function.func
-    if inspect.iscoroutinefunction(function):
-        return True
-    call = getattr(type(function), "__call__", None)  # noqa: B004 - we want the method
-    return call is not None and inspect.iscoroutinefunction(call)
-
-
 def _callable_name(function: Any) -> str:
     while isinstance(function, functools.partial):
         function = function.func
@@ -816,7 +733,7 @@ class Job(AbstractJob):
             )
         # a plain callable (a lambda returning a coroutine...) is checked when called in
         # the event loop; an executor away from the loop runs a plain function as it is
-        self._plain = not _is_async_callable(function)
+        self._plain = not _is_async(function)
         self.function = function
         self.args = args
         if kwargs is not None and not isinstance(kwargs, Mapping):

@@ -286,11 +286,20 @@ class Journal:
         return True
 
     def _check_schema(self, conn: sqlite3.Connection) -> bool:
-        """Whether the schema is there (False: an empty database)."""
-        app = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if app != _APPLICATION_ID:
+        """Whether the schema is there (False: an empty database).
+
+        The three reads are one snapshot (one read transaction): another process that
+        creates the schema meanwhile is seen either before or after, never half-way
+        (tables there, but not yet the application id).
+        """
+        conn.execute("BEGIN")
+        try:
+            app = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
             tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        finally:
+            conn.execute("COMMIT")
+        if app != _APPLICATION_ID:
             if app == 0 and tables == 0:
                 return False
             raise JournalError(

@@ -12,15 +12,14 @@ import os
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AsyncExitStack
-from pathlib import Path
-from types import MappingProxyType
 from typing import Any, ClassVar
 
 import anyio
 
 from . import _executors as _executors_module
 from ._cycles import find_cycle
-from ._events import EventKind, JobEvent, Subscriber, deliver
+from ._delegates import SchedulerViews
+from ._events import EventKind, Subscriber
 from ._exceptions import (
     CriticalJobError,
     CycleError,
@@ -51,7 +50,7 @@ _IDLE, _SCHEDULED, _RUNNING, _DONE, _SKIPPED = (
 )
 
 
-class Scheduler(AbstractJob):
+class Scheduler(AbstractJob, SchedulerViews):
     """A set of jobs and their requirements; running it runs them in a valid order.
 
     Args:
@@ -767,20 +766,6 @@ class Scheduler(AbstractJob):
             text += f" (jobs ignoring cancellation: {names})"
         return text
 
-    def counts(self) -> tuple[int, int, int, int]:
-        """Count the scheduler's own jobs by where they stand.
-
-        Done means finished whatever the outcome (completed, failed, cancelled or
-        skipped); idle includes scheduled jobs waiting for a window slot. Listings,
-        :meth:`stats` and reports use it; a subclass may count otherwise.
-
-        Returns:
-            ``(done, running, idle, total)``.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.counts(self)
-
     def __repr__(self) -> str:
         done, running, idle, total = self.counts()
         name = type(self).__name__
@@ -788,247 +773,9 @@ class Scheduler(AbstractJob):
             name += f" {self._label!r}"
         return f"{name} with {done} done + {running} ongoing + {idle} idle = {total} job(s)"
 
-    # -- views ---------------------------------------------------------------------
-    # One-line delegates to jobgraph.views, imported when called (the engine does not
-    # depend on its views). Subclasses may override any of them; the views call these
-    # methods, not the functions, where one view builds on another.
-    def iterate_jobs(self, *, scan_schedulers: bool = False) -> Iterator[AbstractJob]:
-        """Every job, descending into nested schedulers.
-
-        Args:
-            scan_schedulers: also yield nested schedulers (before their jobs).
-
-        Returns:
-            An iterator over the jobs.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.iterate_jobs(self, scan_schedulers=scan_schedulers)
-
-    def topological_order(self) -> Iterator[AbstractJob]:
-        """This scheduler's jobs, requirements first (ties in insertion order).
-
-        Requirements on jobs outside the scheduler are ignored.
-
-        Returns:
-            An iterator over the jobs.
-
-        Raises:
-            CycleError: the jobs form a cycle.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.topological_order(self)
-
-    def check_cycles(self) -> bool:
-        """Whether the graph is free of cycles, nested schedulers included.
-
-        Returns:
-            True if neither this scheduler nor any nested one has a cycle.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.check_cycles(self)
-
-    def sanitize(self) -> bool:
-        """Drop requirements on jobs that are not in the same scheduler (at every level).
-
-        Returns:
-            True if nothing had to be dropped.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.sanitize(self)
-
-    def entry_jobs(self) -> Iterator[AbstractJob]:
-        """The jobs that require no job of this scheduler.
-
-        Returns:
-            An iterator over them, in insertion order.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.entry_jobs(self)
-
-    def exit_jobs(self, *, discard_forever: bool = True) -> Iterator[AbstractJob]:
-        """The jobs that no job of this scheduler requires.
-
-        Args:
-            discard_forever: leave forever jobs out (the default): they seldom have
-                dependents, and are seldom what one means by the end of a graph.
-
-        Returns:
-            An iterator over them, in insertion order.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.exit_jobs(self, discard_forever=discard_forever)
-
-    def predecessors(self, *jobs: AbstractJob) -> set[AbstractJob]:
-        """The jobs of this scheduler that any of ``jobs`` directly requires.
-
-        Args:
-            *jobs: the jobs to look from.
-
-        Returns:
-            Those jobs.
-
-        Raises:
-            JobDefinitionError: one of ``jobs`` is not a job.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.predecessors(self, *jobs)
-
-    def successors(self, *jobs: AbstractJob) -> set[AbstractJob]:
-        """The jobs of this scheduler that directly require any of ``jobs``.
-
-        Args:
-            *jobs: the jobs to look from.
-
-        Returns:
-            Those jobs.
-
-        Raises:
-            JobDefinitionError: one of ``jobs`` is not a job.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.successors(self, *jobs)
-
-    def predecessors_upstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
-        """Every job of this scheduler that any of ``jobs`` requires, directly or not.
-
-        The given jobs are included only when they require themselves through a cycle.
-
-        Args:
-            *jobs: the jobs to look from.
-
-        Returns:
-            Those jobs.
-
-        Raises:
-            JobDefinitionError: one of ``jobs`` is not a job.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.predecessors_upstream(self, *jobs)
-
-    def successors_downstream(self, *jobs: AbstractJob) -> set[AbstractJob]:
-        """Every job of this scheduler that requires any of ``jobs``, directly or not.
-
-        Args:
-            *jobs: the jobs to look from.
-
-        Returns:
-            Those jobs.
-
-        Raises:
-            JobDefinitionError: one of ``jobs`` is not a job.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.successors_downstream(self, *jobs)
-
-    def keep_only(self, jobs: Any) -> None:
-        """Remove every job not in ``jobs``, then drop the requirements on removed jobs.
-
-        See :meth:`sanitize`.
-
-        Args:
-            jobs: jobs or sequences to keep (anything else in it is ignored).
-
-        Raises:
-            RunStateError: the scheduler is running.
-        """
-        import jobgraph.views
-
-        jobgraph.views.keep_only(self, jobs)
-
-    def keep_only_between(
-        self,
-        *,
-        starts: Any = None,
-        ends: Any = None,
-        keep_starts: bool = True,
-        keep_ends: bool = True,
-    ) -> None:
-        """Keep the jobs downstream of any of ``starts`` and upstream of any of ``ends``.
-
-        Args:
-            starts: jobs or sequences; empty or None sets no bound upstream.
-            ends: jobs or sequences; empty or None sets no bound downstream.
-            keep_starts: keep the starts themselves.
-            keep_ends: keep the ends themselves.
-
-        Raises:
-            RunStateError: the scheduler is running.
-        """
-        import jobgraph.views
-
-        jobgraph.views.keep_only_between(
-            self, starts=starts, ends=ends, keep_starts=keep_starts, keep_ends=keep_ends
-        )
-
-    def bypass_and_remove(self, job: AbstractJob) -> None:
-        """Remove ``job``, making each job that required it require what it required.
-
-        Args:
-            job: one of this scheduler's own jobs.
-
-        Raises:
-            JobDefinitionError: ``job`` is not a job.
-            ValueError: ``job`` is not one of this scheduler's own jobs (nested ones do
-                not count).
-            RunStateError: the scheduler is running.
-        """
-        import jobgraph.views
-
-        jobgraph.views.bypass_and_remove(self, job)
-
-    def list_text(
-        self,
-        details: bool = False,
-        silence_done_jobs: bool = False,
-        *,
-        ascii: bool | None = None,
-    ) -> str:
-        """The listing that :meth:`list` prints, as a string (one line per job).
-
-        Args:
-            details: add the text of each job's :meth:`~AbstractJob.details` under its line.
-            silence_done_jobs: leave out jobs that are done.
-            ascii: True or False forces the symbols; None uses unicode when stdout can
-                print it.
-
-        Returns:
-            The listing.
-
-        Raises:
-            CycleError: the jobs form a cycle (see :meth:`list_safe_text`).
-        """
-        import jobgraph.views
-
-        return jobgraph.views.list_text(self, details, silence_done_jobs, ascii=ascii)
-
-    def list_safe_text(self, silence_done_jobs: bool = False, *, ascii: bool | None = None) -> str:
-        """Like :meth:`list_text`, in insertion order, so it works on graphs with cycles.
-
-        Jobs are numbered ``1``, ``2``... and the jobs of a nested scheduler numbered
-        ``2`` are ``2.1``, ``2.2``...
-
-        Args:
-            silence_done_jobs: leave out jobs that are done.
-            ascii: True or False forces the symbols; None uses unicode when stdout can
-                print it.
-
-        Returns:
-            The listing, one line per job.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.list_safe_text(self, silence_done_jobs, ascii=ascii)
-
+    # -- printing and graphics files -----------------------------------------------
+    # The view methods (list_text, dot_format, timeline_svg...) come from SchedulerViews,
+    # generated from jobgraph.views (see _delegates.py); these build on them.
     def list_safe(self, silence_done_jobs: bool = False) -> None:
         """Print :meth:`list_safe_text`.
 
@@ -1038,45 +785,6 @@ class Scheduler(AbstractJob):
         from jobgraph import views
 
         views.print_text(self.list_safe_text(silence_done_jobs))
-
-    def stats(self) -> str:
-        """The counts of :meth:`counts` in one line.
-
-        Returns:
-            Text like ``2D + 3R + 4I = 9``: jobs done (finished, whatever the outcome),
-            running, idle (or scheduled), and in total.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.stats(self)
-
-    def debrief_text(
-        self,
-        details: bool = False,
-        silence_done_jobs: bool = False,
-        *,
-        ascii: bool | None = None,
-    ) -> str:
-        """What :meth:`debrief` prints.
-
-        Why the run failed, the counts, the listing, then the traceback of every
-        exception, critical ones first.
-
-        Args:
-            details: add each job's :meth:`~AbstractJob.details` to the listing.
-            silence_done_jobs: leave out jobs that are done.
-            ascii: True or False forces the symbols; None uses unicode when stdout can
-                print it.
-
-        Returns:
-            The text, several lines.
-
-        Raises:
-            CycleError: the jobs form a cycle.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.debrief_text(self, details, silence_done_jobs, ascii=ascii)
 
     def debrief(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print :meth:`debrief_text`: meant for a scheduler whose run failed.
@@ -1091,79 +799,6 @@ class Scheduler(AbstractJob):
         from jobgraph import views
 
         views.print_text(self.debrief_text(details, silence_done_jobs))
-
-    def report(self) -> dict[str, Any]:
-        """A JSON-ready description of the scheduler and its last run.
-
-        Returns:
-            Plain dicts, lists, strings and numbers (see :func:`jobgraph.views.report`).
-        """
-        import jobgraph.views
-
-        return jobgraph.views.report(self)
-
-    def export_report(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`report` as JSON to ``path``.
-
-        Args:
-            path: the file to write (overwritten).
-
-        Returns:
-            The path written.
-
-        Raises:
-            JobDefinitionError: ``path`` is not a str or path-like.
-            InvalidOptionError: ``path`` is empty.
-            OSError: the file cannot be written.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.export_report(self, path)
-
-    def dot_format(self) -> str:
-        """The graph of jobs in graphviz's DOT language (no graphviz needed).
-
-        Returns:
-            The DOT source.
-
-        Raises:
-            CycleError: the jobs form a cycle.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.dot_format(self)
-
-    def export_as_dotfile(self, filename: str | os.PathLike[str]) -> str:
-        """Write :meth:`dot_format` to ``filename``.
-
-        Args:
-            filename: the file to write (overwritten).
-
-        Returns:
-            A message saying which file was written.
-
-        Raises:
-            JobDefinitionError: ``filename`` is not a str or path-like.
-            InvalidOptionError: ``filename`` is empty.
-            CycleError: the jobs form a cycle.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.export_as_dotfile(self, filename)
-
-    def graph(self) -> Any:
-        """The graph as a ``pydot.Dot`` (needs the ``pydot`` package).
-
-        Returns:
-            The pydot graph.
-
-        Raises:
-            MissingDependencyError: ``pydot`` is not installed.
-            CycleError: the jobs form a cycle.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.pydot_graph(self)
 
     def export_as_graphic(self, filename: str | os.PathLike[str], suffix: str) -> str:
         """Render the graph with graphviz's ``dot`` into ``<filename>.<suffix>``.
@@ -1210,54 +845,6 @@ class Scheduler(AbstractJob):
         """
         return self.export_as_graphic(filename, "png")
 
-    def _repr_svg_(self) -> str | None:
-        """The graph as SVG for Jupyter, or None (text display) without graphviz."""
-        import jobgraph.views
-
-        return jobgraph.views.svg_text(self)
-
-    def export_timeline_svg(
-        self, path: str | os.PathLike[str], *, max_jobs: int | None = 1000
-    ) -> Path:
-        """Write a Gantt chart of the last run as an SVG file.
-
-        One bar per job from start to end (a segment per attempt if it was retried),
-        coloured by outcome, with the wait for a window slot (from ``scheduled_at`` to
-        ``started_at``) drawn before it; see :func:`jobgraph.views.timeline_svg`.
-
-        Args:
-            path: the file to write (overwritten).
-            max_jobs: at most this many rows are drawn, with a note of what was left out
-                (None: every job).
-
-        Returns:
-            The path written.
-
-        Raises:
-            JobDefinitionError: ``path`` is not a str or path-like.
-            InvalidOptionError: ``path`` is empty, or ``max_jobs`` is not a positive
-                int or None.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.export_timeline_svg(self, path, max_jobs=max_jobs)
-
-    def timeline_svg(self, *, max_jobs: int | None = 1000) -> str:
-        """The Gantt chart of :meth:`export_timeline_svg`, as SVG text.
-
-        Args:
-            max_jobs: at most this many rows (None: every job).
-
-        Returns:
-            The SVG document.
-
-        Raises:
-            InvalidOptionError: ``max_jobs`` is not a positive int or None.
-        """
-        import jobgraph.views
-
-        return jobgraph.views.timeline_svg(self, max_jobs=max_jobs)
-
     # defined last: inside the class body, the name shadows the builtin ``list``
     def list(self, details: bool = False, silence_done_jobs: bool = False) -> None:
         """Print the jobs in topological order with their status (see :meth:`list_text`).
@@ -1272,120 +859,6 @@ class Scheduler(AbstractJob):
         import jobgraph.views
 
         jobgraph.views.print_text(self.list_text(details, silence_done_jobs))
-
-
-def emit_note(job: AbstractJob, note: str, /, **data: Any) -> bool:
-    """Tell the run that is running ``job`` something about it.
-
-    The note is kept with the job's scheduler until its next run (:func:`notes_of`,
-    the JSON report), and the run's subscribers receive a :class:`JobEvent` of kind
-    ``NOTE`` with ``note`` and ``data`` (``emit_note(self, "connecting", host="h1")``),
-    in the order of the other events of the run. A job kind calls it from its
-    ``run()``; the engine does nothing more when nobody calls it.
-
-    Args:
-        job: the job telling (it must be running in a scheduler for the note to count).
-        note: what it tells, a short word (``"connecting"``, ``"authenticated"``...).
-        **data: details (``host="h1"``), passed on as the event's ``data``.
-
-    Returns:
-        Whether an event was sent (False: the job is not running in a scheduler, or
-        nobody subscribes).
-    """
-    owner = job._owner
-    scheduler = owner() if owner is not None else None
-    run = scheduler._live_run if scheduler is not None else None
-    if run is None:
-        return False
-    assert scheduler is not None
-    frozen = MappingProxyType(dict(data))
-    now = run.now()
-    scheduler._job_notes.setdefault(job, []).append((now, str(note), frozen))
-    if not run.subscribers:
-        return False
-    event = JobEvent(
-        EventKind.NOTE,
-        job,
-        scheduler,
-        now,
-        elapsed=now - run.origin,
-        note=str(note),
-        data=frozen,
-    )
-    deliver(run.subscribers, event)
-    return True
-
-
-def relay_event(
-    holder: AbstractJob,
-    kind: EventKind,
-    job: AbstractJob,
-    scheduler: AbstractJob,
-    when: float,
-    /,
-    **fields: Any,
-) -> bool:
-    """Deliver an event that happened away from the run, while ``holder`` runs in it.
-
-    For job kinds that run a whole scheduler elsewhere (``jobgraph.dask.Shard`` runs
-    one on a cluster worker): as the remote run reports its events, the job relays
-    them, and the subscribers see the inner jobs start and end as they would for a
-    nested scheduler run here. The subscribers called are those of the run that runs
-    ``holder``, those of ``holder`` itself (a scheduler) and those of every scheduler
-    from ``holder`` down to ``scheduler``, as for a nested run.
-
-    Args:
-        holder: the job running elsewhere (a scheduler), running in a local run.
-        kind: what happened.
-        job: the job concerned: ``holder``'s jobs at any depth, or a scheduler among them.
-        scheduler: the scheduler that ran ``job`` (``holder`` or one nested in it).
-        when: when it happened, on this run's clock (``anyio.current_time()``).
-        **fields: the event's other fields (``exception``, ``attempt``, ``delay``,
-            ``note``, ``data``).
-
-    Returns:
-        Whether an event was delivered (False: ``holder`` is not running in a local run,
-        or nobody subscribes).
-    """
-    owner = holder._owner
-    parent = owner() if owner is not None else None
-    run = parent._live_run if parent is not None else None
-    if run is None:
-        return False
-    subscribers = run.subscribers
-    path: list[tuple[Subscriber, ...]] = []
-    current: AbstractJob | None = scheduler
-    while current is not None and current is not holder:
-        path.append(getattr(current, "_subscribers", ()))
-        up = current._owner
-        current = up() if up is not None else None
-    if current is None:  # not inside holder: nobody of holder's tree to tell
-        return False
-    subscribers += getattr(holder, "_subscribers", ())
-    for more in reversed(path):
-        subscribers += more
-    if not subscribers:
-        return False
-    event = JobEvent(kind, job, scheduler, when, elapsed=when - run.origin, **fields)
-    deliver(subscribers, event)
-    return True
-
-
-def notes_of(job: AbstractJob) -> tuple[tuple[float, str, Mapping[str, Any]], ...]:
-    """What the job told in its scheduler's last run (see :func:`emit_note`).
-
-    Args:
-        job: the job whose notes to read.
-
-    Returns:
-        Tuples ``(time, note, data)``, in order; ``time`` is the event loop's clock.
-        Empty when the job is in no scheduler, or its scheduler is gone.
-    """
-    owner = job._owner
-    scheduler = owner() if owner is not None else None
-    if scheduler is None:
-        return ()
-    return tuple(scheduler._job_notes.get(job, ()))
 
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``
