@@ -49,6 +49,7 @@ from ._formatters import (
 )
 from ._job import SshJob
 from ._node import LocalNode, Node, SshNode, close_all
+from ._options import SshOptions
 from ._topology import topology_dot, write_topology
 
 
@@ -119,6 +120,7 @@ __all__ = [
     "SshError",
     "SshJob",
     "SshNode",
+    "SshOptions",
     "Stream",
     "TemplateError",
     "TimestampFormatter",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import math
 import os
 import shutil
 import signal as signals
@@ -14,9 +13,9 @@ import tempfile
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, overload
 
 import anyio
 import anyio.abc
@@ -29,13 +28,12 @@ from . import _connection, _glue
 from ._connection import KILL_POLL
 from ._errors import CommandTimeoutError
 from ._formatters import Formatter, HostFormatter
+from ._options import SshOptions, checked_grace, with_overrides
 
 if TYPE_CHECKING:
     from ._connection import OutputCollector, RawOutcome
 
-__all__ = ["HOST_KEY_POLICIES", "LocalNode", "Node", "SshNode", "close_all"]
-
-HOST_KEY_POLICIES = ("strict", "accept-new", "ignore")
+__all__ = ["LocalNode", "Node", "SshNode", "close_all"]
 
 
 class Node:
@@ -228,26 +226,28 @@ class Node:
         """
 
 
-def _check_seconds(
-    hostname: str, name: str, value: object, *, none: str = "", zero: str = ""
-) -> None:
-    """Refuse a duration of an SshNode that is not a finite number of seconds (None
-    accepted when ``none`` says what it means, 0 when ``zero`` does)."""
-    if value is None and none:
-        return
-    if (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 or (value == 0 and zero))
-    ):
-        return
-    means = [f"0 for {zero}"] if zero else []
-    means += [f"None for {none}"] if none else []
-    other = f" ({', '.join(means)})" if means else ""
-    raise jg.InvalidOptionError(
-        f"SshNode {hostname!r}: {name} must be a number of seconds > 0{other}, not {value!r}"
-    )
+_T = TypeVar("_T")
+
+
+class _Option(Generic[_T]):
+    """An SshNode attribute that reads (and, set, replaces) a field of its options."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.__doc__ = f"``options.{name}`` (see :class:`SshOptions`); setting it replaces it."
+
+    @overload
+    def __get__(self, node: None, owner: type | None = None) -> _Option[_T]: ...
+    @overload
+    def __get__(self, node: SshNode, owner: type | None = None) -> _T: ...
+    def __get__(self, node: SshNode | None, owner: type | None = None) -> _T | _Option[_T]:
+        if node is None:
+            return self
+        value: _T = getattr(node._options, self.name)
+        return value
+
+    def __set__(self, node: SshNode, value: _T) -> None:
+        node._options = with_overrides(node._options, node._where(), {self.name: value})
 
 
 class SshNode(Node):
@@ -262,44 +262,28 @@ class SshNode(Node):
     limited (:func:`set_limits`, default 8 at once). Nothing is checked on the
     network when the node is made.
 
+    How to connect is one :class:`SshOptions` (``node.options``): given as
+    ``options``, or as keyword arguments named as its fields (``username``,
+    ``port``, ``keys``, ``passphrase``, ``connect_timeout``, ``keepalive_interval``,
+    ``known_hosts``, ``host_key_policy``, ``max_channels``, ``kill_group``,
+    ``kill_grace``), or both: the keywords replace those fields of ``options``. Each
+    field is also an attribute of the node; setting one (``node.port = 2222``)
+    replaces it in ``node.options``, checked again.
+
     Args:
         hostname: the host name or address.
-        username: the remote user; None for the local user name.
-        port: the SSH port (default 22).
-        keys: private key files to offer (strings or paths; key objects already
-            loaded, such as ``asyncssh.SSHKey``, are offered as they are); None for the
-            SSH agent, then the default key files (``~/.ssh/id_*``).
-        passphrase: the passphrase of encrypted key files (None: keys are not
-            encrypted). A key file is read once per version, in a worker thread.
+        options: how to connect (see :class:`SshOptions`); None for its defaults.
         gateway: an SshNode to reach this host through (None: directly).
-        connect_timeout: seconds for the TCP connection, handshake and authentication
-            (default 30); None for no limit.
-        known_hosts: the known_hosts file; None for ``~/.ssh/known_hosts``.
-        host_key_policy: ``"strict"`` (default: the key must be in known_hosts),
-            ``"accept-new"`` (an unknown host's key is appended there; a changed key
-            still fails), or ``"ignore"`` (no check at all, asked for by name). A key
-            that fails the check raises :class:`HostKeyError`, with its fingerprint.
-        max_channels: commands and transfers at once on this connection (more wait
-            for a slot); None for the process default (:func:`set_limits`, 8).
-        keepalive_interval: seconds between keepalive messages, 0 for none (default).
-        kill_group: when a command is stopped (timeout, cancel), also kill its remote
-            process group with ``kill`` through another channel (default True):
-            SIGTERM, then SIGKILL after ``kill_grace`` seconds if a process of the
-            group is still there (a detached remote ``sh`` loop waits, so nothing
-            waits on this side). The remote shell reports its pid in a first stderr
-            line, which is filtered out. Without it, the command only gets a TERM
-            signal request, which OpenSSH ignores for root sessions, and a command
-            that ignores SIGTERM keeps running. Needs a POSIX login shell.
-        kill_grace: seconds a stopped command's process group gets between SIGTERM
-            and SIGKILL (default 2; 0: SIGKILL at once).
         formatter: where output lines go (default :class:`HostFormatter`).
         label: how output lines are prefixed (default: :attr:`name`).
+        **overrides: fields of :class:`SshOptions` that replace those of
+            ``options`` (``SshNode("h", username="u", port=2222)``).
 
     Raises:
-        jobgraph.InvalidOptionError: for an empty or missing hostname, an unknown
-            host_key_policy, a bad port, limit or ``kill_grace``, a connect_timeout or
-            keepalive_interval that is not a finite number of seconds (or is negative;
-            connect_timeout must be more than 0).
+        jobgraph.InvalidOptionError: for an empty or missing hostname, a gateway
+            that is not an SshNode, ``options`` that is not an SshOptions, or a value
+            :class:`SshOptions` refuses (the message names the node and the field).
+        TypeError: a keyword that is not a field of :class:`SshOptions`.
     """
 
     #: True in a subclass whose connections live on jobgraph_ssh's background asyncio
@@ -307,24 +291,26 @@ class SshNode(Node):
     #: synchronous run (the apssh drop-in's nodes); False: on the running loop.
     background_loop: ClassVar[bool] = False
 
+    username = _Option[str | None]()
+    port = _Option[int]()
+    passphrase = _Option[str | None]()
+    connect_timeout = _Option[float | None]()
+    keepalive_interval = _Option[float]()
+    known_hosts = _Option[str | os.PathLike[str] | None]()
+    host_key_policy = _Option[str]()
+    max_channels = _Option[int | None]()
+    kill_group = _Option[bool]()
+    kill_grace = _Option[float]()
+
     def __init__(
         self,
         hostname: str,
         *,
-        username: str | None = None,
-        port: int = 22,
-        keys: str | os.PathLike[str] | Sequence[str | os.PathLike[str] | Any] | None = None,
-        passphrase: str | None = None,
+        options: SshOptions | None = None,
         gateway: SshNode | None = None,
-        connect_timeout: float | None = 30.0,
-        known_hosts: str | os.PathLike[str] | None = None,
-        host_key_policy: str = "strict",
-        max_channels: int | None = None,
-        keepalive_interval: float = 0.0,
-        kill_group: bool = True,
-        kill_grace: float = _connection.KILL_GRACE,
         formatter: Formatter | None = None,
         label: str | None = None,
+        **overrides: Any,
     ) -> None:
         given: object = hostname  # an ipaddress address is taken too, as its str()
         if isinstance(given, ipaddress.IPv4Address | ipaddress.IPv6Address):
@@ -335,48 +321,46 @@ class SshNode(Node):
             )
         super().__init__(label=label, formatter=formatter)
         self.hostname = hostname
-        self.kill_grace = _checked_grace(kill_grace, f"SshNode {hostname!r}")
-        self.username = username
-        if not isinstance(port, int) or not 0 < port < 65536:
+        if options is None:
+            options = _DEFAULT_OPTIONS
+        elif not isinstance(options, SshOptions):
             raise jg.InvalidOptionError(
-                f"SshNode {hostname!r}: port must be 1..65535, not {port!r}"
+                f"{self._where()}: options must be an SshOptions, not {options!r}"
             )
-        self.port = port
-        if keys is None:
-            self.keys: list[Any] | None = None
-        elif isinstance(keys, str | os.PathLike):
-            self.keys = [os.fspath(keys)]
-        else:
-            self.keys = [
-                os.fspath(key) if isinstance(key, str | os.PathLike) else key for key in keys
-            ]
-        self.passphrase = passphrase
+        self._options = with_overrides(options, self._where(), overrides)
         if gateway is not None and not isinstance(gateway, SshNode):
             raise jg.InvalidOptionError(
-                f"SshNode {hostname!r}: gateway must be an SshNode, not {gateway!r}"
+                f"{self._where()}: gateway must be an SshNode, not {gateway!r}"
             )
         self.gateway = gateway
         self.depth = 0 if gateway is None else gateway.depth + 1
-        _check_seconds(hostname, "connect_timeout", connect_timeout, none="no limit")
-        self.connect_timeout = connect_timeout
-        self.known_hosts_path = (
-            Path(known_hosts) if known_hosts is not None else _connection.default_known_hosts()
-        )
-        if host_key_policy not in HOST_KEY_POLICIES:
-            raise jg.InvalidOptionError(
-                f"SshNode {hostname!r}: host_key_policy must be one of "
-                f"{', '.join(map(repr, HOST_KEY_POLICIES))}, not {host_key_policy!r}"
-            )
-        self.host_key_policy = host_key_policy
-        if max_channels is not None and (not isinstance(max_channels, int) or max_channels < 1):
-            raise jg.InvalidOptionError(
-                f"SshNode {hostname!r}: max_channels must be a positive int or None"
-            )
-        self.max_channels = max_channels
-        _check_seconds(hostname, "keepalive_interval", keepalive_interval, zero="none")
-        self.keepalive_interval = keepalive_interval
-        self.kill_group = bool(kill_group)
         self._links: weakref.WeakKeyDictionary[Any, _connection.Link] = weakref.WeakKeyDictionary()
+
+    def _where(self) -> str:
+        return f"SshNode {self.hostname!r}"
+
+    @property
+    def options(self) -> SshOptions:
+        """How the node connects: the options given, with the keywords applied."""
+        return self._options
+
+    @property
+    def keys(self) -> list[Any] | None:
+        """The key files (as str) and key objects offered, or None (``options.keys``);
+        settable as ``keys=`` is."""
+        keys = self._options.keys
+        return None if keys is None else list(cast("tuple[Any, ...]", keys))
+
+    @keys.setter
+    def keys(self, keys: object) -> None:
+        self._options = with_overrides(self._options, self._where(), {"keys": keys})
+
+    @property
+    def known_hosts_path(self) -> Path:
+        """The known_hosts file checked: ``options.known_hosts``, else
+        ``~/.ssh/known_hosts``."""
+        given = self._options.known_hosts
+        return Path(given) if given is not None else _connection.default_known_hosts()
 
     @property
     def name(self) -> str:
@@ -457,6 +441,9 @@ class SshNode(Node):
         await _glue.call(_connection.sftp_remove_tree, self, remote_dir)
 
 
+_DEFAULT_OPTIONS = SshOptions()
+
+
 async def _ensure_connected(node: SshNode) -> None:
     await _connection.link_for(node).connection()
 
@@ -487,7 +474,7 @@ class LocalNode(Node):
         label: str | None = None,
     ) -> None:
         super().__init__(label=label, formatter=formatter)
-        self.kill_grace = _checked_grace(kill_grace, "LocalNode")
+        self.kill_grace = checked_grace(kill_grace, "LocalNode")
 
     @property
     def name(self) -> str:
@@ -617,17 +604,6 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
         raise _connection.TransferFailed(f"cannot write {path}: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "wb") as file:
         file.write(data)
-
-
-def _checked_grace(grace: object, who: str) -> float:
-    if (
-        isinstance(grace, bool)
-        or not isinstance(grace, int | float)
-        or not math.isfinite(grace)
-        or grace < 0
-    ):
-        raise jg.InvalidOptionError(f"{who}: kill_grace must be a number >= 0, not {grace!r}")
-    return float(grace)
 
 
 def _signal_group(pgid: int, signum: int) -> bool:

@@ -20,7 +20,9 @@ only these and the package's own (``tests/test_layers.py`` checks it).
   command line (hooks ``join_line`` and ``remote_line``). :func:`resolve` renders a
   :class:`~jobgraph_ssh.Deferred` value (or returns a plain one) when a command runs.
 - Nodes. :func:`nodes_of` lists the nodes of jobs, schedulers and nodes (gateways too,
-  if asked); :data:`HOST_KEY_POLICIES` are the names ``host_key_policy`` accepts.
+  if asked); :data:`HOST_KEY_POLICIES` are the names ``host_key_policy`` accepts, and
+  :data:`DEFAULT_CONNECT_TIMEOUT` the seconds :class:`~jobgraph_ssh.SshOptions` gives
+  ``connect_timeout`` by default (the ``jobgraph-ssh`` command's default too).
 - Jobs. :func:`wire_services` registers what ``SshJob(..., services=pool)`` runs
   through (a :class:`ServicesWiring`): :mod:`jobgraph_ssh.services` registers its own
   when imported, so the SshJob does not import the services built on it.
@@ -50,9 +52,11 @@ from ._deferred import resolve
 from ._errors import SshError
 from ._glue import call
 from ._job import ServicesWiring, SshJob, wire_services
-from ._node import HOST_KEY_POLICIES, Node, SshNode, nodes_of
+from ._node import Node, SshNode, nodes_of
+from ._options import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
     "HOST_KEY_POLICIES",
     "Command",
     "CommandResult",

@@ -246,6 +246,6 @@ def test_the_kill_line_works_in_each_posix_shell(shell: str) -> None:
 @pytest.mark.parametrize("grace", [-1, float("nan"), float("inf"), "2", True])
 def test_bad_kill_grace_is_refused(grace: object) -> None:
     with pytest.raises(jg.InvalidOptionError, match="kill_grace"):
-        SshNode("h", kill_grace=grace)  # type: ignore[arg-type]
+        SshNode("h", kill_grace=grace)
     with pytest.raises(jg.InvalidOptionError, match="kill_grace"):
         LocalNode(kill_grace=grace)  # type: ignore[arg-type]

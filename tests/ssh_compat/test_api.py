@@ -541,3 +541,28 @@ async def test_unreachable_hosts_raise_apssh_classes_that_are_native_errors(
     assert isinstance(refused.value, ConnectionRefusedError)
     assert type(refused.value).__name__ == "ConnectionRefusedError"  # as tracebacks show
     await co_close_ssh_in_scheduler(Scheduler(SshJob(gateway, command="true")))
+
+
+def test_apssh_nodes_keep_apssh_defaults_in_one_options_object(tmp_path: Path) -> None:
+    proxy = SshProxy("h.example", formatter=ColonFormatter())
+    assert proxy.options == jobgraph_ssh.SshOptions(
+        username=getpass.getuser(),  # apssh: the local user, named
+        connect_timeout=30,  # apssh's timeout=30
+        host_key_policy="ignore",  # apssh checks no host key without known_hosts
+    )
+    node = SshNode(
+        "h.example",
+        port=2222,
+        keys=str(tmp_path / "k"),
+        known_hosts=tmp_path / "kh",
+        timeout=5,
+        formatter=ColonFormatter(),
+    )
+    assert node.options == jobgraph_ssh.SshOptions(
+        username="root",  # apssh's SshNode
+        port=2222,
+        keys=[tmp_path / "k"],
+        known_hosts=tmp_path / "kh",
+        connect_timeout=5,
+        host_key_policy="strict",  # a known_hosts file given is checked
+    )

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jobgraph
+from jobgraph_ssh import SshOptions
+from jobgraph_ssh.lowlevel import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
 
 from ._targets import Host, TargetError, exclude, expand, parse_host, user_targets_dir
 
@@ -22,10 +24,8 @@ __all__ = ["FORMATS", "Options", "UsageError", "build_parser", "parse"]
 
 PROG = "jobgraph-ssh"
 FORMATS = ("host", "raw", "time")
-POLICIES = ("strict", "accept-new", "ignore")
 BACKENDS = ("asyncio", "trio")
 DEFAULT_WINDOW = 100
-DEFAULT_CONNECT_TIMEOUT = 10.0
 _HOST_WORD = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a bare name: no user, port or path
 
 EXAMPLES = """\
@@ -63,16 +63,16 @@ class Options:
 
     Attributes:
         hosts: the hosts to run on, without repeats and exclusions (``-t``, ``-x``).
-        user: the remote user for hosts that do not name one (``-u``); None for the
-            local user.
-        port: the SSH port for hosts that do not give one (``-p``); None for 22.
-        keys: private key files (``-k``); None for the SSH agent, then
-            ``~/.ssh/id_*``.
+        ssh: how to connect, every host and gateway (a
+            :class:`~jobgraph_ssh.SshOptions`): ``username`` (``-u``, for hosts that
+            do not name one; None for the local user), ``port`` (``-p``, for hosts
+            that do not give one; gateways use 22 unless they give one), ``keys``
+            (``-k``; None for the SSH agent, then ``~/.ssh/id_*``),
+            ``connect_timeout`` (``--connect-timeout``, per host, default 30),
+            ``host_key_policy`` (``--known-hosts``: ``"strict"`` by default,
+            ``"accept-new"`` or ``"ignore"``) and ``known_hosts``, the file
+            (``--known-hosts-file``; None for ``~/.ssh/known_hosts``).
         gateways: hosts to go through, nearest first (``-g``).
-        connect_timeout: seconds to connect and log in, per host (default 10).
-        known_hosts: the host key policy (``--known-hosts``): ``"strict"`` (default),
-            ``"accept-new"`` or ``"ignore"``, as for :class:`~jobgraph_ssh.SshNode`.
-        known_hosts_file: the known_hosts file; None for ``~/.ssh/known_hosts``.
         mode: ``"command"`` (default), ``"script"``, ``"push"`` or ``"pull"``.
         command: the command line's words (mode command), or the script's arguments.
         script: the local script (mode script), else None.
@@ -102,13 +102,8 @@ class Options:
     """
 
     hosts: list[Host]
-    user: str | None = None
-    port: int | None = None
-    keys: list[str] | None = None
+    ssh: SshOptions = field(default_factory=SshOptions)
     gateways: list[Host] = field(default_factory=list)
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    known_hosts: str = "strict"
-    known_hosts_file: str | None = None
     mode: str = "command"  # "command", "script", "push" or "pull"
     command: list[str] = field(default_factory=list)
     script: str | None = None
@@ -207,7 +202,8 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         help=f"seconds to connect and log in (default {DEFAULT_CONNECT_TIMEOUT:g})",
     )  # fmt: skip
     group.add_argument(
-        "--known-hosts", choices=POLICIES, default="strict", metavar="POLICY",
+        "--known-hosts", choices=HOST_KEY_POLICIES, default="strict", metavar="POLICY",
+        dest="host_key_policy",
         help="host key check: strict (default: the key must be known), accept-new "
         "(record unknown keys), or ignore (no check)",
     )  # fmt: skip
@@ -376,13 +372,8 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
         raise UsageError(f"choose one of -s/--script, --push, --pull (not {' and '.join(modes)})")
     options = Options(
         hosts=hosts,
-        user=ns.user,
-        port=ns.port,
-        keys=list(ns.key) if ns.key else None,
+        ssh=_ssh_options(ns),
         gateways=gateways,
-        connect_timeout=ns.connect_timeout,
-        known_hosts=ns.known_hosts,
-        known_hosts_file=ns.known_hosts_file,
         window=ns.window or None,
         handshakes=ns.handshakes,
         timeout=ns.timeout,
@@ -428,8 +419,23 @@ def parse(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Opti
         options.command = arguments
     if (
         ns.known_hosts_file is not None
-        and ns.known_hosts == "strict"
+        and ns.host_key_policy == "strict"
         and not os.path.isfile(ns.known_hosts_file)
     ):
         raise UsageError(f"no such known_hosts file: {ns.known_hosts_file!r}")
     return options
+
+
+def _ssh_options(ns: argparse.Namespace) -> SshOptions:
+    """The connection flags as one SshOptions (argparse has checked each value)."""
+    try:
+        return SshOptions(
+            username=ns.user,
+            port=ns.port or 22,
+            keys=tuple(ns.key) if ns.key else None,
+            connect_timeout=ns.connect_timeout,
+            known_hosts=ns.known_hosts_file,
+            host_key_policy=ns.host_key_policy,
+        )
+    except jobgraph.InvalidOptionError as exc:  # a value argparse let through
+        raise UsageError(str(exc)) from None

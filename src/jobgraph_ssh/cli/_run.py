@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 
@@ -53,19 +54,23 @@ class Session:
     outcomes: list[HostOutcome] = field(default_factory=list)
 
 
+def _node(
+    options: Options, host: Host, gateway: SshNode | None, *, port: int | None, **more: Any
+) -> SshNode:
+    """A host's node: the run's SshOptions, with the host's own user and port if its
+    target names them (``port``: the host's, or the default for it)."""
+    where: dict[str, Any] = {"port": port}
+    if host.user:
+        where["username"] = host.user
+    return SshNode(host.hostname, options=options.ssh, gateway=gateway, **where, **more)
+
+
 def _gateway_chain(options: Options) -> SshNode | None:
+    """The ``-g`` nodes, nearest first (``-p`` is for targets: a gateway's port is its
+    own, or 22)."""
     gateway: SshNode | None = None
     for host in options.gateways:
-        gateway = SshNode(
-            host.hostname,
-            username=host.user or options.user,
-            port=host.port or 22,
-            keys=options.keys,
-            gateway=gateway,
-            connect_timeout=options.connect_timeout,
-            known_hosts=options.known_hosts_file,
-            host_key_policy=options.known_hosts,
-        )
+        gateway = _node(options, host, gateway, port=host.port or 22)
     return gateway
 
 
@@ -81,18 +86,9 @@ def _command(options: Options, host: Host) -> Command:
 
 
 def node_for(options: Options, host: Host, gateway: SshNode | None, sink: LineSink) -> SshNode:
-    return SshNode(
-        host.hostname,
-        username=host.user or options.user,
-        port=host.port or options.port or 22,
-        keys=options.keys,
-        gateway=gateway,
-        connect_timeout=options.connect_timeout,
-        known_hosts=options.known_hosts_file,
-        host_key_policy=options.known_hosts,
-        formatter=sink,
-        label=host.name,
-    )
+    """The node of one target host, its output going to ``sink``."""
+    port = host.port or options.ssh.port
+    return _node(options, host, gateway, port=port, formatter=sink, label=host.name)
 
 
 def build(options: Options, sink: LineSink) -> Session:
@@ -142,12 +138,18 @@ def _label(options: Options) -> str:
     return f"jobgraph-ssh {options.describe_command()} [{len(options.hosts)} hosts {targets}]"
 
 
+def _connect_timeout(options: Options) -> str:
+    seconds = options.ssh.connect_timeout
+    return "no connect timeout" if seconds is None else f"connect timeout {seconds:g}s"
+
+
 def _restored(run: Session) -> int:
     return sum(1 for job in run.jobs if journal_mark_of(job) == "↺ restored")
 
 
 def plan(options: Options) -> str:
     """What a run would do, in words (``--dry-run``)."""
+    ssh = options.ssh
     gateway = _gateway_chain(options)
     chain: list[str] = []
     while gateway is not None:
@@ -156,14 +158,15 @@ def plan(options: Options) -> str:
     limits = [
         f"window {options.window or 'unlimited'}",
         f"{options.handshakes or set_limits().handshakes} handshakes at once",
-        f"connect timeout {options.connect_timeout:g}s",
+        _connect_timeout(options),
         f"run timeout {options.timeout:g}s" if options.timeout else "no run timeout",
         f"command timeout {options.command_timeout:g}s"
         if options.command_timeout
         else "no command timeout",
-        f"host keys {options.known_hosts}"
-        + (f" ({options.known_hosts_file})" if options.known_hosts_file else ""),
-        f"keys {', '.join(options.keys)}" if options.keys else "keys from the agent, then ~/.ssh",
+        f"host keys {ssh.host_key_policy}" + (f" ({ssh.known_hosts})" if ssh.known_hosts else ""),
+        f"keys {', '.join(map(str, ssh.keys))}"
+        if isinstance(ssh.keys, tuple) and ssh.keys
+        else "keys from the agent, then ~/.ssh",
         f"backend {options.backend}",
     ]
     lines = [
@@ -174,8 +177,8 @@ def plan(options: Options) -> str:
         "hosts:",
     ]
     for host in options.hosts:
-        user = host.user or options.user
-        port = host.port or options.port or 22
+        user = host.user or ssh.username
+        port = host.port or ssh.port
         where = f"{user + '@' if user else ''}{host.hostname}:{port}"
         lines.append(f"  {host.name:<30} {where}")
     return "\n".join(lines) + "\n"
