@@ -509,8 +509,8 @@ MUTANTS = [
     Mutant(
         "cli-port-overrides-host",
         "-p overrides the port a host gives itself",
-        "port=host.port or options.port or 22,",
-        "port=options.port or host.port or 22,",
+        "port = host.port or options.ssh.port",
+        "port = options.ssh.port if options.ssh.port != 22 else host.port or 22",
         area="cli",
     ),
     Mutant(

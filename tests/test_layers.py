@@ -12,7 +12,18 @@ level, under ``if TYPE_CHECKING:`` or inside a function):
 - outer code (``jobgraph.views``, ``jobgraph.services``, ``jobgraph.compat``,
   ``jobgraph.testing``, ``jobgraph.dask``, and ``jobgraph_ssh``) imports no private module
   of jobgraph (``jobgraph._core``, ``jobgraph._entry``, another package's ``_x`` module...): only
-  ``jobgraph``, ``jobgraph.lowlevel``, the public packages, and its own private modules.
+  ``jobgraph``, ``jobgraph.lowlevel``, the public packages, and its own private modules;
+- no module-level import circles in ``src/``. The graph has an edge from a module to
+  every module of ``src/`` it imports while it is being imported: its top-level
+  ``import``/``from`` statements (also under a plain ``if``, ``try``, ``with`` or a
+  class body), relative ones resolved, ``from pkg import name`` an edge to
+  ``pkg.name`` when that is a module, else to ``pkg``. Imports under
+  ``if TYPE_CHECKING:`` (never run) and inside a function (run when called, once every
+  module is loaded) are not edges: they are how a lower module names a higher one in
+  an annotation or reaches it at call time. An import of a package's own ancestor
+  (``from jobgraph import Scheduler`` in ``jobgraph.views._dot``) is an edge like any
+  other: the ancestor is half-initialised then, and only its order of lines keeps the
+  name there.
 """
 
 from __future__ import annotations
@@ -236,6 +247,166 @@ def test_checker_catches_a_planted_module_on_disk(tmp_path: Path) -> None:
     assert len(problems) == 2
     assert any(p.startswith("jobgraph.services._bad:1 ") for p in problems)
     assert any(p.startswith("jobgraph._core._bad:1 ") for p in problems)
+
+
+# -- no module-level import circles ---------------------------------------------------------------
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def module_level_edges(
+    module: str, source: str, modules: set[str], *, is_package: bool = False
+) -> set[str]:
+    """The modules of ``modules`` that ``module`` imports while it is being imported
+    (see the rules above: TYPE_CHECKING blocks and function bodies left out)."""
+    package = module if is_package else module.rpartition(".")[0]
+    edges: set[str] = set()
+
+    def known(name: str) -> str | None:  # ``import a.b.c`` of a module or of a package above
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    def visit(body: list[ast.stmt]) -> None:
+        for statement in body:
+            if isinstance(statement, ast.Import):
+                edges.update(filter(None, (known(alias.name) for alias in statement.names)))
+            elif isinstance(statement, ast.ImportFrom):
+                base = statement.module or ""
+                if statement.level:
+                    parts = package.split(".")
+                    parent = parts[: len(parts) - (statement.level - 1)]
+                    base = ".".join(parent + ([base] if base else []))
+                for alias in statement.names:
+                    target = f"{base}.{alias.name}"
+                    found = target if target in modules else known(base)
+                    if found is not None:
+                        edges.add(found)
+            elif isinstance(statement, ast.If):
+                if not _is_type_checking(statement.test):
+                    visit(statement.body)
+                visit(statement.orelse)
+            elif isinstance(statement, ast.Try):
+                visit(statement.body)
+                for handler in statement.handlers:
+                    visit(handler.body)
+                visit(statement.orelse)
+                visit(statement.finalbody)
+            elif isinstance(statement, ast.With | ast.ClassDef):
+                visit(statement.body)
+
+    visit(ast.parse(source).body)
+    edges.discard(module)
+    return edges
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Module -> the modules it imports at module level, for every module under ``root``."""
+    paths = {module_name(path, root): path for path in sorted(root.rglob("*.py"))}
+    modules = {name for name, _ in paths}
+    return {
+        name: module_level_edges(
+            name, path.read_text(encoding="utf-8"), modules, is_package=is_package
+        )
+        for (name, is_package), path in paths.items()
+    }
+
+
+def find_circle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (``[a, b, ..., a]``), or None."""
+    done: set[str] = set()
+    for start in sorted(graph):
+        if start in done:
+            continue
+        path: list[str] = []
+        on_path: set[str] = set()
+        stack: list[tuple[str, list[str]]] = [(start, sorted(graph[start]))]
+        path.append(start)
+        on_path.add(start)
+        while stack:
+            node, todo = stack[-1]
+            if not todo:
+                stack.pop()
+                path.pop()
+                on_path.discard(node)
+                done.add(node)
+                continue
+            nxt = todo.pop(0)
+            if nxt in on_path:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt in done or nxt not in graph:
+                continue
+            stack.append((nxt, sorted(graph[nxt])))
+            path.append(nxt)
+            on_path.add(nxt)
+    return None
+
+
+def test_no_module_level_import_circles() -> None:
+    graph = import_graph(SRC)
+    # the edges the checker must see (a graph without them would pass vacuously)
+    assert "jobgraph_ssh.services._remote" in graph["jobgraph_ssh.services"]
+    assert "jobgraph_ssh._job" in graph["jobgraph_ssh.lowlevel"]
+    assert "jobgraph.views" in graph["jobgraph"]  # Progress
+    assert "jobgraph.lowlevel" in graph["jobgraph.views._dot"]
+    circle = find_circle(graph)
+    assert circle is None, "import circle: " + " -> ".join(circle or ())
+
+
+def test_the_ssh_job_does_not_import_its_services() -> None:
+    # one way: jobgraph_ssh.services is built on the SshJob, not the SshJob on it, not
+    # even inside a function (the services wiring is registered, see lowlevel.wire_services)
+    source = (SRC / "jobgraph_ssh" / "_job.py").read_text(encoding="utf-8")
+    imported = [target for target, _, _ in _imports("jobgraph_ssh._job", source, is_package=False)]
+    assert imported
+    assert not [target for target in imported if _within(target, "jobgraph_ssh.services")]
+
+
+@pytest.mark.parametrize(
+    ("files", "circle"),
+    [
+        ({"a/__init__.py": "from . import b\n", "a/b.py": "from a import c\n", "a/c.py": ""}, None),
+        (
+            {"a/__init__.py": "", "a/b.py": "from . import c\n", "a/c.py": "from .b import x\n"},
+            "a.b -> a.c -> a.b",
+        ),
+        (
+            {
+                "a/__init__.py": "from .b import x\n",
+                "a/b.py": "import a.c\n",
+                "a/c.py": "import a\n",
+            },
+            "a -> a.b -> a.c -> a",
+        ),
+        (  # under TYPE_CHECKING or in a function: no edge
+            {
+                "a/__init__.py": "",
+                "a/b.py": "from a import c\n",
+                "a/c.py": "import typing\nif typing.TYPE_CHECKING:\n    from a import b\n"
+                "def f():\n    from a import b\n",
+            },
+            None,
+        ),
+        (  # in a try, an else, a class body: an edge
+            {
+                "a/__init__.py": "",
+                "a/b.py": "try:\n    from a import c\nexcept ImportError:\n    pass\n",
+                "a/c.py": "class K:\n    from . import b\n",
+            },
+            "a.b -> a.c -> a.b",
+        ),
+    ],
+)
+def test_circle_finder_on_planted_trees(
+    tmp_path: Path, files: dict[str, str], circle: str | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    found = find_circle(import_graph(tmp_path))
+    assert (" -> ".join(found) if found else None) == circle
 
 
 # -- fields of the engine: outer code reads them through the seam ----------------------------

@@ -47,6 +47,12 @@ What is here:
   (a dataclass, or with ``encode``/``decode``) be journaled, so that resume restores them;
 - :func:`fixup_module_metadata`, which makes the names a public module re-exports
   report it as their module (``jobgraph.Scheduler``, not ``jobgraph._core._scheduler``).
+
+The public names of :mod:`jobgraph` that views and job kinds take, return and raise
+(:class:`~jobgraph.Scheduler`, :class:`~jobgraph.AbstractJob`, :class:`~jobgraph.JobState`,
+the errors they raise...) are re-exported here, so that a module that :mod:`jobgraph`
+itself imports (:mod:`jobgraph.views`, for :class:`~jobgraph.Progress`) reads them from
+here, and imports do not go round in a circle.
 """
 
 from ._core._codec import register_type
@@ -60,7 +66,16 @@ from ._core._events import (
     notes_of,
     relay_event,
 )
-from ._core._exceptions import nested_holder, require
+from ._core._exceptions import (
+    CriticalJobError,
+    CycleError,
+    InvalidOptionError,
+    JobDefinitionError,
+    MissingDependencyError,
+    RunStateError,
+    nested_holder,
+    require,
+)
 from ._core._executors import Executor, call_body, serialize_call
 from ._core._job import (
     AbstractJob,
@@ -78,18 +93,25 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import failure_of, journal_mark_of, stragglers_of
+from ._core._scheduler import Scheduler, failure_of, journal_mark_of, stragglers_of
 
 __all__ = [
     "AbstractJob",
+    "CriticalJobError",
+    "CycleError",
     "EventKind",
     "Executor",
+    "InvalidOptionError",
+    "JobDefinitionError",
     "JobEvent",
     "JobRecord",
     "JobState",
+    "MissingDependencyError",
     "Requirement",
     "ResultOf",
+    "RunStateError",
     "Schedulable",
+    "Scheduler",
     "Subscriber",
     "TaskStatusLike",
     "call_body",

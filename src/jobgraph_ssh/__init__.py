@@ -132,3 +132,6 @@ __all__ = [
 ]
 
 _fixup_module_metadata(__name__, globals())
+
+# last, on a finished package: the services built on SshJob register its services= wiring
+from . import services as _services  # noqa: E402, F401  # isort: skip

@@ -35,11 +35,12 @@ from jobgraph.lowlevel import ResultOf, resolve_placeholders
 from . import _call_remote, _connection, _glue
 from ._commands import Command, CommandResult
 from ._connection import OutputCollector
-from ._errors import CommandFailedError, CommandTimeoutError, ConnectionLostError
+from ._errors import CommandFailedError, CommandTimeoutError, ConnectError, ConnectionLostError
+from ._node import LocalNode, SshNode
 
 if TYPE_CHECKING:
     from ._formatters import Formatter
-    from ._node import Node, SshNode
+    from ._node import Node
 
 __all__ = ["Call", "CallResult", "RemoteError"]
 
@@ -320,8 +321,6 @@ class Call(Command):
             through another channel; on a LocalNode the stop waits for it); the next
             Call on the node starts a new one.
         """
-        from ._node import LocalNode, SshNode
-
         collector = OutputCollector(node.label, formatter, keep)
         if isinstance(node, SshNode):
             return await _glue.call(_call_on_ssh, node, self, collector)
@@ -719,8 +718,6 @@ async def _call_on_ssh(node: SshNode, command: Call, collector: OutputCollector)
 
 
 async def _open_process(node: SshNode, conn: Any, python: str) -> Any:
-    from ._errors import ConnectError
-
     try:
         return await conn.create_process(_start_line(python), encoding=None)
     except Exception as exc:

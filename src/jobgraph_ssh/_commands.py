@@ -652,7 +652,25 @@ def _make_directory(path: str, mode: int) -> None:
 
 
 class StagedCommand(Command):
-    """A script copied to a fresh remote directory, run there with its arguments, removed."""
+    """A script copied to a fresh remote directory, run there with its arguments, removed.
+
+    The script is a local file (``local_script``, copied as it is) or a text (``body``,
+    stored as ``script_name``); a subclass that stages something else overrides
+    :meth:`files` (and :meth:`missing_local`). A subclass sets ``script_name``, the
+    script's file name on the node, before calling this constructor.
+
+    Args:
+        args: the script's arguments (``str()``, :class:`Deferred` or
+            :class:`jobgraph.ResultOf`).
+        includes: local files or directories copied next to the script.
+        allowed_exits: as for :class:`Command`.
+        env: as for :class:`Command`.
+        timeout: as for :class:`Command`.
+        label: as for :class:`Command`.
+        capture: as for :class:`Command`.
+        local_script: the script's local path, or None.
+        body: the script's text, or None.
+    """
 
     script_name: str
     _placeholder_fields = ("args",)
@@ -667,22 +685,35 @@ class StagedCommand(Command):
         timeout: float | None,
         label: str | None,
         capture: Capture | None,
+        local_script: str | os.PathLike[str] | None = None,
+        body: str | None = None,
     ) -> None:
         self.args: tuple[str | Deferred | ResultOf, ...] = tuple(
             arg if isinstance(arg, Deferred | ResultOf) else str(arg) for arg in args
         )
         self.includes = [os.fspath(path) for path in includes]
+        self.local_script = None if local_script is None else os.fspath(local_script)
+        self.body = body
         super().__init__(
             allowed_exits=allowed_exits, env=env, timeout=timeout, label=label, capture=capture
         )
 
     def files(self) -> tuple[list[str], dict[str, bytes]]:
-        """What to copy to the script's remote directory.
+        """What to copy to the script's remote directory: the local script (or the body,
+        as ``script_name``), then the ``includes``.
 
         Returns:
             (local files to copy, file contents by name).
+
+        Raises:
+            NotImplementedError: a subclass gave neither ``local_script`` nor ``body``
+                and does not override this method.
         """
-        raise NotImplementedError
+        if self.local_script is not None:
+            return [self.local_script, *self.includes], {}
+        if self.body is not None:
+            return list(self.includes), {self.script_name: self.body.encode()}
+        raise NotImplementedError(f"{type(self).__name__} stages no script")
 
     def missing_local(self) -> list[str]:
         """Local files (the script, ``includes``) that do not exist.
@@ -691,7 +722,9 @@ class StagedCommand(Command):
             Their paths; if there are any, the command fails (exit status 1) without
             copying or running anything.
         """
-        return [path for path in self.includes if not os.path.exists(path)]
+        script = self.local_script
+        missing = [] if script is None or os.path.isfile(script) else [script]
+        return missing + [path for path in self.includes if not os.path.exists(path)]
 
     def command_line(self) -> str:
         return self.join_line([self.script_name, *map(_show, self.args)])
@@ -782,8 +815,7 @@ class RunScript(StagedCommand):
         capture: Capture | None = None,
     ) -> None:
         _refuse_none("RunScript()", (local_script, *args))
-        self.local_script = os.fspath(local_script)
-        self.script_name = os.path.basename(self.local_script)
+        self.script_name = os.path.basename(os.fspath(local_script))
         super().__init__(
             args,
             includes,
@@ -792,14 +824,8 @@ class RunScript(StagedCommand):
             timeout=timeout,
             label=label,
             capture=capture,
+            local_script=local_script,
         )
-
-    def missing_local(self) -> list[str]:
-        missing = [] if os.path.isfile(self.local_script) else [self.local_script]
-        return missing + super().missing_local()
-
-    def files(self) -> tuple[list[str], dict[str, bytes]]:
-        return [self.local_script, *self.includes], {}
 
 
 class RunString(StagedCommand):
@@ -840,7 +866,6 @@ class RunString(StagedCommand):
                 f"RunString: remote_name must be a file name, not {remote_name!r}"
             )
         _refuse_none("RunString()", (body, *args))
-        self.body = body
         self.script_name = remote_name
         super().__init__(
             args,
@@ -850,7 +875,5 @@ class RunString(StagedCommand):
             timeout=timeout,
             label=label,
             capture=capture,
+            body=body,
         )
-
-    def files(self) -> tuple[list[str], dict[str, bytes]]:
-        return list(self.includes), {self.script_name: self.body.encode()}

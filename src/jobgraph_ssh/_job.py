@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
 
 import jobgraph as jg
 from jobgraph.lowlevel import emit_note
@@ -15,9 +15,69 @@ from ._errors import AuthError, CommandFailedError, ConnectionLostError, SshErro
 from ._formatters import Formatter
 from ._node import Node, SshNode
 
-__all__ = ["DEFAULT_KEEP", "SshJob"]
+__all__ = ["DEFAULT_KEEP", "ServicesWiring", "SshJob", "wire_services"]
 
 DEFAULT_KEEP = 64 * 1024  # characters of stdout (the end) kept per command by default
+
+
+class ServicesWiring(Protocol):
+    """What ``SshJob(..., services=pool)`` asks of :mod:`jobgraph_ssh.services`, which
+    registers it with :func:`wire_services` when it is imported (``jobgraph_ssh``
+    imports it): the SshJob keeps the options and knows nothing else of services, so
+    imports go one way, services to the SshJob.
+    """
+
+    def check(
+        self, job: SshJob, pool: object, transport: object, timeout: object, limits: object
+    ) -> object:
+        """Check the job's ``services*`` options (its node and commands are set).
+
+        Args:
+            job: the SshJob being built.
+            pool: its ``services``.
+            transport: its ``services_transport``.
+            timeout: its ``services_timeout``.
+            limits: its ``services_limits``.
+
+        Returns:
+            The limits the job keeps (``limits``, or the default ones for None).
+
+        Raises:
+            jobgraph.InvalidOptionError: an option of the wrong kind or value.
+            jobgraph.JobDefinitionError: services on a node that cannot serve them.
+        """
+
+    async def run(
+        self, job: SshJob, body: Callable[[Node], Awaitable[list[CommandResult]]]
+    ) -> list[CommandResult]:
+        """Run ``body(node)`` while the job's node serves the job's remote calls.
+
+        Args:
+            job: an SshJob with ``services``.
+            body: runs the job's commands on the node given.
+
+        Returns:
+            What ``body`` returns.
+        """
+
+
+_wiring: list[ServicesWiring] = []
+
+
+def wire_services(wiring: ServicesWiring) -> None:
+    """Make ``wiring`` what every SshJob uses for its ``services*`` options (the last
+    one registered wins; :mod:`jobgraph_ssh.services` registers its own).
+
+    Args:
+        wiring: the checks and the runner.
+    """
+    _wiring[:] = [wiring]
+
+
+def _services_wiring() -> ServicesWiring:
+    if not _wiring:  # jobgraph_ssh imports jobgraph_ssh.services, which registers it
+        raise jg.JobGraphError("jobgraph_ssh.services is not loaded: SshJob cannot check services")
+    return _wiring[0]
 
 
 def _flatten(items: Iterable[Any]) -> list[Command]:
@@ -128,43 +188,17 @@ class SshJob(jg.AbstractJob):
             raise jg.InvalidOptionError(
                 f"keep_output must be a bool or a non-negative int, not {keep_output!r}"
             )
-        self._set_services(services, services_transport, services_timeout, services_limits)
+        limits = _services_wiring().check(
+            self, services, services_transport, services_timeout, services_limits
+        )
+        self.services = services
+        self.services_transport = services_transport
+        self.services_timeout = services_timeout
+        self.services_limits: Any = limits  # a jobgraph_ssh.services.ServiceLimits
         placeholders = [p.job for command in self.commands for p in command.placeholders()]
         if placeholders:  # a command's argument is a job's result: require that job
             options["requires"] = (options.get("requires"), placeholders)
         super().__init__(**options)
-
-    def _set_services(
-        self, pool: ServicePool | None, transport: str, timeout: float | None, limits: Any
-    ) -> None:
-        from .services import _remote, _tunnel
-
-        if pool is not None and not isinstance(pool, ServicePool):
-            raise jg.InvalidOptionError(f"services must be a ServicePool or None, not {pool!r}")
-        if pool is not None and not isinstance(self.node, SshNode):
-            raise jg.JobDefinitionError(
-                f"SshJob on {self.node.name}: services= needs an SshNode (its commands call "
-                "back through the SSH connection)"
-            )
-        if transport not in _remote.TRANSPORTS:
-            raise jg.InvalidOptionError(
-                f"services_transport must be one of {', '.join(map(repr, _remote.TRANSPORTS))}, "
-                f"not {transport!r}"
-            )
-        if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
-        ):
-            raise jg.InvalidOptionError(
-                f"services_timeout must be a positive number or None, not {timeout!r}"
-            )
-        if limits is not None and not isinstance(limits, _tunnel.ServiceLimits):
-            raise jg.InvalidOptionError(
-                f"services_limits must be a ServiceLimits or None, not {limits!r}"
-            )
-        self.services = pool
-        self.services_transport = transport
-        self.services_timeout = timeout
-        self.services_limits = limits if limits is not None else _tunnel.ServiceLimits()
 
     def default_label(self) -> str:
         first = self.commands[0].label
@@ -248,10 +282,8 @@ class SshJob(jg.AbstractJob):
         """
         if self.services is None:
             return await self._run_on(self.node)
-        from .services._remote import run_served
-
         try:
-            return await run_served(self, self._run_on)
+            return await _services_wiring().run(self, self._run_on)
         except SshError as exc:
             exc.job = self.label
             raise

@@ -24,9 +24,13 @@ only these and the package's own (``tests/test_layers.py`` checks it).
   if asked); :data:`HOST_KEY_POLICIES` are the names ``host_key_policy`` accepts, and
   :data:`DEFAULT_CONNECT_TIMEOUT` the seconds :class:`~jobgraph_ssh.SshOptions` gives
   ``connect_timeout`` by default (the ``jobgraph-ssh`` command's default too).
+- Jobs. :func:`wire_services` registers what ``SshJob(..., services=pool)`` runs
+  through (a :class:`ServicesWiring`): :mod:`jobgraph_ssh.services` registers its own
+  when imported, so the SshJob does not import the services built on it.
 
 The public classes these take and return (:class:`~jobgraph_ssh.SshNode`,
 :class:`~jobgraph_ssh.Node`, :class:`~jobgraph_ssh.Command`,
+:class:`~jobgraph_ssh.CommandResult`, :class:`~jobgraph_ssh.SshJob`,
 :class:`~jobgraph_ssh.SshError`) are re-exported here, so that a module may import
 them while :mod:`jobgraph_ssh` itself is still being imported.
 """
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
-from ._commands import Command, StagedCommand
+from ._commands import Command, CommandResult, StagedCommand
 from ._connection import (
     Link,
     OutputCollector,
@@ -49,6 +53,7 @@ from ._connection import (
 from ._deferred import resolve
 from ._errors import SshError
 from ._glue import call
+from ._job import ServicesWiring, SshJob, wire_services
 from ._node import Node, SshNode, nodes_of
 from ._options import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
 
@@ -56,11 +61,14 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "HOST_KEY_POLICIES",
     "Command",
+    "CommandResult",
     "Link",
     "Node",
     "OutputCollector",
     "RawOutcome",
+    "ServicesWiring",
     "SshError",
+    "SshJob",
     "SshNode",
     "StagedCommand",
     "Tail",
@@ -71,10 +79,11 @@ __all__ = [
     "quiet_sftp_stragglers",
     "resolve",
     "sftp_call",
+    "wire_services",
 ]
 
 # only the names first made public here: the re-exported ones report jobgraph_ssh
-_REEXPORTED = {"Command", "Node", "SshError", "SshNode"}
+_REEXPORTED = {"Command", "CommandResult", "Node", "SshError", "SshJob", "SshNode"}
 _fixup_module_metadata(
     __name__,
     {

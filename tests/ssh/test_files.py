@@ -25,6 +25,7 @@ from jobgraph_ssh import (
     SshJob,
     close_all,
 )
+from jobgraph_ssh.lowlevel import StagedCommand
 
 from .conftest import Servers, make_node
 
@@ -200,3 +201,38 @@ async def test_a_copy_longer_than_its_timeout_is_cut_off(
     gc.collect()
     noise = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
     assert noise == []
+
+
+class Greeting(StagedCommand):
+    """A command kind of one's own, on the seam: a script given as text or as a file."""
+
+    def __init__(self, *args: object, body: str | None = None, script: Path | None = None) -> None:
+        self.script_name = script.name if script is not None else "greet"
+        super().__init__(
+            args,
+            (),
+            allowed_exits=(),
+            env=None,
+            timeout=None,
+            label=None,
+            capture=None,
+            local_script=script,
+            body=body,
+        )
+
+
+async def test_an_own_staged_command_stages_its_body_or_its_file(
+    node: Node, tmp_path: Path
+) -> None:
+    script = tmp_path / "hello.sh"
+    script.write_text('#!/bin/sh\necho "file $1"\n')
+    job = SshJob(
+        node,
+        Greeting("one", body='#!/bin/sh\necho "body $1"\n'),
+        Greeting("two", script=script),
+    )
+    assert await run_job(job), job.exception
+    assert [result.stdout for result in job.result()] == ["body one\n", "file two\n"]
+    assert [result.command for result in job.result()] == ["greet one", "hello.sh two"]
+    missing = Greeting(script=tmp_path / "nowhere.sh")
+    assert missing.missing_local() == [str(tmp_path / "nowhere.sh")]

@@ -189,3 +189,28 @@ async def test_push_to_an_unknown_host_or_a_missing_file_fails_naming_it(
                 )
     finally:
         await close_all([node])
+
+
+async def test_an_upload_that_cannot_be_put_in_place_fails_and_leaves_nothing(
+    hosts: Servers, tmp_path: Path
+) -> None:
+    local = tmp_path / "tool"
+    make_file(local, 1024)
+    directory = tmp_path / "dest"
+    (directory / "tool" / "inside").mkdir(parents=True)  # the target is a directory
+    node = make_node(hosts, 1)
+    try:
+        async with sv.ServicePool([PushFileService([node])]) as pool:
+            target = str(directory / "tool")
+            with pytest.raises(OSError, match=f"upload to {node.name}:{target} failed: "):
+                await pool.call(
+                    "PushFileService",
+                    "push",
+                    {"host": host_of(node), "path": str(local), "remote_path": target},
+                )
+    finally:
+        await close_all([node])
+    with anyio.fail_after(10):  # the temporary file is removed (in a task of its own)
+        while [p.name for p in directory.iterdir()] != ["tool"]:  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+    assert [p.name for p in (directory / "tool").iterdir()] == ["inside"]

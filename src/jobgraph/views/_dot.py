@@ -27,15 +27,17 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from jobgraph import (
+from jobgraph.lowlevel import (
     AbstractJob,
     CycleError,
     InvalidOptionError,
     JobState,
     MissingDependencyError,
     Scheduler,
+    owner_of,
+    record_of,
+    requirements_of,
 )
-from jobgraph.lowlevel import owner_of, record_of, requirements_of
 
 from ._graph import refused_requirements
 from ._listing import number_jobs

@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from jobgraph import AbstractJob, JobDefinitionError, RunStateError, Scheduler
 from jobgraph.lowlevel import (
+    AbstractJob,
+    JobDefinitionError,
+    RunStateError,
     Schedulable,
+    Scheduler,
     find_cycle,
     jobs_of,
     nested_holder,

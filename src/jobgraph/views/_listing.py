@@ -27,8 +27,16 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from jobgraph import AbstractJob, CriticalJobError, CycleError, JobState, Scheduler
-from jobgraph.lowlevel import journal_mark_of, record_of, requirements_of
+from jobgraph.lowlevel import (
+    AbstractJob,
+    CriticalJobError,
+    CycleError,
+    JobState,
+    Scheduler,
+    journal_mark_of,
+    record_of,
+    requirements_of,
+)
 
 from ._graph import refused_requirements
 

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from jobgraph import InvalidOptionError, JobDefinitionError
+from jobgraph.lowlevel import InvalidOptionError, JobDefinitionError
 
 __all__ = ["GRAPHVIZ_SUFFIX", "checked_path"]
 

@@ -27,8 +27,14 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from jobgraph import CriticalJobError, EventKind, JobEvent, MissingDependencyError, Scheduler
-from jobgraph.lowlevel import record_of
+from jobgraph.lowlevel import (
+    CriticalJobError,
+    EventKind,
+    JobEvent,
+    MissingDependencyError,
+    Scheduler,
+    record_of,
+)
 
 from ._output import degrade, encodes
 

@@ -9,8 +9,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jobgraph import CycleError, JobState, Scheduler
-from jobgraph.lowlevel import failure_of, notes_of, record_of, requirements_of
+from jobgraph.lowlevel import (
+    CycleError,
+    JobState,
+    Scheduler,
+    failure_of,
+    notes_of,
+    record_of,
+    requirements_of,
+)
 
 from ._listing import _number_any
 from ._paths import checked_path

@@ -29,8 +29,14 @@ from pathlib import Path
 
 import anyio
 
-from jobgraph import AbstractJob, CycleError, InvalidOptionError, JobState, Scheduler
-from jobgraph.lowlevel import record_of
+from jobgraph.lowlevel import (
+    AbstractJob,
+    CycleError,
+    InvalidOptionError,
+    JobState,
+    Scheduler,
+    record_of,
+)
 
 from ._dot import OUTCOME_COLOURS
 from ._listing import _number_any

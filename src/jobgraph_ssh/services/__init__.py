@@ -19,11 +19,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
+from jobgraph_ssh import lowlevel as _lowlevel
 
 from . import jobgraph_call as client
 from ._push import PushFileService, PushStats, push_to_all
+from ._remote import WIRING as _WIRING
 from ._remote import AllowHosts, AllowJobs, RemoteCaller, host_of
 from ._tunnel import ServiceLimits
+
+_lowlevel.wire_services(_WIRING)  # SshJob(services=...) runs through this package
 
 CLIENT_PATH = Path(client.__file__)
 """The client module's path here (the file each job copies to its remote host)."""

@@ -16,16 +16,24 @@ import sniffio
 import jobgraph as jg
 from jobgraph import services as sv
 from jobgraph_ssh import lowlevel
-from jobgraph_ssh.lowlevel import Node, SshError, SshNode
+from jobgraph_ssh.lowlevel import CommandResult, Node, SshError, SshJob, SshNode
 
 from . import _tunnel
 from . import jobgraph_call as wire
 
 if TYPE_CHECKING:
-    from jobgraph_ssh import SshJob
     from jobgraph_ssh.lowlevel import OutputCollector, RawOutcome
 
-__all__ = ["TRANSPORTS", "AllowHosts", "AllowJobs", "RemoteCaller", "host_of", "run_served"]
+__all__ = [
+    "TRANSPORTS",
+    "WIRING",
+    "AllowHosts",
+    "AllowJobs",
+    "RemoteCaller",
+    "SshJobWiring",
+    "host_of",
+    "run_served",
+]
 
 T = TypeVar("T")
 
@@ -130,8 +138,6 @@ class AllowJobs(sv.Policy):
     __slots__ = ("jobs",)
 
     def __init__(self, jobs: Iterable[SshJob]) -> None:
-        from jobgraph_ssh import SshJob
-
         self.jobs = tuple(jobs)
         for job in self.jobs:
             if not isinstance(job, SshJob):
@@ -336,3 +342,47 @@ async def _serve(
         session.end()
         with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
             await lowlevel.call(_tunnel.release, node, handle)
+
+
+class SshJobWiring:
+    """The services side of :class:`~jobgraph_ssh.SshJob`: its ``services*`` options
+    checked, its commands run while its node serves their calls (registered with
+    :func:`jobgraph_ssh.lowlevel.wire_services` by :mod:`jobgraph_ssh.services`)."""
+
+    def check(
+        self, job: SshJob, pool: object, transport: object, timeout: object, limits: object
+    ) -> _tunnel.ServiceLimits:
+        """See :meth:`jobgraph_ssh.lowlevel.ServicesWiring.check`."""
+        if pool is not None and not isinstance(pool, sv.ServicePool):
+            raise jg.InvalidOptionError(f"services must be a ServicePool or None, not {pool!r}")
+        if pool is not None and not isinstance(job.node, SshNode):
+            raise jg.JobDefinitionError(
+                f"SshJob on {job.node.name}: services= needs an SshNode (its commands call "
+                "back through the SSH connection)"
+            )
+        if transport not in TRANSPORTS:
+            raise jg.InvalidOptionError(
+                f"services_transport must be one of {', '.join(map(repr, TRANSPORTS))}, "
+                f"not {transport!r}"
+            )
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+        ):
+            raise jg.InvalidOptionError(
+                f"services_timeout must be a positive number or None, not {timeout!r}"
+            )
+        if limits is not None and not isinstance(limits, _tunnel.ServiceLimits):
+            raise jg.InvalidOptionError(
+                f"services_limits must be a ServiceLimits or None, not {limits!r}"
+            )
+        return limits if limits is not None else _tunnel.ServiceLimits()
+
+    async def run(
+        self, job: SshJob, body: Callable[[Node], Awaitable[list[CommandResult]]]
+    ) -> list[CommandResult]:
+        """See :meth:`jobgraph_ssh.lowlevel.ServicesWiring.run`."""
+        return await run_served(job, body)
+
+
+WIRING = SshJobWiring()
+"""The wiring :mod:`jobgraph_ssh.services` registers for every SshJob."""

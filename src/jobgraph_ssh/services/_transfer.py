@@ -9,6 +9,7 @@ import contextlib
 import posixpath
 import secrets
 import shlex
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import asyncssh
@@ -66,21 +67,17 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
     link = lowlevel.link_for(node)
     conn = await link.connection()
     temporary = temporary_name(path)
-    async with link.channels, conn.start_sftp_client() as sftp:
-        try:
-            directory = posixpath.dirname(path)
-            if directory:
-                await sftp.makedirs(directory, exist_ok=True)
-            await _upload(sftp, local, temporary, mode)
-            await sftp.chmod(temporary, mode)
-            await _rename(sftp, temporary, path)
-        except BaseException as exc:
-            lowlevel.quiet_sftp_stragglers()
-            await _clean_up(link, conn, temporary)
-            if isinstance(exc, asyncssh.SFTPError | OSError):
-                reason = getattr(exc, "reason", None) or str(exc)
-                raise TransferError(f"upload to {node.name}:{path} failed: {reason}") from exc
-            raise
+    async with (
+        link.channels,
+        conn.start_sftp_client() as sftp,
+        _removed_on_failure(link, conn, temporary, f"upload to {node.name}:{path}"),
+    ):
+        directory = posixpath.dirname(path)
+        if directory:
+            await sftp.makedirs(directory, exist_ok=True)
+        await _upload(sftp, local, temporary, mode)
+        await sftp.chmod(temporary, mode)
+        await _rename(sftp, temporary, path)
 
 
 UPLOAD_CHUNK = 1 << 22  # bytes written at once (asyncssh splits it into parallel requests)
@@ -106,6 +103,23 @@ async def _rename(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:
         await sftp.rename(source, target)
 
 
+@contextlib.asynccontextmanager
+async def _removed_on_failure(
+    link: lowlevel.Link, conn: asyncssh.SSHClientConnection, temporary: str, what: str
+) -> AsyncIterator[None]:
+    """Remove ``temporary`` if the block fails or is cancelled (bounded); an SFTP or OS
+    error then becomes a :class:`TransferError` saying that ``what`` failed."""
+    try:
+        yield
+    except BaseException as exc:
+        lowlevel.quiet_sftp_stragglers()
+        await _clean_up(link, conn, temporary)
+        if isinstance(exc, asyncssh.SFTPError | OSError):
+            reason = getattr(exc, "reason", None) or str(exc)
+            raise TransferError(f"{what} failed: {reason}") from exc
+        raise
+
+
 async def _clean_up(link: lowlevel.Link, conn: asyncssh.SSHClientConnection, path: str) -> None:
     """Remove a temporary file, in a task of its own that a repeated cancellation
     does not stop (closing the link waits for it, bounded)."""
@@ -127,14 +141,10 @@ async def rename_into_place(node: SshNode, temporary: str, path: str, mode: int)
     remove it if that fails."""
     link = lowlevel.link_for(node)
     conn = await link.connection()
-    async with link.channels, conn.start_sftp_client() as sftp:
-        try:
-            await sftp.chmod(temporary, mode)
-            await _rename(sftp, temporary, path)
-        except BaseException as exc:
-            lowlevel.quiet_sftp_stragglers()
-            await _clean_up(link, conn, temporary)
-            if isinstance(exc, asyncssh.SFTPError | OSError):
-                reason = getattr(exc, "reason", None) or str(exc)
-                raise TransferError(f"rename into {node.name}:{path} failed: {reason}") from exc
-            raise
+    async with (
+        link.channels,
+        conn.start_sftp_client() as sftp,
+        _removed_on_failure(link, conn, temporary, f"rename into {node.name}:{path}"),
+    ):
+        await sftp.chmod(temporary, mode)
+        await _rename(sftp, temporary, path)

@@ -18,6 +18,8 @@ from jobgraph_ssh import Push as _NativePush
 from jobgraph_ssh.lowlevel import Command, StagedCommand, resolve
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from jobgraph_ssh import Capture, Formatter, Stream
 
 __all__ = [
@@ -226,6 +228,8 @@ class RunLocalStuff(AbstractCommand, StagedCommand):
         x11: bool = False,
         verbose: bool = False,
         capture: Capture | None = None,
+        local_script: str | os.PathLike[str] | None = None,
+        body: str | None = None,
     ) -> None:
         self.verbose = verbose
         self.x11 = x11
@@ -241,6 +245,8 @@ class RunLocalStuff(AbstractCommand, StagedCommand):
             timeout=None,
             label=label,
             capture=capture,
+            local_script=local_script,
+            body=body,
         )
 
     def join_line(self, parts: list[str]) -> str:
@@ -308,27 +314,20 @@ class RunScript(RunLocalStuff):
         verbose: bool = False,
         capture: Capture | None = None,
     ) -> None:
-        self.local_script = os.fspath(local_script)
         super().__init__(
             args,
             label=label,
             allowed_exits=allowed_exits,
             includes=includes,
-            remote_basename=os.path.basename(self.local_script),
+            remote_basename=os.path.basename(os.fspath(local_script)),
             x11=x11,
             verbose=verbose,
             capture=capture,
+            local_script=local_script,
         )
 
     def _apssh_line(self) -> str:
-        return f"RunScript: {os.path.basename(self.local_script)} {self._args_line()}"
-
-    def missing_local(self) -> list[str]:
-        missing = [] if os.path.isfile(self.local_script) else [self.local_script]
-        return missing + super().missing_local()
-
-    def files(self) -> tuple[list[str], dict[str, bytes]]:
-        return [self.local_script, *self.includes], {}
+        return f"RunScript: {self.script_name} {self._args_line()}"
 
 
 class RunString(RunLocalStuff):
@@ -357,13 +356,11 @@ class RunString(RunLocalStuff):
             x11=x11,
             verbose=verbose,
             capture=capture,
+            body=script_body,
         )
 
     def _apssh_line(self) -> str:
         return f"RunString: {_first_line(self.script_body)} {self._args_line()}"
-
-    def files(self) -> tuple[list[str], dict[str, bytes]]:
-        return list(self.includes), {self.script_name: self.script_body.encode()}
 
 
 def _first_line(body: str, width: int = 15) -> str:
@@ -399,6 +396,43 @@ async def _sftp_copy(
     await lowlevel.sftp_call(node, f"{direction} {', '.join(sources)} to {target}", action)
 
 
+async def _told_copy(
+    command: AbstractCommand,
+    what: str,
+    said: str,
+    *,
+    execute: Callable[[Node, Formatter, int | None], Awaitable[CommandResult]],
+    node: Node,
+    formatter: Formatter,
+    keep: int | None,
+) -> CommandResult:
+    """A Push or Pull run by the native ``execute``, with apssh's words around it."""
+    command._tell(node, formatter, f"{what}: {said}")
+    if _remote(node, formatter):
+        await _sftp_started(node, formatter)
+    result = await execute(node, formatter, keep)
+    if result.allowed:
+        command._tell(node, formatter, f"{what} done")
+    return result
+
+
+async def _sftp_transfer(
+    node: Node,
+    said: str,
+    copy: tuple[str, list[str], str, bool],
+    native: Callable[[Node], Awaitable[None]],
+) -> None:
+    """On an SshNode, asyncssh's ``put``/``get`` (``copy``: the method, the sources,
+    the target, preserve), told to a node's ``debug_line``; elsewhere the native copy."""
+    if not isinstance(node, lowlevel.SshNode):
+        return await native(node)
+    debug_line = getattr(node, "debug_line", None)
+    if callable(debug_line):
+        debug_line(f"doing SFTP {said}")
+    await lowlevel.call(_sftp_copy, node, *copy)
+    return None
+
+
 class Push(AbstractCommand, _NativePush):
     """Copy local files (directories recursively) to the node, over SFTP, as asyncssh's
     ``put`` does: into ``remotepath`` if it is a directory, else (one file) to that
@@ -427,27 +461,15 @@ class Push(AbstractCommand, _NativePush):
         return f"Push: {_paths_line(self.localpaths)} onto {self.remotepath}"
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
-        self._tell(
-            node, formatter, f"Push: localpaths={self.localpaths}, remotepath={self.remotepath}"
+        said = f"localpaths={self.localpaths}, remotepath={self.remotepath}"
+        return await _told_copy(
+            self, "Push", said, execute=super().execute, node=node, formatter=formatter, keep=keep
         )
-        if _remote(node, formatter):
-            await _sftp_started(node, formatter)
-        result = await super().execute(node, formatter, keep)
-        if result.allowed:
-            self._tell(node, formatter, "Push done")
-        return result
 
     async def transfer(self, node: Node) -> None:
-        from jobgraph_ssh import SshNode
-
-        if not isinstance(node, SshNode):
-            return await super().transfer(node)
-        debug_line = getattr(node, "debug_line", None)
-        if callable(debug_line):
-            debug_line(f"doing SFTP put with {self.localpaths} -> {self.remotepath}")
-        return await lowlevel.call(
-            _sftp_copy, node, "put", self.local_paths, self.remote_dir, self.preserve
-        )
+        said = f"put with {self.localpaths} -> {self.remotepath}"
+        copy = ("put", self.local_paths, self.remote_dir, self.preserve)
+        await _sftp_transfer(node, said, copy, super().transfer)
 
 
 class Pull(AbstractCommand, _NativePull):
@@ -475,24 +497,12 @@ class Pull(AbstractCommand, _NativePull):
         return f"Pull: {_paths_line(self.remotepaths)} into {os.fspath(self.localpath)}"
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
-        self._tell(
-            node, formatter, f"Pull: remotepaths={self.remotepaths}, localpath={self.localpath}"
+        said = f"remotepaths={self.remotepaths}, localpath={self.localpath}"
+        return await _told_copy(
+            self, "Pull", said, execute=super().execute, node=node, formatter=formatter, keep=keep
         )
-        if _remote(node, formatter):
-            await _sftp_started(node, formatter)
-        result = await super().execute(node, formatter, keep)
-        if result.allowed:
-            self._tell(node, formatter, "Pull done")
-        return result
 
     async def transfer(self, node: Node) -> None:
-        from jobgraph_ssh import SshNode
-
-        if not isinstance(node, SshNode):
-            return await super().transfer(node)
-        debug_line = getattr(node, "debug_line", None)
-        if callable(debug_line):
-            debug_line(f"doing SFTP get with {self.remotepaths} -> {self.localpath}")
-        return await lowlevel.call(
-            _sftp_copy, node, "get", self.remote_paths, self.local_dir, self.preserve
-        )
+        said = f"get with {self.remotepaths} -> {self.localpath}"
+        copy = ("get", self.remote_paths, self.local_dir, self.preserve)
+        await _sftp_transfer(node, said, copy, super().transfer)

@@ -144,10 +144,6 @@ class SshProxy(_NativeSshNode):
         except ConnectError as exc:
             raise self._failed(exc) from None
 
-    def is_connected(self) -> bool:
-        """Whether the node has an open connection."""
-        return any(link.alive() for link in list(self._links.values()))
-
     async def sftp_connect_lazy(self) -> Any:
         """Connect if needed; SFTP sessions are opened per transfer, so this returns
         the connection (whose ``start_sftp_client()`` gives one)."""
