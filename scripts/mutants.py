@@ -516,8 +516,8 @@ MUTANTS = [
     Mutant(
         "cli-dry-run-port",
         "the dry run shows -p instead of the port a host gives itself",
-        "port = host.port or options.port or 22",
-        "port = options.port or host.port or 22",
+        "        port = host.port or ssh.port\n",
+        "        port = ssh.port if ssh.port != 22 else host.port or 22\n",
         area="cli",
     ),
     Mutant(
