@@ -523,8 +523,8 @@ MUTANTS = [
     Mutant(
         "cli-user-overrides-host",
         "-u overrides the user a host gives itself",
-        "username=host.user or options.user,\n        port=host.port or options.port",
-        "username=options.user or host.user,\n        port=host.port or options.port",
+        '    if host.user:\n        where["username"] = host.user\n',
+        '    if host.user and not options.ssh.username:\n        where["username"] = host.user\n',
         area="cli",
     ),
     Mutant(
