@@ -20,7 +20,9 @@ from tests.ssh.conftest import ClientKey, Servers, client_key, sshd, start_async
 __all__ = ["Cli", "ClientKey", "Servers", "client_key", "sshd"]
 
 SRC = Path(jobgraph_ssh.__file__).resolve().parent.parent
-ROOT = SRC.parent
+# the checkout (pyproject.toml, and tests as a package for the subprocesses); SRC may be
+# elsewhere (scripts/mutants.py plants its bugs in a copy of src/)
+ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 60  # seconds any one command may take in a test
 
 
