@@ -52,10 +52,18 @@ class _Host(asyncssh.SSHServer):
 
 
 class _Session(SSHServerStreamSession[bytes]):
-    """SFTP (asyncssh's server), or a command run by ``/bin/sh -c``."""
+    """SFTP (asyncssh's server, or ``sftp_factory``), or a command run by ``/bin/sh -c``
+    in its own process group, wired to the channel.
 
-    def __init__(self, home: Path, sessions: set[_Session]) -> None:
-        super().__init__(None, sftp_factory=asyncssh.SFTPServer, sftp_version=3)  # type: ignore[arg-type]
+    The test suite's server (``tests/ssh/_server.py``) is this session with counters:
+    it overrides the hooks ``started``, ``process_started``, ``process_ended``,
+    ``signalled`` and ``closed``, which do nothing here.
+    """
+
+    def __init__(
+        self, home: Path, sessions: set[Any], sftp_factory: type[Any] = asyncssh.SFTPServer
+    ) -> None:
+        super().__init__(None, sftp_factory=sftp_factory, sftp_version=3)
         self.home = home
         self.sessions = sessions
         self.chan: Any = None
@@ -81,7 +89,24 @@ class _Session(SSHServerStreamSession[bytes]):
             return
         self.chan.set_encoding(None)
         self.sessions.add(self)
+        self.started()
         self.task = asyncio.get_running_loop().create_task(self._run())
+
+    # hooks for a subclass that counts (the test suite's server)
+    def started(self) -> None:
+        """An exec session started (before its process)."""
+
+    def process_started(self) -> None:
+        """Its process started."""
+
+    def process_ended(self) -> None:
+        """Its process's output ended (before its exit status is sent)."""
+
+    def signalled(self) -> None:
+        """The client sent a signal."""
+
+    def closed(self) -> None:
+        """The channel closed."""
 
     async def _run(self) -> None:
         env = dict(os.environ)
@@ -96,6 +121,7 @@ class _Session(SSHServerStreamSession[bytes]):
             self.chan.write_stderr(f"cannot start /bin/sh: {exc}\n".encode())
             self.chan.exit(127)
             return
+        self.process_started()
         for data in self.early:
             self._feed(data)
         self.early.clear()
@@ -114,6 +140,7 @@ class _Session(SSHServerStreamSession[bytes]):
             )
             status = await self.proc.wait()
         finally:
+            self.process_ended()
             self.sessions.discard(self)
         with contextlib.suppress(Exception):
             if status >= 0:
@@ -156,6 +183,7 @@ class _Session(SSHServerStreamSession[bytes]):
         if self.command is None:
             super().signal_received(signal_name)
             return
+        self.signalled()
         signum = getattr(signal, "SIG" + signal_name, None)
         if isinstance(signum, int):
             self.kill(signum)
@@ -163,6 +191,7 @@ class _Session(SSHServerStreamSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         self.kill(signal.SIGKILL)  # nobody can read its output any more: a hang-up
+        self.closed()
 
 
 async def _serve(

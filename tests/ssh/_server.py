@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import sys
+from pathlib import Path
 from typing import Any
 
 import asyncssh
-from asyncssh.stream import SSHServerStreamSession
+
+from jobgraph_ssh._sandbox_server import _Session
 
 
 class Stats:
@@ -193,132 +194,30 @@ class LoggingSFTPServer(asyncssh.SFTPServer):
         return super().readlink(path)
 
 
-class Session(SSHServerStreamSession):  # type: ignore[type-arg]
-    """One session channel: SFTP (asyncssh's own server), or an exec session run as
-    a local ``/bin/sh -c`` process wired to the channel."""
+class Session(_Session):
+    """One session channel: SFTP (the logging server above), or an exec session run as a
+    local ``/bin/sh -c`` process wired to the channel: the sandbox's session, counted."""
 
     def __init__(self, stats: Stats, cwd: str) -> None:
-        super().__init__(None, sftp_factory=LoggingSFTPServer, sftp_version=3)  # type: ignore[arg-type]
+        super().__init__(Path(cwd), LIVE, sftp_factory=LoggingSFTPServer)
         self.stats = stats
-        self.cwd = cwd
-        self.chan: Any = None
-        self.command: str | None = None
-        self.proc: asyncio.subprocess.Process | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.pending: list[bytes | None] = []  # stdin received before the process started
         self.open = False
 
-    def connection_made(self, chan: Any) -> None:
-        super().connection_made(chan)
-        self.chan = chan
-
-    def shell_requested(self) -> bool:
-        return False
-
-    def exec_requested(self, command: str) -> bool:
-        self.command = command
-        return True
-
-    def session_started(self) -> None:
-        if self.command is None:  # the SFTP subsystem
-            super().session_started()
-            return
-        self.chan.set_encoding(None)
+    def started(self) -> None:
         self.open = True
-        LIVE.add(self)
         self.stats.add("sessions")
         self.stats.add("sessions_now")
-        self.task = asyncio.get_running_loop().create_task(self.serve())
 
-    async def serve(self) -> None:
-        assert self.chan is not None
-        env = dict(os.environ)
-        env.update({str(k): str(v) for k, v in self.chan.get_environment().items()})
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                "/bin/sh",
-                "-c",
-                self.command or "",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-                cwd=self.cwd,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            self.chan.write_stderr(f"cannot start: {exc}\n".encode())
-            self.chan.exit(127)
-            return
+    def process_started(self) -> None:
         self.stats.add("processes_now")
-        for data in self.pending:
-            self._feed(data)
-        self.pending.clear()
-        chan = self.chan
 
-        async def pump(reader: asyncio.StreamReader, write: Any) -> None:
-            while chunk := await reader.read(65536):
-                with contextlib.suppress(Exception):
-                    write(chunk)
+    def process_ended(self) -> None:
+        self.stats.add("processes_now", -1)
 
-        assert self.proc.stdout is not None and self.proc.stderr is not None
-        try:
-            await asyncio.gather(
-                pump(self.proc.stdout, chan.write), pump(self.proc.stderr, chan.write_stderr)
-            )
-            status = await self.proc.wait()
-        finally:
-            self.stats.add("processes_now", -1)
-            LIVE.discard(self)
-        with contextlib.suppress(Exception):
-            if status >= 0:
-                chan.exit(status)
-            else:
-                chan.exit_with_signal(signal.Signals(-status).name.removeprefix("SIG"))
-
-    def _feed(self, data: bytes | None) -> None:
-        assert self.proc is not None and self.proc.stdin is not None
-        with contextlib.suppress(Exception):
-            if data is None:
-                self.proc.stdin.close()
-            else:
-                self.proc.stdin.write(data)
-
-    def data_received(self, data: Any, datatype: asyncssh.DataType) -> None:
-        if self.command is None:
-            super().data_received(data, datatype)
-        elif self.proc is None:
-            self.pending.append(data)
-        else:
-            self._feed(data)
-
-    def eof_received(self) -> bool:
-        if self.command is None:
-            return bool(super().eof_received())
-        if self.proc is None:
-            self.pending.append(None)
-        else:
-            self._feed(None)
-        return True  # half-close: the command may still write its output
-
-    def _kill(self, signum: int) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signum)
-
-    def signal_received(self, signal_name: str) -> None:
-        if self.command is None:
-            super().signal_received(signal_name)
-            return
+    def signalled(self) -> None:
         self.stats.add("signals")
-        signum = getattr(signal, "SIG" + signal_name, None)
-        if isinstance(signum, int):
-            self._kill(signum)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        # the channel is gone: nobody can read the output any more; like a hang-up
-        super().connection_lost(exc)
-        self._kill(signal.SIGKILL)
+    def closed(self) -> None:
         if self.open:
             self.open = False
             self.stats.add("sessions_now", -1)
@@ -383,7 +282,7 @@ async def main() -> None:
     for server in servers:
         server.close()
     for session in list(LIVE):
-        session._kill(signal.SIGKILL)
+        session.kill(signal.SIGKILL)
 
 
 if __name__ == "__main__":
