@@ -18,8 +18,8 @@ every node made afterwards. The differences with apssh are listed in
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 from jobgraph_ssh import Capture, Deferred, Variables
 
-from ._commands import AbstractCommand, Pull, Push, Run, RunLocalStuff, RunScript, RunString
-from ._formatters import (
+from .commands import AbstractCommand, Pull, Push, Run, RunLocalStuff, RunScript, RunString
+from .formatters import (
     CaptureFormatter,
     ColonFormatter,
     Formatter,
@@ -30,11 +30,12 @@ from ._formatters import (
     TimeColonFormatter,
     TimeHostFormatter,
 )
-from ._keys import import_private_key, load_agent_keys, load_private_keys
-from ._nodes import LocalNode, SshNode, SshProxy, host_key_policy, set_host_key_policy
-from ._service import Service
-from ._sshjob import CommandFailedError, SshJob
-from ._topology import (
+from .keys import import_private_key, load_agent_keys, load_private_keys
+from .nodes import LocalNode, SshNode
+from .service import Service
+from .sshjob import CommandFailedError, SshJob
+from .sshproxy import SshProxy, host_key_policy, set_host_key_policy
+from .topology import (
     close_ssh_in_scheduler,
     co_close_ssh_in_scheduler,
     topology_as_dotfile,
@@ -42,7 +43,7 @@ from ._topology import (
     topology_dot,
     topology_graph,
 )
-from ._yaml import YamlLoader, YamlLoaderError
+from .yaml_loader import YamlLoader, YamlLoaderError
 
 __version__ = "0.27.0"  # the apssh release whose API this package offers
 

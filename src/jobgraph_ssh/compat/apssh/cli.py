@@ -31,8 +31,8 @@ from typing import Any, NoReturn
 from jobgraph.compat.asynciojobs import Scheduler
 from jobgraph_ssh.cli import ENV_TARGETS_DIR, Host, TargetError, locate_targets, parse_host
 
-from ._commands import Pull, Push, Run, RunScript, RunString
-from ._formatters import (
+from .commands import Pull, Push, Run, RunScript, RunString
+from .formatters import (
     Formatter,
     HostFormatter,
     RawFormatter,
@@ -41,10 +41,10 @@ from ._formatters import (
     TimeHostFormatter,
     _short,
 )
-from ._keys import load_private_keys
-from ._nodes import SshProxy
-from ._sshjob import SshJob
-from ._topology import close_ssh_in_scheduler
+from .keys import load_private_keys
+from .sshjob import SshJob
+from .sshproxy import SshProxy
+from .topology import close_ssh_in_scheduler
 
 __all__ = [
     "Appull",
