@@ -13,6 +13,11 @@ asyncio and trio. As in apssh, host keys are not checked unless a node is given
 ``known_hosts``; ``set_host_key_policy("strict")`` turns the native check on for
 every node made afterwards. The differences with apssh are listed in
 ``docs/migrating.md``.
+
+As in apssh, each class lives in the submodule apssh has it in
+(:mod:`~jobgraph_ssh.compat.apssh.formatters`, :mod:`~jobgraph_ssh.compat.apssh.nodes`,
+:mod:`~jobgraph_ssh.compat.apssh.sshproxy`...), which its ``__module__`` names; this
+package exports them all.
 """
 
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
@@ -89,4 +94,7 @@ __all__ = [
     "topology_graph",
 ]
 
+# Every name above is defined in the public submodule apssh defines it in (formatters,
+# nodes, sshproxy...), which its __module__ reports, as apssh's do: this changes
+# nothing unless a name comes from a private module (_errors) one day.
 _fixup_module_metadata(__name__, globals())
