@@ -169,12 +169,15 @@ class Call(Command):
     encoded: here, when the Call is made (:class:`jobgraph.InvalidOptionError`), or
     on the node for a return value (a :class:`RemoteError` with ``TypeError``).
 
-    What the function prints (and what its child processes write) goes to the job's
-    formatter, as command output does, and is kept in the result's ``stdout`` and
-    ``stderr``.
+    What the function prints (and what its child processes write) while it runs goes
+    to the job's formatter, as command output does, and is kept in the result's
+    ``stdout`` and ``stderr``. Each call has pipes of its own: what a child left running
+    in the background writes after the function returned is dropped, never taken for
+    the output of a later call.
 
-    Keyword arguments are the function's own; the command's options are set with
-    :meth:`options`: ``Call(f, 1, x=2).options(timeout=5)``.
+    Keyword arguments are the function's own; the command's options (``timeout``,
+    ``label``, ``python``, ``env``, ``capture``) are set with :meth:`options`:
+    ``Call(f, 1, x=2).options(timeout=5, env={"LANG": "C"})``.
 
     An argument may be (or hold) a :class:`jobgraph.ResultOf` placeholder: the SshJob
     then requires that job, and the placeholder becomes its value, as it is (not as a
@@ -304,8 +307,8 @@ class Call(Command):
         """The ``call`` message sent to the node.
 
         Returns:
-            The message: the module and qualified name of the function, and its
-            arguments, already encoded.
+            The message: the module and qualified name of the function, its
+            arguments, already encoded, and the ``env`` variables if any.
         """
         message = {
             "t": "call",

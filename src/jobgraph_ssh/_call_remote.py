@@ -7,7 +7,9 @@ same file for :func:`encode` and :func:`decode`, so both sides agree on the data
 Wire: each message is a 4-byte big-endian length, then that many bytes of JSON (an
 object, ASCII). The remote side says ``hello`` (its pid and process group); then for
 each ``call`` it may ask for modules (``need`` -> ``mod``), sends the function's
-output (``out``), and ends with ``ok`` (the value) or ``err`` (the exception).
+output (``out``, from pipes of that call's own on fds 1 and 2), and ends with ``ok``
+(the value) or ``err`` (the exception). A call's ``e`` (environment variables) is set
+in ``os.environ`` for the call only.
 
 Values: JSON's own (None, bool, int, float, str, lists, dicts with str keys), plus
 tagged objects ``{"$t": TAG, "v": ...}`` for bytes, tuples, sets, frozensets, dicts
