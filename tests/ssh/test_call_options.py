@@ -71,6 +71,10 @@ def start_background_child(flag):
     return "started"
 
 
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
 def wait_for(flag):
     deadline = time.monotonic() + 30
     while not os.path.exists(flag) and time.monotonic() < deadline:
@@ -191,3 +195,16 @@ async def test_late_output_of_a_background_child_is_not_taken_for_the_next_calls
     assert "LATE" not in (second.stderr or "")
     assert third.value == 1
     assert not [line for line in formatter.lines if "LATE" in line[2]]
+
+
+@pytest.mark.anyio
+async def test_pipes_of_finished_calls_are_closed(
+    request: pytest.FixtureRequest, probes: ModuleType
+) -> None:
+    node = node_for(request, "asyncssh", formatter=CaptureFormatter())
+    job = SshJob(node, *[Call(probes.open_fds) for _ in range(40)])
+    await run_job(job)
+    counts = [result.value for result in job.result()]
+    # each call opens two pipes; those of the calls before are closed (the last one's
+    # may not be noticed yet when the next call looks)
+    assert max(counts) <= counts[0] + 4, counts
