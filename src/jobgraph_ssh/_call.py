@@ -21,7 +21,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -35,6 +35,7 @@ from jobgraph.lowlevel import ResultOf, resolve_placeholders
 from . import _call_remote, _connection, _glue
 from ._commands import Command, CommandResult
 from ._connection import OutputCollector
+from ._deferred import Capture
 from ._errors import CommandFailedError, CommandTimeoutError, ConnectError, ConnectionLostError
 from ._node import LocalNode, SshNode
 
@@ -168,12 +169,15 @@ class Call(Command):
     encoded: here, when the Call is made (:class:`jobgraph.InvalidOptionError`), or
     on the node for a return value (a :class:`RemoteError` with ``TypeError``).
 
-    What the function prints (and what its child processes write) goes to the job's
-    formatter, as command output does, and is kept in the result's ``stdout`` and
-    ``stderr``.
+    What the function prints (and what its child processes write) while it runs goes
+    to the job's formatter, as command output does, and is kept in the result's
+    ``stdout`` and ``stderr``. Each call has pipes of its own: what a child left running
+    in the background writes after the function returned is dropped, never taken for
+    the output of a later call.
 
-    Keyword arguments are the function's own; the command's options are set with
-    :meth:`options`: ``Call(f, 1, x=2).options(timeout=5)``.
+    Keyword arguments are the function's own; the command's options (``timeout``,
+    ``label``, ``python``, ``env``, ``capture``) are set with :meth:`options`:
+    ``Call(f, 1, x=2).options(timeout=5, env={"LANG": "C"})``.
 
     An argument may be (or hold) a :class:`jobgraph.ResultOf` placeholder: the SshJob
     then requires that job, and the placeholder becomes its value, as it is (not as a
@@ -241,6 +245,8 @@ class Call(Command):
         timeout: float | _Unset | None = _UNSET,
         label: str | _Unset | None = _UNSET,
         python: str | _Unset = _UNSET,
+        env: Mapping[str, str] | _Unset | None = _UNSET,
+        capture: Capture | _Unset | None = _UNSET,
     ) -> Call:
         """The same call with other options.
 
@@ -252,19 +258,35 @@ class Call(Command):
             python: the interpreter to start on the node (default ``"python3"``), a
                 program name or path. Calls naming different interpreters use
                 different interpreter processes.
+            env: environment variables (names and string values, as for ``Run``) set
+                in the interpreter's ``os.environ`` while the function runs, so the
+                processes it starts see them too; the interpreter's environment is
+                put back as it was when the function returns (or raises). None for
+                none.
+            capture: a :class:`~jobgraph_ssh.Capture`: the function's return value
+                (the decoded Python value, not its output) is stored in its
+                variables when the function returns, for a later
+                :class:`~jobgraph_ssh.Deferred` to use (``{{ name.key }}``). The
+                variable is left unset when the function raises or the call fails;
+                the Capture's ``limit`` (about stdout) does not apply. None for no
+                capture.
 
         Returns:
             A new Call (this one is unchanged); options not given keep their value.
 
         Raises:
             jobgraph.InvalidOptionError: a timeout that is not a positive number, an
-                empty ``python``.
+                empty ``python``, an ``env`` that is not a mapping of variable names
+                to strings (the message names the bad name or value), a ``capture``
+                that is not a Capture.
         """
         clone = copy.copy(self)
         Command.__init__(
             clone,
             timeout=self.timeout if isinstance(timeout, _Unset) else timeout,
             label=self._label if isinstance(label, _Unset) else label,
+            env=self.env if isinstance(env, _Unset) else env,
+            capture=self.capture if isinstance(capture, _Unset) else capture,
         )
         if not isinstance(python, _Unset):
             if not isinstance(python, str) or not python.strip():
@@ -285,16 +307,19 @@ class Call(Command):
         """The ``call`` message sent to the node.
 
         Returns:
-            The message: the module and qualified name of the function, and its
-            arguments, already encoded.
+            The message: the module and qualified name of the function, its
+            arguments, already encoded, and the ``env`` variables if any.
         """
-        return {
+        message = {
             "t": "call",
             "m": self.module,
             "q": self.qualname,
             "a": self._wire_args,
             "k": self._wire_kwargs,
         }
+        if self.env:
+            message["e"] = dict(self.env)
+        return message
 
     async def execute(self, node: Node, formatter: Formatter, keep: int | None) -> CommandResult:
         """Call the function on ``node``; the output goes to ``formatter``.
@@ -581,6 +606,8 @@ async def _run_call(
         except (ValueError, TypeError, LookupError) as exc:
             value, reply = None, {"type": "ValueError", "msg": f"cannot decode the value: {exc}"}
         else:
+            if command.capture is not None:
+                command.capture.variables[command.capture.varname] = value
             return _result(host, command, raw, allowed=True, value=value)
     error = RemoteError(
         host, command.label, str(reply.get("type")), str(reply.get("msg")), str(reply.get("tb"))

@@ -7,7 +7,9 @@ same file for :func:`encode` and :func:`decode`, so both sides agree on the data
 Wire: each message is a 4-byte big-endian length, then that many bytes of JSON (an
 object, ASCII). The remote side says ``hello`` (its pid and process group); then for
 each ``call`` it may ask for modules (``need`` -> ``mod``), sends the function's
-output (``out``), and ends with ``ok`` (the value) or ``err`` (the exception).
+output (``out``, from pipes of that call's own on fds 1 and 2), and ends with ``ok``
+(the value) or ``err`` (the exception). A call's ``e`` (environment variables) is set
+in ``os.environ`` for the call only.
 
 Values: JSON's own (None, bool, int, float, str, lists, dicts with str keys), plus
 tagged objects ``{"$t": TAG, "v": ...}`` for bytes, tuples, sets, frozensets, dicts
@@ -172,19 +174,26 @@ class Channel:
 
 
 class Forwarder:
-    """Sends what is written on fds 1 and 2 (pipes) to the controller, as ``out``."""
+    """Sends what a call writes on fds 1 and 2 to the controller, as ``out``.
 
-    def __init__(self, channel: Channel, pipes: list[tuple[int, int]]) -> None:
+    Each call gets pipes of its own on fds 1 and 2 (:meth:`open`); when it returns
+    (:meth:`close`), what it wrote is forwarded, fds 1 and 2 go to ``/dev/null`` until
+    the next call, and what still comes through its pipes (from a child left running
+    in the background) is read and dropped: it is never taken for a later call's
+    output, and the child never gets ``SIGPIPE``.
+    """
+
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.pipes = pipes  # (read end, stream number)
-        self.decoders = {
-            stream: codecs.getincrementaldecoder("utf-8")("replace") for _, stream in pipes
-        }
-        for fd, _ in pipes:
-            os.set_blocking(fd, False)
+        self.readers: dict[int, list[Any]] = {}  # read end -> [stream, decoder, live]
+        self.null = os.open(os.devnull, os.O_WRONLY)
+        self.wake_read, self.wake_write = os.pipe()  # a new call's pipes to watch
+        for stream in (1, 2):
+            os.dup2(self.null, stream)
 
-    def _read(self, fd: int, stream: int) -> bool:
-        """Forward what is there now; False at end of file (a caller holds the lock)."""
+    def _read(self, fd: int, reader: list[Any]) -> bool:
+        """Forward (or drop) what is there now; False at end of file (a caller holds
+        the channel's write lock)."""
         while True:
             try:
                 data = os.read(fd, 65536)
@@ -192,27 +201,53 @@ class Forwarder:
                 return True
             if not data:
                 return False
-            text = self.decoders[stream].decode(data)
-            if text:
-                self.channel.send({"t": "out", "s": stream, "d": text})
+            if reader[2]:
+                text = reader[1].decode(data)
+                if text:
+                    self.channel.send({"t": "out", "s": reader[0], "d": text})
 
-    def run(self) -> None:
-        fds = dict(self.pipes)
-        while fds:
-            ready, _, _ = select.select(list(fds), [], [], 0.5)
-            for fd in ready:
-                with self.channel.write_lock:
-                    if not self._read(fd, fds[fd]):
-                        del fds[fd]
+    def open(self) -> None:
+        """New pipes on fds 1 and 2, for the call about to run."""
+        with self.channel.write_lock:
+            for stream in (1, 2):
+                read_end, write_end = os.pipe()
+                os.set_blocking(read_end, False)
+                os.dup2(write_end, stream)
+                os.close(write_end)
+                decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                self.readers[read_end] = [stream, decoder, True]
+        os.write(self.wake_write, b"+")
 
-    def drain(self) -> None:
-        """Forward everything written so far (before a call's reply)."""
+    def close(self) -> None:
+        """The call returned: forward all it wrote; what comes later is dropped."""
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError):
                 stream.flush()
+        for stream in (1, 2):
+            os.dup2(self.null, stream)
         with self.channel.write_lock:
-            for fd, stream in self.pipes:
-                self._read(fd, stream)
+            for fd, reader in self.readers.items():
+                if reader[2]:
+                    self._read(fd, reader)
+                    text = reader[1].decode(b"", final=True)
+                    if text:
+                        self.channel.send({"t": "out", "s": reader[0], "d": text})
+                    reader[2] = False
+
+    def run(self) -> None:
+        """Forward as output comes (a thread), until the process ends."""
+        while True:
+            with self.channel.write_lock:
+                fds = [*self.readers, self.wake_read]
+            ready, _, _ = select.select(fds, [], [])
+            for fd in ready:
+                if fd == self.wake_read:
+                    os.read(fd, 4096)
+                    continue
+                with self.channel.write_lock:
+                    if not self._read(fd, self.readers[fd]):
+                        del self.readers[fd]  # every writer is gone
+                        os.close(fd)
 
 
 class Loader:
@@ -270,8 +305,13 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 def run_call(message: dict[str, Any]) -> dict[str, Any]:
-    """Import the function, call it, and say how it went."""
+    """Import the function, call it (with the ``env`` given, if any, in
+    ``os.environ``), and say how it went."""
+    env = message.get("e")
+    saved = dict(os.environ) if env else None
     try:
+        if env:
+            os.environ.update(env)
         target: Any = importlib.import_module(message["m"])
         for part in message["q"].split("."):
             target = getattr(target, part)
@@ -280,6 +320,10 @@ def run_call(message: dict[str, Any]) -> dict[str, Any]:
         value = target(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the controller
         return _error(exc)
+    finally:
+        if saved is not None:  # the environment as it was, whatever the function did
+            os.environ.clear()
+            os.environ.update(saved)
     try:
         return {"t": "ok", "v": encode(value, "the return value of " + message["q"])}
     except TypeError as exc:
@@ -293,19 +337,13 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
-    pipes: list[tuple[int, int]] = []
-    for stream in (1, 2):
-        read_end, write_end = os.pipe()
-        os.dup2(write_end, stream)
-        os.close(write_end)
-        pipes.append((read_end, stream))
+    forwarder = Forwarder(Channel(rfd, wfd))
+    channel = forwarder.channel
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.stdout = open(1, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False, errors="backslashreplace")  # noqa: SIM115
     with contextlib.suppress(OSError):  # a group of our own (fails if a session leader)
         os.setpgid(0, 0)
-    channel = Channel(rfd, wfd)
-    forwarder = Forwarder(channel, pipes)
     threading.Thread(target=forwarder.run, name="jobgraph-output", daemon=True).start()
     sys.meta_path.append(Finder(channel))
     channel.send(
@@ -322,8 +360,9 @@ def main() -> None:
         except EOFError:
             break
         if message.get("t") == "call":
+            forwarder.open()
             reply = run_call(message)
-            forwarder.drain()
+            forwarder.close()
             channel.send(reply)
     os._exit(0)
 

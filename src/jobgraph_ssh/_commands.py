@@ -105,6 +105,28 @@ def _signal_name(value: str) -> str:
     return name
 
 
+def _checked_env(env: Mapping[Any, object] | None) -> Mapping[str, str] | None:
+    """The ``env`` option of a command, checked: a read-only mapping, or None."""
+    if not env:
+        return None
+    if not isinstance(env, Mapping):
+        raise jg.InvalidOptionError(
+            f"env must be a mapping of variable names to strings, not {env!r}"
+        )
+    checked: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise jg.InvalidOptionError(f"env: {name!r} is not a variable name")
+        # numbers are written out, as the shell would; other values are mistakes
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise jg.InvalidOptionError(f"env: the value of {name} must be a string, not {value!r}")
+        text = str(value)
+        if "\0" in text:
+            raise jg.InvalidOptionError(f"env: the value of {name} holds a NUL character")
+        checked[name] = text
+    return MappingProxyType(checked)
+
+
 class Command:
     """The base of every command kind.
 
@@ -125,8 +147,9 @@ class Command:
 
     Raises:
         jobgraph.InvalidOptionError: for an ``allowed_exits`` item that is neither an
-            int nor a known signal name, an ``env`` name that is not an identifier, a
-            ``timeout`` that is not a positive number, a ``capture`` that is not a
+            int nor a known signal name, an ``env`` that is not a mapping, an ``env``
+            name that is not an identifier or a value that is not a string (numbers are
+            written out), a ``timeout`` that is not a positive number, a ``capture`` that is not a
             Capture.
     """
 
@@ -159,12 +182,7 @@ class Command:
                 names.add(_signal_name(item))
         self.allowed_codes = frozenset(codes)
         self.allowed_signals = frozenset(names)
-        for name in env or ():
-            if not isinstance(name, str) or not name.isidentifier():
-                raise jg.InvalidOptionError(f"env: {name!r} is not a variable name")
-        self.env: Mapping[str, str] | None = (
-            MappingProxyType({k: str(v) for k, v in env.items()}) if env else None
-        )
+        self.env: Mapping[str, str] | None = _checked_env(env)
         if timeout is not None and (not isinstance(timeout, int | float) or timeout <= 0):
             raise jg.InvalidOptionError(
                 f"timeout must be a positive number or None, not {timeout!r}"
