@@ -102,7 +102,7 @@ def worker(runner: str, setup: dict[str, Any], commands: int) -> dict[str, float
         import trio
 
         if runner == "bridge-thread-trio":
-            from jobgraph_ssh import _glue
+            from jobgraph_ssh._asyncssh import _glue
 
             async def call(function: Any, *args: Any, **kwargs: Any) -> Any:
                 return await _glue.call(functools.partial(function, *args, **kwargs))

@@ -197,9 +197,12 @@ def test_the_checker_sees_the_engine_and_its_outer_packages() -> None:
         ("jobgraph.views._dot", "from jobgraph._core._record import JobState\n"),
         ("jobgraph_ssh._job", "from jobgraph._core._job import AbstractJob\n"),
         ("jobgraph_ssh.compat.apssh.commands", "from jobgraph_ssh._commands import Run\n"),
-        ("jobgraph_ssh.compat.apssh.sshproxy", "from jobgraph_ssh import _glue\n"),
+        ("jobgraph_ssh.compat.apssh.sshproxy", "from jobgraph_ssh._asyncssh import _glue\n"),
         ("jobgraph_ssh.services._push", "from .._node import SshNode\n"),
-        ("jobgraph_ssh.cli._output", "def f():\n    from jobgraph_ssh._connection import Tail\n"),
+        (
+            "jobgraph_ssh.cli._output",
+            "def f():\n    from jobgraph_ssh._asyncssh._connection import Tail\n",
+        ),
         ("jobgraph_ssh.compat.apssh.cli", "from jobgraph_ssh.cli._targets import parse\n"),
     ],
 )
@@ -222,7 +225,7 @@ def test_checker_catches_a_wrong_way_import(module: str, source: str) -> None:
         ("jobgraph_ssh._job", "from jobgraph.lowlevel import AbstractJob\n"),
         ("jobgraph_ssh.services._push", "from jobgraph_ssh import lowlevel, SshJob\n"),
         ("jobgraph_ssh.compat.apssh.sshjob", "from ._errors import as_apssh_error\n"),
-        ("jobgraph_ssh._job", "from . import _connection\n"),
+        ("jobgraph_ssh._job", "from ._asyncssh import _connection\n"),
     ],
 )
 def test_checker_lets_the_right_way_through(module: str, source: str) -> None:

@@ -22,11 +22,11 @@ from __future__ import annotations
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 # first: asyncssh is imported quietly, or the missing extra is named
-from . import _dependencies  # noqa: F401  # isort: split
+from ._asyncssh import _dependencies  # noqa: F401  # isort: split
+from ._asyncssh._connection import Limits
+from ._asyncssh._connection import limits as _limits
 from ._call import Call, CallResult, RemoteError
 from ._commands import Command, CommandResult, Pull, Push, Run, RunScript, RunString, Shell
-from ._connection import Limits
-from ._connection import limits as _limits
 from ._deferred import Capture, Deferred, TemplateError, Variables
 from ._errors import (
     AuthError,
@@ -73,7 +73,7 @@ def set_limits(*, handshakes: int | None = None, channels: int | None = None) ->
     """
     import jobgraph as jg
 
-    from . import _connection
+    from ._asyncssh import _connection
 
     for name, value in (("handshakes", handshakes), ("channels", channels)):
         if value is not None and (

@@ -32,9 +32,10 @@ import anyio.abc
 import jobgraph as jg
 from jobgraph.lowlevel import ResultOf, resolve_placeholders
 
-from . import _call_remote, _connection, _glue
+from . import _call_remote
+from ._asyncssh import _connection, _glue
+from ._asyncssh._connection import OutputCollector
 from ._commands import Command, CommandResult
-from ._connection import OutputCollector
 from ._deferred import Capture
 from ._errors import CommandFailedError, CommandTimeoutError, ConnectError, ConnectionLostError
 from ._node import LocalNode, SshNode

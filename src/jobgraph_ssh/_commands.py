@@ -22,7 +22,7 @@ import anyio.to_thread
 import jobgraph as jg
 from jobgraph.lowlevel import ResultOf, find_placeholders, register_type, resolve_placeholders
 
-from ._connection import OutputCollector, TransferFailed
+from ._asyncssh._connection import OutputCollector, TransferFailed
 from ._deferred import Capture, Deferred, TemplateError, resolve
 from ._errors import CommandTimeoutError
 

@@ -9,7 +9,7 @@ import jobgraph as jg
 from jobgraph.lowlevel import emit_note
 from jobgraph.services import ServicePool
 
-from . import _glue
+from ._asyncssh import _glue
 from ._commands import Command, CommandResult
 from ._errors import AuthError, CommandFailedError, ConnectionLostError, SshError
 from ._formatters import Formatter

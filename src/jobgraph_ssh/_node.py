@@ -24,14 +24,14 @@ import anyio.to_thread
 import jobgraph as jg
 from jobgraph.lowlevel import emit_note
 
-from . import _connection, _glue
-from ._connection import KILL_POLL
+from ._asyncssh import _connection, _glue
+from ._asyncssh._connection import KILL_POLL
 from ._errors import CommandTimeoutError
 from ._formatters import Formatter, HostFormatter
 from ._options import SshOptions, checked_grace, with_overrides
 
 if TYPE_CHECKING:
-    from ._connection import OutputCollector, RawOutcome
+    from ._asyncssh._connection import OutputCollector, RawOutcome
 
 __all__ = ["LocalNode", "Node", "SshNode", "close_all"]
 

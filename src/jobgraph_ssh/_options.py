@@ -15,7 +15,7 @@ from typing import Any
 
 import jobgraph as jg
 
-from ._connection import KILL_GRACE
+from ._asyncssh._connection import KILL_GRACE
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "HOST_KEY_POLICIES", "SshOptions"]
 

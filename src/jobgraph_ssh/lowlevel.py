@@ -8,11 +8,25 @@ only these and the package's own (``tests/test_layers.py`` checks it).
 - Running on asyncssh's side. asyncssh is an asyncio library; under trio, and for nodes
   whose connections live on the background loop, its calls run on jobgraph_ssh's
   asyncio loop. :func:`call` awaits an asyncio coroutine function there from asyncio or
-  trio alike; everything below that touches a connection runs inside such a call.
+  trio alike; everything below that touches a connection runs inside such a call. All
+  of it comes from ``jobgraph_ssh/_asyncssh/``, the one folder of the package that
+  imports asyncio, trio or asyncssh: a layer built on this module imports none of them.
 - Connections. :func:`link_for` is a node's shared connection (a :class:`Link`: opened
   on first use, with its channel slots), :func:`sftp_call` an SFTP session on it (and
   :func:`quiet_sftp_stragglers`, for an SFTP session of your own that was cut short);
   :class:`TransferFailed` is a failed transfer, which becomes a failed command result.
+- Remote steps, as :class:`~jobgraph_ssh.services.PushFileService` takes them:
+  :func:`run_line` runs a short command, :func:`put_atomic` uploads a file under a
+  temporary name and renames it, :func:`rename_into_place` finishes a file put there by
+  someone else (a relay).
+- Serving the host's callers: :func:`acquire_endpoint` forwards a socket from the host
+  back here on the node's connection (one :class:`Endpoint` per connection, shared by
+  the jobs it serves, each a :class:`ServedJob`) and :func:`release_endpoint` ends a
+  job's turn; what the bytes mean is the caller's :class:`EndpointRules` (with its
+  :class:`ServingLimits`), plain Python (:mod:`jobgraph_ssh.services` gives its own).
+- Keys: :func:`import_private_key` and :func:`read_private_key` (a
+  :class:`KeyImportFailed` says whether the key is encrypted), :func:`agent_keys` (the
+  SSH agent's).
 - Output. :class:`OutputCollector` sends a command's lines to a formatter and keeps
   what ``keep_output`` asks (a :class:`Tail` of each stream), then gives a
   :class:`RawOutcome`.
@@ -39,8 +53,7 @@ from __future__ import annotations
 
 from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
-from ._commands import Command, CommandResult, StagedCommand
-from ._connection import (
+from ._asyncssh._connection import (
     Link,
     OutputCollector,
     RawOutcome,
@@ -50,9 +63,20 @@ from ._connection import (
     quiet_sftp_stragglers,
     sftp_call,
 )
+from ._asyncssh._glue import call
+from ._asyncssh._keys import KeyImportFailed, agent_keys, import_private_key, read_private_key
+from ._asyncssh._transfer import put_atomic, rename_into_place, run_line
+from ._asyncssh._tunnel import (
+    Endpoint,
+    EndpointRules,
+    ServedJob,
+    ServingLimits,
+    acquire_endpoint,
+    release_endpoint,
+)
+from ._commands import Command, CommandResult, StagedCommand
 from ._deferred import resolve
 from ._errors import SshError
-from ._glue import call
 from ._job import ServicesWiring, SshJob, wire_services
 from ._node import Node, SshNode, nodes_of
 from ._options import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
@@ -62,22 +86,35 @@ __all__ = [
     "HOST_KEY_POLICIES",
     "Command",
     "CommandResult",
+    "Endpoint",
+    "EndpointRules",
+    "KeyImportFailed",
     "Link",
     "Node",
     "OutputCollector",
     "RawOutcome",
+    "ServedJob",
     "ServicesWiring",
+    "ServingLimits",
     "SshError",
     "SshJob",
     "SshNode",
     "StagedCommand",
     "Tail",
     "TransferFailed",
+    "acquire_endpoint",
+    "agent_keys",
     "call",
+    "import_private_key",
     "link_for",
     "nodes_of",
+    "put_atomic",
     "quiet_sftp_stragglers",
+    "read_private_key",
+    "release_endpoint",
+    "rename_into_place",
     "resolve",
+    "run_line",
     "sftp_call",
     "wire_services",
 ]

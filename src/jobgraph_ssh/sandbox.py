@@ -154,13 +154,13 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def _client_key(directory: Path) -> tuple[Path, Path]:
-    import asyncssh
+    from jobgraph_ssh._asyncssh._keys import new_private_key
 
     private, public = directory / "id_ed25519", directory / "id_ed25519.pub"
     if not private.is_file() or not public.is_file():
-        key = asyncssh.generate_private_key("ssh-ed25519")
-        _write(private, key.export_private_key("openssh").decode(), 0o600)
-        _write(public, key.export_public_key("openssh").decode())
+        private_text, public_text = new_private_key()
+        _write(private, private_text, 0o600)
+        _write(public, public_text)
     return private, public
 
 
@@ -246,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         sys.stderr.write(f"sandbox: cannot write in {str(directory)!r}: {exc.strerror or exc}\n")
         return 2
-    from jobgraph_ssh import _sandbox_server
+    from jobgraph_ssh._asyncssh import _sandbox_server
 
     here = os.path.relpath(directory)  # as the user named it, before the server's chdir
     shown = here if not here.startswith("..") else str(directory)

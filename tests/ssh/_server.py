@@ -35,7 +35,7 @@ from typing import Any
 
 import asyncssh
 
-from jobgraph_ssh._sandbox_server import _Session
+from jobgraph_ssh._asyncssh._sandbox_server import _Session
 
 
 class Stats:

@@ -33,7 +33,8 @@ from typing import Any
 import asyncssh
 import pytest
 
-from jobgraph_ssh import SshNode, _connection, _glue
+from jobgraph_ssh import SshNode
+from jobgraph_ssh._asyncssh import _connection, _glue
 
 SERVER_SCRIPT = Path(__file__).with_name("_server.py")
 SSHD = "/usr/sbin/sshd"

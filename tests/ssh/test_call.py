@@ -43,9 +43,9 @@ from jobgraph_ssh import (
     SshNode,
     _call,
     _call_remote,
-    _glue,
     close_all,
 )
+from jobgraph_ssh._asyncssh import _glue
 
 from .conftest import Servers, make_node
 

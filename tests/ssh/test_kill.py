@@ -29,9 +29,9 @@ from jobgraph_ssh import (
     Shell,
     SshJob,
     SshNode,
-    _connection,
     close_all,
 )
+from jobgraph_ssh._asyncssh import _connection
 
 from .conftest import Servers, make_node
 

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import jobgraph
 from jobgraph_ssh import SshOptions
-from jobgraph_ssh.lowlevel import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
+from jobgraph_ssh.lowlevel import (
+    DEFAULT_CONNECT_TIMEOUT,
+    HOST_KEY_POLICIES,
+    KeyImportFailed,
+    import_private_key,
+)
 
 from ._targets import Host, TargetError, exclude, expand, parse_host, user_targets_dir
 
@@ -321,16 +326,14 @@ def _gateway(text: str, environ: Mapping[str, str] | None) -> Host:
 
 
 def _check_key(path: str) -> None:
-    import asyncssh
-
     try:
         data = Path(path).expanduser().read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read key file {path!r}: {exc.strerror or exc}") from exc
     try:
-        asyncssh.import_private_key(data)
-    except asyncssh.KeyImportError as exc:
-        if "assphrase" in str(exc):
+        import_private_key(data)
+    except KeyImportFailed as exc:
+        if exc.encrypted:
             raise UsageError(
                 f"key file {path!r} is encrypted: load it in ssh-agent (ssh-add) and leave out -k"
             ) from exc

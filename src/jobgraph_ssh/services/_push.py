@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import secrets
 import shlex
 import stat
 from collections.abc import Hashable, Iterable, Mapping
@@ -19,7 +20,6 @@ from jobgraph import services as sv
 from jobgraph_ssh import lowlevel
 from jobgraph_ssh.lowlevel import SshNode
 
-from . import _transfer
 from ._remote import host_of
 
 __all__ = ["PushFileService", "PushStats", "push_to_all"]
@@ -214,13 +214,13 @@ class PushFileService(sv.DeduplicatingService):
     async def _push(
         self, node: SshNode, path: str, remote_path: str, digest: str, mode: int
     ) -> str:
-        there = await lowlevel.call(_transfer.remote_digest, node, remote_path)
+        there = await _remote_digest(node, remote_path)
         if there is not None and there[0] == digest:
             if there[1] == mode:
                 self.stats.skipped += 1
                 return "skipped"
             status, _, err = await lowlevel.call(
-                _transfer.run, node, f"chmod {mode:o} -- {_quote(remote_path)}"
+                lowlevel.run_line, node, f"chmod {mode:o} -- {_quote(remote_path)}"
             )
             if status != 0:
                 raise OSError(f"chmod of {node.name}:{remote_path} failed: {err.strip()}")
@@ -238,8 +238,10 @@ class PushFileService(sv.DeduplicatingService):
 
     async def _upload(self, node: SshNode, path: str, remote_path: str, mode: int) -> None:
         try:
-            await lowlevel.call(_transfer.put_atomic, node, path, remote_path, mode)
-        except _transfer.TransferError as exc:
+            await lowlevel.call(
+                lowlevel.put_atomic, node, path, remote_path, mode, _temporary_name(remote_path)
+            )
+        except lowlevel.TransferFailed as exc:
             raise OSError(str(exc)) from None
         self.stats.uploaded += 1
         self.stats.bytes_sent += os.stat(path).st_size
@@ -259,7 +261,7 @@ class PushFileService(sv.DeduplicatingService):
         lock = self._gateway_locks.setdefault((gateway.name, digest), anyio.Lock())
         async with lock:  # the gateway gets the file once, even for many nodes at once
             await self._push(gateway, path, source, digest, mode)
-        temporary = _transfer.temporary_name(remote_path)
+        temporary = _temporary_name(remote_path)
         line = self.relay.format(
             source=_quote(source),
             target=_quote(temporary),
@@ -267,21 +269,42 @@ class PushFileService(sv.DeduplicatingService):
             port=node.port,
             user=_quote(node.username or ""),
         )
-        status, _, err = await lowlevel.call(_transfer.run, gateway, line)
+        status, _, err = await lowlevel.call(lowlevel.run_line, gateway, line)
         if status != 0:
-            await lowlevel.call(_transfer.run, node, f"rm -f -- {_quote(temporary)}")
+            await lowlevel.call(lowlevel.run_line, node, f"rm -f -- {_quote(temporary)}")
             raise OSError(
                 f"relay of {path} from {gateway.name} to {node.name} failed "
                 f"(exit {status}): {err.strip()[-500:]}"
             )
         try:
-            await lowlevel.call(_transfer.rename_into_place, node, temporary, remote_path, mode)
-        except _transfer.TransferError as exc:
+            await lowlevel.call(lowlevel.rename_into_place, node, temporary, remote_path, mode)
+        except lowlevel.TransferFailed as exc:
             raise OSError(str(exc)) from None
 
 
 def _quote(text: str) -> str:
     return shlex.quote(text)
+
+
+def _temporary_name(path: str) -> str:
+    """A new name beside ``path``, for a file that is renamed to ``path`` once complete."""
+    directory, name = posixpath.split(path)
+    return posixpath.join(directory, f".{name}.jobgraph-{secrets.token_hex(6)}.tmp")
+
+
+async def _remote_digest(node: SshNode, path: str) -> tuple[str, int] | None:
+    """(sha256 hex, permission bits) of a remote file, None if it is not there."""
+    quoted = _quote(path)
+    status, out, _ = await lowlevel.call(
+        lowlevel.run_line, node, f"test -f {quoted} && sha256sum < {quoted} && stat -c %a {quoted}"
+    )
+    lines = out.split()
+    if status != 0 or len(lines) < 3:
+        return None
+    try:
+        return lines[0], int(lines[-1], 8)
+    except ValueError:
+        return None
 
 
 async def push_to_all(

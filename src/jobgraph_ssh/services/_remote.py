@@ -324,8 +324,13 @@ async def _serve(
         portal=portal,
     )
     try:
+        limits = job.services_limits
         endpoint = await lowlevel.call(
-            _tunnel.acquire, node, handle, job.services_transport, job.services_limits
+            lowlevel.acquire_endpoint,
+            node,
+            handle,
+            job.services_transport,
+            lambda: _tunnel.Rules(node.name, limits),
         )
     except OSError as exc:
         raise SshError(
@@ -341,7 +346,7 @@ async def _serve(
     finally:
         session.end()
         with anyio.CancelScope(shield=True), anyio.move_on_after(RELEASE_TIMEOUT):
-            await lowlevel.call(_tunnel.release, node, handle)
+            await lowlevel.call(lowlevel.release_endpoint, node, handle)
 
 
 class SshJobWiring:

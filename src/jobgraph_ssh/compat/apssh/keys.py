@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from jobgraph_ssh.lowlevel import KeyImportFailed, agent_keys, read_private_key
 
 __all__ = ["import_private_key", "load_agent_keys", "load_private_keys"]
 
@@ -19,16 +19,16 @@ def import_private_key(filename: str | os.PathLike[str]) -> Any:
     is encrypted), or None if it cannot be read."""
     path = os.fspath(filename)
     try:
-        return asyncssh.read_private_key(path)
-    except asyncssh.KeyImportError as exc:
-        if "assphrase" not in str(exc):
+        return read_private_key(path)
+    except KeyImportFailed as exc:
+        if not exc.encrypted:
             return None
     except OSError:
         return None
     try:
         passphrase = getpass.getpass(f"Enter passphrase for key {path}: ")
-        return asyncssh.read_private_key(path, passphrase)
-    except (asyncssh.KeyImportError, OSError, EOFError):
+        return read_private_key(path, passphrase)
+    except (KeyImportFailed, OSError, EOFError):
         return None
 
 
@@ -40,11 +40,7 @@ def load_agent_keys(agent_path: str | None = None) -> list[Any]:
         return []
 
     async def fetch() -> list[Any]:
-        try:
-            async with asyncssh.connect_agent(path) as agent:
-                return list(await agent.get_keys())
-        except (OSError, asyncssh.Error, ValueError):
-            return []
+        return await agent_keys(path)
 
     from jobgraph.compat import run_sync
 

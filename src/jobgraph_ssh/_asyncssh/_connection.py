@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import asyncssh
 
-from . import _glue
-from ._errors import (
+from jobgraph_ssh._errors import (
     AuthError,
     CommandTimeoutError,
     ConnectError,
@@ -37,9 +36,11 @@ from ._errors import (
     KeyFileError,
 )
 
+from . import _glue
+
 if TYPE_CHECKING:
-    from ._formatters import Formatter
-    from ._node import SshNode
+    from jobgraph_ssh._formatters import Formatter
+    from jobgraph_ssh._node import SshNode
 
 __all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "link_for"]
 

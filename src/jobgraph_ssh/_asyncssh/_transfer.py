@@ -1,36 +1,41 @@
-"""The asyncssh side of :class:`~jobgraph_ssh.services.PushFileService`: remote
-checksums, atomic uploads, short remote commands. Runs on the node's asyncio loop
-(reached through :func:`jobgraph_ssh.lowlevel.call`)."""
+"""The asyncssh side of :class:`~jobgraph_ssh.services.PushFileService`: atomic
+uploads, short remote commands. Runs on the node's asyncio loop (reached through
+:func:`jobgraph_ssh.lowlevel.call`); what is plain Python (temporary names, reading a
+checksum) stays in :mod:`jobgraph_ssh.services`."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import posixpath
-import secrets
-import shlex
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import asyncssh
 
-from jobgraph_ssh import lowlevel
+from ._connection import Link, TransferFailed, link_for, quiet_sftp_stragglers
 
 if TYPE_CHECKING:
-    from jobgraph_ssh.lowlevel import SshNode
+    from jobgraph_ssh._node import SshNode
 
-__all__ = ["TransferError", "put_atomic", "remote_digest", "rename_into_place", "run"]
+__all__ = ["put_atomic", "rename_into_place", "run_line"]
 
 CLEANUP_TIMEOUT = 5.0
 
 
-class TransferError(Exception):
-    """A remote step of a push failed; the message says which and why."""
+async def run_line(node: SshNode, line: str) -> tuple[int, str, str]:
+    """Run a short command on the node and wait for its end (on the node's loop: await
+    it through :func:`jobgraph_ssh.lowlevel.call`).
 
+    Args:
+        node: the node.
+        line: the shell command line (stdin is empty).
 
-async def run(node: SshNode, line: str) -> tuple[int, str, str]:
-    """Run a short command on the node: (exit status, stdout, stderr)."""
-    link = lowlevel.link_for(node)
+    Returns:
+        (exit status, stdout, stderr); the status is -1 if the command had none
+        (killed by a signal).
+    """
+    link = link_for(node)
     conn = await link.connection()
     async with link.channels:
         result = await conn.run(line, stdin=asyncssh.DEVNULL)
@@ -38,35 +43,27 @@ async def run(node: SshNode, line: str) -> tuple[int, str, str]:
     return status, str(result.stdout or ""), str(result.stderr or "")
 
 
-async def remote_digest(node: SshNode, path: str) -> tuple[str, int] | None:
-    """(sha256 hex, permission bits) of a remote file, None if it is not there."""
-    quoted = shlex.quote(path)
-    status, out, _ = await run(
-        node, f"test -f {quoted} && sha256sum < {quoted} && stat -c %a {quoted}"
-    )
-    lines = out.split()
-    if status != 0 or len(lines) < 3:
-        return None
-    try:
-        return lines[0], int(lines[-1], 8)
-    except ValueError:
-        return None
-
-
-def temporary_name(path: str) -> str:
-    directory, name = posixpath.split(path)
-    return posixpath.join(directory, f".{name}.jobgraph-{secrets.token_hex(6)}.tmp")
-
-
-async def put_atomic(node: SshNode, local: str, path: str, mode: int) -> None:
-    """Upload ``local`` to ``path`` under a temporary name, set its mode, rename it.
+async def put_atomic(node: SshNode, local: str, path: str, mode: int, temporary: str) -> None:
+    """Upload ``local`` to ``path`` under a temporary name, set its mode, rename it (on
+    the node's loop: await it through :func:`jobgraph_ssh.lowlevel.call`).
 
     If the upload fails or is cancelled, the temporary file is removed (bounded) and
     ``path`` is left as it was.
+
+    Args:
+        node: the node.
+        local: the local file.
+        path: where it goes on the node (its directories are made if needed).
+        mode: its permission bits there; until it is complete, the file is readable by
+            its owner only.
+        temporary: the remote name it is written under first (in ``path``'s directory,
+            so that the rename is atomic).
+
+    Raises:
+        TransferFailed: an SFTP or OS error; the message says what failed and why.
     """
-    link = lowlevel.link_for(node)
+    link = link_for(node)
     conn = await link.connection()
-    temporary = temporary_name(path)
     async with (
         link.channels,
         conn.start_sftp_client() as sftp,
@@ -105,22 +102,22 @@ async def _rename(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:
 
 @contextlib.asynccontextmanager
 async def _removed_on_failure(
-    link: lowlevel.Link, conn: asyncssh.SSHClientConnection, temporary: str, what: str
+    link: Link, conn: asyncssh.SSHClientConnection, temporary: str, what: str
 ) -> AsyncIterator[None]:
     """Remove ``temporary`` if the block fails or is cancelled (bounded); an SFTP or OS
-    error then becomes a :class:`TransferError` saying that ``what`` failed."""
+    error then becomes a :class:`TransferFailed` saying that ``what`` failed."""
     try:
         yield
     except BaseException as exc:
-        lowlevel.quiet_sftp_stragglers()
+        quiet_sftp_stragglers()
         await _clean_up(link, conn, temporary)
         if isinstance(exc, asyncssh.SFTPError | OSError):
             reason = getattr(exc, "reason", None) or str(exc)
-            raise TransferError(f"{what} failed: {reason}") from exc
+            raise TransferFailed(f"{what} failed: {reason}") from exc
         raise
 
 
-async def _clean_up(link: lowlevel.Link, conn: asyncssh.SSHClientConnection, path: str) -> None:
+async def _clean_up(link: Link, conn: asyncssh.SSHClientConnection, path: str) -> None:
     """Remove a temporary file, in a task of its own that a repeated cancellation
     does not stop (closing the link waits for it, bounded)."""
     task = asyncio.get_running_loop().create_task(_remove_quietly(conn, path))
@@ -138,8 +135,19 @@ async def _remove_quietly(conn: asyncssh.SSHClientConnection, path: str) -> None
 
 async def rename_into_place(node: SshNode, temporary: str, path: str, mode: int) -> None:
     """Set the mode of a file put at ``temporary`` (by a relay) and rename it to ``path``;
-    remove it if that fails."""
-    link = lowlevel.link_for(node)
+    remove it if that fails (on the node's loop: await it through
+    :func:`jobgraph_ssh.lowlevel.call`).
+
+    Args:
+        node: the node.
+        temporary: the file as it was put there.
+        path: its final name.
+        mode: its permission bits.
+
+    Raises:
+        TransferFailed: an SFTP or OS error; the message says what failed and why.
+    """
+    link = link_for(node)
     conn = await link.connection()
     async with (
         link.channels,

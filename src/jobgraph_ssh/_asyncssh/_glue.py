@@ -14,10 +14,10 @@
   seconds) for it to settle, so remote commands are stopped before the trio scope
   exits.
 
-This module is the only place that imports trio. asyncio is imported here, in
-:mod:`._connection`, in the asyncssh halves of the services (``services/_tunnel.py``,
-``services/_transfer.py``) and in the sandbox's hosts (``_sandbox_server.py``): the
-files named in pyproject's lint rules and in ``tests/ssh/test_layers.py``.
+This module is the only place that imports trio. asyncio and asyncssh are imported
+only in its folder, ``jobgraph_ssh/_asyncssh/`` (the connection, the keys, the I/O
+halves of the services' tunnel and transfer, the sandbox's hosts): the one path named in
+pyproject's lint rules, and the one ``tests/ssh/test_layers.py`` allows.
 """
 
 from __future__ import annotations
