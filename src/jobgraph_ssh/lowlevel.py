@@ -10,9 +10,11 @@ only these and the package's own (``tests/test_layers.py`` checks it).
   asyncio loop. :func:`call` awaits an asyncio coroutine function there from asyncio or
   trio alike; everything below that touches a connection runs inside such a call.
 - Connections. :func:`link_for` is a node's shared connection (a :class:`Link`: opened
-  on first use, with its channel slots), :func:`sftp_call` an SFTP session on it (and
-  :func:`quiet_sftp_stragglers`, for an SFTP session of your own that was cut short);
-  :class:`TransferFailed` is a failed transfer, which becomes a failed command result.
+  on first use, with its channel slots), :func:`limits_of` the
+  :class:`~jobgraph_ssh.Limits` that apply to it, :func:`sftp_call` an SFTP session on
+  it (and :func:`quiet_sftp_stragglers`, for an SFTP session of your own that was cut
+  short); :class:`TransferFailed` is a failed transfer, which becomes a failed command
+  result.
 - Output. :class:`OutputCollector` sends a command's lines to a formatter and keeps
   what ``keep_output`` asks (a :class:`Tail` of each stream), then gives a
   :class:`RawOutcome`.
@@ -31,8 +33,8 @@ only these and the package's own (``tests/test_layers.py`` checks it).
 The public classes these take and return (:class:`~jobgraph_ssh.SshNode`,
 :class:`~jobgraph_ssh.Node`, :class:`~jobgraph_ssh.Command`,
 :class:`~jobgraph_ssh.CommandResult`, :class:`~jobgraph_ssh.SshJob`,
-:class:`~jobgraph_ssh.SshError`) are re-exported here, so that a module may import
-them while :mod:`jobgraph_ssh` itself is still being imported.
+:class:`~jobgraph_ssh.SshError`, :class:`~jobgraph_ssh.Limits`) are re-exported here,
+so that a module may import them while :mod:`jobgraph_ssh` itself is still being imported.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from ._deferred import resolve
 from ._errors import SshError
 from ._glue import call
 from ._job import ServicesWiring, SshJob, wire_services
+from ._limits import Limits, limits_of
 from ._node import Node, SshNode, nodes_of
 from ._options import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
 
@@ -62,6 +65,7 @@ __all__ = [
     "HOST_KEY_POLICIES",
     "Command",
     "CommandResult",
+    "Limits",
     "Link",
     "Node",
     "OutputCollector",
@@ -74,6 +78,7 @@ __all__ = [
     "Tail",
     "TransferFailed",
     "call",
+    "limits_of",
     "link_for",
     "nodes_of",
     "quiet_sftp_stragglers",
