@@ -76,13 +76,13 @@ _COUNTS = ("handshakes", "channels", "max_message", "max_connections")
 _SECONDS = ("request_timeout", "auth_timeout", "idle_timeout")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Limits:
     """What bounds SSH connections and the sockets that serve remote calls.
 
     Every value is checked when the object is made (``dataclasses.replace`` checks
-    again); the object is immutable and compares by value. The first two fields may be
-    given by position, the others by keyword only. Which set applies:
+    again); the object is immutable and compares by value. Fields are given by keyword
+    only (``Limits(channels=4)``). Which set applies:
 
     - the process-wide one, :func:`~jobgraph_ssh.set_limits` (which returns it), for
       a node without limits of its own;
@@ -134,7 +134,6 @@ class Limits:
 
     handshakes: int = 8
     channels: int = 8
-    _: dataclasses.KW_ONLY
     max_message: int = DEFAULT_MAX_MESSAGE
     request_timeout: float = 10.0
     auth_timeout: float = 5.0

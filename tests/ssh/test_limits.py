@@ -53,7 +53,9 @@ def test_service_limits_is_the_same_class_under_its_old_name() -> None:
     old = ServiceLimits(max_message=4096, request_timeout=1)
     assert old == Limits(max_message=4096, request_timeout=1.0)
     assert (old.max_message, old.request_timeout, old.channels) == (4096, 1.0, 8)
-    assert Limits(4, 2) == Limits(handshakes=4, channels=2)  # the first two by position
+    # by keyword only: ServiceLimits(4096) must not silently become handshakes=4096
+    with pytest.raises(TypeError):
+        ServiceLimits(4096)  # type: ignore[call-arg]
     assert Limits().max_message == wire.MAX_MESSAGE  # the remote client's own bound
     with pytest.raises(dataclasses.FrozenInstanceError):
         old.channels = 3  # type: ignore[misc]
