@@ -23,8 +23,6 @@ from jobgraph.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 # first: asyncssh is imported quietly, or the missing extra is named
 from ._asyncssh import _dependencies  # noqa: F401  # isort: split
-from ._asyncssh._connection import Limits
-from ._asyncssh._connection import limits as _limits
 from ._call import Call, CallResult, RemoteError
 from ._commands import Command, CommandResult, Pull, Push, Run, RunScript, RunString, Shell
 from ._deferred import Capture, Deferred, TemplateError, Variables
@@ -48,44 +46,66 @@ from ._formatters import (
     TimestampFormatter,
 )
 from ._job import SshJob
+from ._limits import Limits
 from ._node import LocalNode, Node, SshNode, close_all
 from ._options import SshOptions
 from ._topology import topology_dot, write_topology
 
 
-def set_limits(*, handshakes: int | None = None, channels: int | None = None) -> Limits:
-    """Set the process-wide limits; return them (unchanged when called without arguments).
+def set_limits(
+    *,
+    handshakes: int | None = None,
+    channels: int | None = None,
+    max_message: int | None = None,
+    request_timeout: float | None = None,
+    auth_timeout: float | None = None,
+    idle_timeout: float | None = None,
+    max_connections: int | None = None,
+) -> Limits:
+    """Change the process-wide limits; return them (unchanged when called without arguments).
+
+    Each argument is a field of :class:`Limits` (see there); None keeps the value in
+    force. These limits apply to every node without limits of its own
+    (``SshOptions(limits=...)``), and ``handshakes`` to every handshake.
 
     Args:
         handshakes: SSH handshakes in flight at once in the process (default 8,
             below OpenSSH's ``MaxStartups`` 10). Applies to handshakes started after
             the call.
-        channels: default open channels per connection (default 8, below OpenSSH's
+        channels: open channels per connection (default 8, below OpenSSH's
             ``MaxSessions`` 10), for connections opened after the call; a node's
-            ``max_channels`` overrides it.
+            ``limits`` or ``max_channels`` overrides it.
+        max_message: the largest request or reply on a service socket, in bytes.
+        request_timeout: seconds a service request may take once begun.
+        auth_timeout: seconds a new service connection has to send its first request.
+        idle_timeout: seconds a service connection may stay idle.
+        max_connections: service connections at once from one host.
 
     Returns:
-        The limits in force after the call, as a new :class:`Limits` (changing it
-        changes nothing).
+        The limits in force after the call (a frozen :class:`Limits`).
 
     Raises:
-        jobgraph.InvalidOptionError: for a limit that is not a positive int.
+        jobgraph.InvalidOptionError: a value :class:`Limits` refuses (the message
+            names the argument).
     """
-    import jobgraph as jg
-
+    from . import _limits
     from ._asyncssh import _connection
 
-    for name, value in (("handshakes", handshakes), ("channels", channels)):
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, int) or value < 1
-        ):
-            raise jg.InvalidOptionError(f"set_limits: {name} must be a positive int, not {value!r}")
+    given = {
+        "handshakes": handshakes,
+        "channels": channels,
+        "max_message": max_message,
+        "request_timeout": request_timeout,
+        "auth_timeout": auth_timeout,
+        "idle_timeout": idle_timeout,
+        "max_connections": max_connections,
+    }
+    limits = _limits.replace_current(
+        "set_limits", {name: value for name, value in given.items() if value is not None}
+    )
     if handshakes is not None:
-        _limits.handshakes = handshakes
         _connection.reset_handshake_gates()
-    if channels is not None:
-        _limits.channels = channels
-    return Limits(_limits.handshakes, _limits.channels)
+    return limits
 
 
 __all__ = [

@@ -40,7 +40,8 @@ class ServicesWiring(Protocol):
             limits: its ``services_limits``.
 
         Returns:
-            The limits the job keeps (``limits``, or the default ones for None).
+            The limits the job keeps: ``limits``, or None (then its node's limits
+            apply when it runs).
 
         Raises:
             jobgraph.InvalidOptionError: an option of the wrong kind or value.
@@ -152,8 +153,11 @@ class SshJob(jg.AbstractJob):
         services_transport: ``"auto"`` (a Unix socket, else a TCP port on the remote
             127.0.0.1), ``"unix"`` or ``"tcp"``.
         services_timeout: the longest a remote call may take, in seconds (None: no limit).
-        services_limits: a :class:`jobgraph_ssh.services.ServiceLimits` (message size,
-            request and idle timeouts, connections at once).
+        services_limits: a :class:`~jobgraph_ssh.Limits` for the service socket this
+            job opens (message size, request and idle timeouts, connections at once:
+            its other fields are not used); None (default) for the node's
+            ``limits``, else the process-wide ones (:func:`~jobgraph_ssh.set_limits`).
+            ``jobgraph_ssh.services.ServiceLimits`` is the same class.
         **options: the engine's job options.
     """
 
@@ -194,7 +198,7 @@ class SshJob(jg.AbstractJob):
         self.services = services
         self.services_transport = services_transport
         self.services_timeout = services_timeout
-        self.services_limits: Any = limits  # a jobgraph_ssh.services.ServiceLimits
+        self.services_limits: Any = limits  # a jobgraph_ssh.Limits, or None: the node's
         placeholders = [p.job for command in self.commands for p in command.placeholders()]
         if placeholders:  # a command's argument is a job's result: require that job
             options["requires"] = (options.get("requires"), placeholders)

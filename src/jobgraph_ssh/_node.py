@@ -28,6 +28,7 @@ from ._asyncssh import _connection, _glue
 from ._asyncssh._connection import KILL_POLL
 from ._errors import CommandTimeoutError
 from ._formatters import Formatter, HostFormatter
+from ._limits import Limits
 from ._options import SshOptions, checked_grace, with_overrides
 
 if TYPE_CHECKING:
@@ -265,8 +266,8 @@ class SshNode(Node):
     How to connect is one :class:`SshOptions` (``node.options``): given as
     ``options``, or as keyword arguments named as its fields (``username``,
     ``port``, ``keys``, ``passphrase``, ``connect_timeout``, ``keepalive_interval``,
-    ``known_hosts``, ``host_key_policy``, ``max_channels``, ``kill_group``,
-    ``kill_grace``), or both: the keywords replace those fields of ``options``. Each
+    ``known_hosts``, ``host_key_policy``, ``max_channels``, ``limits``,
+    ``kill_group``, ``kill_grace``), or both: the keywords replace those fields of ``options``. Each
     field is also an attribute of the node; setting one (``node.port = 2222``)
     replaces it in ``node.options``, checked again.
 
@@ -299,6 +300,7 @@ class SshNode(Node):
     known_hosts = _Option[str | os.PathLike[str] | None]()
     host_key_policy = _Option[str]()
     max_channels = _Option[int | None]()
+    limits = _Option[Limits | None]()
     kill_group = _Option[bool]()
     kill_grace = _Option[float]()
 

@@ -16,6 +16,7 @@ from typing import Any
 import jobgraph as jg
 
 from ._asyncssh._connection import KILL_GRACE
+from ._limits import Limits, check_count, check_seconds
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "HOST_KEY_POLICIES", "SshOptions"]
 
@@ -56,8 +57,13 @@ class SshOptions:
             that fails the check raises :class:`~jobgraph_ssh.HostKeyError`, with its
             fingerprint.
         max_channels: commands and transfers at once on this connection (more wait
-            for a slot); None for the process default
-            (:func:`~jobgraph_ssh.set_limits`, 8).
+            for a slot); None for ``limits.channels``. A shortcut, kept for the
+            scripts that use it: when given, it wins over ``limits.channels``.
+        limits: this node's :class:`~jobgraph_ssh.Limits` (channels per connection,
+            and the protections of its service socket); None for the process-wide
+            ones (:func:`~jobgraph_ssh.set_limits`). They replace the process-wide set
+            as a whole, except ``handshakes``: handshakes are counted for the whole
+            process, so a node's ``handshakes`` is not used.
         kill_group: when a command is stopped (timeout, cancel), also kill its remote
             process group with ``kill`` through another channel (default True):
             SIGTERM, then SIGKILL after ``kill_grace`` seconds if a process of the
@@ -71,7 +77,8 @@ class SshOptions:
 
     Raises:
         jobgraph.InvalidOptionError: naming the field: a port outside 1..65535, an
-            unknown host_key_policy, a max_channels that is not a positive int, a
+            unknown host_key_policy, a max_channels that is not a positive int,
+            limits that are not a :class:`~jobgraph_ssh.Limits`, a
             kill_grace that is not a number >= 0, a connect_timeout or
             keepalive_interval that is not a finite number of seconds (or is negative;
             connect_timeout must be more than 0).
@@ -86,6 +93,7 @@ class SshOptions:
     known_hosts: str | os.PathLike[str] | None = None
     host_key_policy: str = "strict"
     max_channels: int | None = None
+    limits: Limits | None = None
     kill_group: bool = True
     kill_grace: float = KILL_GRACE
 
@@ -101,7 +109,7 @@ class SshOptions:
         if keys is not None:
             paths = (os.fspath(key) if isinstance(key, str | os.PathLike) else key for key in keys)
             fix(self, "keys", tuple(paths))
-        _check_seconds("connect_timeout", self.connect_timeout, none="no limit")
+        check_seconds(_WHERE, "connect_timeout", self.connect_timeout, none="no limit")
         if self.known_hosts is not None:
             fix(self, "known_hosts", Path(self.known_hosts))
         if self.host_key_policy not in HOST_KEY_POLICIES:
@@ -109,14 +117,12 @@ class SshOptions:
                 f"{_WHERE}: host_key_policy must be one of "
                 f"{', '.join(map(repr, HOST_KEY_POLICIES))}, not {self.host_key_policy!r}"
             )
-        channels = self.max_channels
-        if channels is not None and (
-            isinstance(channels, bool) or not isinstance(channels, int) or channels < 1
-        ):
+        check_count(_WHERE, "max_channels", self.max_channels, none=True)
+        if self.limits is not None and not isinstance(self.limits, Limits):
             raise jg.InvalidOptionError(
-                f"{_WHERE}: max_channels must be a positive int or None, not {channels!r}"
+                f"{_WHERE}: limits must be a jobgraph_ssh.Limits or None, not {self.limits!r}"
             )
-        _check_seconds("keepalive_interval", self.keepalive_interval, zero="none")
+        check_seconds(_WHERE, "keepalive_interval", self.keepalive_interval, zero="none")
         fix(self, "kill_group", bool(self.kill_group))
 
 
@@ -153,23 +159,3 @@ def checked_grace(grace: object, who: str) -> float:
     ):
         raise jg.InvalidOptionError(f"{who}: kill_grace must be a number >= 0, not {grace!r}")
     return float(grace)
-
-
-def _check_seconds(name: str, value: object, *, none: str = "", zero: str = "") -> None:
-    """Refuse a duration that is not a finite number of seconds (None accepted when
-    ``none`` says what it means, 0 when ``zero`` does)."""
-    if value is None and none:
-        return
-    if (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 or (value == 0 and zero))
-    ):
-        return
-    means = [f"0 for {zero}"] if zero else []
-    means += [f"None for {none}"] if none else []
-    other = f" ({', '.join(means)})" if means else ""
-    raise jg.InvalidOptionError(
-        f"{_WHERE}: {name} must be a number of seconds > 0{other}, not {value!r}"
-    )

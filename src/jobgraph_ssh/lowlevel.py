@@ -12,9 +12,11 @@ only these and the package's own (``tests/test_layers.py`` checks it).
   of it comes from ``jobgraph_ssh/_asyncssh/``, the one folder of the package that
   imports asyncio, trio or asyncssh: a layer built on this module imports none of them.
 - Connections. :func:`link_for` is a node's shared connection (a :class:`Link`: opened
-  on first use, with its channel slots), :func:`sftp_call` an SFTP session on it (and
-  :func:`quiet_sftp_stragglers`, for an SFTP session of your own that was cut short);
-  :class:`TransferFailed` is a failed transfer, which becomes a failed command result.
+  on first use, with its channel slots), :func:`limits_of` the
+  :class:`~jobgraph_ssh.Limits` that apply to it, :func:`sftp_call` an SFTP session on
+  it (and :func:`quiet_sftp_stragglers`, for an SFTP session of your own that was cut
+  short); :class:`TransferFailed` is a failed transfer, which becomes a failed command
+  result.
 - Remote steps, as :class:`~jobgraph_ssh.services.PushFileService` takes them:
   :func:`run_line` runs a short command, :func:`put_atomic` uploads a file under a
   temporary name and renames it, :func:`rename_into_place` finishes a file put there by
@@ -45,8 +47,8 @@ only these and the package's own (``tests/test_layers.py`` checks it).
 The public classes these take and return (:class:`~jobgraph_ssh.SshNode`,
 :class:`~jobgraph_ssh.Node`, :class:`~jobgraph_ssh.Command`,
 :class:`~jobgraph_ssh.CommandResult`, :class:`~jobgraph_ssh.SshJob`,
-:class:`~jobgraph_ssh.SshError`) are re-exported here, so that a module may import
-them while :mod:`jobgraph_ssh` itself is still being imported.
+:class:`~jobgraph_ssh.SshError`, :class:`~jobgraph_ssh.Limits`) are re-exported here,
+so that a module may import them while :mod:`jobgraph_ssh` itself is still being imported.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ from ._commands import Command, CommandResult, StagedCommand
 from ._deferred import resolve
 from ._errors import SshError
 from ._job import ServicesWiring, SshJob, wire_services
+from ._limits import Limits, limits_of
 from ._node import Node, SshNode, nodes_of
 from ._options import DEFAULT_CONNECT_TIMEOUT, HOST_KEY_POLICIES
 
@@ -89,6 +92,7 @@ __all__ = [
     "Endpoint",
     "EndpointRules",
     "KeyImportFailed",
+    "Limits",
     "Link",
     "Node",
     "OutputCollector",
@@ -106,6 +110,7 @@ __all__ = [
     "agent_keys",
     "call",
     "import_private_key",
+    "limits_of",
     "link_for",
     "nodes_of",
     "put_atomic",

@@ -13,7 +13,16 @@ import asyncssh
 import pytest
 
 import jobgraph as jg
-from jobgraph_ssh import CaptureFormatter, RunString, Shell, SshJob, SshNode, SshOptions, close_all
+from jobgraph_ssh import (
+    CaptureFormatter,
+    Limits,
+    RunString,
+    Shell,
+    SshJob,
+    SshNode,
+    SshOptions,
+    close_all,
+)
 from jobgraph_ssh.cli._options import parse as cli_parse
 from jobgraph_ssh.cli._output import LineSink
 from jobgraph_ssh.cli._run import build
@@ -86,6 +95,7 @@ async def test_staged_scripts_join_line_can_be_overridden(servers: Servers) -> N
         ("max_channels", 0, "max_channels must be a positive int or None, not 0"),
         ("max_channels", "8", "max_channels must be a positive int or None, not '8'"),
         ("max_channels", True, "max_channels must be a positive int or None, not True"),
+        ("limits", {"channels": 2}, "limits must be a jobgraph_ssh.Limits or None, not {'c"),
         ("kill_grace", -1, "kill_grace must be a number >= 0, not -1"),
         ("kill_grace", math.inf, "kill_grace must be a number >= 0, not inf"),
     ],
@@ -141,6 +151,7 @@ def test_nodes_built_from_options_or_keywords_are_the_same(tmp_path: Path) -> No
         "known_hosts": tmp_path / "kh",
         "host_key_policy": "accept-new",
         "max_channels": 3,
+        "limits": Limits(channels=2, max_message=4096),
         "kill_group": False,
         "kill_grace": 0,
     }

@@ -339,7 +339,9 @@ def test_services_options_are_checked_when_the_job_is_built() -> None:
         SshJob(node, Shell("true"), services=pool, services_transport="udp")
     with pytest.raises(jg.InvalidOptionError, match="services_timeout must be a positive"):
         SshJob(node, Shell("true"), services=pool, services_timeout=0)
-    with pytest.raises(jg.InvalidOptionError, match="services_limits must be a ServiceLimits"):
+    with pytest.raises(
+        jg.InvalidOptionError, match=r"services_limits must be a jobgraph_ssh\.Limits"
+    ):
         SshJob(node, Shell("true"), services=pool, services_limits={"max_message": 1})
     with pytest.raises(jg.JobDefinitionError, match="services= needs an SshNode"):
         SshJob(LocalNode(), Shell("true"), services=pool)

@@ -263,6 +263,6 @@ def test_service_limits_are_checked() -> None:
         ("max_connections", "9"),
     ]
     for name, wrong in wrongs:
-        with pytest.raises(jg.InvalidOptionError, match=f"ServiceLimits: {name} must be"):
+        with pytest.raises(jg.InvalidOptionError, match=f"Limits: {name} must be"):
             ServiceLimits(**{name: wrong})
     assert ServiceLimits(auth_timeout=0.5, max_connections=1).auth_timeout == 0.5

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import asyncssh
 
+from jobgraph_ssh import _limits
 from jobgraph_ssh._errors import (
     AuthError,
     CommandTimeoutError,
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from jobgraph_ssh._formatters import Formatter
     from jobgraph_ssh._node import SshNode
 
-__all__ = ["Limits", "Link", "RawOutcome", "close_link", "execute", "limits", "link_for"]
+__all__ = ["Link", "RawOutcome", "close_link", "execute", "link_for"]
 
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "chacha20-poly1305@openssh.com")
 STDERR_TAIL_LINES = 10
@@ -82,23 +83,6 @@ def kill_line(pid: int, grace: float) -> str:
     )
 
 
-@dataclass
-class Limits:
-    """Process-wide defaults (see :func:`jobgraph_ssh.set_limits`).
-
-    Attributes:
-        handshakes: SSH handshakes in flight at once, in the whole process (below
-            OpenSSH's ``MaxStartups`` 10, past which sshd drops new connections).
-        channels: open channels (commands, SFTP) per connection, unless a node says
-            otherwise (below OpenSSH's ``MaxSessions`` 10).
-    """
-
-    handshakes: int = 8
-    channels: int = 8
-
-
-limits = Limits()
-
 _handshake_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
@@ -115,7 +99,7 @@ def _handshake_gate() -> asyncio.Semaphore:
     loop = asyncio.get_running_loop()
     gate = _handshake_gates.get(loop)
     if gate is None:
-        gate = _handshake_gates[loop] = asyncio.Semaphore(limits.handshakes)
+        gate = _handshake_gates[loop] = asyncio.Semaphore(_limits.current().handshakes)
     return gate
 
 
@@ -181,7 +165,7 @@ class Link:
         self.node = node
         self.lock = asyncio.Lock()
         self.conn: asyncssh.SSHClientConnection | None = None
-        self.channels = asyncio.Semaphore(node.max_channels or limits.channels)
+        self.channels = asyncio.Semaphore(_limits.limits_of(node).channels)
         self.handshakes = 0  # how many handshakes this link made (for tests)
         self.cleanups: set[asyncio.Task[None]] = set()
 

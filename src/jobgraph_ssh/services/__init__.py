@@ -25,9 +25,12 @@ from . import jobgraph_call as client
 from ._push import PushFileService, PushStats, push_to_all
 from ._remote import WIRING as _WIRING
 from ._remote import AllowHosts, AllowJobs, RemoteCaller, host_of
-from ._tunnel import ServiceLimits
 
 _lowlevel.wire_services(_WIRING)  # SshJob(services=...) runs through this package
+
+ServiceLimits = _lowlevel.Limits
+"""The old name of :class:`jobgraph_ssh.Limits` (the same class), kept so that code
+written when the service socket's limits had a class of their own still runs."""
 
 CLIENT_PATH = Path(client.__file__)
 """The client module's path here (the file each job copies to its remote host)."""

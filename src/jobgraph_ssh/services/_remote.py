@@ -324,7 +324,7 @@ async def _serve(
         portal=portal,
     )
     try:
-        limits = job.services_limits
+        limits = job.services_limits or lowlevel.limits_of(node)
         endpoint = await lowlevel.call(
             lowlevel.acquire_endpoint,
             node,
@@ -356,7 +356,7 @@ class SshJobWiring:
 
     def check(
         self, job: SshJob, pool: object, transport: object, timeout: object, limits: object
-    ) -> _tunnel.ServiceLimits:
+    ) -> lowlevel.Limits | None:
         """See :meth:`jobgraph_ssh.lowlevel.ServicesWiring.check`."""
         if pool is not None and not isinstance(pool, sv.ServicePool):
             raise jg.InvalidOptionError(f"services must be a ServicePool or None, not {pool!r}")
@@ -376,11 +376,12 @@ class SshJobWiring:
             raise jg.InvalidOptionError(
                 f"services_timeout must be a positive number or None, not {timeout!r}"
             )
-        if limits is not None and not isinstance(limits, _tunnel.ServiceLimits):
+        if limits is not None and not isinstance(limits, lowlevel.Limits):
             raise jg.InvalidOptionError(
-                f"services_limits must be a ServiceLimits or None, not {limits!r}"
+                f"services_limits must be a jobgraph_ssh.Limits (or ServiceLimits, the same "
+                f"class) or None, not {limits!r}"
             )
-        return limits if limits is not None else _tunnel.ServiceLimits()
+        return limits
 
     async def run(
         self, job: SshJob, body: Callable[[Node], Awaitable[list[CommandResult]]]

@@ -24,7 +24,9 @@ from . import jobgraph_call as wire
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
-__all__ = ["Rules", "ServiceLimits", "SessionHandle"]
+    from jobgraph_ssh.lowlevel import Limits
+
+__all__ = ["Rules", "SessionHandle"]
 
 log = logging.getLogger("jobgraph_ssh.services")
 
@@ -32,62 +34,6 @@ CLIENT_SOURCE = Path(wire.__file__).read_bytes()
 CLIENT_NAME = "jobgraph_call.py"
 REMOTE_ROOT = "/tmp"  # noqa: S108 - a private 0700 directory with a random name is made there
 ENDED_REMEMBERED = 1024  # secrets of ended jobs kept, to say "ended" rather than "unknown"
-
-
-@dataclass
-class ServiceLimits:
-    """Protections of the socket that serves a node's remote callers.
-
-    Jobs with services on one node share one socket: the limits of the job that
-    opened it apply until it closes (when no such job runs on the node). A refused
-    request gets a ``protocol`` error, logged as a warning (logger
-    ``jobgraph_ssh.services``).
-
-    Attributes:
-        max_message: the largest request or reply, in bytes of JSON (default 1 MiB);
-            a longer request is refused as soon as its length is read.
-        request_timeout: seconds a request may take to arrive whole once its first
-            byte came (default 10); a stalled caller is cut off.
-        auth_timeout: seconds a new connection has to send its first request whole
-            (default 5); a connection whose first request does not carry a valid
-            secret is closed.
-        idle_timeout: seconds a connection may stay idle between requests before it
-            is closed (default 300).
-        max_connections: connections at once from the host (default 256); past it,
-            a new one gets a ``busy`` error and is closed.
-
-    Raises:
-        jobgraph.InvalidOptionError: a size or count that is not a positive int, or a
-            timeout that is not a positive finite number.
-    """
-
-    max_message: int = wire.MAX_MESSAGE
-    request_timeout: float = 10.0  # a request must arrive whole within this, once begun
-    auth_timeout: float = 5.0  # a new connection's first request must arrive whole within this
-    idle_timeout: float = 300.0  # a connection idle this long is closed
-    max_connections: int = 256
-
-    def __post_init__(self) -> None:
-        from jobgraph import InvalidOptionError
-
-        for name in ("max_message", "max_connections"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InvalidOptionError(
-                    f"ServiceLimits: {name} must be a positive int, not {value!r}"
-                )
-        for name in ("request_timeout", "auth_timeout", "idle_timeout"):
-            value = getattr(self, name)
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value <= 0
-            ):
-                raise InvalidOptionError(
-                    f"ServiceLimits: {name} must be a positive finite number of seconds, "
-                    f"not {value!r}"
-                )
 
 
 @dataclass(eq=False)
@@ -107,7 +53,7 @@ class Rules:
     :class:`~jobgraph_ssh.lowlevel.EndpointRules`): the wire protocol of
     :mod:`jobgraph_ssh.services.jobgraph_call`, seen from the controller."""
 
-    def __init__(self, node_name: str, limits: ServiceLimits) -> None:
+    def __init__(self, node_name: str, limits: Limits) -> None:
         self.node_name = node_name
         self.limits = limits
         self.directory = f"{REMOTE_ROOT}/jobgraph-svc-{secrets.token_hex(8)}"
