@@ -1220,6 +1220,22 @@ class _JournalRun:
         if self.error is not None and self.root_run is not None:
             self.root_run.journal_failed(self.error)
 
+    def abandon(self) -> None:
+        """Stop writing at once, as a ``kill -9`` would stop it: the successes waiting
+        for their commit are dropped, nothing more is written (not the other jobs, not
+        the run's end), and the file is closed.
+
+        Faithful to a crash because every write is a synchronous transaction made in the
+        event loop's thread (no writer thread): between two steps of the loop the file
+        holds exactly the transactions committed so far, and no transaction is open. A
+        kill at that moment loses what is only in memory, the rows waiting here, and
+        what the run would have written later. Closing the connection adds nothing to
+        the file's content (SQLite may move committed pages from the WAL into the main
+        file, which a reader cannot tell apart).
+        """
+        self.rows, self.plain_keys, self.plain_times, self.waiting = [], [], [], 0
+        self.close()
+
     # -- the end -----------------------------------------------------------------------
     def finish(self, outcome: str, failure: BaseException | None) -> None:
         """Write every job not written yet and the run's outcome; close the file."""
