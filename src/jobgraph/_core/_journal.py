@@ -418,26 +418,28 @@ class Journal:
                 )
             if exists and not os.access(self.path, os.W_OK):
                 raise JournalError(f"cannot write journal {str(self.path)!r}: it is read-only")
-        try:
-            if write:
-                conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-            else:
-                conn = sqlite3.connect(
-                    f"{self.path.resolve().as_uri()}?mode=ro",
-                    uri=True,
-                    timeout=self.timeout,
-                    isolation_level=None,
+            if exists and not os.access(parent if str(parent) else ".", os.W_OK):
+                raise JournalError(
+                    f"cannot write journal {str(self.path)!r}: its directory is not writable "
+                    "(SQLite keeps its -wal and -shm files beside it); it was left untouched"
                 )
-        except sqlite3.Error as exc:
-            raise JournalError(f"cannot open journal {str(self.path)!r}: {exc}") from None
+        conn = self._open(write=write)
         try:
             try:
                 ready = self._check_schema(conn)
             except sqlite3.DatabaseError as exc:
-                raise JournalError(
-                    f"{str(self.path)!r} is not a jobgraph journal ({exc}); it was left "
-                    "untouched: give another path"
-                ) from None
+                if write or not _read_only_location(exc) or self._has_wal():
+                    raise self._refusal(exc) from None
+                # a journal in a read-only location: SQLite cannot make its -shm file
+                # there; and with no -wal file, nothing is writing it
+                conn.close()
+                conn = self._open(write=False, immutable=True)
+                try:
+                    ready = self._check_schema(conn)
+                except sqlite3.DatabaseError as again:  # changed while read, maybe
+                    raise JournalError(
+                        f"cannot read journal {str(self.path)!r} in its read-only location: {again}"
+                    ) from None
             if write:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -450,6 +452,31 @@ class Journal:
             conn.close()
             raise
         return conn
+
+    def _refusal(self, exc: sqlite3.DatabaseError) -> JournalError:
+        """The error for a file SQLite refused: not a journal, or not readable."""
+        if exc.sqlite_errorname in {"SQLITE_NOTADB", "SQLITE_CORRUPT"}:
+            return JournalError(
+                f"{str(self.path)!r} is not a jobgraph journal ({exc}); it was left "
+                "untouched: give another path"
+            )
+        return JournalError(f"cannot read journal {str(self.path)!r}: {exc}")
+
+    def _open(self, *, write: bool, immutable: bool = False) -> sqlite3.Connection:
+        try:
+            if write:
+                return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            return sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}",
+                uri=True,
+                timeout=self.timeout,
+                isolation_level=None,
+            )
+        except sqlite3.Error as exc:
+            raise JournalError(f"cannot open journal {str(self.path)!r}: {exc}") from None
+
+    def _has_wal(self) -> bool:
+        return self.path.with_name(self.path.name + "-wal").exists()
 
     def _create(self, conn: sqlite3.Connection) -> None:
         conn.execute("BEGIN IMMEDIATE")
@@ -681,6 +708,12 @@ class Journal:
                 }
             )
         return changes
+
+
+def _read_only_location(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite failed because it could not create a file beside the journal."""
+    name = exc.sqlite_errorname or ""
+    return name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN"))
 
 
 def _end_order(row: tuple[Any, ...]) -> tuple[bool, float, str]:
