@@ -838,3 +838,28 @@ async def test_a_nested_scheduler_takes_a_key(tmp_path: Path) -> None:
     assert calls.ran == []  # the same key: restored
     with pytest.raises(jg.JobDefinitionError, match="key"):
         jg.Scheduler(key="")
+
+
+async def test_keys_with_any_characters_are_journaled_and_restored(tmp_path: Path) -> None:
+    """Plain successes are journaled a batch to a row (their keys as one JSON array):
+    keys with quotes, backslashes, control characters or non-ASCII ones come back."""
+    keys = ['a"b', "c\\d", "e\nf\x01", "né 日本", "[]", ""]
+    ran: list[str] = []
+
+    def pipeline_of_keys() -> jg.Scheduler:
+        s = jg.Scheduler(label="keys")
+        for key in keys:
+
+            async def body(key: str = key) -> None:
+                ran.append(key)
+
+            jg.Job(body, label="k", key=key or "empty", scheduler=s)
+        return s
+
+    assert await pipeline_of_keys().run(journal=tmp_path / "runs.db")
+    assert sorted(job.key for job in Journal(tmp_path / "runs.db").jobs()) == sorted(
+        key or "empty" for key in keys
+    )
+    ran.clear()
+    assert await pipeline_of_keys().run(journal=tmp_path / "runs.db", resume=True)
+    assert ran == []
