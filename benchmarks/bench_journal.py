@@ -4,12 +4,14 @@ fully succeeded run, and the journal file's size per job per run.
 Usage::
 
     python benchmarks/bench_journal.py [--size 50000] [--backends asyncio,trio] [--repeat 3]
+        [--window 10]
 
 Each measurement runs in a fresh subprocess; the best of ``--repeat`` is kept, of the
 wall-clock time and of the CPU time (the process's own: on a shared, busy machine, the
 steadier of the two). Targets
 (issue 26): build+run with a journal at most 1.25x without; a resume of a fully succeeded
-pipeline at most a run's time; at most 300 bytes per job per run.
+pipeline at most a run's time; at most 300 bytes per job per run. ``--window W`` gives
+the scheduler ``jobs_window=W`` (then at most W successes wait for their commit).
 """
 
 from __future__ import annotations
@@ -28,13 +30,14 @@ import json, os, sys, time
 import jobgraph as jg
 
 mode, backend, n, path = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+window = int(sys.argv[5]) or None
 done = [0]
 
 async def noop():
     done[0] += 1
 
 t0, c0 = time.perf_counter(), time.process_time()
-s = jg.Scheduler(*(jg.Job(noop) for _ in range(n)), label="bench")
+s = jg.Scheduler(*(jg.Job(noop) for _ in range(n)), label="bench", jobs_window=window)
 if mode == "plain":
     ok = jg.run(s, backend=backend)
 elif mode == "journal":
@@ -47,9 +50,9 @@ print(json.dumps({"seconds": t1 - t0, "cpu": c1 - c0, "ran": done[0]}))
 """
 
 
-def one(mode: str, backend: str, n: int, path: str) -> dict[str, float]:
+def one(mode: str, backend: str, n: int, path: str, window: int) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, mode, backend, str(n), path],
+        [sys.executable, "-c", WORKER, mode, backend, str(n), path, str(window)],
         capture_output=True,
         text=True,
         check=True,
@@ -63,10 +66,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=50000)
     parser.add_argument("--backends", default="asyncio,trio")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--window", type=int, default=0, help="jobs_window (0: none)")
     args = parser.parse_args(argv)
     print(
         f"load average {os.getloadavg()}, {os.cpu_count()} CPUs, N={args.size}, "
-        f"best of {args.repeat}"
+        f"jobs_window={args.window or None}, best of {args.repeat}"
     )
     for backend in args.backends.split(","):
         best: dict[str, float] = {}
@@ -76,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with tempfile.TemporaryDirectory() as directory:
                 path = os.path.join(directory, "runs.db")
                 for mode in ("plain", "journal", "resume"):
-                    result = one(mode, backend, args.size, path)
+                    result = one(mode, backend, args.size, path, args.window)
                     best[mode] = min(best.get(mode, float("inf")), result["seconds"])
                     cpu[mode] = min(cpu.get(mode, float("inf")), result["cpu"])
                     if mode == "resume":

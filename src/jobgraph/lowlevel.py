@@ -23,7 +23,9 @@ What is here:
 - what a run left on jobs and schedulers, read the way the engine reads it:
   :func:`record_of`, :func:`owner_of`, :func:`requirements_of`, :func:`failure_of`,
   :func:`stragglers_of`, and :func:`journal_mark_of` (what a journaled run says of a
-  job: restored, or why it ran again). Views and tools use these rather than ``job.record``,
+  job: restored, or why it ran again), and :func:`abandon_journal`, which stops a
+  journaled run's writes as a ``kill -9`` would (for crash tests in one process).
+  Views and tools use these rather than ``job.record``,
   ``job.scheduler``, ``job.requirements``, ``scheduler.failure`` or
   ``scheduler.stragglers``, names that a job class may own for its own purposes (as
   asynciojobs-style subclasses do), and that no subclass can redefine;
@@ -93,7 +95,13 @@ from ._core._placeholders import ResultOf, find_placeholders, resolve_placeholde
 from ._core._policy import check_duration
 from ._core._public import fixup_module_metadata
 from ._core._record import JobRecord, JobState
-from ._core._scheduler import Scheduler, failure_of, journal_mark_of, stragglers_of
+from ._core._scheduler import (
+    Scheduler,
+    abandon_journal,
+    failure_of,
+    journal_mark_of,
+    stragglers_of,
+)
 
 __all__ = [
     "AbstractJob",
@@ -114,6 +122,7 @@ __all__ = [
     "Scheduler",
     "Subscriber",
     "TaskStatusLike",
+    "abandon_journal",
     "call_body",
     "check_duration",
     "deliver",

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -335,17 +336,103 @@ async def test_a_journal_from_a_newer_schema_is_refused(tmp_path: Path) -> None:
         Journal(journal).runs()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
-async def test_a_read_only_location_is_a_clear_error(tmp_path: Path) -> None:
+# Run in a process for which the location really is read-only: as root, one without the
+# capabilities that let root write anywhere (dropped from its bounding set before exec,
+# so the new program never gets them back); otherwise the user, kept out by the modes.
+_LOCKED_SCRIPT = """
+import json, os, sys
+import jobgraph as jg
+from jobgraph.journal import Journal, JournalError
+
+locked, backend = sys.argv[1:3]
+try:
+    open(os.path.join(locked, "probe"), "x").close()
+except PermissionError:
+    pass
+else:
+    os.remove(os.path.join(locked, "probe"))
+    sys.exit(77)  # this process can write there: the test cannot be made
+
+async def work():
+    return 1
+
+def attempt(name, **options):
+    s = jg.Scheduler(label="pipe")
+    jg.Job(work, label="a", scheduler=s)
+    try:
+        jg.run(s, journal=os.path.join(locked, name), backend=backend, **options)
+    except JournalError as exc:
+        return str(exc)
+    return "ran"
+
+print(json.dumps({
+    "new": attempt("new.db"),
+    "read-only file": attempt("runs.db", resume=True),
+    "writable file": attempt("writable.db", resume=True),
+    "runs": [run.outcome for run in Journal(os.path.join(locked, "runs.db")).runs()],
+    "jobs": [job.key for job in Journal(os.path.join(locked, "runs.db")).jobs()],
+}))
+"""
+
+_CAPABILITIES_OF_ROOT = (1, 2, 3)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+_PR_CAPBSET_DROP = 24
+
+
+def _without_root_powers() -> Callable[[], None]:
+    """What the child runs before exec: it drops root's powers. Made in the parent, so
+    that the child (forked from a process that may have threads) imports nothing."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def drop() -> None:  # pragma: no cover - runs in the child
+        for capability in _CAPABILITIES_OF_ROOT:
+            if prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) refused")
+
+    return drop
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_read_only_location_is_a_clear_error_and_loses_nothing(
+    tmp_path: Path, backend: str
+) -> None:
     locked = tmp_path / "locked"
     locked.mkdir()
-    locked.chmod(0o500)
+    s, _ = pipeline(Calls())
+    assert jg.run(s, journal=locked / "runs.db", backend=backend)
+    s, _ = pipeline(Calls())
+    assert jg.run(s, journal=locked / "writable.db", backend=backend)
+    (locked / "runs.db").chmod(0o444)
+    locked.chmod(0o555)
+    before = {path.name: path.read_bytes() for path in locked.iterdir()}
+    script = tmp_path / "locked.py"
+    script.write_text(_LOCKED_SCRIPT)
     try:
-        s, _ = pipeline(Calls())
-        with pytest.raises(JournalError, match="not writable"):
-            await s.run(journal=locked / "runs.db")
+        done = subprocess.run(
+            [sys.executable, str(script), str(locked), backend],
+            env={**os.environ, "PYTHONPATH": SRC},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            preexec_fn=_without_root_powers() if os.geteuid() == 0 else None,
+        )
+    except subprocess.SubprocessError as exc:  # pragma: no cover - a locked-down machine
+        pytest.skip(f"cannot start a process without root's powers here: {exc}")
     finally:
-        locked.chmod(0o700)
+        locked.chmod(0o755)
+    if done.returncode == 77:  # pragma: no cover
+        pytest.skip("this machine gives no way to make a location unwritable to a process")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert "directory is not writable" in seen["new"] and "new.db" in seen["new"]
+    assert "read-only" in seen["read-only file"] and "runs.db" in seen["read-only file"]
+    assert "not writable" in seen["writable file"] and "writable.db" in seen["writable file"]
+    # the past run is still readable there, and nothing changed
+    assert seen["runs"] == ["ok"]
+    assert sorted(seen["jobs"]) == ["a", "b", "c", "d", "e"]
+    assert {path.name: path.read_bytes() for path in locked.iterdir()} == before
 
 
 async def test_a_read_only_directory_is_a_clear_error_even_as_root(tmp_path: Path) -> None:
@@ -751,3 +838,28 @@ async def test_a_nested_scheduler_takes_a_key(tmp_path: Path) -> None:
     assert calls.ran == []  # the same key: restored
     with pytest.raises(jg.JobDefinitionError, match="key"):
         jg.Scheduler(key="")
+
+
+async def test_keys_with_any_characters_are_journaled_and_restored(tmp_path: Path) -> None:
+    """Plain successes are journaled a batch to a row (their keys as one JSON array):
+    keys with quotes, backslashes, control characters or non-ASCII ones come back."""
+    keys = ['a"b', "c\\d", "e\nf\x01", "né 日本", "[]", ""]
+    ran: list[str] = []
+
+    def pipeline_of_keys() -> jg.Scheduler:
+        s = jg.Scheduler(label="keys")
+        for key in keys:
+
+            async def body(key: str = key) -> None:
+                ran.append(key)
+
+            jg.Job(body, label="k", key=key or "empty", scheduler=s)
+        return s
+
+    assert await pipeline_of_keys().run(journal=tmp_path / "runs.db")
+    assert sorted(job.key for job in Journal(tmp_path / "runs.db").jobs()) == sorted(
+        key or "empty" for key in keys
+    )
+    ran.clear()
+    assert await pipeline_of_keys().run(journal=tmp_path / "runs.db", resume=True)
+    assert ran == []

@@ -1,11 +1,18 @@
 """The property harness with a run journal: over drawn graphs with injected failures,
 run, fix the failures, resume. Each body that succeeded ran successfully once in all
 (or twice, when it first ran after a requirement that failed: it must not be kept), and
-every job ends as in one clean run of the fixed graph, with the same result."""
+every job ends as in one clean run of the fixed graph, with the same result.
+
+With injected crashes too (``run_graph(..., crash_after=N)``: the journal loses what a
+``kill -9`` would lose at the run's N-th event): each extra success of a body is
+accounted for by a crash that caught it in flight (its success not committed) or by a
+requirement that ran again, and what a kept job saw is what a clean run shows.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -14,6 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from jobgraph import Journal
 from jobgraph.lowlevel import journal_mark_of, requirements_of
 from jobgraph.testing import JobSpec, Raise, Return, SchedulerSpec, Trace, graphs, run_graph
 
@@ -122,3 +130,152 @@ def _upstream(trace: Trace, name: str) -> set[str]:
                     found.add(other)
                     stack.append(other)
     return found
+
+
+GRAPHS = graphs(
+    max_jobs=8,
+    timeouts=False,
+    forever=False,
+    retries=False,
+    deterministic=True,
+    jobs=BEHAVIOURS,
+)
+
+
+def _succeeded(trace: Trace) -> Counter[str]:
+    """The bodies that returned, before the crash if the run crashed."""
+    crash = trace.crash_seq
+    return Counter(
+        note.job
+        for note in trace.notes
+        if note.what == "return" and (crash is None or note.seq < crash)
+    )
+
+
+def _committed(journal: Path) -> set[str]:
+    """The jobs whose success the journal's latest run holds (restored ones included):
+    the keys are label paths, and drawn names are unique."""
+    return {
+        entry.key.rsplit("/", 1)[-1] for entry in Journal(journal).jobs() if entry.outcome == "ok"
+    }
+
+
+def _restored(trace: Trace) -> set[str]:
+    return {name for name, job in trace.built.jobs.items() if journal_mark_of(job) == "↺ restored"}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio-mockclock"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=GRAPHS, data=st.data())
+def test_crash_fix_and_resume_loses_nothing(
+    backend: str, spec: SchedulerSpec, data: st.DataObject
+) -> None:
+    clean = run_graph(fixed(spec), backend=backend)
+    bodies = {name for name, node in clean.built.specs.items() if isinstance(node, JobSpec)}
+    # crash at the run's n-th event (past its last event: no crash); a job has about 3
+    crashes = data.draw(
+        st.lists(st.integers(1, 3 * len(clean.built.jobs) + 1), min_size=1, max_size=2),
+        label="crashes",
+    )
+    lag = spec.jobs_window or 256  # successes that may wait for their commit
+    runs: list[tuple[Trace, set[str]]] = []
+    with tempfile.TemporaryDirectory() as directory:
+        journal = Path(directory) / "runs.db"
+        for number, crash_after in enumerate(crashes):
+            trace = run_graph(
+                spec, backend=backend, journal=journal, resume=number > 0, crash_after=crash_after
+            )
+            assert trace.error is None, trace.describe()
+            runs.append((trace, _committed(journal)))
+        final = run_graph(fixed(spec), backend=backend, journal=journal, resume=True)
+        assert final.crash_seq is None
+        runs.append((final, _committed(journal)))
+    # the last run ends as one clean run of the fixed graph, with the same results
+    assert final.ok == clean.ok, final.describe()
+    for name in final.built.jobs:
+        assert final.outcomes[name].outcome == clean.outcomes[name].outcome, name
+        assert final.outcomes[name].result == clean.outcomes[name].result, name
+    total: Counter[str] = Counter()
+    allowed: Counter[str] = Counter(dict.fromkeys(bodies, 1))
+    for (trace, committed), (after, _) in itertools.pairwise(runs):
+        succeeded = _succeeded(trace)
+        total.update(succeeded)
+        restored = _restored(trace)
+        # the journal holds no success that did not happen before the crash
+        assert committed & bodies <= set(succeeded) | restored, trace.describe()
+        lost = set(succeeded) - committed
+        if trace.crash_seq is None:
+            assert not lost, (lost, trace.describe())
+        else:
+            # lost: bodies that ended before the crash, their success not committed:
+            # in flight at the crash; a crash loses no more than the commit lag
+            assert len(lost) <= lag, (lost, trace.describe())
+        again = _restored(after)
+        assert again <= committed, (again - committed, trace.describe())
+        returned_after = returns(after)
+        for name in again & bodies:
+            # kept: not run again, and what it saw then is what a clean run shows
+            assert returned_after[name] == 0, name
+            assert trace.outcomes[name].outcome == "ok", name
+            assert trace.outcomes[name].result == clean.outcomes[name].result, name
+            for upstream in _upstream(trace, name):
+                assert trace.outcomes[upstream].outcome == "ok", (name, upstream)
+                assert trace.outcomes[upstream].result == clean.outcomes[upstream].result
+        for name in set(succeeded) - again:
+            # a success thrown away: the crash caught it in flight, or a requirement
+            # (of it or of a scheduler holding it) runs again
+            requirement_again = not all(
+                journal_mark_of(requirement) == "↺ restored"
+                for requirement in requirements_of(after.built.jobs[name])
+            ) or _inside_rerun(after, name)
+            assert name in lost or requirement_again, (name, trace.describe())
+            allowed[name] += 1
+    total.update(returns(final))
+    for name in bodies:
+        assert total[name] <= allowed[name], (name, total[name], allowed[name])
+        if final.outcomes[name].outcome == "ok":
+            assert total[name] >= 1, name
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_crash_after_bad_value_is_refused_naming_it(backend: str, tmp_path: Path) -> None:
+    spec = SchedulerSpec("top", (JobSpec("j1", Return()),))
+    with pytest.raises(ValueError, match="crash_after must be a number of events"):
+        run_graph(spec, backend=backend, journal=tmp_path / "runs.db", crash_after=0)
+    with pytest.raises(ValueError, match="crash_after crashes a journaled run"):
+        run_graph(spec, backend=backend, crash_after=1)
+    assert not (tmp_path / "runs.db").exists()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize("moment", [("started", "j2"), ("finished", "j3")])
+def test_crash_loses_only_what_was_not_committed(
+    backend: str, moment: tuple[str, str], tmp_path: Path
+) -> None:
+    """A chain j1 -> j2 -> j3 crashed at an event: the run's end is never written, the
+    journal holds only successes that happened, and a resume restores exactly those
+    and runs the others (the bodies that had ended then were in flight)."""
+    spec = SchedulerSpec(
+        "top",
+        (
+            JobSpec("j1", Return(result=1)),
+            JobSpec("j2", Return(result=2), requires=(0,)),
+            JobSpec("j3", Return(result=3), requires=(1,)),
+        ),
+    )
+    journal = tmp_path / "runs.db"
+    probe = run_graph(spec, backend=backend)
+    crash_at = [(event.kind.value, event.job) for event in probe.events].index(moment) + 1
+    crashed = run_graph(spec, backend=backend, journal=journal, crash_after=crash_at)
+    assert crashed.crash_seq is not None
+    ended = set(_succeeded(crashed))
+    assert ended == ({"j1"} if moment[1] == "j2" else {"j1", "j2", "j3"})
+    (run,) = Journal(journal).runs()
+    assert run.outcome is None  # the run's end was never written
+    committed = _committed(journal)
+    assert committed <= ended
+    resumed = run_graph(spec, backend=backend, journal=journal, resume=True)
+    assert resumed.ok
+    assert _restored(resumed) == committed
+    assert returns(resumed) == Counter(dict.fromkeys({"j1", "j2", "j3"} - committed, 1))
+    assert [resumed.outcomes[name].result for name in ("j1", "j2", "j3")] == [1, 2, 3]

@@ -37,7 +37,7 @@ from ._policy import OnFailedRequirement, Retry, _check_duration
 from ._record import JobRecord, JobState
 from ._run import _Run
 
-__all__ = ["Scheduler", "failure_of", "journal_mark_of", "stragglers_of"]
+__all__ = ["Scheduler", "abandon_journal", "failure_of", "journal_mark_of", "stragglers_of"]
 
 logger = logging.getLogger("jobgraph")
 
@@ -92,6 +92,8 @@ class Scheduler(AbstractJob, SchedulerViews):
     _is_scheduler: ClassVar[bool] = True
     # what a journaled run says of some jobs ("↺ restored"...), made when there is one
     _journal_marks: dict[AbstractJob, str] | None = None
+    # the journal's side of the journaled run going on, if any (see abandon_journal)
+    _journal_writer: _JournalRun | None = None
 
     def __init__(
         self,
@@ -453,6 +455,7 @@ class Scheduler(AbstractJob, SchedulerViews):
         record.started_at = started
         record.attempts = 1
         outcome = "cancelled"
+        self._journal_writer = writer
         try:
             executors = self._executors() if _executors_module.created else ()
             async with AsyncExitStack() as stack:
@@ -471,6 +474,7 @@ class Scheduler(AbstractJob, SchedulerViews):
             self._interrupted_by(exc)
             raise
         finally:
+            self._journal_writer = None
             record.state = _DONE
             record.ended_at = anyio.current_time()
             if writer.run_id:
@@ -865,6 +869,30 @@ class Scheduler(AbstractJob, SchedulerViews):
         import jobgraph.views
 
         jobgraph.views.print_text(self.list_text(details, silence_done_jobs))
+
+
+def abandon_journal(scheduler: Scheduler) -> bool:
+    """Make the journaled run of ``scheduler`` going on stop writing its journal at once,
+    as if its process had been killed (``kill -9``) at this moment: the successes not
+    yet committed are lost, and nothing more is written, not even the run's end.
+
+    For tests of crash safety that stay in one process (the property harness's
+    ``run_graph(..., crash_after=N)``): the run itself goes on, and the caller cancels
+    it and ignores what happens after. A resume then sees exactly what a crash would
+    have left. An ordinary cancellation is not a crash: the run would still write its
+    pending successes and every other job's row.
+
+    Args:
+        scheduler: the root scheduler of a run started with ``journal=``.
+
+    Returns:
+        True if a journal was being written, False otherwise (nothing done).
+    """
+    writer = scheduler._journal_writer
+    if writer is None:
+        return False
+    writer.abandon()
+    return True
 
 
 # what views and tools read, whatever a subclass calls ``failure`` or ``stragglers``

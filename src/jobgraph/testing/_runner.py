@@ -13,7 +13,7 @@ import anyio
 import sniffio
 
 from jobgraph import EventKind, JobEvent, JobState, Scheduler
-from jobgraph.lowlevel import failure_of, record_of
+from jobgraph.lowlevel import abandon_journal, failure_of, record_of
 
 from ._behaviours import CallService, Observation, Recorder
 from ._services import harness_pool
@@ -106,6 +106,10 @@ class Trace:
         gave_up: the runner's own time limit ended the run.
         cancel_seq: when ``cancel_after`` cancelled the run, in the shared order.
         cancelled_from_outside: that cancellation was caught by the caller's scope.
+        crash_seq: when ``crash_after`` crashed the run, in the shared order: the
+            journal lost what it had not committed, and the events and notes after
+            this point happened after the crash (a killed process would not have
+            lived them).
         leaked_tasks: tasks still running after the run.
         open_bodies: bodies entered and never left.
         calls_in_flight: service calls still running when ``run()`` returned.
@@ -126,6 +130,7 @@ class Trace:
     error: BaseException | None = None
     gave_up: bool = False
     cancel_seq: int | None = None
+    crash_seq: int | None = None
     cancelled_from_outside: bool = False
     leaked_tasks: int = 0
     open_bodies: int = 0
@@ -190,6 +195,7 @@ def run_graph(
     cancel_after: float | None = None,
     journal: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    crash_after: int | None = None,
 ) -> Trace:
     """Build ``spec``, run it in a new event loop of ``backend`` and return the trace.
 
@@ -204,13 +210,20 @@ def run_graph(
             scope) after that many seconds, unless it ended before.
         journal: record the run in this journal file (see :class:`jobgraph.Journal`).
         resume: with ``journal``, resume the journal's last run of the same graph.
+        crash_after: with ``journal``, crash the run as the engine delivers its
+            ``crash_after``-th event (of any kind: a job scheduled, started, finished,
+            restored...; nested schedulers' included): the journal loses what a
+            ``kill -9`` would lose at that moment (see
+            :func:`jobgraph.lowlevel.abandon_journal`), and the run is cancelled from
+            outside; ``crash_seq`` says when. A run with fewer events does not crash.
 
     Returns:
         What the run left behind. An exception of ``run()`` is kept in the trace, not
         raised; a run longer than 20 s (real time) is cut short (``gave_up``).
 
     Raises:
-        ValueError: ``backend`` is not one of :data:`BACKENDS`.
+        ValueError: ``backend`` is not one of :data:`BACKENDS`; ``crash_after`` is
+            not a positive number, or is given without ``journal``.
         RuntimeError: called from inside a running event loop (use
             :func:`run_graph_async`).
     """
@@ -227,9 +240,11 @@ def run_graph(
                 cancel_after=cancel_after,
                 journal=journal,
                 resume=resume,
+                crash_after=crash_after,
             )
         )
 
+    _check_crash(crash_after, journal)
     anyio.run(main, backend=name, backend_options=options)
     trace[0].backend = backend
     return trace[0]
@@ -243,6 +258,7 @@ async def run_graph_async(
     cancel_after: float | None = None,
     journal: str | os.PathLike[str] | None = None,
     resume: bool = False,
+    crash_after: int | None = None,
 ) -> Trace:
     """Build and run ``spec`` in the current event loop; see :func:`run_graph`.
 
@@ -257,15 +273,21 @@ async def run_graph_async(
         cancel_after: as for :func:`run_graph`.
         journal: as for :func:`run_graph`.
         resume: as for :func:`run_graph`.
+        crash_after: as for :func:`run_graph`.
 
     Returns:
         What the run left behind (``backend`` is the running async library's name).
+
+    Raises:
+        ValueError: ``crash_after`` is not a positive number, or is given without
+            ``journal``.
 
     Cancellation:
         A cancellation of the caller reaches the scheduler's run (its jobs are
         cancelled as for any run), the harness pool is stopped, and the cancellation
         propagates: no trace is returned.
     """
+    _check_crash(crash_after, journal)
     recorder = Recorder()
     if any(isinstance(getattr(node, "behaviour", None), CallService) for node, _ in spec.walk()):
         recorder.pool = harness_pool(recorder)
@@ -288,6 +310,19 @@ async def run_graph_async(
         )
 
     built.scheduler.subscribe(on_event)
+    outside = anyio.CancelScope()
+    if crash_after is not None:
+        delivered = 0
+
+        def crash(event: JobEvent) -> None:
+            # called by the engine as things happen, between two steps of the loop
+            nonlocal delivered
+            delivered += 1
+            if delivered == crash_after and abandon_journal(built.scheduler):
+                trace.crash_seq = next(seq)
+                outside.cancel()
+
+        built.scheduler.subscribe(crash)
     if prepare is not None:
         prepare(built)
     before = {task.id for task in anyio.get_running_tasks()}
@@ -298,7 +333,7 @@ async def run_graph_async(
             if recorder.pool is not None:
                 await services.enter_async_context(recorder.pool)
             async with anyio.create_task_group() as tg:
-                with anyio.CancelScope() as outside:
+                with outside:
                     if cancel_after is not None:
                         tg.start_soon(_cancel_later, outside, cancel_after, trace, seq)
                     try:
@@ -343,3 +378,12 @@ async def _cancel_later(
     await anyio.sleep(delay)
     trace.cancel_seq = next(seq)
     scope.cancel()
+
+
+def _check_crash(crash_after: int | None, journal: object) -> None:
+    if crash_after is None:
+        return
+    if isinstance(crash_after, bool) or not isinstance(crash_after, int) or crash_after < 1:
+        raise ValueError(f"crash_after must be a number of events, 1 or more, not {crash_after!r}")
+    if journal is None:
+        raise ValueError("crash_after crashes a journaled run: give journal= too")
