@@ -383,8 +383,13 @@ async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
 ) -> None:
     node = node_for(request, where, formatter=CaptureFormatter())
     pid_file = tmp_path / "pid"
-    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60), timeout=1.5)
+    # connected and the interpreter started first: the timeout is then spent in the call,
+    # even on a loaded machine
+    warm = SshJob(node, Call(pkg.version))
+    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60), timeout=3)
     try:
+        await jg.Scheduler(warm).run()
+        assert warm.result()[0].value == list(sys.version_info[:2])
         await jg.Scheduler(job).run()
         assert isinstance(job.exception, jg.JobTimeoutError)
         pid = int(pid_file.read_text())
@@ -681,7 +686,11 @@ def test_drawn_jobs_of_calls_end_as_their_functions_do(
     built = [
         SshJob(
             node,
-            [Call(pkg.behave, what, value).options(timeout=0.5) for what, value in calls],
+            [
+                # long enough for an interpreter start on a loaded machine; "hang" sleeps 60 s
+                Call(pkg.behave, what, value).options(timeout=3)
+                for what, value in calls
+            ],
             critical=False,
             label=f"job {n}",
         )
