@@ -58,7 +58,7 @@ def call_jobs(spec: SchedulerSpec) -> int:
 def test_remote_calls_are_drawn_among_other_jobs() -> None:
     drawn: list[Any] = []
 
-    @settings(max_examples=30, database=None)
+    @settings(max_examples=100, database=None, derandomize=True)
     @given(spec=graphs(jobs=MIXED, max_jobs=6))
     def draw(spec: SchedulerSpec) -> None:
         drawn.extend(node.behaviour for node, _ in spec.walk() if isinstance(node, JobSpec))
