@@ -2,7 +2,8 @@
 
 Walks ``__all__`` of :mod:`jobgraph`, :mod:`jobgraph.lowlevel`, :mod:`jobgraph.views`,
 :mod:`jobgraph.services`, :mod:`jobgraph.testing`, :mod:`jobgraph_ssh`,
-:mod:`jobgraph_ssh.services` (with its remote client module) and :mod:`jobgraph_ssh.cli`;
+:mod:`jobgraph_ssh.services` (with its remote client module), :mod:`jobgraph_ssh.cli` and
+:mod:`jobgraph_ssh.testing`;
 for classes, their public methods defined inside jobgraph or jobgraph_ssh (but not in
 ``jobgraph_ssh.compat``).  A callable with parameters needs an ``Args:`` section, an
 async one a ``Cancellation:`` paragraph, one that returns something ``Returns:`` (or
@@ -31,6 +32,7 @@ PACKAGES = (
     "jobgraph_ssh.services",
     "jobgraph_ssh.services.jobgraph_call",
     "jobgraph_ssh.cli",
+    "jobgraph_ssh.testing",
 )
 EXCLUDED = ("jobgraph_ssh.compat",)
 

@@ -52,7 +52,14 @@ def run_python(
 
 
 @pytest.mark.parametrize(
-    "module", ["jobgraph_ssh", "jobgraph_ssh.cli", "jobgraph_ssh.compat.apssh", "jobgraph"]
+    "module",
+    [
+        "jobgraph_ssh",
+        "jobgraph_ssh.cli",
+        "jobgraph_ssh.compat.apssh",
+        "jobgraph",
+        "jobgraph_ssh.testing",
+    ],
 )
 def test_importing_writes_nothing_on_stderr(module: str) -> None:
     done = run_python("-W", "default", "-c", f"import {module}")
@@ -105,6 +112,7 @@ BLOCKED = [
     ("jobgraph_ssh", "jinja2", "ssh"),
     ("jobgraph_ssh.compat.apssh", "asyncssh", "ssh"),
     ("jobgraph.testing", "hypothesis", "testing"),
+    ("jobgraph_ssh.testing", "hypothesis", "testing"),
     ("jobgraph.dask", "cloudpickle", "dask"),
     ("jobgraph.dask", "distributed", "dask"),
 ]

@@ -57,7 +57,7 @@ def test_asyncio_trio_and_asyncssh_are_fenced_in_one_folder() -> None:
 def test_public_api_is_what_all_says() -> None:
     public = {name for name in dir(jobgraph_ssh) if not name.startswith("_")}
     # from __future__; public subpackages and modules (imported by other tests)
-    submodules = {"annotations", "cli", "compat", "services", "lowlevel", "sandbox"}
+    submodules = {"annotations", "cli", "compat", "services", "lowlevel", "sandbox", "testing"}
     assert public - submodules == set(jobgraph_ssh.__all__)
     for name in jobgraph_ssh.__all__:
         obj = getattr(jobgraph_ssh, name)

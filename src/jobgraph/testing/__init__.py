@@ -14,6 +14,11 @@ Needs hypothesis (``pip install jobgraph[testing]``). The parts:
   semantics, in plain words; :func:`assert_valid` raises with them;
 - :func:`check_job_kind` runs a custom job kind through cancellation, timeout,
   failure and shutdown, and reports broken contracts;
+- the seam for other job kinds: a :class:`Behaviour` subclass builds its job as any
+  kind (:meth:`Behaviour.make_job`), notes each attempt with :meth:`Recorder.observe`
+  and tells the oracle what to expect (:meth:`Behaviour.value_of`,
+  :meth:`Behaviour.plan`, a :class:`Plan`); ``graphs(jobs=...)`` draws it among the
+  others (``jobgraph_ssh.testing`` does so for SSH jobs of Calls);
 - hypothesis profiles ``dev``, ``ci`` and ``soak`` (:func:`load_profile`).
 
 A test of the engine is three lines::
@@ -37,6 +42,7 @@ from jobgraph.testing._behaviours import (
     Flaky,
     Hang,
     Observation,
+    Plan,
     Raise,
     Recorder,
     Return,
@@ -87,6 +93,7 @@ __all__ = [
     "Node",
     "Observation",
     "Outcome",
+    "Plan",
     "Raise",
     "Recorder",
     "RetrySpec",

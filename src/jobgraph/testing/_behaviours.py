@@ -5,6 +5,11 @@ and shrink it. :func:`make_body` turns one into the async callable a
 :class:`~jobgraph.Job` runs; the body writes :class:`Observation` entries into a
 :class:`Recorder` (entered, ready, returned, raised, cancelled, exited), which the
 oracle compares with the engine's own events.
+
+The seam for other job kinds: a :class:`Behaviour` subclass overrides
+:meth:`Behaviour.make_job` to build its job as any kind (an ``SshJob``...), wraps
+each attempt in :meth:`Recorder.observe` so that the oracle sees it, and tells the
+oracle what to expect with :meth:`Behaviour.value_of` and :meth:`Behaviour.plan`.
 """
 
 from __future__ import annotations
@@ -12,14 +17,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
-from jobgraph import TaskStatusLike
+from jobgraph import AbstractJob, Job, TaskStatusLike
 
 if TYPE_CHECKING:
     from jobgraph.services import ServicePool
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Behaviour",
@@ -28,6 +35,7 @@ __all__ = [
     "Flaky",
     "Hang",
     "Observation",
+    "Plan",
     "Raise",
     "Recorder",
     "Return",
@@ -126,6 +134,62 @@ class Recorder:
         """
         self.notes.append(Observation(next(self.seq), anyio.current_time(), job, what, attempt))
 
+    async def observe(self, job: str, act: Callable[[int], Awaitable[_T]]) -> _T:
+        """Run one attempt of ``job`` as ``await act(attempt)``, taking the notes the
+        oracle reads: ``enter``, then ``return``, ``raise`` or ``cancelled``, then ``exit``.
+
+        Every job of a drawn graph wraps each attempt in it, whatever its kind: the
+        bodies :func:`make_body` makes do, and so must the jobs that a
+        :meth:`Behaviour.make_job` builds (in their ``run()``).
+
+        Args:
+            job: the job's label (its drawn name).
+            act: does the attempt; it gets the attempt's number, from 1.
+
+        Returns:
+            What ``act`` returned.
+
+        Raises:
+            Exception: whatever ``act`` raised (noted ``raise``).
+
+        Cancellation:
+            Noted ``cancelled``, then ``exit``; the cancellation propagates.
+        """
+        attempt = self.enter(job)
+        try:
+            result = await act(attempt)
+        except anyio.get_cancelled_exc_class():
+            self.note(job, "cancelled", attempt)
+            raise
+        except Exception:
+            self.note(job, "raise", attempt)
+            raise
+        else:
+            self.note(job, "return", attempt)
+            return result
+        finally:
+            self.leave(job, attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one attempt of a behaviour does, as :meth:`Behaviour.plan` tells the oracle.
+
+    Attributes:
+        kind: ``"ok"`` (returns :meth:`Behaviour.value`), ``"raise"`` (raises ``error``)
+            or ``"hang"`` (runs until cancelled).
+        duration: how long the attempt takes, in seconds of the loop's clock; None when
+            it cannot be known in advance (real I/O, waiting for other jobs): then the
+            oracle predicts no per-job timeout and checks no duration.
+        error: the exception class a ``"raise"`` attempt fails its job with.
+        shielded: seconds at the start of the attempt that ignore cancellation.
+    """
+
+    kind: Literal["ok", "raise", "hang"]
+    duration: float | None = 0.0
+    error: type[Exception] = Exception
+    shielded: float = 0.0
+
 
 class Behaviour:
     """Base of the drawn behaviours. ``forever`` says whether it suits a forever job."""
@@ -195,6 +259,55 @@ class Behaviour:
             As :meth:`act` (a service call is cancelled with its caller).
         """
         return await self.act(job, attempt, status)
+
+    def make_job(self, name: str, recorder: Recorder, **options: Any) -> AbstractJob:
+        """Build the job that performs this behaviour as job ``name`` of a drawn graph.
+
+        :func:`~jobgraph.testing.build` calls it for every drawn job. The base class
+        builds a :class:`~jobgraph.Job` running :func:`make_body`; a subclass may
+        build another job kind, as long as each attempt of its ``run()`` is wrapped in
+        :meth:`Recorder.observe` (with ``name``), and the job takes ``options``.
+
+        Args:
+            name: the job's drawn name.
+            recorder: where the attempts take notes.
+            **options: the engine's job options (``label``, ``requires``,
+                ``critical``, ``forever``, ``timeout``, ``retry``,
+                ``on_failed_requirement``).
+
+        Returns:
+            A new job, not yet in a scheduler.
+        """
+        return Job(make_body(name, self, recorder), **options)
+
+    def value_of(self, result: Any) -> Any:
+        """What the job's result says the behaviour produced, compared by the oracle
+        with :meth:`value` when the job finishes.
+
+        Args:
+            result: the job's result (as its record keeps it).
+
+        Returns:
+            The base class: ``result`` itself. A job kind whose result wraps the
+            value (a list of command results...) unwraps it.
+        """
+        return result
+
+    def plan(self, attempt: int) -> Plan | None:
+        """What attempt ``attempt`` does, for the oracle to predict how the job ends.
+
+        The oracle knows the behaviours of this module by themselves; it asks this
+        method about the others. With a retry policy, it asks for each attempt in turn.
+
+        Args:
+            attempt: the attempt's number, from 1.
+
+        Returns:
+            The base class: None (no prediction: any ending is accepted, as long as
+            the other rules hold).
+        """
+        del attempt
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,21 +567,11 @@ def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..
     """
 
     async def perform(status: TaskStatusLike | None) -> Any:
-        attempt = recorder.enter(job)
-        try:
+        async def act(attempt: int) -> Any:
             noting = None if status is None else _Noting(status, recorder, job, attempt)
-            result = await behaviour.perform(job, attempt, noting, recorder)
-        except anyio.get_cancelled_exc_class():
-            recorder.note(job, "cancelled", attempt)
-            raise
-        except Exception:
-            recorder.note(job, "raise", attempt)
-            raise
-        else:
-            recorder.note(job, "return", attempt)
-            return result
-        finally:
-            recorder.leave(job, attempt)
+            return await behaviour.perform(job, attempt, noting, recorder)
+
+        return await recorder.observe(job, act)
 
     if isinstance(behaviour, Serve) and behaviour.signals_ready:
 

@@ -23,6 +23,9 @@ The rules, per scheduler run, in the order they are checked:
   (under a MockClock);
 - retries: as many attempts as the policy and the behaviour call for, delays as the
   policy computes them, never decreasing; per-attempt durations exact (MockClock);
+  a behaviour of another job kind tells what each attempt does
+  (:meth:`~jobgraph.testing.Behaviour.plan`) and what its result means
+  (:meth:`~jobgraph.testing.Behaviour.value_of`);
 - ``run()`` returns ``failure is None``, never raises, and leaves no task or body behind;
   ``why()`` names the failed job (or says the run succeeded);
 - cancelled from outside, the run records it and starts nothing afterwards;
@@ -145,9 +148,12 @@ def summary(trace: Trace) -> dict[str, Any]:
         if spec.forever:
             result[name] = outcome.outcome == "failed"
         else:
+            value = outcome.result
+            if isinstance(spec, JobSpec) and outcome.outcome == "ok":
+                value = spec.behaviour.value_of(value)
             result[name] = (
                 outcome.outcome,
-                outcome.result,
+                value,
                 type(outcome.exception).__name__,
                 outcome.attempts,
             )
@@ -319,9 +325,12 @@ class _Checker:
         if end.kind is _K.FAILED and outcome.exception is not end.exception:
             self.fail(f"job {name!r}: the failed event and the record disagree on the exception")
         if end.kind is _K.FINISHED:
-            want = True if isinstance(spec, SchedulerSpec) else spec.behaviour.value()
-            if outcome.result != want:
-                self.fail(f"job {name!r} returned {outcome.result!r}, not {want!r}")
+            if isinstance(spec, SchedulerSpec):
+                want, got = True, outcome.result
+            else:
+                want, got = spec.behaviour.value(), spec.behaviour.value_of(outcome.result)
+            if got != want:
+                self.fail(f"job {name!r} returned {got!r}, not {want!r}")
         nested_failure = self.trace.failures.get(name)
         if (
             isinstance(spec, SchedulerSpec)
@@ -783,7 +792,9 @@ def _grammatical(word: str) -> bool:
     return _GRAMMAR.fullmatch(word) is not None and word.count("R") <= 1
 
 
-def _attempt(behaviour: Behaviour, number: int, timeout: float | None) -> _Attempt | None:
+def _attempt(  # noqa: PLR0911 - one case per kind of behaviour
+    behaviour: Behaviour, number: int, timeout: float | None
+) -> _Attempt | None:
     """What attempt ``number`` of a body does under a per-attempt ``timeout``."""
     if isinstance(behaviour, Hang):
         return _Attempt("hang", 0.0) if timeout is None else _Attempt("timeout", timeout)
@@ -807,8 +818,15 @@ def _attempt(behaviour: Behaviour, number: int, timeout: float | None) -> _Attem
     elif isinstance(behaviour, Flaky):
         shielded, total = 0.0, behaviour.after
         kind = "raise" if number <= behaviour.failures else "ok"
-    else:
-        return None
+    else:  # another job kind: its own plan (Behaviour.plan)
+        plan = behaviour.plan(number)
+        if plan is None:
+            return None
+        if plan.kind == "hang":
+            return _Attempt("hang", 0.0) if timeout is None else _Attempt("timeout", timeout)
+        if plan.duration is None:  # unknown in advance: no timeout can be predicted
+            return _Attempt(plan.kind, None, plan.error) if timeout is None else None
+        shielded, total, kind, error = plan.shielded, plan.duration, plan.kind, plan.error
     if timeout is None or total < timeout - _EPS:
         return _Attempt(kind, total, error)
     if abs(total - timeout) <= _EPS or abs(shielded - timeout) <= _EPS:

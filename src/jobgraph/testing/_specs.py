@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from jobgraph import AbstractJob, Job, Retry, Scheduler, Sequence
+from jobgraph import AbstractJob, Retry, Scheduler, Sequence
 from jobgraph.lowlevel import Schedulable
 
-from ._behaviours import Behaviour, BehaviourError, Recorder, make_body
+from ._behaviours import Behaviour, BehaviourError, Recorder
 
 if TYPE_CHECKING:
     from jobgraph.services import ServicePool
@@ -213,6 +213,9 @@ def build(spec: SchedulerSpec, recorder: Recorder) -> Built:
         spec: the drawn graph.
         recorder: where the bodies take notes (its ``pool`` becomes the graph's).
 
+    Each job is built by its behaviour's :meth:`~jobgraph.testing.Behaviour.make_job`
+    (a :class:`~jobgraph.Job` for the behaviours of this package).
+
     Returns:
         The scheduler and its jobs, by name.
 
@@ -248,8 +251,9 @@ def _fill(scheduler: Scheduler, spec: SchedulerSpec, built: Built, recorder: Rec
             job = _new_scheduler(child, requires)
             _fill(job, child, built, recorder)
         else:
-            job = Job(
-                make_body(child.name, child.behaviour, recorder),
+            job = child.behaviour.make_job(
+                child.name,
+                recorder,
                 label=child.name,
                 critical=child.critical,
                 forever=child.forever,
