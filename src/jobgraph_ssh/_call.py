@@ -814,11 +814,14 @@ class _LocalPipe:
 
 
 async def _call_locally(node: Node, command: Call, collector: OutputCollector) -> CommandResult:
-    process = await anyio.open_process(
-        ["/bin/sh", "-c", _start_line(command.python)],
-        stdin=subprocess.PIPE,
-        start_new_session=True,
-    )
+    # shielded: cancelled while spawning, asyncio would leave the process (and a task
+    # connecting its pipes) behind; a cancellation is seen at the next checkpoint
+    with anyio.CancelScope(shield=True):
+        process = await anyio.open_process(
+            ["/bin/sh", "-c", _start_line(command.python)],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
     grace = float(getattr(node, "kill_grace", _connection.KILL_GRACE))
     session = _Session(_LocalPipe(process, grace), node.name, command.python)
     try:

@@ -40,15 +40,9 @@ BACKENDS = ("asyncio", "trio")
 MIXED = st.one_of(behaviours(), remote_calls())
 
 # Found by this harness: under asyncio, a LocalNode Call cancelled while its interpreter
-# is being spawned leaves asyncio's pipe-connecting task (and the process) behind, since
-# anyio.open_process in _call_locally is not shielded (about one run in three of
-# test_call_jobs_cancelled_as_their_interpreter_starts_leave_nothing_behind). The fix
-# (shield the spawn) belongs to src/jobgraph_ssh/_call.py; remove these marks with it.
-SPAWN_LEAK = pytest.mark.xfail(
-    reason="a Call cancelled while its interpreter spawns leaks a task under asyncio",
-    strict=False,
-)
-ON_BOTH = [pytest.param("asyncio", marks=SPAWN_LEAK), "trio"]
+# was being spawned left asyncio's pipe-connecting task (and the process) behind (the
+# spawn in _call_locally is shielded now); both backends must leave nothing.
+ON_BOTH = ["asyncio", "trio"]
 
 
 @pytest.fixture(autouse=True)
