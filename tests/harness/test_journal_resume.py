@@ -31,6 +31,17 @@ BEHAVIOURS = st.one_of(
 )
 
 
+# the graphs drawn: deterministic bodies; no timeouts, forever jobs or retries
+GRAPHS = graphs(
+    max_jobs=8,
+    timeouts=False,
+    forever=False,
+    retries=False,
+    deterministic=True,
+    jobs=BEHAVIOURS,
+)
+
+
 def fixed(spec: SchedulerSpec) -> SchedulerSpec:
     """The same graph, every failing job made to return (its result: its name's length)."""
     children: list[JobSpec | SchedulerSpec] = []
@@ -51,16 +62,7 @@ def returns(trace: Trace) -> Counter[str]:
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio-mockclock"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    spec=graphs(
-        max_jobs=8,
-        timeouts=False,
-        forever=False,
-        retries=False,
-        deterministic=True,
-        jobs=BEHAVIOURS,
-    )
-)
+@given(spec=GRAPHS)
 def test_fix_and_resume_runs_each_success_once(backend: str, spec: SchedulerSpec) -> None:
     clean = run_graph(fixed(spec), backend=backend)
     with tempfile.TemporaryDirectory() as directory:
@@ -130,16 +132,6 @@ def _upstream(trace: Trace, name: str) -> set[str]:
                     found.add(other)
                     stack.append(other)
     return found
-
-
-GRAPHS = graphs(
-    max_jobs=8,
-    timeouts=False,
-    forever=False,
-    retries=False,
-    deterministic=True,
-    jobs=BEHAVIOURS,
-)
 
 
 def _succeeded(trace: Trace) -> Counter[str]:

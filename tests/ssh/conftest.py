@@ -33,7 +33,8 @@ from typing import Any
 import asyncssh
 import pytest
 
-from jobgraph_ssh import SshNode
+import jobgraph as jg
+from jobgraph_ssh import CaptureFormatter, LocalNode, Node, SshNode, close_all
 from jobgraph_ssh._asyncssh import _connection, _glue
 
 SERVER_SCRIPT = Path(__file__).with_name("_server.py")
@@ -264,6 +265,53 @@ def make_node(servers: Servers, index: int = 0, **options: Any) -> SshNode:
     options.setdefault("keys", [servers.client_key])
     options.setdefault("known_hosts", servers.known_hosts)
     return SshNode(servers.host, port=servers.ports[index], **options)
+
+
+async def run_jobs(*jobs: jg.AbstractJob) -> bool:
+    """Run the jobs in a scheduler of their own, then close their nodes' connections."""
+    scheduler = jg.Scheduler(*jobs)
+    try:
+        return await scheduler.run()
+    finally:
+        await close_all(scheduler)
+
+
+WHERE = ["local", "asyncssh", "sshd"]
+
+
+def servers_for(request: pytest.FixtureRequest, where: str) -> Servers:
+    """The servers of one kind: ``"asyncssh"`` (the loopback asyncssh servers) or
+    ``"sshd"`` (OpenSSH's)."""
+    fixture = {"asyncssh": "servers", "sshd": "sshd"}[where]
+    servers: Servers = request.getfixturevalue(fixture)
+    return servers
+
+
+def node_for(request: pytest.FixtureRequest, where: str, **options: Any) -> Node:
+    """A node of one kind (one of :data:`WHERE`), with these options."""
+    if where == "local":
+        return LocalNode(**options)
+    return make_node(servers_for(request, where), **options)
+
+
+@pytest.fixture(params=WHERE)
+def where(request: pytest.FixtureRequest) -> str:
+    """Each kind of node in turn (a test parametrizing ``where`` itself picks its own)."""
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def formatter() -> CaptureFormatter:
+    """What the ``node`` fixture's node prints."""
+    return CaptureFormatter()
+
+
+@pytest.fixture
+def node(request: pytest.FixtureRequest, where: str, formatter: CaptureFormatter) -> Node:
+    """A node of the kind ``where`` names, printing to ``formatter`` (a test module may
+    define a ``node`` of its own)."""
+    return node_for(request, where, formatter=formatter)
 
 
 def open_links() -> list[str]:

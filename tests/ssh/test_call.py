@@ -47,7 +47,7 @@ from jobgraph_ssh import (
 )
 from jobgraph_ssh._asyncssh import _glue
 
-from .conftest import Servers, make_node
+from .conftest import Servers, make_node, servers_for
 
 PYTHON38 = "/root/.pyenv/versions/3.8.18/bin/python3"
 
@@ -173,16 +173,6 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
             del sys.modules[module]
 
 
-WHERE = ["local", "asyncssh", "sshd"]
-
-
-def node_for(request: pytest.FixtureRequest, where: str, **options: Any) -> Node:
-    if where == "local":
-        return LocalNode(**options)
-    servers: Servers = request.getfixturevalue("servers" if where == "asyncssh" else "sshd")
-    return make_node(servers, **options)
-
-
 def gone(pid: int) -> bool:
     """Whether the process has ended (a zombie counts as ended)."""
     try:
@@ -205,12 +195,9 @@ async def run_job(*jobs: SshJob) -> jg.Scheduler:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_returns_the_value_of_a_function_the_host_does_not_have(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+    node: Node, formatter: CaptureFormatter, pkg: ModuleType
 ) -> None:
-    formatter = CaptureFormatter()
-    node = node_for(request, where, formatter=formatter)
     job = SshJob(node, Call(pkg.disk_usage, "/var", top=5), Call(pkg.where_am_i))
     await run_job(job)
     first, second = job.result()
@@ -232,12 +219,9 @@ async def test_call_returns_the_value_of_a_function_the_host_does_not_have(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_child_processes_of_the_function_cannot_touch_the_protocol(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+    node: Node, formatter: CaptureFormatter, pkg: ModuleType
 ) -> None:
-    formatter = CaptureFormatter()
-    node = node_for(request, where, formatter=formatter)
     job = SshJob(node, Call(pkg.shell_out), Call(pkg.version))  # cat reads stdin: empty
     await run_job(job)
     first, second = job.result()
@@ -247,11 +231,9 @@ async def test_child_processes_of_the_function_cannot_touch_the_protocol(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_that_raises_fails_the_job_with_remote_error(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+    node: Node, pkg: ModuleType
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     job = SshJob(node, Call(pkg.boom, "news"), label="boom")
     await run_job(job)
     error = job.exception
@@ -265,11 +247,9 @@ async def test_call_that_raises_fails_the_job_with_remote_error(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_whose_value_does_not_encode_fails_naming_its_type(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+    node: Node, pkg: ModuleType
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     job = SshJob(node, Call(pkg.unsendable))
     await run_job(job)
     error = job.exception
@@ -280,11 +260,9 @@ async def test_call_whose_value_does_not_encode_fails_naming_its_type(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_timeout_stops_a_function_that_ignores_sigterm(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
+    node: Node, pkg: ModuleType, tmp_path: Path
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     pid_file = tmp_path / "pid"
     call = Call(pkg.stubborn, str(pid_file), 60).options(timeout=1.5)
     job = SshJob(node, call, label="slow", critical=False)
@@ -324,11 +302,9 @@ async def test_call_timeout_stops_the_function_with_a_single_channel(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_with_no_python_on_the_host_fails_naming_the_host(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+    node: Node, pkg: ModuleType
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     job = SshJob(node, Call(pkg.version).options(python="no-such-python3"))
     await run_job(job)
     error = job.exception
@@ -341,9 +317,8 @@ async def test_call_with_no_python_on_the_host_fails_naming_the_host(
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["asyncssh", "sshd"])
 async def test_calls_on_one_node_share_one_interpreter_and_modules_go_once(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
+    node: Node, pkg: ModuleType
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     assert isinstance(node, SshNode)
     jobs = [SshJob(node, Call(pkg.disk_usage, f"/d{i}"), Call(pkg.where_am_i)) for i in range(4)]
     scheduler = jg.Scheduler(*jobs)
@@ -377,11 +352,9 @@ async def test_call_through_a_gateway(servers: Servers, gateways: Servers, pkg: 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
+    node: Node, pkg: ModuleType, tmp_path: Path
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     pid_file = tmp_path / "pid"
     # connected and the interpreter started first: the timeout is then spent in the call,
     # even on a loaded machine
@@ -406,9 +379,8 @@ async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["asyncssh", "sshd"])
 async def test_a_connection_closed_during_a_call_fails_the_job_as_lost(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
+    node: Node, pkg: ModuleType, tmp_path: Path
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     assert isinstance(node, SshNode)
     pid_file = tmp_path / "pid"
     job = SshJob(node, Call(pkg.stubborn, str(pid_file), 30).options(label="sleeper"))
@@ -435,7 +407,7 @@ async def test_a_connection_closed_during_a_call_fails_the_job_as_lost(
 async def test_fifty_hosts_at_once(
     request: pytest.FixtureRequest, pkg: ModuleType, where: str
 ) -> None:
-    servers: Servers = request.getfixturevalue("servers" if where == "asyncssh" else "sshd")
+    servers = servers_for(request, where)
     formatter = CaptureFormatter()
     nodes = [make_node(servers, i % len(servers.ports), formatter=formatter) for i in range(50)]
     jobs = [SshJob(node, Call(pkg.disk_usage, f"/h{i}", top=i)) for i, node in enumerate(nodes)]
@@ -450,10 +422,7 @@ async def test_fifty_hosts_at_once(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("where", ["local", "asyncssh"])
-async def test_compiled_extension_module_is_refused_by_name(
-    request: pytest.FixtureRequest, pkg: ModuleType, where: str
-) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
+async def test_compiled_extension_module_is_refused_by_name(node: Node, pkg: ModuleType) -> None:
     job = SshJob(node, Call(pkg.uses_extension))
     await run_job(job)
     error = job.exception

@@ -24,6 +24,7 @@ from jobgraph_ssh import (
     CaptureFormatter,
     Deferred,
     LocalNode,
+    Node,
     RemoteError,
     Run,
     SshJob,
@@ -31,7 +32,7 @@ from jobgraph_ssh import (
     Variables,
 )
 
-from .test_call import WHERE, node_for, run_job
+from .test_call import run_job
 
 PROBES = """
 import os
@@ -102,11 +103,9 @@ def probes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_env_is_seen_by_the_function_and_its_children_not_by_later_calls(
-    request: pytest.FixtureRequest, probes: ModuleType, where: str
+    node: Node, probes: ModuleType
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     env = {"CALLENV_A": "one two 'three' $four", "CALLENV_B": "b"}
     job = SshJob(
         node,
@@ -149,11 +148,9 @@ def test_env_option_is_checked_naming_the_bad_name_or_value(probes: ModuleType) 
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_call_capture_gives_the_value_to_a_later_deferred_command(
-    request: pytest.FixtureRequest, probes: ModuleType, where: str
+    node: Node, probes: ModuleType
 ) -> None:
-    node = node_for(request, where, formatter=CaptureFormatter())
     variables = Variables()
     call = SshJob(node, Call(probes.service).options(capture=Capture("svc", variables)))
     template = "{{ svc.name }}:{{ svc.port + 1 }}:{{ svc.tags | join(',') }}"
@@ -177,12 +174,9 @@ async def test_call_capture_is_left_unset_when_the_function_raises(probes: Modul
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("where", WHERE)
 async def test_late_output_of_a_background_child_is_not_taken_for_the_next_calls(
-    request: pytest.FixtureRequest, probes: ModuleType, where: str, tmp_path: Path
+    node: Node, formatter: CaptureFormatter, probes: ModuleType, tmp_path: Path
 ) -> None:
-    formatter = CaptureFormatter()
-    node = node_for(request, where, formatter=formatter)
     flag = str(tmp_path / "written")
     job = SshJob(
         node, Call(probes.start_background_child, flag), Call(probes.wait_for, flag), Call(len, "x")
@@ -198,10 +192,8 @@ async def test_late_output_of_a_background_child_is_not_taken_for_the_next_calls
 
 
 @pytest.mark.anyio
-async def test_pipes_of_finished_calls_are_closed(
-    request: pytest.FixtureRequest, probes: ModuleType
-) -> None:
-    node = node_for(request, "asyncssh", formatter=CaptureFormatter())
+@pytest.mark.parametrize("where", ["asyncssh"])
+async def test_pipes_of_finished_calls_are_closed(node: Node, probes: ModuleType) -> None:
     job = SshJob(node, *[Call(probes.open_fds) for _ in range(40)])
     await run_job(job)
     counts = [result.value for result in job.result()]

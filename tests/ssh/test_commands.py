@@ -20,20 +20,11 @@ from jobgraph_ssh import (
     RunString,
     Shell,
     SshJob,
-    close_all,
 )
 
-from .conftest import Servers, make_node
+from .conftest import Servers, make_node, run_jobs
 
 pytestmark = pytest.mark.anyio
-
-
-async def run_jobs(*jobs: jg.AbstractJob) -> bool:
-    scheduler = jg.Scheduler(*jobs)
-    try:
-        return await scheduler.run()
-    finally:
-        await close_all(scheduler)
 
 
 async def check_command_kinds(node: Node) -> None:

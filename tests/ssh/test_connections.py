@@ -23,21 +23,20 @@ from jobgraph_ssh import (
     Shell,
     SshJob,
     SshNode,
-    close_all,
     set_limits,
 )
 
-from .conftest import ClientKey, Servers, free_port, known_hosts_line, make_node, start_asyncssh
+from .conftest import (
+    ClientKey,
+    Servers,
+    free_port,
+    known_hosts_line,
+    make_node,
+    run_jobs,
+    start_asyncssh,
+)
 
 pytestmark = pytest.mark.anyio
-
-
-async def run_jobs(*jobs: jg.AbstractJob) -> bool:
-    scheduler = jg.Scheduler(*jobs)
-    try:
-        return await scheduler.run()
-    finally:
-        await close_all(scheduler)
 
 
 def fingerprint(public_key: str) -> str:

@@ -12,12 +12,12 @@ import pytest
 
 import jobgraph as jg
 import jobgraph_ssh
-from jobgraph_ssh import Limits, Shell, SshJob, SshNode, SshOptions, close_all, set_limits
+from jobgraph_ssh import Limits, Shell, SshJob, SshNode, SshOptions, set_limits
 from jobgraph_ssh.lowlevel import limits_of
 from jobgraph_ssh.services import ServiceLimits
 from jobgraph_ssh.services import jobgraph_call as wire
 
-from .conftest import Servers, make_node
+from .conftest import Servers, make_node, run_jobs
 
 pytestmark = pytest.mark.anyio
 
@@ -32,14 +32,6 @@ def process_limits() -> Iterator[Limits]:
     yield before
     set_limits(**dataclasses.asdict(before))
     assert set_limits() == before
-
-
-async def run_jobs(*jobs: jg.AbstractJob) -> bool:
-    scheduler = jg.Scheduler(*jobs)
-    try:
-        return await scheduler.run()
-    finally:
-        await close_all(scheduler)
 
 
 # -- one class, checked once ------------------------------------------------------------

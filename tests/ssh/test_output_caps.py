@@ -23,7 +23,7 @@ from jobgraph_ssh import (
 )
 from jobgraph_ssh._job import DEFAULT_KEEP
 
-from .conftest import Servers, make_node
+from .conftest import Servers, make_node, run_jobs
 
 pytestmark = pytest.mark.anyio
 
@@ -35,14 +35,6 @@ def node(request: pytest.FixtureRequest) -> Node:
         return LocalNode(formatter=quiet)
     servers: Servers = request.getfixturevalue("servers")
     return make_node(servers, 3, formatter=quiet)
-
-
-async def run_jobs(*jobs: jg.AbstractJob) -> bool:
-    scheduler = jg.Scheduler(*jobs)
-    try:
-        return await scheduler.run()
-    finally:
-        await close_all(scheduler)
 
 
 async def test_stderr_is_capped_like_stdout_and_the_result_says_so(node: Node) -> None:

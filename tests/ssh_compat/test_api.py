@@ -423,6 +423,14 @@ def test_yaml_errors_name_file_line_and_key(tmp_path: Path) -> None:
     assert "s.yaml:4: key 'colour': unknown key for a node" in load(
         "nodes:\n  - id: n\n    hostname: h\n    colour: red\njobs: []\n"
     )
+    assert "s.yaml:4: key 'id': node id 'n' defined twice" in load(
+        nodes + "  - id: n\n    hostname: h2\njobs: []\n"
+    )
+    job = "  - id: j\n    node: n\n    commands: [{type: Run, command: 'true'}]\n"
+    assert "s.yaml:8: key 'when': unknown key for a job" in load(
+        nodes + "jobs:\n" + job + "    when: now\n"
+    )
+    assert "s.yaml:8: key 'id': job id 'j' defined twice" in load(nodes + "jobs:\n" + job + job)
     message = load(nodes + "jobs:\n  - id: j\n    node: m\n    commands: []\n")
     assert "s.yaml:6: key 'node': no node 'm' defined" in message
     message = load(nodes + "jobs:\n  - id: j\n    node: n\n    commands:\n      - type: Sh\n")

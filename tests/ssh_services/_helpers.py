@@ -32,6 +32,14 @@ def attempt(tag, function, *args, **kwargs):
 """
 
 
+class Echo(sv.Service):
+    """A service named ``Echo``: ``echo(text)`` returns ``text``, for any caller."""
+
+    @sv.expose(sv.AllowAny())
+    def echo(self, text: str) -> str:
+        return text
+
+
 def python_script(body: str, **options: Any) -> RunString:
     """A remote Python script: PRELUDE then ``body``."""
     return RunString(PRELUDE + body, remote_name="calls.py", **options)

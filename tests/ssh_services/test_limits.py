@@ -13,15 +13,9 @@ from jobgraph import services as sv
 from jobgraph_ssh import Limits, SshJob, set_limits
 from tests.ssh.conftest import Servers, make_node
 
-from ._helpers import RAW_CLIENT, outcomes, python_script, run_jobs
+from ._helpers import RAW_CLIENT, Echo, outcomes, python_script, run_jobs
 
 pytestmark = pytest.mark.anyio
-
-
-class Echo(sv.Service):
-    @sv.expose(sv.AllowAny())
-    def echo(self, text: str) -> str:
-        return text
 
 
 # announces a 50000-byte request, sends 100 bytes, and reports the reply

@@ -14,15 +14,9 @@ from jobgraph_ssh import Shell, SshJob
 from jobgraph_ssh.services import ServiceLimits
 from tests.ssh.conftest import Servers, make_node
 
-from ._helpers import RAW_CLIENT, outcomes, python_script, run_jobs
+from ._helpers import RAW_CLIENT, Echo, outcomes, python_script, run_jobs
 
 pytestmark = pytest.mark.anyio
-
-
-class Echo(sv.Service):
-    @sv.expose(sv.AllowAny())
-    def echo(self, text: str) -> str:
-        return text
 
 
 RAW = (

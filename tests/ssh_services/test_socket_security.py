@@ -18,7 +18,7 @@ from jobgraph_ssh.services import AllowJobs, ServiceLimits
 from jobgraph_ssh.services._tunnel import SessionHandle
 from tests.ssh.conftest import Servers, make_node
 
-from ._helpers import RAW_CLIENT, outcomes, python_script, run_jobs
+from ._helpers import RAW_CLIENT, Echo, outcomes, python_script, run_jobs
 
 pytestmark = pytest.mark.anyio
 
@@ -45,12 +45,6 @@ good = {"v": 1, "id": 7, "secret": secret, "service": "Echo", "method": "echo",
         "kwargs": {"text": "hi"}, "timeout": None}
 """
 )
-
-
-class Echo(sv.Service):
-    @sv.expose(sv.AllowAny())
-    def echo(self, text: str) -> str:
-        return text
 
 
 def _refusal(seen: dict[str, dict[str, object]], tag: str) -> dict[str, object]:

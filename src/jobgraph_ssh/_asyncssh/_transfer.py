@@ -62,13 +62,7 @@ async def put_atomic(node: SshNode, local: str, path: str, mode: int, temporary:
     Raises:
         TransferFailed: an SFTP or OS error; the message says what failed and why.
     """
-    link = link_for(node)
-    conn = await link.connection()
-    async with (
-        link.channels,
-        conn.start_sftp_client() as sftp,
-        _removed_on_failure(link, conn, temporary, f"upload to {node.name}:{path}"),
-    ):
+    async with _sftp_removing_on_failure(node, temporary, f"upload to {node.name}:{path}") as sftp:
         directory = posixpath.dirname(path)
         if directory:
             await sftp.makedirs(directory, exist_ok=True)
@@ -98,6 +92,22 @@ async def _rename(sftp: asyncssh.SFTPClient, source: str, target: str) -> None:
         with contextlib.suppress(asyncssh.SFTPError):
             await sftp.remove(target)
         await sftp.rename(source, target)
+
+
+@contextlib.asynccontextmanager
+async def _sftp_removing_on_failure(
+    node: SshNode, temporary: str, what: str
+) -> AsyncIterator[asyncssh.SFTPClient]:
+    """An SFTP client on the node's connection, in one of its channels; ``temporary``
+    is removed if the block fails (see :func:`_removed_on_failure`)."""
+    link = link_for(node)
+    conn = await link.connection()
+    async with (
+        link.channels,
+        conn.start_sftp_client() as sftp,
+        _removed_on_failure(link, conn, temporary, what),
+    ):
+        yield sftp
 
 
 @contextlib.asynccontextmanager
@@ -147,12 +157,8 @@ async def rename_into_place(node: SshNode, temporary: str, path: str, mode: int)
     Raises:
         TransferFailed: an SFTP or OS error; the message says what failed and why.
     """
-    link = link_for(node)
-    conn = await link.connection()
-    async with (
-        link.channels,
-        conn.start_sftp_client() as sftp,
-        _removed_on_failure(link, conn, temporary, f"rename into {node.name}:{path}"),
-    ):
+    async with _sftp_removing_on_failure(
+        node, temporary, f"rename into {node.name}:{path}"
+    ) as sftp:
         await sftp.chmod(temporary, mode)
         await _rename(sftp, temporary, path)

@@ -28,6 +28,7 @@ the line and the key at fault.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -200,17 +201,23 @@ class YamlLoader:
                 raise self._error(entry, None, f"an entry of '{key}' has no 'id'")
         return value
 
+    def _new_ident(
+        self, entry: _Map, kind: str, known: Collection[str], defined: Mapping[str, Any]
+    ) -> str:
+        """The id of an entry of that ``kind``, checked: its keys are ``known`` ones and
+        the id is not ``defined`` yet."""
+        for key in entry:
+            if key not in known:
+                raise self._error(entry, key, f"unknown key for a {kind} (known: {sorted(known)})")
+        ident = str(entry["id"])
+        if ident in defined:
+            raise self._error(entry, "id", f"{kind} id {ident!r} defined twice")
+        return ident
+
     def _nodes(self, document: _Map, value: Any) -> dict[str, Any]:
         nodes: dict[str, Any] = {}
         for entry in self._entries(document, "nodes", value):
-            for key in entry:
-                if key not in _NODE_KEYS:
-                    raise self._error(
-                        entry, key, f"unknown key for a node (known: {sorted(_NODE_KEYS)})"
-                    )
-            ident = str(entry["id"])
-            if ident in nodes:
-                raise self._error(entry, "id", f"node id {ident!r} defined twice")
+            ident = self._new_ident(entry, "node", _NODE_KEYS, nodes)
             formatter = None
             if "formatter" in entry:
                 formatter = self._formatter(entry, entry["formatter"])
@@ -257,14 +264,7 @@ class YamlLoader:
     def _jobs(self, document: _Map, value: Any, nodes: dict[str, Any]) -> dict[str, SshJob]:
         jobs: dict[str, SshJob] = {}
         for entry in self._entries(document, "jobs", value):
-            for key in entry:
-                if key not in _JOB_KEYS:
-                    raise self._error(
-                        entry, key, f"unknown key for a job (known: {sorted(_JOB_KEYS)})"
-                    )
-            ident = str(entry["id"])
-            if ident in jobs:
-                raise self._error(entry, "id", f"job id {ident!r} defined twice")
+            ident = self._new_ident(entry, "job", _JOB_KEYS, jobs)
             if entry.get("node") not in nodes:
                 raise self._error(entry, "node", f"no node {entry.get('node')!r} defined")
             required = entry.get("required", [])
