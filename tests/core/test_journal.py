@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -591,10 +593,66 @@ def test_processes_creating_one_journal_at_once_all_record_their_run(tmp_path: P
             )
             for i in range(6)
         ]
-        for proc in procs:
-            _, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
+        # every process waited for and its pipe closed before any assertion (a failure
+        # must not leave pipes for the garbage collector to report in a later test)
+        errors = [proc.communicate(timeout=120)[1] for proc in procs]
+        assert [proc.returncode for proc in procs] == [0] * 6, errors
         assert len(Journal(journal).runs()) == 6
+
+
+def _locked_for(path: Path, seconds: float, held: threading.Event) -> None:
+    """Hold a write lock on an SQLite file that is not in WAL mode yet, as a process
+    creating the journal at the same moment does, then let it go."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(seconds)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+async def test_a_run_waits_for_a_journal_locked_while_another_process_creates_it(
+    tmp_path: Path,
+) -> None:
+    """Bug: SQLite does not wait (no busy handler) when a connection asks for WAL mode
+    while another holds the file's write lock: the run failed at once with a bare
+    "database is locked" (seen in CI with several processes creating one journal)."""
+    journal = tmp_path / "runs.db"
+    held = threading.Event()
+    locker = threading.Thread(target=_locked_for, args=(journal, 0.5, held))
+    locker.start()
+    try:
+        assert held.wait(10)
+
+        async def one() -> int:
+            return 1
+
+        scheduler = jg.Scheduler(jg.Job(one, label="a"), label="waited")
+        assert await scheduler.run(journal=journal)
+    finally:
+        locker.join()
+    [run] = Journal(journal).runs()
+    assert (run.label, run.counts) == ("waited", {"ok": 1})
+
+
+async def test_a_journal_locked_longer_than_its_timeout_is_a_clear_error(tmp_path: Path) -> None:
+    journal = tmp_path / "runs.db"
+    held = threading.Event()
+    locker = threading.Thread(target=_locked_for, args=(journal, 1.5, held))
+    locker.start()
+    try:
+        assert held.wait(10)
+
+        async def one() -> int:
+            return 1
+
+        scheduler = jg.Scheduler(jg.Job(one, label="a"), label="refused")
+        with pytest.raises(jg.JournalError, match=r"runs\.db.*locked by another process"):
+            await scheduler.run(journal=jg.Journal(journal, timeout=0.3))
+    finally:
+        locker.join()
 
 
 async def test_a_journal_that_cannot_be_written_mid_run_fails_the_run(tmp_path: Path) -> None:

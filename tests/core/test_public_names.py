@@ -29,6 +29,7 @@ PUBLIC_PACKAGES = [
     "jobgraph_ssh.services",
     "jobgraph_ssh.cli",
     "jobgraph_ssh.sandbox",
+    "jobgraph_ssh.testing",
     "jobgraph_ssh.compat.apssh",
     # apssh's own submodules: each defines the names apssh defines there
     *(

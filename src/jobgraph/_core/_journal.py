@@ -446,7 +446,7 @@ class Journal:
                         f"cannot read journal {str(self.path)!r} in its read-only location: {again}"
                     ) from None
             if write:
-                conn.execute("PRAGMA journal_mode=WAL")
+                self._use_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 if not ready or conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA:
                     self._create(conn)
@@ -457,6 +457,34 @@ class Journal:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Ask for WAL mode (a no-op when the file is in it already).
+
+        SQLite does not wait for this one: while another connection holds the write lock
+        of a file not yet in WAL mode (another process creating the journal), it answers
+        "database is locked" at once. So the switch is tried again, with short sleeps,
+        for up to ``timeout`` seconds, as SQLite waits for other locks.
+        """
+        deadline = time.monotonic() + self.timeout
+        pause = 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                    raise
+                busy = str(exc)
+            else:
+                return
+            if time.monotonic() >= deadline:
+                raise JournalError(
+                    f"cannot write journal {str(self.path)!r}: it stayed locked by another "
+                    f"process for {self.timeout:g} s ({busy}); try again, or give "
+                    "Journal(..., timeout=) more time"
+                )
+            time.sleep(pause)
+            pause = min(2 * pause, 0.05)
 
     def _refusal(self, exc: sqlite3.DatabaseError) -> JournalError:
         """The error for a file SQLite refused: not a journal, or not readable."""
