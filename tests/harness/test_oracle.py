@@ -77,6 +77,7 @@ def test_dependents_see_their_requirements_results_both_ways() -> None:
     assert trace.built.jobs["j4"].args == ()  # type: ignore[attr-defined]
     saw = {note.job: note.values for note in trace.notes if note.what == "saw"}
     assert saw == {"j2": {"j1": 3}, "j4": {"j1": 3}}
+    assert "body j2 saw #1 {'j1': 3}" in trace.describe()
 
 
 @pytest.mark.parametrize("policy", ["run", "skip"])
