@@ -16,6 +16,7 @@ import itertools
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -60,6 +61,27 @@ def returns(trace: Trace) -> Counter[str]:
     return Counter(note.job for note in trace.notes if note.what == "return")
 
 
+def seen(trace: Trace) -> dict[str, dict[str, Any]]:
+    """What each job that ran saw of its requirements' results, on its last attempt
+    (``saw`` notes: through ``ResultOf`` placeholders or ``result()``), by job name."""
+    return {note.job: dict(note.values or {}) for note in trace.notes if note.what == "saw"}
+
+
+def assert_saw_as_in(trace: Trace, clean: Trace) -> None:
+    """Every value a job saw in ``trace`` is what it saw in the ``clean`` run."""
+    expected = seen(clean)
+    for name, values in seen(trace).items():
+        assert values == expected.get(name), (name, values, expected.get(name), trace.describe())
+
+
+def assert_saw_results_of(trace: Trace, clean: Trace) -> None:
+    """Every value a job saw in ``trace`` (a run of the graph before the fix, which may
+    see less) is the clean run's result of that requirement."""
+    for note in trace.notes:
+        for other, value in (note.values or {}).items():
+            assert value == clean.outcomes[other].result, (note, trace.describe())
+
+
 @pytest.mark.parametrize("backend", ["asyncio", "trio-mockclock"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=GRAPHS)
@@ -69,6 +91,9 @@ def test_fix_and_resume_runs_each_success_once(backend: str, spec: SchedulerSpec
         journal = Path(directory) / "runs.db"
         first = run_graph(spec, backend=backend, journal=journal)
         second = run_graph(fixed(spec), backend=backend, journal=journal, resume=True)
+    # every value a dependent saw (restored requirements' included) is as in a clean run
+    assert_saw_results_of(first, clean)
+    assert_saw_as_in(second, clean)
     assert second.ok == clean.ok
     succeeded_first = returns(first)
     succeeded_second = returns(second)
@@ -182,6 +207,10 @@ def test_crash_fix_and_resume_loses_nothing(
         final = run_graph(fixed(spec), backend=backend, journal=journal, resume=True)
         assert final.crash_seq is None
         runs.append((final, _committed(journal)))
+    # every value a dependent saw (restored requirements' included) is as in a clean run
+    for trace, _ in runs[:-1]:
+        assert_saw_results_of(trace, clean)
+    assert_saw_as_in(final, clean)
     # the last run ends as one clean run of the fixed graph, with the same results
     assert final.ok == clean.ok, final.describe()
     for name in final.built.jobs:
@@ -271,3 +300,33 @@ def test_crash_loses_only_what_was_not_committed(
     assert _restored(resumed) == committed
     assert returns(resumed) == Counter(dict.fromkeys({"j1", "j2", "j3"} - committed, 1))
     assert [resumed.outcomes[name].result for name in ("j1", "j2", "j3")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_dependents_see_the_results_restored_from_the_journal(backend: str, tmp_path: Path) -> None:
+    """j1 succeeds, its dependents fail; fixed and resumed, j1 is restored and every
+    dependent sees its journaled result: j2 through a ``ResultOf`` placeholder, j4 with
+    ``result()``, j5 through a sequence."""
+    spec = SchedulerSpec(
+        "top",
+        (
+            JobSpec("j1", Return(result=7)),
+            JobSpec("j5", Raise()),
+            JobSpec("j2", Raise(), requires=(0,)),
+            SchedulerSpec("s1", (JobSpec("j3", Raise(), critical=True),), critical=False),
+            JobSpec("j4", Raise(), requires=(0, 3)),
+        ),
+        sequences=((0, 2),),
+    )
+    journal = tmp_path / "runs.db"
+    clean = run_graph(fixed(spec), backend=backend)
+    first = run_graph(spec, backend=backend, journal=journal)
+    failed = {name for name, outcome in first.outcomes.items() if outcome.outcome == "failed"}
+    assert failed == {"j2", "j3", "j4", "j5", "s1"}
+    # s1 failed: j4 ran all the same and saw nothing of it
+    assert seen(first) == {"j5": {"j1": 7}, "j2": {"j1": 7}, "j4": {"j1": 7}}
+    resumed = run_graph(fixed(spec), backend=backend, journal=journal, resume=True)
+    assert resumed.ok, resumed.describe()
+    assert _restored(resumed) == {"j1"}
+    want = {"j5": {"j1": 7}, "j2": {"j1": 7}, "j4": {"j1": 7, "s1": True}}
+    assert seen(resumed) == seen(clean) == want

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,94 @@ def test_oracle_accepts_a_right_run() -> None:
     trace = run(chain())
     assert check(trace) == []
     assert_valid(trace)
+
+
+def test_dependents_see_their_requirements_results_both_ways() -> None:
+    """j2 takes j1's result as a ResultOf placeholder, j4 reads it with result()."""
+    spec = SchedulerSpec(
+        "top",
+        (
+            JobSpec("j1", Return(0.01, 3)),
+            JobSpec("j2", Return(0.01, 2), requires=(0,)),
+            JobSpec("j4", Return(0.01, 4), requires=(0,)),
+        ),
+    )
+    trace = run(spec)
+    assert check(trace) == []
+    (given,) = trace.built.jobs["j2"].args  # type: ignore[attr-defined]
+    assert isinstance(given["j1"], jg.ResultOf)
+    assert trace.built.jobs["j4"].args == ()  # type: ignore[attr-defined]
+    saw = {note.job: note.values for note in trace.notes if note.what == "saw"}
+    assert saw == {"j2": {"j1": 3}, "j4": {"j1": 3}}
+    assert "body j2 saw #1 {'j1': 3}" in trace.describe()
+
+
+@pytest.mark.parametrize("policy", ["run", "skip"])
+def test_dependents_see_nothing_of_a_failed_requirement(policy: str) -> None:
+    spec = SchedulerSpec(
+        "top",
+        (
+            JobSpec("j1", Raise()),
+            JobSpec("j2", Return(0.01, 2), requires=(0,), on_failed_requirement=policy),
+            JobSpec("j4", Return(0.01, 4), requires=(0,), on_failed_requirement=policy),
+        ),
+    )
+    trace = run(spec)
+    assert check(trace) == []
+    ran = {"run": "ok", "skip": "skipped"}[policy]
+    assert [trace.outcomes[name].outcome for name in ("j2", "j4")] == [ran, ran]
+    saw = {note.job: note.values for note in trace.notes if note.what == "saw"}
+    assert saw == ({"j2": {}, "j4": {}} if policy == "run" else {})
+    if policy == "run":
+        trace.notes = [
+            dataclasses.replace(note, values={"j1": None}) if note.what == "saw" else note
+            for note in trace.notes
+        ]
+        assert "attempt 1 saw None from its requirement 'j1', which is failed" in (
+            violations_of(trace)
+        )
+
+
+@pytest.mark.parametrize("name", ["j2", "j4"])
+def test_oracle_reports_a_dependent_that_saw_a_wrong_result(name: str) -> None:
+    spec = SchedulerSpec(
+        "top", (JobSpec("j1", Return(0.01, 1)), JobSpec(name, Return(0.01, 2), requires=(0,)))
+    )
+    trace = run(spec)
+    assert check(trace) == []
+    notes = trace.notes
+
+    def saw(values: dict[str, int] | None) -> list[Any]:
+        return [
+            dataclasses.replace(note, values=values) if note.what == "saw" else note
+            for note in notes
+            if values is not None or note.what != "saw"
+        ]
+
+    trace.notes = saw({"j1": 5})
+    assert f"job {name!r}: attempt 1 saw 5 from its requirement 'j1', which returned 1" in (
+        violations_of(trace)
+    )
+    trace.notes = saw({})
+    assert f"job {name!r}: attempt 1 did not see the result of its requirement 'j1'" in (
+        violations_of(trace)
+    )
+    trace.notes = saw({"j1": 1, "j9": 0})
+    assert f"job {name!r} saw results of ['j9'], which it does not require" in violations_of(trace)
+    trace.notes = saw(None)
+    assert f"job {name!r}: attempt 1 noted nothing it saw" in violations_of(trace)
+
+
+def test_oracle_reports_a_placeholder_resolved_to_a_stale_value() -> None:
+    """As if the engine resolved j2's ResultOf argument to an old result of j1."""
+
+    def stale(built: Built) -> None:
+        built.jobs["j2"].args = ({"j1": 0},)  # type: ignore[attr-defined]
+
+    trace = run(chain(), prepare=stale)
+    assert "job 'j2': attempt 1 saw 0 from its requirement 'j1', which returned 1" in (
+        violations_of(trace)
+    )
 
 
 def test_oracle_reports_a_run_beyond_the_window() -> None:

@@ -117,6 +117,9 @@ def test_a_call_job_returns_its_value_and_a_raising_one_fails_with_remote_error(
     assert "job 'j2' failed on purpose" in error.remote_message
     assert trace.outcomes["j3"].outcome == "ok"  # policy "run": it runs after a failure
     assert trace.ok is True
+    # what each saw of its requirement: j2 (an SshJob) j1's results, j3 nothing of j2
+    saw = {note.job: note.values for note in trace.notes if note.what == "saw"}
+    assert saw == {"j2": {"j1": [result]}, "j3": {}}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -15,13 +15,14 @@ oracle what to expect with :meth:`Behaviour.value_of` and :meth:`Behaviour.plan`
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 
-from jobgraph import AbstractJob, Job, TaskStatusLike
+from jobgraph import AbstractJob, Job, ResultOf, TaskStatusLike
 
 if TYPE_CHECKING:
     from jobgraph.services import ServicePool
@@ -67,16 +68,20 @@ class Observation:
         seq: orders notes and engine events together (shared counter).
         time: the event loop's clock.
         job: the job's label.
-        what: ``enter``, ``ready``, ``return``, ``raise``, ``cancelled``, ``exit``
-            (service calls add ``call``, ``served`` and ``call-*`` notes).
+        what: ``enter``, ``saw``, ``ready``, ``return``, ``raise``, ``cancelled``,
+            ``exit`` (service calls add ``call``, ``served`` and ``call-*`` notes).
         attempt: the attempt, from 1.
+        values: for a ``saw`` note, what the attempt saw of its requirements when it
+            started: ``{requirement's name: its result}``, for the requirements that had
+            succeeded (restored from a journal included); None for other notes.
     """
 
     seq: int
     time: float
     job: str
-    what: str  # enter, ready, return, raise, cancelled, exit; call, served, call-*
+    what: str  # enter, saw, ready, return, raise, cancelled, exit; call, served, call-*
     attempt: int
+    values: Mapping[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -91,6 +96,10 @@ class Recorder:
         open_bodies: bodies entered and not yet left.
         pool: the running service pool that :class:`CallService` bodies call (the
             runner provides one).
+        requirements: each job's direct requirements as ``(name, job)`` pairs (those a
+            sequence adds included), by job name; :func:`~jobgraph.testing.build`
+            fills it, and the bodies :func:`make_body` makes read them when they start
+            (see :meth:`saw`).
     """
 
     seq: itertools.count[int] = field(default_factory=itertools.count)
@@ -98,6 +107,7 @@ class Recorder:
     attempts: dict[str, int] = field(default_factory=dict)
     open_bodies: int = 0
     pool: ServicePool | None = None
+    requirements: dict[str, tuple[tuple[str, AbstractJob], ...]] = field(default_factory=dict)
 
     def enter(self, job: str) -> int:
         """Note that a body of ``job`` starts a new attempt.
@@ -124,15 +134,48 @@ class Recorder:
         self.open_bodies -= 1
         self.note(job, "exit", attempt)
 
-    def note(self, job: str, what: str, attempt: int) -> None:
+    def note(
+        self, job: str, what: str, attempt: int, values: Mapping[str, Any] | None = None
+    ) -> None:
         """Add one :class:`Observation`, stamped with the next ``seq`` and the loop's clock.
 
         Args:
             job: the job's label.
             what: what happened (see :class:`Observation`).
             attempt: the attempt concerned.
+            values: what the note carries (a ``saw`` note: the requirements' results).
         """
-        self.notes.append(Observation(next(self.seq), anyio.current_time(), job, what, attempt))
+        self.notes.append(
+            Observation(next(self.seq), anyio.current_time(), job, what, attempt, values)
+        )
+
+    def saw(self, job: str, attempt: int, given: Mapping[str, Any] | None = None) -> None:
+        """Note ``saw``: what attempt ``attempt`` of ``job`` sees of its requirements.
+
+        A requirement's value is taken from ``given`` (the job's arguments, where the
+        engine resolved :class:`~jobgraph.ResultOf` placeholders) or else read as users
+        do, with ``requirement.result()``. Only requirements that succeeded are seen (a
+        job may run after a failed one, or while a forever one serves). A job without
+        requirements notes nothing.
+
+        Args:
+            job: the job's name.
+            attempt: the attempt that starts.
+            given: values the engine resolved for it, by requirement name; ``_UNSEEN``
+                for a requirement without a result.
+        """
+        requirements = self.requirements.get(job)
+        if not requirements:
+            return
+        values: dict[str, Any] = {}
+        for name, requirement in requirements:
+            if given is not None and name in given:
+                value = given[name]
+                if value is not _UNSEEN:
+                    values[name] = value
+            elif requirement.ok:
+                values[name] = requirement.result()
+        self.note(job, "saw", attempt, values)
 
     async def observe(self, job: str, act: Callable[[int], Awaitable[_T]]) -> _T:
         """Run one attempt of ``job`` as ``await act(attempt)``, taking the notes the
@@ -278,7 +321,9 @@ class Behaviour:
         Returns:
             A new job, not yet in a scheduler.
         """
-        return Job(make_body(name, self, recorder), **options)
+        return Job(
+            make_body(name, self, recorder), *_seen_arguments(name, recorder, options), **options
+        )
 
     def value_of(self, result: Any) -> Any:
         """What the job's result says the behaviour produced, compared by the oracle
@@ -553,9 +598,13 @@ class CallService(Behaviour):
 def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..., Awaitable[Any]]:
     """The async callable that performs ``behaviour`` as job ``job``, taking notes.
 
-    The body notes ``enter``, then ``return``, ``raise`` or ``cancelled``, then
-    ``exit`` in ``recorder``. A :class:`Serve` that signals readiness gets a body
-    taking ``task_status``.
+    The body notes ``enter``, ``saw`` (what it sees of its requirements, see
+    :meth:`Recorder.saw`), then ``return``, ``raise`` or ``cancelled``, then ``exit``
+    in ``recorder``. A :class:`Serve` that signals readiness gets a body taking
+    ``task_status``. The body takes one optional argument: the values the engine
+    resolved for the :class:`~jobgraph.ResultOf` placeholders that
+    :meth:`Behaviour.make_job` gives half the jobs (by name) for their explicit
+    requirements; other requirements are read with ``result()``.
 
     Args:
         job: the job's label.
@@ -566,8 +615,9 @@ def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..
         The body, to give to :class:`~jobgraph.Job`.
     """
 
-    async def perform(status: TaskStatusLike | None) -> Any:
+    async def perform(status: TaskStatusLike | None, given: Mapping[str, Any] | None) -> Any:
         async def act(attempt: int) -> Any:
+            recorder.saw(job, attempt, given)
             noting = None if status is None else _Noting(status, recorder, job, attempt)
             return await behaviour.perform(job, attempt, noting, recorder)
 
@@ -575,15 +625,59 @@ def make_body(job: str, behaviour: Behaviour, recorder: Recorder) -> Callable[..
 
     if isinstance(behaviour, Serve) and behaviour.signals_ready:
 
-        async def serve(*, task_status: TaskStatusLike) -> Any:
-            return await perform(task_status)
+        async def serve(
+            given: Mapping[str, Any] | None = None, *, task_status: TaskStatusLike
+        ) -> Any:
+            return await perform(task_status, given)
 
         return serve
 
-    async def body() -> Any:
-        return await perform(None)
+    async def body(given: Mapping[str, Any] | None = None) -> Any:
+        return await perform(None, given)
 
     return body
+
+
+class _Unseen:
+    """What a :class:`_SeenResult` placeholder stands for when its job has no result."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no result>"
+
+
+_UNSEEN = _Unseen()
+
+
+class _SeenResult(ResultOf):
+    """A :class:`~jobgraph.ResultOf` placeholder that stands for ``_UNSEEN``, instead of
+    failing its dependent, when its job has no result (a job runs after a failed
+    requirement with ``on_failed_requirement="run"``, or beside a forever one)."""
+
+    __slots__ = ()
+
+    def resolve(self, dependent: AbstractJob | None = None) -> Any:
+        if not self.job.ok:
+            return _UNSEEN
+        return super().resolve(dependent)
+
+
+def _seen_arguments(name: str, recorder: Recorder, options: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The arguments that make job ``name``'s body see its requirements as placeholders.
+
+    Half the jobs (chosen by their name, the same in every run) take their explicit
+    requirements' results (``options["requires"]``) as placeholders, which the engine
+    resolves just before the job starts; the other half, and every requirement a
+    sequence adds (a placeholder would add the requirement itself), read them with
+    ``result()`` when the body starts. Both ways are what users do.
+    """
+    requirements = recorder.requirements.get(name)
+    if not requirements or zlib.crc32(name.encode()) % 2:
+        return ()
+    explicit = {id(job) for job in options.get("requires", ())}
+    given = {other: _SeenResult(job) for other, job in requirements if id(job) in explicit}
+    return (given,) if given else ()
 
 
 class _Noting:

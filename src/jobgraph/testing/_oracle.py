@@ -13,6 +13,10 @@ The rules, per scheduler run, in the order they are checked:
   (or when it started, if it takes no ``task_status``); a ``skip`` job starts only if
   they all succeeded, and is skipped only if one did not;
 - bodies run only between their job's ``started`` and end events, once per attempt;
+- what each attempt saw of its requirements when it started (``saw`` notes: through
+  :class:`~jobgraph.ResultOf` placeholders or ``result()``) is each succeeded finite
+  requirement's result in that run (and what its behaviour returns), and nothing of a
+  requirement that did not succeed;
 - the window: finite jobs between ``started`` and end never outnumber ``jobs_window``
   (forever jobs take no slot);
 - a completed run ends every finite job; forever jobs end cancelled (after every
@@ -375,6 +379,7 @@ class _Checker:
             self.fail(f"job {name!r} records {outcome.attempts} attempt(s), ran {len(enters)}")
         if isinstance(spec.behaviour, CallService):
             self.check_calls(name, spec.behaviour, notes)
+        self.check_seen(name, spec, notes)
         if end.kind is _K.CANCELLED:
             return
         retries = [event for event in events if event.kind is _K.RETRYING]
@@ -383,6 +388,57 @@ class _Checker:
             self.check_prediction(
                 name, spec=spec, end=end, enters=enters, exits=exits, outcome=outcome
             )
+
+    def check_seen(self, name: str, spec: JobSpec, notes: list[Any]) -> None:
+        """What each attempt saw of its requirements: their results in this run."""
+        parent = self.specs[self.parents[name]]
+        assert isinstance(parent, SchedulerSpec)
+        index = next(i for i, child in enumerate(parent.children) if child.name == name)
+        required = [parent.children[i] for i in sorted(parent.expected_requirements(index))]
+        if not required:
+            return
+        saws = {note.attempt: note for note in notes if note.what == "saw"}
+        # the jobs of this package's behaviours note what they saw on every attempt
+        noting = type(spec.behaviour).make_job is Behaviour.make_job
+        for enter in (note for note in notes if note.what == "enter"):
+            saw = saws.get(enter.attempt)
+            if saw is None:
+                if noting:
+                    self.fail(f"job {name!r}: attempt {enter.attempt} noted nothing it saw")
+                continue
+            values = saw.values or {}
+            for other in required:
+                outcome = self.trace.outcomes[other.name]
+                if other.name not in values:
+                    if outcome.outcome == "ok" and not other.forever:
+                        self.fail(
+                            f"job {name!r}: attempt {enter.attempt} did not see the result of "
+                            f"its requirement {other.name!r}, which succeeded"
+                        )
+                    continue
+                value = values[other.name]
+                if outcome.outcome != "ok":
+                    self.fail(
+                        f"job {name!r}: attempt {enter.attempt} saw {value!r} from its "
+                        f"requirement {other.name!r}, which is {outcome.outcome}"
+                    )
+                elif value != outcome.result:
+                    self.fail(
+                        f"job {name!r}: attempt {enter.attempt} saw {value!r} from its "
+                        f"requirement {other.name!r}, which returned {outcome.result!r}"
+                    )
+                elif (
+                    isinstance(other, JobSpec)
+                    and other.behaviour.value_of(value) != other.behaviour.value()
+                ):
+                    self.fail(
+                        f"job {name!r}: attempt {enter.attempt} saw {value!r} from its "
+                        f"requirement {other.name!r}, whose behaviour returns "
+                        f"{other.behaviour.value()!r}"
+                    )
+            strangers = sorted(set(values) - {other.name for other in required})
+            if strangers:
+                self.fail(f"job {name!r} saw results of {strangers}, which it does not require")
 
     def check_calls(self, name: str, behaviour: CallService, notes: list[Any]) -> None:
         """The service notes of each attempt of a job that calls a service."""

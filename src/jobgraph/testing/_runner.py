@@ -166,7 +166,8 @@ class Trace:
         merged += [
             (
                 note.seq,
-                f"#{note.seq} t={note.time:.6f}   body {note.job} {note.what} #{note.attempt}",
+                f"#{note.seq} t={note.time:.6f}   body {note.job} {note.what} #{note.attempt}"
+                + ("" if note.values is None else f" {dict(note.values)}"),
             )
             for note in self.notes
         ]

@@ -244,8 +244,13 @@ def _fill(scheduler: Scheduler, spec: SchedulerSpec, built: Built, recorder: Rec
     built.specs[spec.name] = spec
     built.names[id(scheduler)] = spec.name
     made: list[AbstractJob] = []
-    for child in spec.children:
+    for position, child in enumerate(spec.children):
         requires = [made[index] for index in child.requires]
+        if isinstance(child, JobSpec):  # what its body sees when it starts
+            recorder.requirements[child.name] = tuple(
+                (spec.children[index].name, made[index])
+                for index in sorted(spec.expected_requirements(position))
+            )
         job: AbstractJob
         if isinstance(child, SchedulerSpec):
             job = _new_scheduler(child, requires)

@@ -61,7 +61,8 @@ def functions_module() -> ModuleType:
 
 
 class _ObservedSshJob(SshJob):
-    """An SshJob whose attempts take notes in the harness's recorder."""
+    """An SshJob whose attempts take notes in the harness's recorder (what they saw of
+    their requirements included)."""
 
     def __init__(
         self, recorder: Recorder, name: str, node: Node, call: Call, **options: Any
@@ -85,7 +86,7 @@ class _ObservedSshJob(SshJob):
         """
 
         async def act(attempt: int) -> list[Any]:
-            del attempt
+            self._recorder.saw(self._name, attempt)  # its requirements' results, as it starts
             return await SshJob.run(self)
 
         return await self._recorder.observe(self._name, act)
