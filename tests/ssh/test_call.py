@@ -47,7 +47,7 @@ from jobgraph_ssh import (
 )
 from jobgraph_ssh._asyncssh import _glue
 
-from .conftest import Servers, make_node, servers_for
+from .conftest import WHERE, Servers, make_node, node_for, servers_for
 
 PYTHON38 = "/root/.pyenv/versions/3.8.18/bin/python3"
 
@@ -98,6 +98,18 @@ PACKAGE = {
                 file.write(str(os.getpid()))
             time.sleep(seconds)
             return "not stopped"
+
+
+        def listens(pid_file):
+            import socket
+            import time
+            server = socket.create_server(("127.0.0.1", 0))
+            with open(pid_file, "w") as file:
+                file.write(str(os.getpid()))
+            try:
+                time.sleep(60)
+            finally:
+                server.close()
 
 
         def uses_extension():
@@ -189,6 +201,66 @@ async def run_job(*jobs: SshJob) -> jg.Scheduler:
     finally:
         await close_all(*jobs)
     return scheduler
+
+
+def listening() -> set[str]:
+    """The listening sockets of this machine's network namespace: TCP (IPv4, IPv6) and
+    Unix ones (the test hosts, sshd and every interpreter started here share it)."""
+    found = set()
+    for name in ("tcp", "tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(f"/proc/net/{name}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # LISTEN
+                    found.add(f"{name} {fields[1]}")
+    for line in Path("/proc/net/unix").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[3], 16) & 0x10000:  # __SO_ACCEPTCON: a listening socket
+            found.add(f"unix {fields[6]} {' '.join(fields[7:])}")
+    return found
+
+
+async def listening_during(node: Node, call: Call, pid_file: Path) -> set[str]:
+    """The sockets that start listening while ``call`` runs on ``node`` (which has
+    connected and run a call already), looked at once the function wrote its pid."""
+    before = listening()
+    during: set[str] = set()
+    job = SshJob(node, call, critical=False)
+    async with anyio.create_task_group() as group:
+
+        async def look() -> None:
+            with anyio.fail_after(30):
+                while not pid_file.exists() or not pid_file.read_text():  # noqa: ASYNC110, ASYNC240 - a file
+                    await anyio.sleep(0.05)
+            during.update(listening())
+            group.cancel_scope.cancel()
+
+        group.start_soon(look)
+        group.start_soon(jg.Scheduler(job).run)
+    return during - before
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("where", WHERE)
+async def test_a_call_opens_no_port_on_either_side(
+    request: pytest.FixtureRequest, pkg: ModuleType, where: str, tmp_path: Path
+) -> None:
+    """The bootstrap, the modules and the call travel over the job's own connection (or
+    the local process's pipes): no socket listens anywhere while a call runs; the check
+    does see the port a function opens itself."""
+    node = node_for(request, where, kill_grace=0.2, formatter=CaptureFormatter())
+    try:
+        warm = SshJob(node, Call(pkg.version))
+        await jg.Scheduler(warm).run()
+        assert warm.result()[0].value == list(sys.version_info[:2])
+        quiet = await listening_during(
+            node, Call(pkg.stubborn, str(tmp_path / "a"), 60), tmp_path / "a"
+        )
+        assert quiet == set()
+        loud = await listening_during(node, Call(pkg.listens, str(tmp_path / "b")), tmp_path / "b")
+        assert len(loud) == 1 and next(iter(loud)).startswith("tcp "), loud
+    finally:
+        await close_all(node)
 
 
 # -- on every kind of node, both backends ----------------------------------------------------
