@@ -608,7 +608,8 @@ def run(mutant: Mutant, pytest_args: list[str]) -> tuple[str, float]:
         elif os.environ.get("MUTANTS_DEBUG"):
             verdict += "\n" + result.stdout[-3000:]
     elif result.returncode != 0:
-        verdict += ": " + (result.stdout + result.stderr).strip().splitlines()[-1]
+        said = (result.stdout + result.stderr).strip().splitlines()
+        verdict += ": " + (said[-1] if said else "pytest printed nothing")
     return verdict, time.monotonic() - started
 
 
