@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -11,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -600,17 +601,33 @@ def test_processes_creating_one_journal_at_once_all_record_their_run(tmp_path: P
         assert len(Journal(journal).runs()) == 6
 
 
-def _locked_for(path: Path, seconds: float, held: threading.Event) -> None:
-    """Hold a write lock on an SQLite file that is not in WAL mode yet, as a process
-    creating the journal at the same moment does, then let it go."""
-    conn = sqlite3.connect(path, isolation_level=None)
+@contextlib.contextmanager
+def locked(path: Path, seconds: float) -> Iterator[None]:
+    """Another connection holds the write lock of an SQLite file not yet in WAL mode
+    for ``seconds`` (as a process creating the journal at the same moment does)."""
+    held = threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            held.set()
+            time.sleep(seconds)
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    locker = threading.Thread(target=hold)
+    locker.start()
     try:
-        conn.execute("BEGIN IMMEDIATE")
-        held.set()
-        time.sleep(seconds)
-        conn.execute("COMMIT")
+        assert held.wait(10)
+        yield
     finally:
-        conn.close()
+        locker.join()
+
+
+async def one() -> int:
+    return 1
 
 
 async def test_a_run_waits_for_a_journal_locked_while_another_process_creates_it(
@@ -620,39 +637,19 @@ async def test_a_run_waits_for_a_journal_locked_while_another_process_creates_it
     while another holds the file's write lock: the run failed at once with a bare
     "database is locked" (seen in CI with several processes creating one journal)."""
     journal = tmp_path / "runs.db"
-    held = threading.Event()
-    locker = threading.Thread(target=_locked_for, args=(journal, 0.5, held))
-    locker.start()
-    try:
-        assert held.wait(10)
-
-        async def one() -> int:
-            return 1
-
+    with locked(journal, 0.5):
         scheduler = jg.Scheduler(jg.Job(one, label="a"), label="waited")
         assert await scheduler.run(journal=journal)
-    finally:
-        locker.join()
     [run] = Journal(journal).runs()
     assert (run.label, run.counts) == ("waited", {"ok": 1})
 
 
 async def test_a_journal_locked_longer_than_its_timeout_is_a_clear_error(tmp_path: Path) -> None:
     journal = tmp_path / "runs.db"
-    held = threading.Event()
-    locker = threading.Thread(target=_locked_for, args=(journal, 1.5, held))
-    locker.start()
-    try:
-        assert held.wait(10)
-
-        async def one() -> int:
-            return 1
-
+    with locked(journal, 1.5):
         scheduler = jg.Scheduler(jg.Job(one, label="a"), label="refused")
         with pytest.raises(jg.JournalError, match=r"runs\.db.*locked by another process"):
             await scheduler.run(journal=jg.Journal(journal, timeout=0.3))
-    finally:
-        locker.join()
 
 
 async def test_a_journal_that_cannot_be_written_mid_run_fails_the_run(tmp_path: Path) -> None:
