@@ -203,6 +203,15 @@ async def run_job(*jobs: SshJob) -> jg.Scheduler:
     return scheduler
 
 
+async def warm_up(node: Node, pkg: ModuleType) -> None:
+    """Connect ``node`` and run a first call there (on SSH nodes the interpreter then
+    stays up, with the test package imported), so that a short timeout afterwards is
+    spent in the call under test, even on a loaded machine."""
+    warm = SshJob(node, Call(pkg.version))
+    await jg.Scheduler(warm).run()
+    assert warm.result()[0].value == list(sys.version_info[:2]), warm.exception
+
+
 def listening() -> set[str]:
     """The listening sockets of this machine's network namespace: TCP (IPv4, IPv6) and
     Unix ones (the test hosts, sshd and every interpreter started here share it)."""
@@ -250,9 +259,7 @@ async def test_a_call_opens_no_port_on_either_side(
     does see the port a function opens itself."""
     node = node_for(request, where, kill_grace=0.2, formatter=CaptureFormatter())
     try:
-        warm = SshJob(node, Call(pkg.version))
-        await jg.Scheduler(warm).run()
-        assert warm.result()[0].value == list(sys.version_info[:2])
+        await warm_up(node, pkg)
         quiet = await listening_during(
             node, Call(pkg.stubborn, str(tmp_path / "a"), 60), tmp_path / "a"
         )
@@ -336,12 +343,13 @@ async def test_call_timeout_stops_a_function_that_ignores_sigterm(
     node: Node, pkg: ModuleType, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    call = Call(pkg.stubborn, str(pid_file), 60).options(timeout=1.5)
+    call = Call(pkg.stubborn, str(pid_file), 60).options(timeout=3)
     job = SshJob(node, call, label="slow", critical=False)
     after = SshJob(node, Call(pkg.version), requires=job)
-    started = time.monotonic()
     scheduler = jg.Scheduler(job, after)
     try:
+        await warm_up(node, pkg)
+        started = time.monotonic()
         await scheduler.run()
         assert isinstance(job.exception, CommandTimeoutError)
         assert time.monotonic() - started < 20
@@ -361,8 +369,9 @@ async def test_call_timeout_stops_the_function_with_a_single_channel(
 ) -> None:
     node = make_node(sshd, max_channels=1, formatter=CaptureFormatter())
     pid_file = tmp_path / "pid"
-    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60).options(timeout=1.5))
+    job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60).options(timeout=3))
     try:
+        await warm_up(node, pkg)
         await jg.Scheduler(job).run()
         assert isinstance(job.exception, CommandTimeoutError)
         pid = int(pid_file.read_text())
@@ -428,13 +437,9 @@ async def test_cancelled_call_stops_a_function_that_ignores_sigterm(
     node: Node, pkg: ModuleType, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    # connected and the interpreter started first: the timeout is then spent in the call,
-    # even on a loaded machine
-    warm = SshJob(node, Call(pkg.version))
     job = SshJob(node, Call(pkg.stubborn, str(pid_file), 60), timeout=3)
     try:
-        await jg.Scheduler(warm).run()
-        assert warm.result()[0].value == list(sys.version_info[:2])
+        await warm_up(node, pkg)
         await jg.Scheduler(job).run()
         assert isinstance(job.exception, jg.JobTimeoutError)
         pid = int(pid_file.read_text())
