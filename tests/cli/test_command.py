@@ -211,6 +211,8 @@ def test_some_failed_exits_1_and_names_the_failures(cli1: Cli, servers: Servers)
         (["-t", "{host}", "-s", "/nonexistent.sh"], "no such local file: '/nonexistent.sh'"),
         (["-t", "{host}", "--known-hosts", "ign", "true"], "--known-hosts"),
         (["-t", "{host}", "--push", "only-one"], "--push needs LOCAL... REMOTE_DIR"),
+        (["-t", "{host}", "-w", "-1", "true"], "--window must be 0 (no limit) or positive"),
+        (["-t", "{host}", "-u", "", "true"], "--user must not be empty"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line_before_connecting(
