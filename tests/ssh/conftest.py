@@ -287,11 +287,12 @@ def servers_for(request: pytest.FixtureRequest, where: str) -> Servers:
     return servers
 
 
-def node_for(request: pytest.FixtureRequest, where: str, **options: Any) -> Node:
-    """A node of one kind (one of :data:`WHERE`), with these options."""
+def node_for(request: pytest.FixtureRequest, where: str, index: int = 0, **options: Any) -> Node:
+    """A node of one kind (one of :data:`WHERE`), with these options; on servers, the
+    host ``index`` of them (test modules spread over the hosts)."""
     if where == "local":
         return LocalNode(**options)
-    return make_node(servers_for(request, where), **options)
+    return make_node(servers_for(request, where), index, **options)
 
 
 @pytest.fixture(params=WHERE)

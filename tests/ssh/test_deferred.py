@@ -10,7 +10,6 @@ from jobgraph_ssh import (
     CaptureFormatter,
     CommandFailedError,
     Deferred,
-    LocalNode,
     Node,
     Run,
     RunString,
@@ -21,17 +20,14 @@ from jobgraph_ssh import (
     close_all,
 )
 
-from .conftest import Servers, make_node
+from .conftest import node_for
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["asyncssh", "local"])
 def node(request: pytest.FixtureRequest) -> Node:
-    if request.param == "local":
-        return LocalNode(formatter=CaptureFormatter())
-    servers: Servers = request.getfixturevalue("servers")
-    return make_node(servers, 1, formatter=CaptureFormatter())
+    return node_for(request, request.param, 1, formatter=CaptureFormatter())
 
 
 async def test_captured_output_feeds_later_commands(node: Node) -> None:

@@ -15,7 +15,6 @@ from jobgraph_ssh import (
     CaptureFormatter,
     CommandFailedError,
     CommandTimeoutError,
-    LocalNode,
     Node,
     Pull,
     Push,
@@ -27,7 +26,7 @@ from jobgraph_ssh import (
 )
 from jobgraph_ssh.lowlevel import StagedCommand
 
-from .conftest import Servers, make_node
+from .conftest import Servers, make_node, node_for
 
 pytestmark = pytest.mark.anyio
 
@@ -36,11 +35,8 @@ NODE_KINDS = ["asyncssh", "sshd", "local"]
 
 @pytest.fixture(params=NODE_KINDS)
 def node(request: pytest.FixtureRequest) -> Node:
-    capture = CaptureFormatter()
-    if request.param == "local":
-        return LocalNode(formatter=capture)
-    servers: Servers = request.getfixturevalue("servers" if request.param == "asyncssh" else "sshd")
-    return make_node(servers, 3 if request.param == "asyncssh" else 0, formatter=capture)
+    index = 3 if request.param == "asyncssh" else 0
+    return node_for(request, request.param, index, formatter=CaptureFormatter())
 
 
 async def run_job(job: SshJob) -> bool:

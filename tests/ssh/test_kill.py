@@ -33,7 +33,7 @@ from jobgraph_ssh import (
 )
 from jobgraph_ssh._asyncssh import _connection
 
-from .conftest import Servers, make_node
+from .conftest import Servers, make_node, node_for
 
 pytestmark = pytest.mark.anyio
 
@@ -96,10 +96,7 @@ async def wait_started(started: Path) -> None:
 
 @pytest.fixture(params=["sshd", "local"])
 def node(request: pytest.FixtureRequest) -> Node:
-    if request.param == "local":
-        return LocalNode(formatter=CaptureFormatter(), kill_grace=GRACE)
-    sshd: Servers = request.getfixturevalue("sshd")
-    return make_node(sshd, formatter=CaptureFormatter(), kill_grace=GRACE)
+    return node_for(request, request.param, formatter=CaptureFormatter(), kill_grace=GRACE)
 
 
 async def test_command_timeout_kills_a_command_ignoring_sigterm(node: Node, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from jobgraph_ssh import (
 )
 from jobgraph_ssh._job import DEFAULT_KEEP
 
-from .conftest import Servers, make_node, run_jobs
+from .conftest import node_for, run_jobs
 
 pytestmark = pytest.mark.anyio
 
@@ -31,10 +31,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(params=["asyncssh", "local"])
 def node(request: pytest.FixtureRequest) -> Node:
     quiet = RawFormatter(out=io.StringIO(), err=io.StringIO())
-    if request.param == "local":
-        return LocalNode(formatter=quiet)
-    servers: Servers = request.getfixturevalue("servers")
-    return make_node(servers, 3, formatter=quiet)
+    return node_for(request, request.param, 3, formatter=quiet)
 
 
 async def test_stderr_is_capped_like_stdout_and_the_result_says_so(node: Node) -> None:

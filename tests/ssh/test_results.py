@@ -12,7 +12,6 @@ import jobgraph as jg
 from jobgraph_ssh import (
     CaptureFormatter,
     CommandResult,
-    LocalNode,
     Node,
     Pull,
     Push,
@@ -23,17 +22,14 @@ from jobgraph_ssh import (
     close_all,
 )
 
-from .conftest import Servers, make_node
+from .conftest import node_for
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["asyncssh", "local"])
 def node(request: pytest.FixtureRequest) -> Node:
-    if request.param == "local":
-        return LocalNode(formatter=CaptureFormatter())
-    servers: Servers = request.getfixturevalue("servers")
-    return make_node(servers, 0, formatter=CaptureFormatter())
+    return node_for(request, request.param, 0, formatter=CaptureFormatter())
 
 
 def returning(value: object) -> Callable[[], Awaitable[object]]:

@@ -14,7 +14,6 @@ from jobgraph_ssh import (
     CaptureFormatter,
     CommandFailedError,
     Deferred,
-    LocalNode,
     Node,
     Shell,
     SshJob,
@@ -23,17 +22,14 @@ from jobgraph_ssh import (
     close_all,
 )
 
-from .conftest import Servers, make_node
+from .conftest import node_for
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(params=["asyncssh", "local"])
 def node(request: pytest.FixtureRequest) -> Node:
-    if request.param == "local":
-        return LocalNode(formatter=CaptureFormatter())
-    servers: Servers = request.getfixturevalue("servers")
-    return make_node(servers, 2, formatter=CaptureFormatter())
+    return node_for(request, request.param, 2, formatter=CaptureFormatter())
 
 
 async def test_a_captured_value_quoted_in_a_shell_line_runs_as_data(
