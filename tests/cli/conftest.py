@@ -5,8 +5,10 @@ counters; OpenSSH's sshd)."""
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -115,3 +117,29 @@ def names(servers: Servers, indexes: Sequence[int] | None = None) -> list[str]:
 
 def stdout_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
     return sorted(result.stdout.splitlines())
+
+
+def terminal_run(cli: Cli, *args: str, stdout: int = subprocess.DEVNULL) -> tuple[int, str, str]:
+    """Run with stderr on a terminal (where rich draws its panel and summary table):
+    the exit status, what was drawn there, and stdout (with ``stdout=subprocess.PIPE``)."""
+    leader, follower = pty.openpty()
+    try:
+        process = cli.popen(*args, stdout=stdout, stderr=follower)
+        os.close(follower)
+        follower = -1
+        drawn = b""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other side closed: the command ended
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        out, _ = process.communicate(timeout=TIMEOUT)
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    return process.returncode, drawn.decode(errors="replace"), out or ""

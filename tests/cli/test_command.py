@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import re
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import pytest
 
 from tests.ssh.conftest import free_port
 
-from .conftest import TIMEOUT, Cli, Servers, names, stdout_lines
+from .conftest import TIMEOUT, Cli, Servers, names, stdout_lines, terminal_run
 
 
 def summary_rows(stderr: str) -> dict[str, list[str]]:
@@ -339,34 +338,14 @@ def test_progress_lines_stay_off_piped_stdout(cli1: Cli, servers: Servers) -> No
 
 def test_live_progress_on_a_terminal_leaves_piped_stdout_alone(cli1: Cli, servers: Servers) -> None:
     """stderr is a terminal (the rich panel is drawn there), stdout a pipe."""
-    leader, follower = pty.openpty()
-    try:
-        process = cli1.popen(
-            "-t", " ".join(names(servers)), "echo one; sleep 0.6; echo two",
-            stdout=subprocess.PIPE, stderr=follower,
-        )  # fmt: skip
-        os.close(follower)
-        follower = -1
-        drawn = b""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the terminal's other side closed: the command ended
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        out, _ = process.communicate(timeout=TIMEOUT)
-    finally:
-        os.close(leader)
-        if follower >= 0:
-            os.close(follower)
-    assert process.returncode == 0
+    status, text, out = terminal_run(
+        cli1, "-t", " ".join(names(servers)), "echo one; sleep 0.6; echo two",
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    assert status == 0
     expected = sorted(f"{host}: {word}" for host in names(servers) for word in ("one", "two"))
     assert sorted(out.splitlines()) == expected
     assert "\x1b[" not in out
-    text = drawn.decode(errors="replace")
     assert "running" in text  # the live panel was drawn on the terminal
     assert "4 ok of 4 hosts" in text  # and then the summary
 

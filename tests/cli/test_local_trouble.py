@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 import jobgraph
 
-from .conftest import TIMEOUT, Cli, Servers, names
+from .conftest import TIMEOUT, Cli, Servers, names, terminal_run
 from .test_command import summary_rows
 
 BACKENDS = ["asyncio", "trio"]
@@ -148,35 +146,10 @@ def test_unknown_host_key_hint_names_the_cli_option_in_full(
     assert "host_key_policy" not in result.stderr
 
 
-def terminal_run(cli: Cli, *args: str) -> tuple[int, str]:
-    """Run with stderr on a terminal (the summary is a rich table); what it drew."""
-    leader, follower = pty.openpty()
-    try:
-        process = cli.popen(*args, stdout=subprocess.DEVNULL, stderr=follower)
-        os.close(follower)
-        follower = -1
-        drawn = b""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            drawn += chunk
-        process.wait(timeout=TIMEOUT)
-    finally:
-        os.close(leader)
-        if follower >= 0:
-            os.close(follower)
-    return process.returncode, drawn.decode(errors="replace")
-
-
 def test_summary_table_shows_remote_markup_as_text(cli1: Cli, servers: Servers) -> None:
     cli1.env["COLUMNS"] = "250"
     host = names(servers)[0]
-    status, drawn = terminal_run(
+    status, drawn, _ = terminal_run(
         cli1, "-t", host, "echo 'see [link=http://evil.example]here[/link] [/bold]' >&2; exit 3"
     )
     assert status == 1, drawn
